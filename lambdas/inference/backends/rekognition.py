@@ -1,0 +1,132 @@
+"""Amazon Rekognition Custom Labels: DetectCustomLabels on a model version ARN.
+
+The image goes by reference (``Image.S3Object``) whenever it might qualify, so no image bytes pass through
+the Lambda. When Rekognition cannot take the object as it is (another format, too large, too many pixels),
+the image is read, converted or downscaled with Pillow, and sent as ``Image.Bytes`` within the limits.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from .. import errors, images
+from ..errors import PermanentError, ProcessingError, TransientError
+from ..model import BoundingBox, Detection, ImageFacts, Label
+from .base import ImageSource, client_config, translate_client_error
+
+if TYPE_CHECKING:
+    from mypy_boto3_rekognition import RekognitionClient
+
+    from ..thresholds import Thresholds
+
+SERVICE = "Rekognition"
+S3_OBJECT_MAX_BYTES = 15 * images.MB  # DetectCustomLabels reads at most 15 MB through Image.S3Object
+S3_OBJECT_SUFFIXES = (".jpg", ".jpeg", ".png")
+# Codes that mean "not like this": the S3Object attempt falls back to sending prepared bytes.
+IMAGE_REJECTION_CODES = frozenset(
+    {"InvalidImageFormatException", "ImageTooLargeException", "InvalidS3ObjectException", "InvalidParameterException"}
+)
+
+
+class RekognitionBackend:
+    name = "rekognition"
+
+    def __init__(self, model_arn: str, client: RekognitionClient | Any | None = None, pool_size: int = 10) -> None:
+        self.model_id = model_arn
+        if client is None:
+            import boto3
+
+            client = boto3.client("rekognition", config=client_config(read_timeout=30, pool_size=pool_size))
+        self._client = client
+
+    def detect(self, image: ImageSource, thresholds: Thresholds) -> Detection:
+        ref = image.ref
+        if self._s3_object_may_qualify(ref.key, ref.size):
+            s3_object: dict[str, str] = {"Bucket": ref.bucket, "Name": ref.key}
+            if ref.version_id:
+                s3_object["Version"] = ref.version_id
+            try:
+                return self._call({"S3Object": s3_object}, thresholds, ImageFacts(sent_as="s3_object"))
+            except _ImageRejected:
+                pass  # fall through to the bytes path: Pillow decides what the image really is
+        prepared = images.prepare(image.read(), images.REKOGNITION_BYTES)
+        try:
+            return self._call({"Bytes": prepared.data}, thresholds, prepared.facts)
+        except _ImageRejected as rejected:
+            raise PermanentError(
+                errors.BACKEND_REJECTED_IMAGE, rejected.detail, request_id=rejected.request_id
+            ) from None
+
+    @staticmethod
+    def _s3_object_may_qualify(key: str, size: int | None) -> bool:
+        return key.lower().endswith(S3_OBJECT_SUFFIXES) and (size is None or 0 < size <= S3_OBJECT_MAX_BYTES)
+
+    def _call(self, image: dict[str, Any], thresholds: Thresholds, facts: ImageFacts) -> Detection:
+        # Ask for a little below the lowest threshold: the docs disagree on whether the service's boundary
+        # is inclusive, and ours is; the exact cut is made in the Lambda.
+        min_confidence = max(0.0, thresholds.lowest() - 1.0)
+        started = time.perf_counter()
+        try:
+            response = self._client.detect_custom_labels(
+                ProjectVersionArn=self.model_id, Image=image, MinConfidence=min_confidence
+            )
+        except Exception as exc:  # noqa: BLE001 - every failure is translated into the project's kinds
+            raise self._translate(exc) from None
+        latency_ms = (time.perf_counter() - started) * 1000
+        return Detection(
+            labels=tuple(parse_custom_labels(response)),
+            image=facts,
+            latency_ms=latency_ms,
+            request_id=response.get("ResponseMetadata", {}).get("RequestId"),
+        )
+
+    @staticmethod
+    def _translate(exc: Exception) -> Exception:
+        from botocore.exceptions import ClientError
+
+        if isinstance(exc, ClientError):
+            code = exc.response.get("Error", {}).get("Code", "")
+            request_id = exc.response.get("ResponseMetadata", {}).get("RequestId")
+            message = exc.response.get("Error", {}).get("Message", "")
+            if code in IMAGE_REJECTION_CODES:
+                return _ImageRejected(f"{SERVICE} {code}: {message}".rstrip(": "), request_id)
+            if code == "ResourceNotReadyException":
+                return TransientError(
+                    errors.MODEL_NOT_READY,
+                    f"{SERVICE} model is not running ({message}); start it with StartProjectVersion",
+                    request_id=request_id,
+                )
+        return translate_client_error(exc, SERVICE)
+
+
+class _ImageRejected(ProcessingError):
+    """Rekognition refused the image itself (format, size, dimensions)."""
+
+    def __init__(self, detail: str, request_id: str | None) -> None:
+        super().__init__(errors.BACKEND_REJECTED_IMAGE, detail, request_id=request_id)
+        self.detail = detail
+
+
+def parse_custom_labels(response: dict[str, Any]) -> list[Label]:
+    """DetectCustomLabels' ``CustomLabels`` in the shared shape. ``Geometry`` exists only for detectors."""
+    labels: list[Label] = []
+    for item in response.get("CustomLabels", []):
+        box = item.get("Geometry", {}).get("BoundingBox")
+        labels.append(
+            Label(
+                name=str(item["Name"]),
+                confidence=float(item["Confidence"]),
+                box=(
+                    BoundingBox(
+                        left=float(box["Left"]),
+                        top=float(box["Top"]),
+                        width=float(box["Width"]),
+                        height=float(box["Height"]),
+                    )
+                    if box
+                    else None
+                ),
+            )
+        )
+    return labels

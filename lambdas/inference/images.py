@@ -1,0 +1,212 @@
+"""Image preparation with Pillow: pass an image through untouched when the backend can take it as it is,
+otherwise decode as little as possible, convert and downscale it to fit the backend's limits.
+
+Bounding boxes are ratios of the image's width and height, and downscaling keeps the aspect ratio, so
+boxes found on the prepared image hold for the original too. (EXIF rotation is the exception: when it is
+applied, boxes are relative to the upright image, and the result records that.)
+
+Pillow is imported inside the functions: the Rekognition ``S3Object`` path never needs it, and the cold
+start should not pay for it.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from . import errors
+from .errors import PermanentError
+from .model import ImageFacts
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+MB = 1024 * 1024
+EXIF_ORIENTATION_TAG = 0x0112
+JPEG_QUALITIES = (90, 80, 70)
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """What a backend accepts as request bytes."""
+
+    max_bytes: int
+    max_side: int
+    min_side: int = 1
+    max_aspect_ratio: float | None = None
+    native_formats: frozenset[str] = frozenset({"JPEG", "PNG"})
+    native_modes: frozenset[str] = frozenset({"1", "L", "RGB", "RGBA", "LA", "P"})
+
+
+# DetectCustomLabels with Image.Bytes: PNG or JPEG, 4 MB, 64-4096 px per side, aspect ratio at most 20:1.
+REKOGNITION_BYTES = ImageLimits(max_bytes=4 * MB, max_side=4096, min_side=64, max_aspect_ratio=20.0)
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    data: bytes
+    content_format: str  # Pillow's format name of ``data``: "JPEG" or "PNG"
+    facts: ImageFacts
+
+
+def _open(data: bytes) -> Image:
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise PermanentError(errors.IMAGE_EMPTY, "the object is empty (0 bytes)")
+    try:
+        return Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise PermanentError(errors.IMAGE_TOO_LARGE, f"refused by the decompression-bomb guard: {exc}") from None
+    except UnidentifiedImageError:
+        raise PermanentError(
+            errors.IMAGE_UNREADABLE, "not an image in any format Pillow recognises (wrong suffix, or corrupt)"
+        ) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise PermanentError(errors.IMAGE_UNREADABLE, f"the image header cannot be read: {exc}") from None
+
+
+def _orientation(image: Image) -> int:
+    try:
+        value = image.getexif().get(EXIF_ORIENTATION_TAG, 1)
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not fail an otherwise good image
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def probe(data: bytes) -> ImageFacts:
+    """Format and dimensions from the header alone (no pixel decoding)."""
+    image = _open(data)
+    return ImageFacts(sent_as="bytes", format=image.format, width=image.width, height=image.height)
+
+
+def prepare(data: bytes, limits: ImageLimits) -> PreparedImage:
+    """Return bytes the backend accepts, converting and downscaling only when needed.
+
+    Raises PermanentError (IMAGE_EMPTY, IMAGE_UNREADABLE, IMAGE_TOO_SMALL, IMAGE_TOO_LARGE,
+    IMAGE_ASPECT_RATIO) when no conversion can make the image acceptable.
+    """
+    from PIL import Image
+
+    image = _open(data)
+    width, height = image.size
+    source_format = image.format
+    frames = getattr(image, "n_frames", 1)
+    orientation = _orientation(image)
+
+    if min(width, height) < limits.min_side:
+        raise PermanentError(
+            errors.IMAGE_TOO_SMALL,
+            f"{width}x{height} px; the backend needs at least {limits.min_side} px on each side",
+        )
+    if limits.max_aspect_ratio and max(width, height) / min(width, height) > limits.max_aspect_ratio:
+        raise PermanentError(
+            errors.IMAGE_ASPECT_RATIO,
+            f"{width}x{height} px exceeds the backend's {limits.max_aspect_ratio:g}:1 aspect ratio limit",
+        )
+
+    fits_as_is = (
+        source_format in limits.native_formats
+        and image.mode in limits.native_modes
+        and len(data) <= limits.max_bytes
+        and max(width, height) <= limits.max_side
+        and orientation == 1
+        and frames == 1
+    )
+    facts = ImageFacts(sent_as="bytes", format=source_format, width=width, height=height)
+    if fits_as_is:
+        return PreparedImage(
+            data=data,
+            content_format=source_format or "JPEG",
+            facts=replace(facts, sent_width=width, sent_height=height),
+        )
+
+    # Decoding a non-JPEG this large would use gigabytes; JPEGs are decoded at reduced scale (draft mode).
+    if source_format != "JPEG" and width * height > (Image.MAX_IMAGE_PIXELS or width * height):
+        raise PermanentError(
+            errors.IMAGE_TOO_LARGE,
+            f"{width}x{height} px ({width * height / 1e6:.0f} MP) is more than can be decoded safely",
+        )
+
+    steps: list[str] = []
+    try:
+        if frames > 1:
+            image.seek(0)
+            steps.append(f"first_frame_of_{frames}")
+        if max(width, height) > limits.max_side:
+            # thumbnail() asks the JPEG decoder for a reduced-size decode (draft) before resampling.
+            image.thumbnail((limits.max_side, limits.max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+            steps.append(f"downscaled_to_{image.width}x{image.height}")
+        else:
+            image.load()
+        if orientation != 1:
+            from PIL import ImageOps
+
+            image = ImageOps.exif_transpose(image)
+            steps.append(f"exif_orientation_{orientation}_applied")
+        image, converted = _to_rgb(image)
+        if converted:
+            steps.append(converted)
+        encoded, (sent_width, sent_height) = _encode_jpeg_within(image, limits, steps)
+    except PermanentError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise PermanentError(errors.IMAGE_UNREADABLE, f"the image cannot be decoded: {exc}") from None
+
+    if source_format != "JPEG":
+        steps.insert(0, f"converted_{source_format or 'unknown'}_to_JPEG")
+    return PreparedImage(
+        data=encoded,
+        content_format="JPEG",
+        facts=ImageFacts(
+            sent_as="bytes",
+            format=source_format,
+            width=width,
+            height=height,
+            sent_width=sent_width,
+            sent_height=sent_height,
+            transformations=tuple(steps),
+        ),
+    )
+
+
+def _to_rgb(image: Image) -> tuple[Image, str | None]:
+    """RGB for JPEG encoding: alpha flattened onto white, 16-bit scaled to 8-bit, CMYK and palettes converted."""
+    from PIL import Image as PILImage
+
+    mode = image.mode
+    if mode == "RGB":
+        return image, None
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit greyscale: scale 0-65535 down to 0-255 before converting.
+        eight_bit = image.convert("I").point(lambda value: value / 256).convert("L")
+        return eight_bit.convert("RGB"), f"converted_{mode}_to_RGB"
+    if mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = PILImage.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background, f"flattened_{mode}_alpha_onto_white"
+    return image.convert("RGB"), f"converted_{mode}_to_RGB"
+
+
+def _encode_jpeg_within(image: Image, limits: ImageLimits, steps: list[str]) -> tuple[bytes, tuple[int, int]]:
+    from PIL import Image as PILImage
+
+    while True:
+        for quality in JPEG_QUALITIES:
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=quality, optimize=True)
+            if buffer.tell() <= limits.max_bytes:
+                if quality != JPEG_QUALITIES[0]:
+                    steps.append(f"jpeg_quality_{quality}")
+                return buffer.getvalue(), image.size
+        smaller = (int(image.width * 0.75), int(image.height * 0.75))
+        if min(smaller) < limits.min_side:
+            raise PermanentError(
+                errors.IMAGE_TOO_LARGE, f"cannot be encoded within {limits.max_bytes} bytes at a usable size"
+            )
+        image = image.resize(smaller, PILImage.Resampling.LANCZOS)
+        steps.append(f"downscaled_to_{image.width}x{image.height}_for_size")

@@ -1,0 +1,104 @@
+"""The result document written next to each image: ``<image key>.json``. Schema documented in README.md.
+
+``schema_version`` follows semantic versioning: a new optional field bumps the minor version, a removed or
+retyped field the major version. Readers should check the major version.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from .errors import ProcessingError
+from .model import Detection, ImageFacts, Label, ObjectRef
+from .thresholds import Thresholds
+
+SCHEMA_VERSION = "1.0"
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _source(ref: ObjectRef) -> dict[str, Any]:
+    return {"bucket": ref.bucket, "key": ref.key, "version_id": ref.version_id, "etag": ref.etag, "size_bytes": ref.size}
+
+
+def _image(facts: ImageFacts | None) -> dict[str, Any] | None:
+    if facts is None:
+        return None
+    return {
+        "format": facts.format,
+        "width": facts.width,
+        "height": facts.height,
+        "sent_as": facts.sent_as,
+        "sent_width": facts.sent_width,
+        "sent_height": facts.sent_height,
+        "transformations": list(facts.transformations),
+    }
+
+
+def _label(label: Label) -> dict[str, Any]:
+    return {
+        "name": label.name,
+        "confidence": round(label.confidence, 4),
+        "bounding_box": label.box.as_dict() if label.box else None,
+    }
+
+
+def result_document(
+    *,
+    ref: ObjectRef,
+    backend: str,
+    model_id: str,
+    thresholds: Thresholds,
+    detection: Detection,
+    accepted: list[Label],
+    rejected: list[Label],
+    received_at: datetime,
+    completed_at: datetime,
+) -> dict[str, Any]:
+    """A successful inference: the labels that cleared their thresholds, highest confidence first."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "status": "ok",
+        "source": _source(ref),
+        "model": {"backend": backend, "model_id": model_id, "response_format": detection.raw_format},
+        "thresholds": thresholds.as_dict(),
+        "labels": [_label(label) for label in accepted],
+        "rejected_label_count": len(rejected),
+        "image": _image(detection.image),
+        "timing": {
+            "received_at": iso(received_at),
+            "completed_at": iso(completed_at),
+            "backend_latency_ms": round(detection.latency_ms, 3),
+        },
+        "backend_request_id": detection.request_id,
+        "error": None,
+    }
+
+
+def error_document(
+    *,
+    ref: ObjectRef,
+    backend: str,
+    model_id: str,
+    thresholds: Thresholds,
+    error: ProcessingError,
+    received_at: datetime,
+    completed_at: datetime,
+) -> dict[str, Any]:
+    """A failure that retrying cannot fix, recorded where the result would have been."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "status": "error",
+        "source": _source(ref),
+        "model": {"backend": backend, "model_id": model_id, "response_format": None},
+        "thresholds": thresholds.as_dict(),
+        "labels": [],
+        "rejected_label_count": 0,
+        "image": None,
+        "timing": {"received_at": iso(received_at), "completed_at": iso(completed_at), "backend_latency_ms": None},
+        "backend_request_id": error.request_id,
+        "error": {"code": error.code, "message": error.message, "retryable": error.retryable},
+    }

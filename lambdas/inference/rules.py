@@ -1,0 +1,201 @@
+"""Validation rules shared by the CDK app (context keys) and the Lambda (environment variables).
+
+Pure functions, no AWS and no third-party imports: the stack and the function agree on what a valid
+setting is because they run the same code. Every error names the setting it is about.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+BACKENDS = ("rekognition", "sagemaker")
+SAGEMAKER_RESPONSE_FORMATS = ("auto", "image-classification", "object-detection", "tensorflow-serving")
+SAGEMAKER_CONTENT_TYPES = ("image/jpeg", "image/png", "application/x-image", "application/json")
+
+# Image types the pipeline accepts. JPEG and PNG go to Rekognition as they are; the others are converted
+# with Pillow first. Matching is case-insensitive in the Lambda; S3 notification filters are case-sensitive,
+# so the stack registers the lower- and upper-case spelling of each.
+DEFAULT_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+RESULT_SUFFIX = ".json"
+
+# arn:aws:rekognition:us-east-1:123456789012:project/name/version/name.2024-01-01T00.00.00/1700000000000
+_REKOGNITION_MODEL_ARN = re.compile(
+    r"^arn:aws(-[a-z]+)*:rekognition:[a-z]{2}(-[a-z]+)+-\d:\d{12}:"
+    r"project/[a-zA-Z0-9_.\-]{1,255}/version/[a-zA-Z0-9_.\-]{1,255}/\d{13}$"
+)
+_REKOGNITION_PROJECT_NAME = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
+# SageMaker endpoint names: 1-63 characters, alphanumerics and hyphens, no leading hyphen.
+_SAGEMAKER_ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,10}$")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid. The message starts with the setting's name."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"{name}: {problem}")
+        self.setting = name
+
+
+def text(name: str, raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise ConfigError(name, f"expected a string, got {type(raw).__name__} {raw!r}")
+    return raw.strip()
+
+
+def backend(name: str, raw: Any) -> str:
+    value = text(name, raw).lower()
+    if value not in BACKENDS:
+        raise ConfigError(name, f"unknown backend {raw!r}; expected one of {', '.join(BACKENDS)}")
+    return value
+
+
+def confidence(name: str, raw: Any) -> float:
+    """A confidence threshold in percent, 0 to 100 inclusive."""
+    if isinstance(raw, bool):
+        raise ConfigError(name, f"expected a number from 0 to 100, got {raw!r}")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(name, f"expected a number from 0 to 100, got {raw!r}") from None
+    if math.isnan(value) or not 0.0 <= value <= 100.0:
+        raise ConfigError(name, f"must be between 0 and 100 (percent), got {raw!r}")
+    return value
+
+
+def integer(name: str, raw: Any, low: int, high: int) -> int:
+    if isinstance(raw, bool):
+        raise ConfigError(name, f"expected a whole number from {low} to {high}, got {raw!r}")
+    try:
+        value = int(str(raw).strip()) if not isinstance(raw, int) else raw
+    except ValueError:
+        raise ConfigError(name, f"expected a whole number from {low} to {high}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(name, f"must be between {low} and {high}, got {value}")
+    return value
+
+
+def flag(name: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    value = text(name, raw).lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no", ""):
+        return False
+    raise ConfigError(name, f"expected true or false, got {raw!r}")
+
+
+def input_prefix(name: str, raw: Any) -> str:
+    value = text(name, raw)
+    if not value or not value.endswith("/"):
+        raise ConfigError(name, f"must be a non-empty key prefix ending in '/', got {raw!r}")
+    if value.startswith("/"):
+        raise ConfigError(name, f"S3 keys do not start with '/', got {raw!r}")
+    if "*" in value or "?" in value:
+        raise ConfigError(name, f"wildcards are not allowed in the prefix, got {raw!r}")
+    return value
+
+
+def rekognition_model_arn(name: str, raw: Any) -> str:
+    value = text(name, raw)
+    if not _REKOGNITION_MODEL_ARN.match(value):
+        raise ConfigError(
+            name,
+            "expected a Rekognition Custom Labels model version ARN like "
+            "arn:aws:rekognition:REGION:ACCOUNT:project/PROJECT/version/VERSION/TIMESTAMP, "
+            f"got {raw!r}",
+        )
+    return value
+
+
+def rekognition_project_name(name: str, raw: Any) -> str:
+    value = text(name, raw)
+    if not _REKOGNITION_PROJECT_NAME.match(value):
+        raise ConfigError(name, f"expected 1-255 letters, digits, '_', '.' or '-', got {raw!r}")
+    return value
+
+
+def sagemaker_endpoint_name(name: str, raw: Any) -> str:
+    value = text(name, raw)
+    if not _SAGEMAKER_ENDPOINT_NAME.match(value):
+        raise ConfigError(name, f"expected 1-63 letters, digits or hyphens (no leading hyphen), got {raw!r}")
+    return value
+
+
+def one_of(name: str, raw: Any, choices: tuple[str, ...]) -> str:
+    value = text(name, raw).lower()
+    if value not in choices:
+        raise ConfigError(name, f"expected one of {', '.join(choices)}, got {raw!r}")
+    return value
+
+
+def _json_or_value(name: str, raw: Any) -> Any:
+    if isinstance(raw, str):
+        stripped = raw.strip()
+        if stripped[:1] in ("{", "["):
+            try:
+                return json.loads(stripped)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(name, f"is not valid JSON ({exc.msg} at position {exc.pos})") from None
+    return raw
+
+
+def label_thresholds(name: str, raw: Any) -> dict[str, float]:
+    """Per-label minimum confidence: a JSON object (or mapping) of label name to percent."""
+    value = _json_or_value(name, raw)
+    if value in ("", None):
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(name, f'expected a JSON object like {{"cat": 80}}, got {raw!r}')
+    result: dict[str, float] = {}
+    for label, threshold in value.items():
+        if not isinstance(label, str) or not label:
+            raise ConfigError(name, f"label names must be non-empty strings, got {label!r}")
+        result[label] = confidence(f"{name}[{label!r}]", threshold)
+    return result
+
+
+def class_names(name: str, raw: Any) -> dict[int, str]:
+    """Class index to name: a JSON list (index = position), a JSON object {"1": "cat"}, or 'a,b,c'."""
+    value = _json_or_value(name, raw)
+    if value in ("", None):
+        return {}
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",")]
+    if isinstance(value, list | tuple):
+        items = list(enumerate(value))
+    elif isinstance(value, Mapping):
+        try:
+            items = [(int(k), v) for k, v in value.items()]
+        except ValueError:
+            raise ConfigError(name, "object keys must be class indices (whole numbers)") from None
+    else:
+        raise ConfigError(name, f"expected a JSON list or object of class names, got {raw!r}")
+    result: dict[int, str] = {}
+    for index, label in items:
+        if not isinstance(label, str) or not label.strip():
+            raise ConfigError(name, f"class {index} has no name ({label!r})")
+        result[index] = label.strip()
+    return result
+
+
+def image_suffixes(name: str, raw: Any) -> tuple[str, ...]:
+    value = _json_or_value(name, raw)
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not value:
+        raise ConfigError(name, f"expected a non-empty list of suffixes like ['.jpg', '.png'], got {raw!r}")
+    result: list[str] = []
+    for suffix in value:
+        if not isinstance(suffix, str) or not _SUFFIX.match(suffix):
+            raise ConfigError(name, f"each suffix is a dot and 1-10 letters or digits, got {suffix!r}")
+        if suffix.lower() == RESULT_SUFFIX:
+            raise ConfigError(name, f"{RESULT_SUFFIX} is the result suffix and cannot be an input")
+        if suffix.lower() not in result:
+            result.append(suffix.lower())
+    return tuple(result)

@@ -1,0 +1,1 @@
+"""CDK infrastructure: one stack composed of a few named constructs."""

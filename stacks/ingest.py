@@ -1,0 +1,162 @@
+"""Storage and queueing: the KMS key, the image bucket (with its access-log bucket), the queue and its
+dead-letter queue, and the S3 -> SQS notifications for images under the input prefix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsii
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct, IDependable
+
+from .config import DLQ_RETENTION_DAYS, StackConfig
+
+S3_PRINCIPAL = "s3.amazonaws.com"
+
+
+def notification_suffixes(suffixes: tuple[str, ...]) -> list[str]:
+    """S3 filter rules are case-sensitive: register the lower- and upper-case spelling of each suffix
+    (cameras write ``.JPG``). A result ends in ``.json``, which never matches, so results start no work."""
+    spelled: list[str] = []
+    for suffix in suffixes:
+        for variant in (suffix.lower(), suffix.upper()):
+            if variant not in spelled:
+                spelled.append(variant)
+    return spelled
+
+
+@jsii.implements(s3.IBucketNotificationDestination)
+class EncryptedQueueDestination:
+    """S3 -> SQS notification target for a queue encrypted with a customer-managed key.
+
+    CDK's ``SqsDestination`` grants S3 the key with a condition on the bucket's ARN; with one key shared by
+    bucket and queue that makes a dependency cycle (key policy -> bucket -> key). Here the queue policy
+    pins the bucket ARN (queue policy -> bucket is no cycle), and the key policy pins the account.
+    """
+
+    def __init__(self, queue: sqs.Queue, key: kms.Key) -> None:
+        self.queue = queue
+        self.key = key
+        self._queue_policy: IDependable | None = None
+
+    def bind(self, scope: Construct, bucket: s3.IBucket) -> s3.BucketNotificationDestinationConfig:
+        if self._queue_policy is None:  # one filter per suffix binds the same destination many times
+            self._queue_policy = self._grant(Stack.of(scope).account, bucket)
+        return s3.BucketNotificationDestinationConfig(
+            arn=self.queue.queue_arn,
+            type=s3.BucketNotificationDestinationType.QUEUE,
+            # The notification configuration is validated by S3 on write: the queue policy must exist first.
+            dependencies=[self._queue_policy],
+        )
+
+    def _grant(self, account: str, bucket: s3.IBucket) -> IDependable:
+        added = self.queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowImageBucketNotifications",
+                principals=[iam.ServicePrincipal(S3_PRINCIPAL)],
+                actions=["sqs:SendMessage"],
+                resources=[self.queue.queue_arn],
+                conditions={
+                    "ArnEquals": {"aws:SourceArn": bucket.bucket_arn},
+                    "StringEquals": {"aws:SourceAccount": account},
+                },
+            )
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowS3ToSendEncryptedNotifications",
+                principals=[iam.ServicePrincipal(S3_PRINCIPAL)],
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=["*"],  # in a key policy, "*" means this key
+                conditions={"StringEquals": {"aws:SourceAccount": account}},
+            )
+        )
+        assert added.policy_dependable is not None
+        return added.policy_dependable
+
+
+class Ingest(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        removal = RemovalPolicy.DESTROY if config.allow_destroy else RemovalPolicy.RETAIN
+
+        self.key = kms.Key(
+            self,
+            "Key",
+            description="Encrypts images, results and queued notifications of the image inference stack",
+            enable_key_rotation=True,
+            removal_policy=removal,
+        )
+
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            # S3 server access logs can only be delivered to SSE-S3 buckets.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(365))],
+            removal_policy=removal,
+            auto_delete_objects=config.allow_destroy,
+        )
+
+        self.bucket = s3.Bucket(
+            self,
+            "Images",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="images-bucket/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-old-versions",
+                    noncurrent_version_expiration=Duration.days(30),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                )
+            ],
+            removal_policy=removal,
+            auto_delete_objects=config.allow_destroy,
+        )
+
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.key,
+            enforce_ssl=True,
+            retention_period=Duration.days(DLQ_RETENTION_DAYS),
+            removal_policy=removal,
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.key,
+            # Data keys are reused for this long: fewer KMS calls for S3 and Lambda (cost), same key.
+            data_key_reuse=Duration.hours(1),
+            enforce_ssl=True,
+            visibility_timeout=Duration.seconds(config.visibility_timeout_seconds),
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=config.max_receive_count
+            ),
+            removal_policy=removal,
+        )
+
+        destination = EncryptedQueueDestination(self.queue, self.key)
+        for suffix in notification_suffixes(config.image_suffixes):
+            self.bucket.add_event_notification(
+                s3.EventType.OBJECT_CREATED,
+                destination,
+                s3.NotificationKeyFilter(prefix=config.input_prefix, suffix=suffix),
+            )
