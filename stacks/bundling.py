@@ -17,8 +17,11 @@ from typing import Any
 import jsii
 from aws_cdk import ILocalBundling
 
+LAMBDA_PYTHON_VERSION = "3.14"  # the function's runtime (stacks/function.py checks they agree)
 # Pillow for linux/arm64 ships as manylinux_2_28 only; older packages as manylinux2014.
 AARCH64_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux2014_aarch64")
+# `make` downloads the wheels here during set-up, so synthesis (and the tests) need no network afterwards.
+WHEELHOUSE = Path(__file__).resolve().parent.parent / ".venv" / "lambda-wheels"
 PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer", "urllib3", "dateutil", "python_dateutil", "six")
 
 
@@ -29,30 +32,35 @@ class PipPlatformBundling:
         package_dir: Path,
         requirements: Path,
         *,
-        python_version: str = "3.13",
+        python_version: str = LAMBDA_PYTHON_VERSION,
         platforms: tuple[str, ...] = AARCH64_PLATFORMS,
+        wheelhouse: Path = WHEELHOUSE,
     ) -> None:
+        self.wheelhouse = wheelhouse
         self.package_dir = package_dir
         self.requirements = requirements
         self.python_version = python_version
         self.platforms = platforms
 
+    def _wheel_selection(self) -> list[str]:
+        flags: list[str] = []
+        for platform in self.platforms:
+            flags += ["--platform", platform]
+        return [*flags, "--implementation", "cp", "--python-version", self.python_version, "--only-binary=:all:"]
+
+    def download(self) -> None:
+        """Fetch the wheels into the wheelhouse (set-up time, with network)."""
+        self.wheelhouse.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
+        command += [*self._wheel_selection(), "--dest", str(self.wheelhouse), "--requirement", str(self.requirements)]
+        subprocess.run(command, check=True)  # noqa: S603 - fixed argv, no shell
+
     def try_bundle(self, output_dir: str, *_args: Any, **_kwargs: Any) -> bool:
         out = Path(output_dir)
         command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"]
-        for platform in self.platforms:
-            command += ["--platform", platform]
-        command += [
-            "--implementation",
-            "cp",
-            "--python-version",
-            self.python_version,
-            "--only-binary=:all:",
-            "--target",
-            str(out),
-            "--requirement",
-            str(self.requirements),
-        ]
+        if self.wheelhouse.is_dir():
+            command += ["--no-index", "--find-links", str(self.wheelhouse)]
+        command += [*self._wheel_selection(), "--target", str(out), "--requirement", str(self.requirements)]
         subprocess.run(command, check=True)  # noqa: S603 - fixed argv, no shell
         for name in PROVIDED_BY_RUNTIME:
             for path in out.glob(f"{name}"):
@@ -65,3 +73,15 @@ class PipPlatformBundling:
             ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt"),
         )
         return True
+
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent / "lambdas" / "inference"
+
+
+def lambda_bundling() -> PipPlatformBundling:
+    """The bundling of the inference function's asset."""
+    return PipPlatformBundling(PACKAGE_DIR, PACKAGE_DIR / "requirements.txt")
+
+
+if __name__ == "__main__":
+    lambda_bundling().download()

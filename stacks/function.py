@@ -5,21 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, BundlingOptions, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, BundlingOptions, Duration, RemovalPolicy, Stack, Token, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from .bundling import PipPlatformBundling
+from .bundling import LAMBDA_PYTHON_VERSION, lambda_bundling
 from .config import StackConfig
 from .ingest import Ingest
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
-PACKAGE_DIR = LAMBDAS_DIR / "inference"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
-PYTHON_VERSION = "3.14"  # must match RUNTIME: the wheels are chosen for it
+assert RUNTIME.name == f"python{LAMBDA_PYTHON_VERSION}", "wheels are selected for the runtime's Python"
 HANDLER = "inference.handler.lambda_handler"
 SERVICE_NAME = "image-inference"
 METRICS_NAMESPACE = "ImageInference"
@@ -33,7 +32,7 @@ def function_code(bundle: bool) -> lambda_.Code:
         bundling=BundlingOptions(
             # Only used if local bundling declines; it never does, so no Docker is needed.
             image=RUNTIME.bundling_image,
-            local=PipPlatformBundling(PACKAGE_DIR, PACKAGE_DIR / "requirements.txt", python_version=PYTHON_VERSION),
+            local=lambda_bundling(),
         )
         if bundle
         else None,
@@ -185,8 +184,8 @@ class InferenceFunction(Construct):
         }
         if config.backend == "rekognition" and not config.rekognition_model_arn:
             pattern = (
-                "arn:<AWS::Partition>:rekognition:<AWS::Region>:<AWS::AccountId>:"
-                f"project/{config.rekognition_project_name}/version/*"
+                f"arn:{_nag(stack.partition, 'Partition')}:rekognition:{_nag(stack.region, 'Region')}:"
+                f"{_nag(stack.account, 'AccountId')}:project/{config.rekognition_project_name}/version/*"
             )
             reasons[pattern] = (
                 "No model version exists before the first training; scoped to the project's versions until "
@@ -199,3 +198,8 @@ class InferenceFunction(Construct):
             )
         )
 
+
+
+def _nag(value: str, pseudo: str) -> str:
+    """How cdk-nag spells a stack attribute in a finding: the value if known at synth, else the pseudo-parameter."""
+    return f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value

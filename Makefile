@@ -1,0 +1,62 @@
+# The verbs people type. Every target sets itself up: a virtual environment in .venv with everything
+# from requirements-dev.txt, the Lambda's platform wheels, and the pinned CDK CLI where it is needed.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+WHEELS_STAMP := $(VENV)/lambda-wheels/.downloaded
+NODE_STAMP := node_modules/.installed
+ARGS ?=
+
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help install test test-fast lint demo synth deploy bench fault-run clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt lambdas/inference/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(WHEELS_STAMP): $(STAMP) lambdas/inference/requirements.txt stacks/bundling.py
+	rm -rf $(VENV)/lambda-wheels
+	$(PY) -m stacks.bundling
+	touch $@
+
+$(NODE_STAMP): package.json
+	npm install --no-audit --no-fund --silent
+	touch $@
+
+install: $(STAMP) $(WHEELS_STAMP) ## create .venv with every dependency
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: $(STAMP) $(WHEELS_STAMP) lint ## lint, type-check and run every test
+	$(VENV)/bin/pytest $(ARGS)
+
+test-fast: $(STAMP) ## unit tests only
+	$(VENV)/bin/pytest tests/unit $(ARGS)
+
+demo: $(STAMP) ## run the whole pipeline on an embedded AWS emulator (IMAGES=folder for your own)
+	$(PY) -m local demo $(if $(IMAGES),--images "$(IMAGES)") $(ARGS)
+
+synth: $(STAMP) $(WHEELS_STAMP) ## write cdk.out/ offline (bundles the Lambda without Docker)
+	CDK_OUTDIR=cdk.out $(PY) app.py
+	@echo "cdk.out/ written: $$(ls cdk.out/*.template.json)"
+
+deploy: $(STAMP) $(WHEELS_STAMP) $(NODE_STAMP) ## npx cdk deploy (pass context with ARGS="-c backend=...")
+	npx cdk deploy $(ARGS)
+
+bench: $(STAMP) ## measure cold start, overhead, concurrency, memory, throughput, package size
+	$(PY) -m benchmarks $(ARGS)
+
+clean: ## remove generated files (keeps .venv)
+	rm -rf cdk.out out .pytest_cache .mypy_cache .ruff_cache
