@@ -1,0 +1,88 @@
+"""cdk-nag, cfn-lint and context validation on the synthesized app."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import aws_cdk as cdk
+import pytest
+
+from app import build_app
+from lambdas.inference.rules import ConfigError
+from stacks.config import cdk_json_context
+from tests.infrastructure.synth import synth
+
+
+@pytest.mark.parametrize(
+    "context",
+    [{}, {"rekognitionModelArn": "arn:aws:rekognition:us-east-1:123456789012:project/p/version/v/1700000000000"},
+     {"backend": "sagemaker", "sagemakerEndpointName": "detector"}, {"allowDestroy": True}],
+    ids=["default", "model-configured", "sagemaker", "throwaway"],
+)
+def test_cdk_nag_aws_solutions_has_no_unacknowledged_findings_and_each_has_a_reason(context):
+    report = synth(**context).nag_report
+    (plugin,) = report["pluginReports"]
+    assert plugin["pluginName"] == "AwsSolutions"
+    assert plugin["violations"] == []
+    assert plugin["conclusion"] == "success"
+    for suppressed in plugin["suppressedViolations"]:
+        # Acknowledgements name the exact finding (rule + resource), never a whole rule.
+        assert "[" in suppressed["ruleName"] or suppressed["ruleName"] == "AwsSolutions-S1"
+        assert len(suppressed["reason"]) >= 40, suppressed
+
+
+@pytest.mark.parametrize("context", [{}, {"backend": "sagemaker", "sagemakerEndpointName": "detector"}])
+def test_cfn_lint_finds_no_errors(context):
+    template = synth(**context).template_file
+    result = subprocess.run(
+        [sys.executable, "-m", "cfnlint", "--format", "json", str(template)], capture_output=True, text=True, check=False
+    )
+    findings = json.loads(result.stdout or "[]")
+    errors = [f for f in findings if f["Level"] == "Error"]
+    assert errors == []
+    # E3004 is the circular-dependency rule; a warning-level cousin would also be a real problem.
+    assert not [f for f in findings if f["Rule"]["Id"] == "E3004"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("backend", "bedrock", "unknown backend"),
+        ("minConfidence", 150, "between 0 and 100"),
+        ("minConfidence", "high", "number from 0 to 100"),
+        ("labelThresholds", '{"cat": -1}', "between 0 and 100"),
+        ("rekognitionModelArn", "arn:aws:s3:::bucket", "model version ARN"),
+        ("sagemakerEndpointName", "-bad_name", "letters, digits or hyphens"),
+        ("inputPrefix", "test_images", "ending in '/'"),
+        ("maxReceiveCount", 0, "between 1 and 1000"),
+        ("lambdaTimeoutSeconds", 901, "between 1 and 900"),
+        ("batchSize", 50, "maxBatchingWindowSeconds"),
+        ("logRetentionDays", 31, "CloudWatch Logs accepts"),
+        ("imageSuffixes", [".json"], "result suffix"),
+    ],
+)
+def test_wrong_context_fails_synthesis_naming_the_key(key, value, fragment):
+    context = {**cdk_json_context(), key: value, "aws:cdk:bundling-stacks": []}
+    with pytest.raises(ConfigError) as raised:
+        build_app(cdk.App(context=context), bundle=False)
+    assert str(raised.value).startswith(f"{key}")
+    assert fragment in str(raised.value)
+
+
+def test_app_entry_point_reports_bad_context_and_exits_2(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "CDK_CONTEXT_JSON": json.dumps({"minConfidence": 101}),
+            "CDK_OUTDIR": str(tmp_path),
+            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "Invalid CDK context: minConfidence: must be between 0 and 100" in result.stderr

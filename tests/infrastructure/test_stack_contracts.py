@@ -1,0 +1,386 @@
+"""Template contracts, property by property: what makes the stack correct, safe and deployable."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+
+from tests.infrastructure.synth import Synthesized, synth
+
+MODEL_ARN = "arn:aws:rekognition:eu-west-1:123456789012:project/flowers/version/flowers.2025-01-01T10.00.00/1735725600000"
+
+
+@pytest.fixture(scope="module")
+def default() -> Synthesized:
+    return synth()
+
+
+def statements(s: Synthesized) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for resource in s.resources("AWS::IAM::Policy").values():
+        found += resource["Properties"]["PolicyDocument"]["Statement"]
+    for resource in s.resources("AWS::IAM::Role").values():
+        for policy in resource["Properties"].get("Policies", []):
+            found += policy["PolicyDocument"]["Statement"]
+    return found
+
+
+def function_statements(s: Synthesized) -> list[dict[str, Any]]:
+    role = s.logical_id(s.stack.inference.role)
+    found: list[dict[str, Any]] = []
+    for resource in s.resources("AWS::IAM::Policy").values():
+        if {"Ref": role} in resource["Properties"]["Roles"]:
+            found += resource["Properties"]["PolicyDocument"]["Statement"]
+    return found
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def statement_for(s: Synthesized, action: str) -> dict[str, Any]:
+    matching = [st for st in function_statements(s) if action in as_list(st["Action"])]
+    assert len(matching) == 1, f"{action}: {matching}"
+    return matching[0]
+
+
+def joined(value: Any, s: Synthesized) -> str:
+    """A resource ARN as text, with references shown as <LogicalId.Attr>."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        return "".join(joined(part, s) for part in value["Fn::Join"][1])
+    if "Fn::GetAtt" in value:
+        return "<" + ".".join(value["Fn::GetAtt"]) + ">"
+    if "Ref" in value:
+        return "<" + value["Ref"] + ">"
+    raise AssertionError(f"unexpected {value}")
+
+
+# --- KMS -------------------------------------------------------------------------------------------------
+
+
+def test_one_customer_managed_key_with_rotation(default):
+    _, key = default.one("AWS::KMS::Key")
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain"
+
+
+def test_key_lets_s3_send_encrypted_notifications_scoped_by_account_not_bucket(default):
+    _, key = default.one("AWS::KMS::Key")
+    s3_statements = [
+        st for st in key["Properties"]["KeyPolicy"]["Statement"] if st["Principal"] == {"Service": "s3.amazonaws.com"}
+    ]
+    assert len(s3_statements) == 1
+    statement = s3_statements[0]
+    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    # Naming the bucket here would make a cycle (key policy -> bucket -> key).
+    assert default.logical_id(default.stack.ingest.bucket) not in json.dumps(key)
+
+
+# --- Buckets ---------------------------------------------------------------------------------------------
+
+
+def test_image_bucket_is_encrypted_private_versioned_logged_and_retained(default):
+    bucket_id = default.logical_id(default.stack.ingest.bucket)
+    key_id = default.logical_id(default.stack.ingest.key)
+    logs_id = default.logical_id(default.stack.ingest.access_logs)
+    bucket = default.json["Resources"][bucket_id]
+    props = bucket["Properties"]
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
+        {
+            "BucketKeyEnabled": True,
+            "ServerSideEncryptionByDefault": {
+                "KMSMasterKeyID": {"Fn::GetAtt": [key_id, "Arn"]},
+                "SSEAlgorithm": "aws:kms",
+            },
+        }
+    ]
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": logs_id}
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert bucket["UpdateReplacePolicy"] == "Retain"
+
+
+@pytest.mark.parametrize("construct", ["bucket", "access_logs"])
+def test_buckets_deny_requests_without_tls(default, construct):
+    bucket_id = default.logical_id(getattr(default.stack.ingest, construct))
+    policies = [
+        p for p in default.resources("AWS::S3::BucketPolicy").values() if p["Properties"]["Bucket"] == {"Ref": bucket_id}
+    ]
+    assert len(policies) == 1
+    denies = [
+        st
+        for st in policies[0]["Properties"]["PolicyDocument"]["Statement"]
+        if st["Effect"] == "Deny" and st.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+    ]
+    assert len(denies) == 1
+    assert denies[0]["Principal"] == {"AWS": "*"}
+
+
+def test_access_log_bucket_is_private_and_not_public(default):
+    logs = default.json["Resources"][default.logical_id(default.stack.ingest.access_logs)]["Properties"]
+    assert logs["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] is True
+    assert logs["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "AES256"
+    }
+
+
+def test_allow_destroy_context_makes_a_throwaway_stack():
+    throwaway = synth(allowDestroy=True)
+    bucket = throwaway.json["Resources"][throwaway.logical_id(throwaway.stack.ingest.bucket)]
+    assert bucket["DeletionPolicy"] == "Delete"
+    throwaway.template.has_resource("Custom::S3AutoDeleteObjects", {})
+
+
+# --- Queues ----------------------------------------------------------------------------------------------
+
+
+def test_queue_and_dlq_are_encrypted_with_the_key_and_redrive_after_max_receive_count(default):
+    key_id = default.logical_id(default.stack.ingest.key)
+    queue = default.json["Resources"][default.logical_id(default.stack.ingest.queue)]["Properties"]
+    dlq_id = default.logical_id(default.stack.ingest.dead_letter_queue)
+    dlq = default.json["Resources"][dlq_id]["Properties"]
+    assert queue["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert dlq["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}, "maxReceiveCount": 5}
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+def test_max_receive_count_comes_from_context():
+    s = synth(maxReceiveCount=3)
+    queue = s.json["Resources"][s.logical_id(s.stack.ingest.queue)]["Properties"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 3
+
+
+@pytest.mark.parametrize(("timeout", "window"), [(60, 0), (120, 5), (900, 300)])
+def test_visibility_timeout_is_at_least_six_times_the_function_timeout_plus_window(timeout, window):
+    s = synth(lambdaTimeoutSeconds=timeout, maxBatchingWindowSeconds=window)
+    queue = s.json["Resources"][s.logical_id(s.stack.ingest.queue)]["Properties"]
+    function = _function(s)
+    assert function["Properties"]["Timeout"] == timeout
+    assert queue["VisibilityTimeout"] >= 6 * function["Properties"]["Timeout"] + window
+
+
+@pytest.mark.parametrize("construct", ["queue", "dead_letter_queue"])
+def test_queues_deny_requests_without_tls(default, construct):
+    queue_id = default.logical_id(getattr(default.stack.ingest, construct))
+    policies = [
+        p
+        for p in default.resources("AWS::SQS::QueuePolicy").values()
+        if {"Ref": queue_id} in p["Properties"]["Queues"]
+    ]
+    denies = [
+        st
+        for p in policies
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+        if st["Effect"] == "Deny" and st.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+    ]
+    assert len(denies) == 1
+
+
+def test_only_the_image_bucket_may_send_to_the_queue(default):
+    queue_id = default.logical_id(default.stack.ingest.queue)
+    bucket_id = default.logical_id(default.stack.ingest.bucket)
+    sends = [
+        st
+        for p in default.resources("AWS::SQS::QueuePolicy").values()
+        if {"Ref": queue_id} in p["Properties"]["Queues"]
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+        if st["Effect"] == "Allow"
+    ]
+    assert sends == [
+        {
+            "Action": "sqs:SendMessage",
+            "Condition": {
+                "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [bucket_id, "Arn"]}},
+                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+            },
+            "Effect": "Allow",
+            "Principal": {"Service": "s3.amazonaws.com"},
+            "Resource": {"Fn::GetAtt": [queue_id, "Arn"]},
+            "Sid": "AllowImageBucketNotifications",
+        }
+    ]
+
+
+# --- Notifications ---------------------------------------------------------------------------------------
+
+
+def test_notifications_cover_image_suffixes_in_both_cases_under_the_prefix_and_never_json(default):
+    _, notifications = default.one("Custom::S3BucketNotifications")
+    queue_id = default.logical_id(default.stack.ingest.queue)
+    configurations = notifications["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    suffixes = []
+    for configuration in configurations:
+        assert configuration["Events"] == ["s3:ObjectCreated:*"]
+        assert configuration["QueueArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+        rules = {rule["Name"]: rule["Value"] for rule in configuration["Filter"]["Key"]["FilterRules"]}
+        assert rules["Prefix" if "Prefix" in rules else "prefix"] == "test_images/"
+        suffixes.append(rules.get("Suffix", rules.get("suffix")))
+    expected = [".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"]
+    assert sorted(suffixes) == sorted(expected + [s.upper() for s in expected])
+    assert not any(s.lower().endswith(".json") for s in suffixes)
+
+
+def test_input_prefix_comes_from_context():
+    s = synth(inputPrefix="incoming/photos/")
+    _, notifications = s.one("Custom::S3BucketNotifications")
+    for configuration in notifications["Properties"]["NotificationConfiguration"]["QueueConfigurations"]:
+        values = [rule["Value"] for rule in configuration["Filter"]["Key"]["FilterRules"]]
+        assert "incoming/photos/" in values
+    assert _function(s)["Properties"]["Environment"]["Variables"]["INPUT_PREFIX"] == "incoming/photos/"
+
+
+# --- Function --------------------------------------------------------------------------------------------
+
+
+def _function(s: Synthesized) -> dict[str, Any]:
+    result: dict[str, Any] = s.json["Resources"][s.logical_id(s.stack.inference.function)]
+    return result
+
+
+def test_function_runtime_architecture_tracing_logging(default):
+    props = _function(default)["Properties"]
+    runtime = props["Runtime"]
+    assert runtime.startswith("python3.")
+    assert int(runtime.split(".")[1]) >= 13
+    assert props["Architectures"] == ["arm64"]
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert props["Handler"] == "inference.handler.lambda_handler"
+    assert props["MemorySize"] == 1024
+    assert props["Timeout"] == 60
+    log_group_id = default.logical_id(default.stack.inference.log_group)
+    assert props["LoggingConfig"]["LogGroup"] == {"Ref": log_group_id}
+    log_group = default.json["Resources"][log_group_id]["Properties"]
+    assert log_group["RetentionInDays"] == 30
+
+
+def test_function_environment_carries_the_tunables(default):
+    variables = _function(default)["Properties"]["Environment"]["Variables"]
+    assert variables["BACKEND"] == "rekognition"
+    assert variables["MIN_CONFIDENCE"] == "50"
+    assert variables["LABEL_THRESHOLDS"] == "{}"
+    assert variables["INPUT_PREFIX"] == "test_images/"
+    assert variables["AWS_RETRY_MODE"] == "standard"
+    assert variables["AWS_MAX_ATTEMPTS"] == "3"
+    assert variables["RESULT_KMS_KEY_ARN"] == {"Fn::GetAtt": [default.logical_id(default.stack.ingest.key), "Arn"]}
+    assert "REKOGNITION_MODEL_ARN" not in variables  # deployable before a model exists
+
+
+def test_trigger_reports_batch_item_failures_with_settings_from_context():
+    s = synth(batchSize=5, maxBatchingWindowSeconds=2, maxConcurrency=7, lambdaMemoryMb=2048, lambdaTimeoutSeconds=90)
+    _, mapping = s.one("AWS::Lambda::EventSourceMapping")
+    props = mapping["Properties"]
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["BatchSize"] == 5
+    assert props["MaximumBatchingWindowInSeconds"] == 2
+    assert props["ScalingConfig"] == {"MaximumConcurrency": 7}
+    assert props["EventSourceArn"] == {"Fn::GetAtt": [s.logical_id(s.stack.ingest.queue), "Arn"]}
+    function = _function(s)["Properties"]
+    assert (function["MemorySize"], function["Timeout"]) == (2048, 90)
+
+
+def test_max_concurrency_is_derived_from_inference_units():
+    # 4 units x 5 TPS = 20 calls/s; one batch makes up to min(batchSize, recordConcurrency) = 5 calls at once
+    s = synth(inferenceUnits=4, batchSize=5, recordConcurrency=5)
+    _, mapping = s.one("AWS::Lambda::EventSourceMapping")
+    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 4}
+
+
+# --- Least privilege -------------------------------------------------------------------------------------
+
+
+def test_no_wildcard_actions_anywhere(default):
+    for statement in statements(default):
+        for action in as_list(statement["Action"]):
+            assert "*" not in action, statement
+
+
+def test_function_reads_only_under_the_prefix_and_writes_only_result_keys(default):
+    bucket = f"<{default.logical_id(default.stack.ingest.bucket)}.Arn>"
+    read = statement_for(default, "s3:GetObject")
+    assert sorted(as_list(read["Action"])) == ["s3:GetObject", "s3:GetObjectVersion"]
+    assert [joined(r, default) for r in as_list(read["Resource"])] == [f"{bucket}/test_images/*"]
+    write = statement_for(default, "s3:PutObject")
+    assert as_list(write["Action"]) == ["s3:PutObject"]
+    assert [joined(r, default) for r in as_list(write["Resource"])] == [f"{bucket}/test_images/*.json"]
+    listing = statement_for(default, "s3:ListBucket")
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["test_images/*"]}}
+    assert not any("s3:DeleteObject" in as_list(st["Action"]) for st in function_statements(default))
+
+
+def test_function_uses_only_the_stack_key(default):
+    key = default.logical_id(default.stack.ingest.key)
+    kms = [st for st in function_statements(default) if any(a.startswith("kms:") for a in as_list(st["Action"]))]
+    assert kms
+    for statement in kms:
+        assert set(as_list(statement["Action"])) <= {"kms:Decrypt", "kms:GenerateDataKey"}
+        assert as_list(statement["Resource"]) == [{"Fn::GetAtt": [key, "Arn"]}]
+
+
+def test_rekognition_permission_is_project_scoped_until_a_model_is_configured(default):
+    detect = statement_for(default, "rekognition:DetectCustomLabels")
+    assert [joined(r, default) for r in as_list(detect["Resource"])] == [
+        "arn:<AWS::Partition>:rekognition:<AWS::Region>:<AWS::AccountId>:project/image-inference/version/*"
+    ]
+    assert not [st for st in function_statements(default) if "sagemaker:InvokeEndpoint" in as_list(st["Action"])]
+
+
+def test_rekognition_permission_is_the_configured_model_only():
+    s = synth(rekognitionModelArn=MODEL_ARN)
+    detect = statement_for(s, "rekognition:DetectCustomLabels")
+    assert as_list(detect["Resource"]) == [MODEL_ARN]
+    assert _function(s)["Properties"]["Environment"]["Variables"]["REKOGNITION_MODEL_ARN"] == MODEL_ARN
+
+
+def test_sagemaker_permission_is_the_configured_endpoint_only():
+    s = synth(backend="sagemaker", sagemakerEndpointName="Flower-Detector")
+    invoke = statement_for(s, "sagemaker:InvokeEndpoint")
+    assert [joined(r, s) for r in as_list(invoke["Resource"])] == [
+        "arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:endpoint/flower-detector"
+    ]
+    assert not [st for st in function_statements(s) if "rekognition:DetectCustomLabels" in as_list(st["Action"])]
+    variables = _function(s)["Properties"]["Environment"]["Variables"]
+    assert (variables["BACKEND"], variables["SAGEMAKER_ENDPOINT_NAME"]) == ("sagemaker", "Flower-Detector")
+
+
+# --- Outputs and alarms ----------------------------------------------------------------------------------
+
+
+def test_outputs_name_what_operators_and_the_cli_need(default):
+    outputs = default.json["Outputs"]
+    assert {"BucketName", "InputPrefix", "QueueUrl", "DeadLetterQueueUrl", "FunctionName"} <= set(outputs)
+    assert outputs["BucketName"]["Value"] == {"Ref": default.logical_id(default.stack.ingest.bucket)}
+    assert outputs["InputPrefix"]["Value"] == "test_images/"
+    assert outputs["QueueUrl"]["Value"] == {"Ref": default.logical_id(default.stack.ingest.queue)}
+    assert outputs["DeadLetterQueueUrl"]["Value"] == {"Ref": default.logical_id(default.stack.ingest.dead_letter_queue)}
+    assert outputs["FunctionName"]["Value"] == {"Ref": default.logical_id(default.stack.inference.function)}
+
+
+def test_alarms_watch_the_dlq_and_the_backlog(default):
+    dlq = default.stack.ingest.dead_letter_queue
+    default.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Namespace": "AWS/SQS",
+            "Threshold": 0,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [default.logical_id(dlq), "QueueName"]}}],
+        },
+    )
+    default.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {"MetricName": "ApproximateAgeOfOldestMessage", "Namespace": "AWS/SQS", "Threshold": Match.any_value()},
+    )
