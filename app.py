@@ -25,9 +25,7 @@ def build_app(app: cdk.App | None = None, *, bundle: bool = True) -> tuple[cdk.A
         config=config,
         bundle=bundle,
         description="Serverless image inference: S3 -> SQS -> Lambda -> Rekognition Custom Labels / SageMaker",
-        env=cdk.Environment(
-            account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
-        ),
+        env=cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")),
     )
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app, stack

@@ -93,7 +93,9 @@ class StackConfig:
         if self.sagemaker_endpoint_name:
             env["SAGEMAKER_ENDPOINT_NAME"] = self.sagemaker_endpoint_name
         if self.sagemaker_class_names:
-            env["SAGEMAKER_CLASS_NAMES"] = json.dumps({str(k): v for k, v in sorted(self.sagemaker_class_names.items())})
+            env["SAGEMAKER_CLASS_NAMES"] = json.dumps(
+                {str(k): v for k, v in sorted(self.sagemaker_class_names.items())}
+            )
         return env
 
     @classmethod
@@ -120,7 +122,9 @@ class StackConfig:
         window = value("maxBatchingWindowSeconds", number(0, 300), defaults.max_batching_window_seconds)
         batch_size = value("batchSize", number(1, 10_000), defaults.batch_size)
         if batch_size > 10 and window == 0:
-            raise ConfigError("batchSize", "above 10 needs maxBatchingWindowSeconds of at least 1 (an SQS trigger rule)")
+            raise ConfigError(
+                "batchSize", "above 10 needs maxBatchingWindowSeconds of at least 1 (an SQS trigger rule)"
+            )
         retention = value("logRetentionDays", number(1, 3653), defaults.log_retention_days)
         if retention not in LOG_RETENTION_DAYS:
             raise ConfigError("logRetentionDays", f"CloudWatch Logs accepts {LOG_RETENTION_DAYS}, got {retention}")
@@ -160,7 +164,9 @@ class StackConfig:
             allow_destroy=value("allowDestroy", rules.flag, defaults.allow_destroy),
         )
         if config.visibility_timeout_seconds > 43_200:
-            raise ConfigError("lambdaTimeoutSeconds", "6 x timeout + batching window exceeds SQS's 12-hour visibility limit")
+            raise ConfigError(
+                "lambdaTimeoutSeconds", "6 x timeout + batching window exceeds SQS's 12-hour visibility limit"
+            )
         return config
 
     @classmethod

@@ -162,7 +162,9 @@ class InferenceFunction(Construct):
                     # Endpoint ARNs carry the name in lower case.
                     resources=[
                         stack.format_arn(
-                            service="sagemaker", resource="endpoint", resource_name=config.sagemaker_endpoint_name.lower()
+                            service="sagemaker",
+                            resource="endpoint",
+                            resource_name=config.sagemaker_endpoint_name.lower(),
                         )
                     ],
                 )
@@ -178,8 +180,8 @@ class InferenceFunction(Construct):
         bucket_arn = f"<{stack.get_logical_id(bucket)}.Arn>"  # type: ignore[arg-type]
         prefix = config.input_prefix
         reasons = {
-            f"{bucket_arn}/{prefix}*": "Images are read by key under the input prefix only; keys are not known in advance",
-            f"{bucket_arn}/{prefix}*.json": "Writes are limited to result documents (<image key>.json) under the prefix",
+            f"{bucket_arn}/{prefix}*": "Reads images by key under the input prefix only; keys are unknown in advance",
+            f"{bucket_arn}/{prefix}*.json": "Writes only result documents (<image key>.json) under the input prefix",
             "*": "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions",
         }
         if config.backend == "rekognition" and not config.rekognition_model_arn:
@@ -197,7 +199,6 @@ class InferenceFunction(Construct):
                 for resource, reason in reasons.items()
             )
         )
-
 
 
 def _nag(value: str, pseudo: str) -> str:

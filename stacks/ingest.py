@@ -11,6 +11,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
+from aws_cdk.interfaces.aws_s3 import IBucketRef
 from constructs import Construct, IDependable
 
 from .config import DLQ_RETENTION_DAYS, StackConfig
@@ -43,7 +44,7 @@ class EncryptedQueueDestination:
         self.key = key
         self._queue_policy: IDependable | None = None
 
-    def bind(self, scope: Construct, bucket: s3.IBucket) -> s3.BucketNotificationDestinationConfig:
+    def bind(self, scope: Construct, bucket: IBucketRef) -> s3.BucketNotificationDestinationConfig:
         if self._queue_policy is None:  # one filter per suffix binds the same destination many times
             self._queue_policy = self._grant(Stack.of(scope).account, bucket)
         return s3.BucketNotificationDestinationConfig(
@@ -53,7 +54,7 @@ class EncryptedQueueDestination:
             dependencies=[self._queue_policy],
         )
 
-    def _grant(self, account: str, bucket: s3.IBucket) -> IDependable:
+    def _grant(self, account: str, bucket: IBucketRef) -> IDependable:
         added = self.queue.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowImageBucketNotifications",
@@ -61,7 +62,7 @@ class EncryptedQueueDestination:
                 actions=["sqs:SendMessage"],
                 resources=[self.queue.queue_arn],
                 conditions={
-                    "ArnEquals": {"aws:SourceArn": bucket.bucket_arn},
+                    "ArnEquals": {"aws:SourceArn": bucket.bucket_ref.bucket_arn},
                     "StringEquals": {"aws:SourceAccount": account},
                 },
             )

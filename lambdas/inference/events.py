@@ -21,7 +21,7 @@ class MalformedMessage(ValueError):
 
 
 @dataclass(frozen=True)
-class TestEvent:
+class S3TestEvent:
     """S3's ``s3:TestEvent``: proof that the notification configuration works, not work to do."""
 
     bucket: str | None
@@ -34,7 +34,7 @@ class ObjectCreated:
     event_time: str | None
 
 
-def parse_body(body: str) -> TestEvent | list[ObjectCreated]:
+def parse_body(body: str) -> S3TestEvent | list[ObjectCreated]:
     """Parse an SQS message body; raise MalformedMessage saying what is wrong with it."""
     try:
         document = json.loads(body)
@@ -44,7 +44,7 @@ def parse_body(body: str) -> TestEvent | list[ObjectCreated]:
         raise MalformedMessage(f"message body is JSON {type(document).__name__}, not an S3 notification object")
     if document.get("Event") == "s3:TestEvent":
         bucket = document.get("Bucket")
-        return TestEvent(bucket=bucket if isinstance(bucket, str) else None)
+        return S3TestEvent(bucket=bucket if isinstance(bucket, str) else None)
     records = document.get("Records")
     if not isinstance(records, list) or not records:
         raise MalformedMessage("message body has no 'Records' list and is not an s3:TestEvent")

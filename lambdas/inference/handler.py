@@ -100,7 +100,9 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
     logger.thread_safe_append_keys(message_id=record.message_id)
     receive_count = record.attributes.approximate_receive_count
     if _deadline_passed(lambda_context):
-        logger.warning("Not enough time left; returning the record for redelivery", extra={"error_code": errors.OUT_OF_TIME})
+        logger.warning(
+            "Not enough time left; returning the record for redelivery", extra={"error_code": errors.OUT_OF_TIME}
+        )
         raise TransientError(errors.OUT_OF_TIME, "not enough time left in this invocation")
     with tracer.provider.in_subsegment("## record") as subsegment:
         subsegment.put_annotation("message_id", record.message_id)
@@ -123,7 +125,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except ConfigError as exc:
         # Every record of the batch fails and is retried, then dead-lettered: nothing is lost while an
         # operator fixes the variable, and the DLQ can be redriven afterwards.
-        logger.error("Invalid configuration; the whole batch will be retried", extra={"setting": exc.setting, "error": str(exc)})
+        logger.error(
+            "Invalid configuration; the whole batch will be retried", extra={"setting": exc.setting, "error": str(exc)}
+        )
         raise
     response: dict[str, Any] = dict(
         process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from . import errors, events, results
 from .backends.base import InferenceBackend
 from .errors import PermanentError, ProcessingError, TransientError
-from .events import MalformedMessage, ObjectCreated, TestEvent
+from .events import MalformedMessage, ObjectCreated, S3TestEvent
 from .model import ObjectRef
 from .thresholds import Thresholds
 
@@ -93,7 +93,7 @@ class Pipeline:
             self.log.error("Malformed message acknowledged", extra={"reason": str(exc), "body_sample": body[:256]})
             self.telemetry.outcome("malformed")
             return [Outcome(status="malformed", detail=str(exc))]
-        if isinstance(parsed, TestEvent):
+        if isinstance(parsed, S3TestEvent):
             self.log.info("S3 test event acknowledged", extra={"bucket": parsed.bucket})
             self.telemetry.outcome("test_event")
             return [Outcome(status="test_event")]
@@ -205,4 +205,3 @@ class Pipeline:
             )
             self.telemetry.outcome("retry", exc.code)
             raise TransientError(errors.RESULT_WRITE_FAILED, exc.message, request_id=exc.request_id) from None
-

@@ -21,7 +21,13 @@ def iso(moment: datetime) -> str:
 
 
 def _source(ref: ObjectRef) -> dict[str, Any]:
-    return {"bucket": ref.bucket, "key": ref.key, "version_id": ref.version_id, "etag": ref.etag, "size_bytes": ref.size}
+    return {
+        "bucket": ref.bucket,
+        "key": ref.key,
+        "version_id": ref.version_id,
+        "etag": ref.etag,
+        "size_bytes": ref.size,
+    }
 
 
 def _image(facts: ImageFacts | None) -> dict[str, Any] | None:

@@ -74,7 +74,9 @@ class S3Storage:
             self._client.put_object(**kwargs)
         except Exception as exc:  # noqa: BLE001
             translated = _translate(exc, f"write s3://{bucket}/{key}")
-            raise TransientError(errors.RESULT_WRITE_FAILED, translated.message, request_id=translated.request_id) from None
+            raise TransientError(
+                errors.RESULT_WRITE_FAILED, translated.message, request_id=translated.request_id
+            ) from None
 
 
 def _translate(exc: Exception, action: str) -> ProcessingError:
@@ -89,6 +91,8 @@ def _translate(exc: Exception, action: str) -> ProcessingError:
                 errors.OBJECT_NOT_FOUND, f"cannot {action}: the object no longer exists ({code})", request_id=request_id
             )
         return TransientError(
-            errors.STORAGE_UNAVAILABLE, f"cannot {action}: {code} {error.get('Message', '')}".rstrip(), request_id=request_id
+            errors.STORAGE_UNAVAILABLE,
+            f"cannot {action}: {code} {error.get('Message', '')}".rstrip(),
+            request_id=request_id,
         )
     return TransientError(errors.STORAGE_UNAVAILABLE, f"cannot {action}: {exc!r}")

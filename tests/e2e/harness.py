@@ -13,7 +13,9 @@ from lambdas.inference.storage import S3Storage
 from local.lambda_runtime import LambdaContext, sqs_event
 from local.resources import Resources
 
-MODEL_ARN = "arn:aws:rekognition:us-east-1:123456789012:project/image-inference/version/v1.2024-01-01T00.00.00/1700000000000"
+MODEL_ARN = (
+    "arn:aws:rekognition:us-east-1:123456789012:project/image-inference/version/v1.2024-01-01T00.00.00/1700000000000"
+)
 
 
 @dataclass
@@ -56,7 +58,9 @@ def receive_all(session: Any, resources: Resources, max_messages: int = 10) -> l
     messages: list[dict[str, Any]] = []
     while True:
         batch = sqs.receive_message(
-            QueueUrl=resources.queue_url, MaxNumberOfMessages=min(10, max_messages - len(messages)), AttributeNames=["All"]
+            QueueUrl=resources.queue_url,
+            MaxNumberOfMessages=min(10, max_messages - len(messages)),
+            AttributeNames=["All"],
         ).get("Messages", [])
         messages.extend(batch)
         if not batch or len(messages) >= max_messages:

@@ -62,7 +62,10 @@ def test_tricky_keys_get_results_beside_them_read_back_field_by_field(aws, monke
     # GIVEN the bucket's own notifications for five images with awkward keys
     session, resources = aws
     drain_test_event(session, resources, monkeypatch)
-    heads = {key: upload(session, resources, key, images.jpeg() if "jp" in key.lower() else images.png()) for key in TRICKY_KEYS}
+    heads = {
+        key: upload(session, resources, key, images.jpeg() if "jp" in key.lower() else images.png())
+        for key in TRICKY_KEYS
+    }
     seen = {
         "test_images/red flower.jpg": [custom_label("flower", 97.5, (0.1, 0.2, 0.3, 0.4)), custom_label("leaf", 20.0)],
     }
@@ -191,9 +194,12 @@ def test_transient_failure_returns_only_that_message_and_permanent_failure_write
     sqs = session.client("sqs")
     messages = receive_all(session, resources)
     assert messages == []  # still invisible: the visibility timeout has not passed
-    assert sqs.get_queue_attributes(
-        QueueUrl=resources.queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1"
+    assert (
+        sqs.get_queue_attributes(
+            QueueUrl=resources.queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]["ApproximateNumberOfMessagesNotVisible"]
+        == "1"
+    )
 
 
 def test_formats_rekognition_cannot_take_are_converted_and_sent_as_bytes(aws, monkeypatch):
@@ -231,9 +237,16 @@ def test_sagemaker_backend_end_to_end(aws, monkeypatch):
     request = fake.requests[0]
     assert request["EndpointName"] == "street-detector"
     assert request["ContentType"] == "image/jpeg"
-    assert request["Body"] == session.client("s3").get_object(Bucket=resources.bucket, Key="test_images/street.jpg")["Body"].read()
+    assert (
+        request["Body"]
+        == session.client("s3").get_object(Bucket=resources.bucket, Key="test_images/street.jpg")["Body"].read()
+    )
     document = read_json(session, resources.bucket, "test_images/street.jpg.json")
-    assert document["model"] == {"backend": "sagemaker", "model_id": "street-detector", "response_format": "object-detection"}
+    assert document["model"] == {
+        "backend": "sagemaker",
+        "model_id": "street-detector",
+        "response_format": "object-detection",
+    }
     assert document["labels"] == [
         {"name": "person", "confidence": 93.0, "bounding_box": {"left": 0.1, "top": 0.2, "width": 0.4, "height": 0.4}}
     ]

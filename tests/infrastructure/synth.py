@@ -25,8 +25,7 @@ class Synthesized:
 
     @property
     def json(self) -> dict[str, Any]:
-        data: dict[str, Any] = self.template.to_json()
-        return data
+        return dict(self.template.to_json())
 
     def resources(self, kind: str) -> dict[str, dict[str, Any]]:
         return {name: r for name, r in self.json["Resources"].items() if r["Type"] == kind}

@@ -17,8 +17,12 @@ from tests.infrastructure.synth import synth
 
 @pytest.mark.parametrize(
     "context",
-    [{}, {"rekognitionModelArn": "arn:aws:rekognition:us-east-1:123456789012:project/p/version/v/1700000000000"},
-     {"backend": "sagemaker", "sagemakerEndpointName": "detector"}, {"allowDestroy": True}],
+    [
+        {},
+        {"rekognitionModelArn": "arn:aws:rekognition:us-east-1:123456789012:project/p/version/v/1700000000000"},
+        {"backend": "sagemaker", "sagemakerEndpointName": "detector"},
+        {"allowDestroy": True},
+    ],
     ids=["default", "model-configured", "sagemaker", "throwaway"],
 )
 def test_cdk_nag_aws_solutions_has_no_unacknowledged_findings_and_each_has_a_reason(context):
@@ -37,7 +41,10 @@ def test_cdk_nag_aws_solutions_has_no_unacknowledged_findings_and_each_has_a_rea
 def test_cfn_lint_finds_no_errors(context):
     template = synth(**context).template_file
     result = subprocess.run(
-        [sys.executable, "-m", "cfnlint", "--format", "json", str(template)], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "cfnlint", "--format", "json", str(template)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     findings = json.loads(result.stdout or "[]")
     errors = [f for f in findings if f["Level"] == "Error"]

@@ -10,7 +10,9 @@ from aws_cdk.assertions import Match
 
 from tests.infrastructure.synth import Synthesized, synth
 
-MODEL_ARN = "arn:aws:rekognition:eu-west-1:123456789012:project/flowers/version/flowers.2025-01-01T10.00.00/1735725600000"
+MODEL_ARN = (
+    "arn:aws:rekognition:eu-west-1:123456789012:project/flowers/version/flowers.2025-01-01T10.00.00/1735725600000"
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,7 @@ def joined(value: Any, s: Synthesized) -> str:
     if "Fn::GetAtt" in value:
         return "<" + ".".join(value["Fn::GetAtt"]) + ">"
     if "Ref" in value:
-        return "<" + value["Ref"] + ">"
+        return "<" + str(value["Ref"]) + ">"
     raise AssertionError(f"unexpected {value}")
 
 
@@ -116,7 +118,9 @@ def test_image_bucket_is_encrypted_private_versioned_logged_and_retained(default
 def test_buckets_deny_requests_without_tls(default, construct):
     bucket_id = default.logical_id(getattr(default.stack.ingest, construct))
     policies = [
-        p for p in default.resources("AWS::S3::BucketPolicy").values() if p["Properties"]["Bucket"] == {"Ref": bucket_id}
+        p
+        for p in default.resources("AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": bucket_id}
     ]
     assert len(policies) == 1
     denies = [
@@ -176,9 +180,7 @@ def test_visibility_timeout_is_at_least_six_times_the_function_timeout_plus_wind
 def test_queues_deny_requests_without_tls(default, construct):
     queue_id = default.logical_id(getattr(default.stack.ingest, construct))
     policies = [
-        p
-        for p in default.resources("AWS::SQS::QueuePolicy").values()
-        if {"Ref": queue_id} in p["Properties"]["Queues"]
+        p for p in default.resources("AWS::SQS::QueuePolicy").values() if {"Ref": queue_id} in p["Properties"]["Queues"]
     ]
     denies = [
         st
@@ -221,13 +223,13 @@ def test_notifications_cover_image_suffixes_in_both_cases_under_the_prefix_and_n
     _, notifications = default.one("Custom::S3BucketNotifications")
     queue_id = default.logical_id(default.stack.ingest.queue)
     configurations = notifications["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
-    suffixes = []
+    suffixes: list[str] = []
     for configuration in configurations:
         assert configuration["Events"] == ["s3:ObjectCreated:*"]
         assert configuration["QueueArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
         rules = {rule["Name"]: rule["Value"] for rule in configuration["Filter"]["Key"]["FilterRules"]}
         assert rules["Prefix" if "Prefix" in rules else "prefix"] == "test_images/"
-        suffixes.append(rules.get("Suffix", rules.get("suffix")))
+        suffixes.append(rules.get("Suffix") or rules["suffix"])
     expected = [".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"]
     assert sorted(suffixes) == sorted(expected + [s.upper() for s in expected])
     assert not any(s.lower().endswith(".json") for s in suffixes)

@@ -38,7 +38,7 @@ class RekognitionBackend:
             import boto3
 
             client = boto3.client("rekognition", config=client_config(read_timeout=30, pool_size=pool_size))
-        self._client = client
+        self._client: Any = client  # a boto3 client, or a fake with the same method
 
     def detect(self, image: ImageSource, thresholds: Thresholds) -> Detection:
         ref = image.ref

@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .. import errors, images
-from ..errors import PermanentError
+from ..errors import PermanentError, TransientError
 from ..model import Detection
 from . import sagemaker_formats
 from .base import ImageSource, client_config, translate_client_error
@@ -60,7 +60,7 @@ class SageMakerBackend:
 
             # The container must answer within 60 s; wait a little longer than that.
             client = boto3.client("sagemaker-runtime", config=client_config(read_timeout=70, pool_size=pool_size))
-        self._client = client
+        self._client: Any = client  # a boto3 client, or a fake with the same method
 
     def detect(self, image: ImageSource, thresholds: Thresholds) -> Detection:
         prepared = images.prepare(image.read(), self._limits)
@@ -109,7 +109,8 @@ class SageMakerBackend:
             request_id = exc.response.get("ResponseMetadata", {}).get("RequestId")
             if code == "ModelError":
                 # The container answered with an error status: 4xx means it refused this image.
-                original = int(exc.response.get("OriginalStatusCode", 0) or 0)
+                fields: dict[str, Any] = dict(exc.response)
+                original = int(fields.get("OriginalStatusCode") or 0)
                 message = error.get("Message", "")
                 if 400 <= original < 500:
                     return PermanentError(
@@ -117,10 +118,15 @@ class SageMakerBackend:
                         f"{SERVICE} model refused the image ({original}): {message}",
                         request_id=request_id,
                     )
-            if code == "ModelNotReadyException":
-                from ..errors import TransientError
-
                 return TransientError(
-                    errors.MODEL_NOT_READY, f"{SERVICE} endpoint is not ready: {error.get('Message', '')}"
+                    errors.BACKEND_UNAVAILABLE,
+                    f"{SERVICE} model failed ({original or 'no status'}): {message}",
+                    request_id=request_id,
+                )
+            if code == "ModelNotReadyException":
+                return TransientError(
+                    errors.MODEL_NOT_READY,
+                    f"{SERVICE} endpoint is not ready: {error.get('Message', '')}",
+                    request_id=request_id,
                 )
         return translate_client_error(exc, SERVICE)

@@ -1,0 +1,103 @@
+"""Parsing SQS bodies into S3 events, URL-decoding keys, and deciding what is work."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lambdas.inference.events import MalformedMessage, ObjectCreated, S3TestEvent, Skip, parse_body, skip_reason
+from lambdas.inference.model import ObjectRef
+
+SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def notification(*keys: str, event_name: str = "ObjectCreated:Put", version: str | None = "v1") -> str:
+    records = []
+    for key in keys:
+        obj = {"key": key, "size": 10, "eTag": "abc"}
+        if version:
+            obj["versionId"] = version
+        records.append(
+            {
+                "eventSource": "aws:s3",
+                "eventName": event_name,
+                "eventTime": "2026-01-01T00:00:00.000Z",
+                "s3": {"bucket": {"name": "b"}, "object": obj},
+            }
+        )
+    return json.dumps({"Records": records})
+
+
+def objects(body: str) -> list[ObjectCreated]:
+    parsed = parse_body(body)
+    assert isinstance(parsed, list)
+    return parsed
+
+
+@pytest.mark.parametrize(
+    ("encoded", "decoded"),
+    [
+        ("test_images/red+flower.jpg", "test_images/red flower.jpg"),
+        ("test_images/a%2Bb.jpg", "test_images/a+b.jpg"),
+        ("test_images/100%25.jpg", "test_images/100%.jpg"),
+        ("test_images%2Fsub%2Fx.jpg", "test_images/sub/x.jpg"),
+        ("test_images/%E7%8C%AB.jpg", "test_images/猫.jpg"),
+    ],
+)
+def test_keys_are_url_decoded_once(encoded, decoded):
+    (event,) = objects(notification(encoded))
+    assert event.ref.key == decoded
+
+
+def test_several_records_in_one_message():
+    events = objects(notification("test_images/a.jpg", "test_images/b.jpg"))
+    assert [e.ref.key for e in events] == ["test_images/a.jpg", "test_images/b.jpg"]
+    assert events[0].ref == ObjectRef(bucket="b", key="test_images/a.jpg", version_id="v1", etag="abc", size=10)
+
+
+def test_s3_test_event():
+    body = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "t", "Bucket": "b", "RequestId": "r"})
+    assert parse_body(body) == S3TestEvent(bucket="b")
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ("not json at all", "not JSON"),
+        ("[1, 2]", "JSON list"),
+        ('{"hello": "world"}', "no 'Records'"),
+        ('{"Records": []}', "no 'Records'"),
+        ('{"Records": [{"eventSource": "aws:sns"}]}', "not an S3 event record"),
+        ('{"Records": [{"eventSource": "aws:s3", "s3": {}}]}', "lacks s3.bucket.name"),
+    ],
+)
+def test_malformed_bodies_say_what_is_wrong(body, fragment):
+    with pytest.raises(MalformedMessage, match=fragment):
+        parse_body(body)
+
+
+def event(key: str, name: str = "ObjectCreated:Put") -> ObjectCreated:
+    return ObjectCreated(ref=ObjectRef(bucket="b", key=key), event_name=name, event_time=None)
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("test_images/cat.jpg", None),
+        ("test_images/CAT.JPG", None),
+        ("test_images/cat.Jpeg", None),
+        ("other/cat.jpg", Skip.OUTSIDE_PREFIX),
+        ("test_images/cat.jpg.json", Skip.RESULT_FILE),
+        ("test_images/notes.txt", Skip.UNSUPPORTED_SUFFIX),
+        ("test_images/folder/", Skip.FOLDER_MARKER),
+    ],
+)
+def test_skip_reasons(key, reason):
+    assert skip_reason(event(key), "test_images/", SUFFIXES) == reason
+
+
+def test_non_create_events_are_skipped():
+    assert skip_reason(event("test_images/a.jpg", "ObjectRemoved:Delete"), "test_images/", SUFFIXES) == (
+        Skip.NOT_OBJECT_CREATED
+    )

@@ -1,0 +1,195 @@
+"""The Lambda handler with in-memory ports: partial batch responses, concurrency inside a batch, log
+attribution per record, configuration errors, and records it has no time left for."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+import pytest
+
+from lambdas.inference import errors, handler
+from lambdas.inference.errors import TransientError
+from lambdas.inference.model import Label
+from lambdas.inference.settings import Settings
+from local.lambda_runtime import LambdaContext
+from tests.memory import FunctionBackend, MemoryStorage
+
+ARN = "arn:aws:rekognition:us-east-1:123456789012:project/p/version/v.2024-01-01T00.00.00/1700000000000"
+
+
+def s3_body(key: str, etag: str = "e1") -> str:
+    return json.dumps(
+        {
+            "Records": [
+                {
+                    "eventSource": "aws:s3",
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {"bucket": {"name": "bkt"}, "object": {"key": key, "size": 3, "eTag": etag}},
+                }
+            ]
+        }
+    )
+
+
+def sqs_record(message_id: str, body: str, receive_count: int = 1) -> dict[str, Any]:
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"rh-{message_id}",
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": str(receive_count)},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+        "awsRegion": "us-east-1",
+    }
+
+
+def install(monkeypatch: Any, backend: FunctionBackend, storage: MemoryStorage, **env: str) -> None:
+    settings = Settings.from_env({"REKOGNITION_MODEL_ARN": ARN, "RECORD_CONCURRENCY": "10", **env})
+    runtime = handler.build_runtime(settings, backend=backend, storage=storage)
+    monkeypatch.setattr(handler, "runtime", lambda: runtime)
+
+
+def test_partial_batch_response_names_exactly_the_failed_messages(monkeypatch):
+    def answer(key: str) -> list[Label]:
+        if "throttle" in key:
+            raise TransientError(errors.BACKEND_THROTTLED, "slow down")
+        return [Label("cat", 99.0)]
+
+    storage, backend = MemoryStorage(), FunctionBackend(answer)
+    install(monkeypatch, backend, storage)
+    keys = [f"test_images/{'throttle' if i % 3 == 0 else 'ok'}-{i}.jpg" for i in range(10)]
+    event = {"Records": [sqs_record(f"m{i}", s3_body(key)) for i, key in enumerate(keys)]}
+
+    response = handler.lambda_handler(event, LambdaContext())
+
+    assert sorted(item["itemIdentifier"] for item in response["batchItemFailures"]) == ["m0", "m3", "m6", "m9"]
+    written = {key for _, key in storage.writes}
+    assert written == {key + ".json" for key in keys if "ok" in key}
+
+
+def test_records_of_a_batch_are_processed_concurrently(monkeypatch):
+    # Ten calls that each wait for all ten to be in flight: only concurrent processing gets through.
+    barrier = threading.Barrier(10, timeout=10)
+
+    def answer(key: str) -> list[Label]:
+        barrier.wait()
+        return [Label(key.rsplit("/", 1)[-1], 90.0)]
+
+    storage, backend = MemoryStorage(), FunctionBackend(answer)
+    install(monkeypatch, backend, storage)
+    event = {"Records": [sqs_record(f"m{i}", s3_body(f"test_images/{i}.jpg")) for i in range(10)]}
+
+    response = handler.lambda_handler(event, LambdaContext())
+
+    assert response["batchItemFailures"] == []
+    for i in range(10):  # each result holds its own image's label: no cross-talk between threads
+        document = storage.document("bkt", f"test_images/{i}.jpg.json")
+        assert [label["name"] for label in document["labels"]] == [f"{i}.jpg"]
+
+
+class Collect(logging.Handler):
+    """Formats records with Powertools' own formatter, as they would appear in CloudWatch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[dict[str, Any]] = []
+        self.setFormatter(handler.logger.registered_formatter)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+
+def test_every_log_line_of_a_record_carries_its_own_message_id(monkeypatch):
+    storage, backend = MemoryStorage(), FunctionBackend()
+    install(monkeypatch, backend, storage)
+    event = {"Records": [sqs_record(f"m{i}", s3_body(f"test_images/{i}.jpg")) for i in range(6)]}
+    collect = Collect()
+    logging.getLogger(handler.logger.name).addHandler(collect)
+    try:
+        handler.lambda_handler(event, LambdaContext())
+    finally:
+        logging.getLogger(handler.logger.name).removeHandler(collect)
+
+    lines = collect.lines
+    written = [line for line in lines if line["message"] == "Result written"]
+    assert len(written) == 6
+    for line in written:
+        index = line["object_key"].rsplit("/", 1)[-1].split(".")[0]
+        assert line["message_id"] == f"m{index}"
+
+
+def test_malformed_and_test_event_messages_are_acknowledged(monkeypatch):
+    storage, backend = MemoryStorage(), FunctionBackend()
+    install(monkeypatch, backend, storage)
+    event = {
+        "Records": [
+            sqs_record("junk", "definitely not json"),
+            sqs_record("wrong", json.dumps({"detail-type": "Object Created"})),
+            sqs_record("test", json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "bkt"})),
+        ]
+    }
+    assert handler.lambda_handler(event, LambdaContext())["batchItemFailures"] == []
+    assert backend.calls == []
+    assert storage.writes == []
+
+
+def test_missing_object_gets_an_error_document(monkeypatch):
+    from lambdas.inference.backends.rekognition import RekognitionBackend
+    from tests.fakes import FakeRekognition
+
+    class NoS3:
+        def get_object(self, **kwargs: Any) -> Any:
+            from tests.fakes import client_error
+
+            raise client_error("NoSuchKey", "gone", "GetObject", 404)
+
+    storage = MemoryStorage()
+    backend = RekognitionBackend(ARN, client=FakeRekognition(NoS3()))
+    settings = Settings.from_env({"REKOGNITION_MODEL_ARN": ARN})
+    runtime = handler.build_runtime(settings, backend=backend, storage=storage)
+    monkeypatch.setattr(handler, "runtime", lambda: runtime)
+
+    response = handler.lambda_handler({"Records": [sqs_record("m", s3_body("test_images/gone.jpg"))]}, LambdaContext())
+
+    assert response["batchItemFailures"] == []
+    document = storage.document("bkt", "test_images/gone.jpg.json")
+    assert document["status"] == "error"
+    assert document["error"]["code"] == errors.OBJECT_NOT_FOUND
+
+
+def test_configuration_error_fails_the_whole_batch_naming_the_variable(monkeypatch, caplog):
+    monkeypatch.setattr(handler, "runtime", handler.runtime.__wrapped__)  # the real, uncached builder
+    monkeypatch.setenv("BACKEND", "rekognition")
+    monkeypatch.delenv("REKOGNITION_MODEL_ARN", raising=False)
+    with caplog.at_level(logging.ERROR), pytest.raises(Exception, match="REKOGNITION_MODEL_ARN: is not set"):
+        handler.lambda_handler({"Records": [sqs_record("m", s3_body("test_images/a.jpg"))]}, LambdaContext())
+    assert any(getattr(r, "setting", None) == "REKOGNITION_MODEL_ARN" for r in caplog.records)
+
+
+def test_records_without_time_left_are_returned_not_started(monkeypatch):
+    storage, backend = MemoryStorage(), FunctionBackend()
+    install(monkeypatch, backend, storage)
+    context = LambdaContext(timeout_seconds=5)  # less than the safety margin from the start
+    event = {"Records": [sqs_record(f"m{i}", s3_body(f"test_images/{i}.jpg")) for i in range(3)]}
+
+    response = handler.lambda_handler(event, context)
+
+    assert sorted(item["itemIdentifier"] for item in response["batchItemFailures"]) == ["m0", "m1", "m2"]
+    assert backend.calls == []
+
+
+def test_same_object_notified_twice_calls_the_backend_once(monkeypatch):
+    storage, backend = MemoryStorage(), FunctionBackend()
+    install(monkeypatch, backend, storage, RECORD_CONCURRENCY="1")
+    record = sqs_record("m", s3_body("test_images/a.jpg", etag="same"))
+    handler.lambda_handler({"Records": [record]}, LambdaContext())
+    handler.lambda_handler({"Records": [record]}, LambdaContext())
+    assert backend.calls == ["test_images/a.jpg"]
+    # A new upload (new ETag, unversioned event) is new work.
+    handler.lambda_handler({"Records": [sqs_record("n", s3_body("test_images/a.jpg", etag="new"))]}, LambdaContext())
+    assert backend.calls == ["test_images/a.jpg", "test_images/a.jpg"]
