@@ -42,7 +42,7 @@ def run_demo(images: Path | None, out: Path, overrides: dict[str, Any], timeout:
         f"batchSize={config.batch_size} maxReceiveCount={config.max_receive_count}",
         file=sys.stderr,
     )
-    with embedded_stack(config, log_path=out / "lambda.log") as stack:
+    with embedded_stack(config, log_path=out / "lambda.log", capture_stdout=True) as stack:
         target = from_outputs(stack.session, stack.state(), None, "embedded stack")
         uploads = operations.upload_many(target, items)
         found = operations.wait_for(target, [u.key for u in uploads], timeout)

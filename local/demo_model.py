@@ -49,14 +49,15 @@ def _distance(a: tuple[int, ...], b: tuple[int, int, int]) -> float:
 def detect(data: bytes) -> list[list[float]]:
     """``[[class_index, score, xmin, ymin, xmax, ymax], ...]`` with scores 0-1 and coordinates 0-1."""
     try:
-        image = Image.open(io.BytesIO(data))
-        image.draft("RGB", (ANALYSIS_SIDE * 2, ANALYSIS_SIDE * 2))
-        image = image.convert("RGB")
+        opened = Image.open(io.BytesIO(data))
+        opened.draft("RGB", (ANALYSIS_SIDE * 2, ANALYSIS_SIDE * 2))
+        image = opened.convert("RGB")
     except Exception as exc:  # noqa: BLE001 - any decoding failure means the request was bad
         raise NotAnImage(f"cannot decode image: {exc}") from None
     image.thumbnail((ANALYSIS_SIDE, ANALYSIS_SIDE))
     width, height = image.size
-    pixels = list(image.getdata())
+    raw = image.tobytes()
+    pixels = [(raw[i], raw[i + 1], raw[i + 2]) for i in range(0, len(raw), 3)]
     nearest: list[int] = []
     closeness: list[float] = []
     for pixel in pixels:

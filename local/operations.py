@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from lambdas.inference import rules
-from stacks.ingest import notification_suffixes
+from stacks.config import notification_suffixes
 
 from . import outcomes
 from .annotate import annotate
@@ -35,9 +35,10 @@ def image_files(folder: Path, suffixes: Iterable[str] = rules.DEFAULT_IMAGE_SUFF
 class Progress:
     """A one-line progress bar on a terminal, a line per step of 10% elsewhere (CI logs)."""
 
-    def __init__(self, total: int, label: str, stream: TextIO = sys.stderr) -> None:
-        self.total, self.label, self.stream = total, label, stream
-        self.tty = stream.isatty()
+    def __init__(self, total: int, label: str, stream: TextIO | None = None) -> None:
+        self.total, self.label = total, label
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
         self._last_decile = -1
 
     def update(self, done: int, extra: str = "") -> None:

@@ -13,8 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from stacks.config import DLQ_RETENTION_DAYS, StackConfig
-from stacks.ingest import notification_suffixes
+from stacks.config import DLQ_RETENTION_DAYS, StackConfig, notification_suffixes
 
 DAY = 24 * 60 * 60
 

@@ -128,8 +128,13 @@ def embedded_stack(
     models: dict[str, model_server.Model] | None = None,
     poll_wait_seconds: int = 1,
     start_trigger: bool = True,
+    capture_stdout: bool = False,
 ) -> Iterator[EmbeddedStack]:
-    """Start everything; yield the running stack; stop everything, whatever happens."""
+    """Start everything; yield the running stack; stop everything, whatever happens.
+
+    ``capture_stdout`` sends this process's stdout to the function's logs while the stack runs (what the
+    function prints, like EMF metrics, goes there on Lambda); only for callers that print nothing else.
+    """
     serve_models: dict[str, model_server.Model] = {DEMO_ENDPOINT: model_server.demo} if models is None else models
     with contextlib.ExitStack() as stack:
         emulator = stack.enter_context(embedded_aws())
@@ -138,6 +143,8 @@ def embedded_stack(
         resources = provision(session, config)
         logs = LambdaLogs(session.client("logs"), log_path)
         stack.callback(logs.close)
+        if capture_stdout:
+            stack.enter_context(contextlib.redirect_stdout(logs))
         stack.enter_context(patched_environ(lambda_environment(resources, config, endpoint_url)))
 
         from lambdas.inference import handler as lambda_module
@@ -147,11 +154,10 @@ def embedded_stack(
         lambda_module.logger.registered_handler.setStream(logs)  # type: ignore[attr-defined]
 
         def invoke(event: dict[str, Any], context: Any) -> Any:
-            with contextlib.redirect_stdout(logs):  # metrics (EMF) are printed, like on Lambda
-                try:
-                    return lambda_module.lambda_handler(event, context)
-                finally:
-                    logs.ship()
+            try:
+                return lambda_module.lambda_handler(event, context)
+            finally:
+                logs.ship()
 
         embedded = EmbeddedStack(
             emulator=emulator,

@@ -30,6 +30,17 @@ DEFAULT_TPS_PER_INFERENCE_UNIT = 5
 SAGEMAKER_DEFAULT_MAX_CONCURRENCY = 10
 
 
+def notification_suffixes(suffixes: tuple[str, ...]) -> list[str]:
+    """S3 filter rules are case-sensitive: register the lower- and upper-case spelling of each suffix
+    (cameras write ``.JPG``). A result ends in ``.json``, which never matches, so results start no work."""
+    spelled: list[str] = []
+    for suffix in suffixes:
+        for variant in (suffix.lower(), suffix.upper()):
+            if variant not in spelled:
+                spelled.append(variant)
+    return spelled
+
+
 @dataclass(frozen=True)
 class StackConfig:
     input_prefix: str = "test_images/"

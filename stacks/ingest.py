@@ -14,20 +14,9 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.interfaces.aws_s3 import IBucketRef
 from constructs import Construct, IDependable
 
-from .config import DLQ_RETENTION_DAYS, StackConfig
+from .config import DLQ_RETENTION_DAYS, StackConfig, notification_suffixes
 
 S3_PRINCIPAL = "s3.amazonaws.com"
-
-
-def notification_suffixes(suffixes: tuple[str, ...]) -> list[str]:
-    """S3 filter rules are case-sensitive: register the lower- and upper-case spelling of each suffix
-    (cameras write ``.JPG``). A result ends in ``.json``, which never matches, so results start no work."""
-    spelled: list[str] = []
-    for suffix in suffixes:
-        for variant in (suffix.lower(), suffix.upper()):
-            if variant not in spelled:
-                spelled.append(variant)
-    return spelled
 
 
 @jsii.implements(s3.IBucketNotificationDestination)

@@ -31,8 +31,11 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
-# Records still waiting when less than this remains are returned as failures rather than cut off mid-write.
+# Records still waiting when less than this remains are returned as failures rather than cut off mid-write:
+# 10 s, or a quarter of the invocation's time for short timeouts. Lambda runs one invocation at a time per
+# execution environment, so the margin of the current invocation can live in a module variable.
 SAFETY_MARGIN_MS = 10_000
+_margin_ms = SAFETY_MARGIN_MS
 
 
 class PowertoolsTelemetry:
@@ -93,7 +96,7 @@ def runtime() -> Runtime:
 def _deadline_passed(context: LambdaContext | None) -> bool:
     if context is None or not hasattr(context, "get_remaining_time_in_millis"):
         return False
-    return bool(context.get_remaining_time_in_millis() < SAFETY_MARGIN_MS)
+    return bool(context.get_remaining_time_in_millis() < _margin_ms)
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> list[Outcome]:
@@ -120,6 +123,9 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    global _margin_ms
+    if hasattr(context, "get_remaining_time_in_millis"):
+        _margin_ms = min(SAFETY_MARGIN_MS, context.get_remaining_time_in_millis() // 4)
     try:
         processor = runtime().processor
     except ConfigError as exc:

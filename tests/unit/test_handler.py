@@ -172,15 +172,21 @@ def test_configuration_error_fails_the_whole_batch_naming_the_variable(monkeypat
 
 
 def test_records_without_time_left_are_returned_not_started(monkeypatch):
-    storage, backend = MemoryStorage(), FunctionBackend()
-    install(monkeypatch, backend, storage)
-    context = LambdaContext(timeout_seconds=5)  # less than the safety margin from the start
+    context = LambdaContext(timeout_seconds=60)
+
+    def slow(key: str) -> list[Label]:
+        context.started -= 55  # this call "takes" 55 s: 5 s remain, under the 10 s safety margin
+        return [Label("thing", 90.0)]
+
+    storage, backend = MemoryStorage(), FunctionBackend(slow)
+    install(monkeypatch, backend, storage, RECORD_CONCURRENCY="1")
     event = {"Records": [sqs_record(f"m{i}", s3_body(f"test_images/{i}.jpg")) for i in range(3)]}
 
     response = handler.lambda_handler(event, context)
 
-    assert sorted(item["itemIdentifier"] for item in response["batchItemFailures"]) == ["m0", "m1", "m2"]
-    assert backend.calls == []
+    assert sorted(item["itemIdentifier"] for item in response["batchItemFailures"]) == ["m1", "m2"]
+    assert backend.calls == ["test_images/0.jpg"]
+    assert [key for _, key in storage.writes] == ["test_images/0.jpg.json"]
 
 
 def test_same_object_notified_twice_calls_the_backend_once(monkeypatch):

@@ -1,0 +1,38 @@
+"""The embedded emulator and the model endpoint are owned by the process: stopped on errors too."""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlparse
+
+import boto3
+import pytest
+
+from local.emulator import embedded_aws
+from local.model_server import demo, model_endpoint
+
+
+def port_open(url: str) -> bool:
+    parsed = urlparse(url)
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((parsed.hostname or "127.0.0.1", parsed.port or 80)) == 0
+
+
+def test_emulator_serves_on_loopback_and_stops_when_the_block_fails():
+    with pytest.raises(RuntimeError, match="boom"), embedded_aws() as emulator:
+        url = emulator.endpoint_url
+        assert urlparse(url).hostname == "127.0.0.1"
+        assert os.environ["AWS_ENDPOINT_URL_S3"] == url
+        boto3.client("s3").create_bucket(Bucket="lifecycle")  # plain clients reach it through the env
+        assert port_open(url)
+        raise RuntimeError("boom")
+    assert not port_open(url)
+    assert os.environ.get("AWS_ENDPOINT_URL_S3") != url
+
+
+def test_model_endpoint_stops_on_exit():
+    with model_endpoint({"demo": demo}) as url:
+        assert port_open(url)
+    assert not port_open(url)
