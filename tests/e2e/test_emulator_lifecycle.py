@@ -21,13 +21,20 @@ def port_open(url: str) -> bool:
 
 
 def test_emulator_serves_on_loopback_and_stops_when_the_block_fails():
-    with pytest.raises(RuntimeError, match="boom"), embedded_aws() as emulator:
-        url = emulator.endpoint_url
-        assert urlparse(url).hostname == "127.0.0.1"
-        assert os.environ["AWS_ENDPOINT_URL_S3"] == url
-        boto3.client("s3").create_bucket(Bucket="lifecycle")  # plain clients reach it through the env
-        assert port_open(url)
-        raise RuntimeError("boom")
+    seen: list[str] = []
+
+    def use_then_fail() -> None:
+        with embedded_aws() as emulator:
+            seen.append(emulator.endpoint_url)
+            assert urlparse(emulator.endpoint_url).hostname == "127.0.0.1"
+            assert os.environ["AWS_ENDPOINT_URL_S3"] == emulator.endpoint_url
+            boto3.client("s3").create_bucket(Bucket="lifecycle")  # plain clients reach it through the env
+            assert port_open(emulator.endpoint_url)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        use_then_fail()
+    (url,) = seen
     assert not port_open(url)
     assert os.environ.get("AWS_ENDPOINT_URL_S3") != url
 
