@@ -82,7 +82,7 @@ class FakeRekognition:
                 fmt = picture.format
                 width, height = picture.size
                 picture.load()
-        except (UnidentifiedImageError, OSError, SyntaxError):
+        except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
             raise client_error(
                 "InvalidImageFormatException", "Request has invalid image format", "DetectCustomLabels"
             ) from None

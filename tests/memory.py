@@ -29,6 +29,9 @@ class MemoryStorage:
         except KeyError:
             raise PermanentError(errors.OBJECT_NOT_FOUND, f"no {ref.key}") from None
 
+    def read_head(self, ref: ObjectRef, length: int) -> bytes:
+        return self.read(ref)[:length]
+
     def read_json(self, bucket: str, key: str) -> dict[str, Any] | None:
         data = self.objects.get((bucket, key))
         return json.loads(data) if data else None

@@ -41,6 +41,8 @@ class ImageLimits:
 
 # DetectCustomLabels with Image.Bytes: PNG or JPEG, 4 MB, 64-4096 px per side, aspect ratio at most 20:1.
 REKOGNITION_BYTES = ImageLimits(max_bytes=4 * MB, max_side=4096, min_side=64, max_aspect_ratio=20.0)
+# With Image.S3Object the same, but up to 15 MB.
+REKOGNITION_S3_OBJECT = ImageLimits(max_bytes=15 * MB, max_side=4096, min_side=64, max_aspect_ratio=20.0)
 
 
 @dataclass(frozen=True)
@@ -75,14 +77,72 @@ def _orientation(image: Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def probe(data: bytes) -> ImageFacts:
-    """Format and dimensions from the header alone (no pixel decoding)."""
-    image = _open(data)
-    return ImageFacts(sent_as="bytes", format=image.format, width=image.width, height=image.height)
+# Enough for the header of a JPEG (EXIF lives in APP1, at most 64 KB) or a PNG (IHDR comes first).
+HEADER_BYTES = 64 * 1024
 
 
-def prepare(data: bytes, limits: ImageLimits) -> PreparedImage:
+@dataclass(frozen=True)
+class Header:
+    """What an image's first bytes say, without decoding pixels."""
+
+    format: str | None
+    width: int
+    height: int
+    mode: str
+    orientation: int
+    frames: int
+
+
+def read_header(data: bytes, *, complete: bool) -> Header | None:
+    """Parse the header from the first bytes of an object.
+
+    ``complete`` says ``data`` is the whole object. Returns None when the header does not fit in the bytes
+    given (inconclusive); raises PermanentError when the object is certainly not a usable image.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if complete and not data:
+        raise PermanentError(errors.IMAGE_EMPTY, "the object is empty (0 bytes)")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise PermanentError(errors.IMAGE_TOO_LARGE, f"refused by the decompression-bomb guard: {exc}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        if complete:
+            raise PermanentError(
+                errors.IMAGE_UNREADABLE, "not an image in any format Pillow recognises (wrong suffix, or corrupt)"
+            ) from None
+        return None
+    return Header(
+        format=image.format,
+        width=image.width,
+        height=image.height,
+        mode=image.mode,
+        orientation=_orientation(image),
+        frames=getattr(image, "n_frames", 1),
+    )
+
+
+def fits_as_is(header: Header, limits: ImageLimits, size: int | None) -> bool:
+    """The backend can take this image untouched (format, mode, dimensions, orientation, one frame)."""
+    longest, shortest = max(header.width, header.height), min(header.width, header.height)
+    return (
+        header.format in limits.native_formats
+        and header.mode in limits.native_modes
+        and (size is None or size <= limits.max_bytes)
+        and limits.min_side <= shortest
+        and longest <= limits.max_side
+        and (limits.max_aspect_ratio is None or longest / shortest <= limits.max_aspect_ratio)
+        and header.orientation == 1
+        and header.frames == 1
+    )
+
+
+def prepare(data: bytes, limits: ImageLimits, *, verify: bool = False) -> PreparedImage:
     """Return bytes the backend accepts, converting and downscaling only when needed.
+
+    ``verify`` decodes an image that would pass through untouched, to tell a truncated or corrupt file
+    (IMAGE_UNREADABLE) from one the backend refuses for other reasons.
 
     Raises PermanentError (IMAGE_EMPTY, IMAGE_UNREADABLE, IMAGE_TOO_SMALL, IMAGE_TOO_LARGE,
     IMAGE_ASPECT_RATIO) when no conversion can make the image acceptable.
@@ -106,7 +166,7 @@ def prepare(data: bytes, limits: ImageLimits) -> PreparedImage:
             f"{width}x{height} px exceeds the backend's {limits.max_aspect_ratio:g}:1 aspect ratio limit",
         )
 
-    fits_as_is = (
+    untouched = (
         source_format in limits.native_formats
         and image.mode in limits.native_modes
         and len(data) <= limits.max_bytes
@@ -115,7 +175,12 @@ def prepare(data: bytes, limits: ImageLimits) -> PreparedImage:
         and frames == 1
     )
     facts = ImageFacts(sent_as="bytes", format=source_format, width=width, height=height)
-    if fits_as_is:
+    if untouched:
+        if verify:
+            try:
+                image.load()
+            except (OSError, SyntaxError, ValueError, EOFError) as exc:
+                raise PermanentError(errors.IMAGE_UNREADABLE, f"the image cannot be decoded: {exc}") from None
         return PreparedImage(
             data=data,
             content_format=source_format or "JPEG",

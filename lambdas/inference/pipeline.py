@@ -16,9 +16,12 @@ from .events import MalformedMessage, ObjectCreated, S3TestEvent
 from .model import ObjectRef
 from .thresholds import Thresholds
 
+MAX_KEY_BYTES = 1024  # S3's limit for an object key, in UTF-8 bytes
+
 
 class Storage(Protocol):
     def read(self, ref: ObjectRef) -> bytes: ...
+    def read_head(self, ref: ObjectRef, length: int) -> bytes: ...
     def read_json(self, bucket: str, key: str) -> dict[str, Any] | None: ...
     def write_json(self, bucket: str, key: str, document: dict[str, Any]) -> None: ...
 
@@ -56,6 +59,9 @@ class _S3Image:
 
     def read(self) -> bytes:
         return self._storage.read(self.ref)
+
+    def read_head(self, length: int) -> bytes:
+        return self._storage.read_head(self.ref, length)
 
 
 class Pipeline:
@@ -118,6 +124,14 @@ class Pipeline:
             return Outcome(status="skipped", key=ref.key, detail=reason.value)
 
         result_key = events.result_key_for(ref.key)
+        if len(result_key.encode("utf-8")) > MAX_KEY_BYTES:
+            # Neither a result nor an error document fits beside the image: the DLQ is the only place left,
+            # and the model is not called on the way there.
+            self.log.error("Key too long for a result document", extra={**log_keys, "error_code": errors.KEY_TOO_LONG})
+            self.telemetry.outcome("retry", errors.KEY_TOO_LONG)
+            raise TransientError(
+                errors.KEY_TOO_LONG, f"'{result_key[:60]}...' exceeds S3's {MAX_KEY_BYTES}-byte key limit"
+            )
         if self._already_done(ref, result_key):
             self.log.info("Duplicate notification: result already recorded", extra=log_keys)
             self.telemetry.outcome("duplicate")

@@ -46,6 +46,19 @@ class S3Storage:
             raise PermanentError(errors.IMAGE_TOO_LARGE, f"more than {MAX_READ_BYTES} bytes")
         return data
 
+    def read_head(self, ref: ObjectRef, length: int) -> bytes:
+        """The first ``length`` bytes (a ranged GET); the whole object when it is shorter."""
+        kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key, "Range": f"bytes=0-{length - 1}"}
+        if ref.version_id:
+            kwargs["VersionId"] = ref.version_id
+        try:
+            data: bytes = self._client.get_object(**kwargs)["Body"].read(length)
+        except Exception as exc:  # noqa: BLE001 - translated below
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") == "InvalidRange":
+                return b""  # an empty object has no byte 0
+            raise _translate(exc, f"read s3://{ref.bucket}/{ref.key}") from None
+        return data
+
     def read_json(self, bucket: str, key: str) -> dict[str, Any] | None:
         """A JSON document, or None when there is none (or it is not a JSON object)."""
         try:

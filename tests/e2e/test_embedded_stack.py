@@ -58,17 +58,27 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Embedded
     # 1 s function timeout -> 6 s visibility timeout; two receives before the DLQ.
     config = demo_config({"lambdaTimeoutSeconds": 1, "maxReceiveCount": 2, "batchSize": 10})
     folder = tmp_path_factory.mktemp("embedded")
-    with embedded_stack(config, log_path=folder / "lambda.log", models={DEMO_ENDPOINT: model}) as stack:
+    with embedded_stack(
+        config, log_path=folder / "lambda.log", models={DEMO_ENDPOINT: model}, start_trigger=False
+    ) as stack:
         write_state(stack, folder / "embedded.json")
-        yield stack, model, folder
+        # Everything is queued before the trigger starts, so the first batch holds every notification.
+        target = from_outputs(stack.session, stack.state(), None, "embedded")
+        operations.upload_many(target, list(GOOD.items()), progress=False)
+        thread, stop = stack.trigger.start()
+        try:
+            yield stack, model, folder
+        finally:
+            stop.set()
+            thread.join()
 
 
 @pytest.fixture(scope="module")
 def settled(running: tuple[EmbeddedStack, FaultyModel, Path]) -> dict[str, Outcome]:
     stack, _, _ = running
     target = from_outputs(stack.session, stack.state(), None, "embedded")
-    uploads = operations.upload_many(target, list(GOOD.items()), progress=False)
-    return operations.wait_for(target, [u.key for u in uploads], timeout=60, progress=False)
+    keys = [stack.config.input_prefix + name for name in GOOD]
+    return operations.wait_for(target, keys, timeout=60, progress=False)
 
 
 def test_every_image_has_exactly_one_outcome(running, settled):
@@ -107,7 +117,8 @@ def test_results_are_checked_in_s3_one_by_one(running, settled):
 
 def test_a_failing_record_does_not_hold_back_the_others(running, settled):
     stack, model, _ = running
-    first_batch = next(r for r in stack.reports if r.received > 1)
+    first_batch = stack.reports[0]
+    assert first_batch.received == 1 + len(GOOD)  # the S3 test event and every image
     assert first_batch.failed == 2  # fail-once and fail-always
     assert first_batch.succeeded == first_batch.received - 2
     assert model.count(GOOD["red flower.jpg"]) == 1  # deleted after its first success: never redelivered

@@ -32,10 +32,15 @@ class Source:
         )
         self.data = data
         self.reads = 0
+        self.head_reads = 0
 
     def read(self) -> bytes:
         self.reads += 1
         return self.data
+
+    def read_head(self, length: int) -> bytes:
+        self.head_reads += 1
+        return self.data[:length]
 
 
 def rekognition() -> tuple[RekognitionBackend, Stubber]:
@@ -78,8 +83,10 @@ def test_rekognition_sends_s3_object_with_version_and_reads_no_bytes():
     with stub:
         detection = backend.detect(source, THRESHOLDS)
     stub.assert_no_pending_responses()
-    assert source.reads == 0
+    assert source.reads == 0  # only the header was read
+    assert source.head_reads == 1
     assert detection.image.sent_as == "s3_object"
+    assert (detection.image.format, detection.image.width, detection.image.height) == ("JPEG", 320, 240)
     assert detection.labels == (
         Label("tulip", 93.25, BoundingBox(left=0.1, top=0.05, width=0.2, height=0.3)),
         Label("garden", 71.0, None),
@@ -114,20 +121,56 @@ def test_rekognition_sends_converted_bytes_for_formats_it_cannot_read():
 
 def test_rekognition_falls_back_to_bytes_when_it_rejects_the_s3_object():
     backend, stub = rekognition()
-    source = Source("big.jpg", images.jpeg(5000, 1000))
+    source = Source("odd.jpg", images.jpeg(300, 200))
     stub.add_client_error(
-        "detect_custom_labels", "InvalidImageFormatException", "Image dimensions out of range", http_status_code=400
+        "detect_custom_labels", "InvalidImageFormatException", "Request has invalid image format", http_status_code=400
     )
-    stub.add_response(
-        "detect_custom_labels",
-        LABELS_RESPONSE,
-        {"ProjectVersionArn": ARN, "Image": {"Bytes": ANY}, "MinConfidence": 19.0},
-    )
+    bytes_request = {"ProjectVersionArn": ARN, "Image": {"Bytes": source.data}, "MinConfidence": 19.0}
+    stub.add_response("detect_custom_labels", LABELS_RESPONSE, bytes_request)
     with stub:
         detection = backend.detect(source, THRESHOLDS)
+    stub.assert_no_pending_responses()
     assert detection.image.sent_as == "bytes"
-    assert detection.image.sent_width == 4096
     assert len(detection.labels) == 2
+
+
+def test_rekognition_header_sends_oversized_images_as_downscaled_bytes_without_trying_s3_object():
+    backend, stub = rekognition()
+    source = Source("big.jpg", images.jpeg(5000, 1000))
+    request = {"ProjectVersionArn": ARN, "Image": {"Bytes": ANY}, "MinConfidence": 19.0}
+    stub.add_response("detect_custom_labels", LABELS_RESPONSE, request)
+    with stub:
+        detection = backend.detect(source, THRESHOLDS)
+    assert (source.head_reads, source.reads) == (1, 1)
+    assert detection.image.sent_as == "bytes"
+    assert (detection.image.width, detection.image.sent_width) == (5000, 4096)
+
+
+def test_rekognition_header_applies_exif_orientation_on_the_bytes_path():
+    backend, stub = rekognition()
+    source = Source("phone.jpg", images.exif_rotated_jpeg(320, 200, orientation=6))
+    request = {"ProjectVersionArn": ARN, "Image": {"Bytes": ANY}, "MinConfidence": 19.0}
+    stub.add_response("detect_custom_labels", {"CustomLabels": []}, request)
+    with stub:
+        detection = backend.detect(source, THRESHOLDS)
+    assert "exif_orientation_6_applied" in detection.image.transformations
+    assert (detection.image.sent_width, detection.image.sent_height) == (200, 320)
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"plain text named .jpg\n", errors.IMAGE_UNREADABLE),
+        (images.png(1, 1), errors.IMAGE_TOO_SMALL),
+        (images.png_header_only(30000, 30000), errors.IMAGE_TOO_LARGE),
+    ],
+)
+def test_rekognition_refuses_what_the_header_rules_out_without_calling_the_model(data, code):
+    backend, stub = rekognition()
+    with stub, pytest.raises(PermanentError) as raised:
+        backend.detect(Source("x.png", data), THRESHOLDS)
+    assert raised.value.code == code
+    stub.assert_no_pending_responses()  # nothing was queued, and nothing was called
 
 
 def test_rekognition_sends_bytes_directly_for_objects_over_15_mb():

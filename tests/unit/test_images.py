@@ -82,8 +82,29 @@ def test_images_nothing_can_fix_fail_permanently_with_a_specific_code(data, code
 def test_decompression_bomb_guard_stays_on():
     assert Image.MAX_IMAGE_PIXELS is not None
     with pytest.raises(PermanentError) as raised:
-        images.probe(make.png_header_only(30000, 30000))
+        images.read_header(make.png_header_only(30000, 30000), complete=True)
     assert "decompression-bomb" in raised.value.message
+
+
+def test_header_reading_is_inconclusive_only_for_partial_reads():
+    data = make.jpeg(640, 480)
+    header = images.read_header(data[: images.HEADER_BYTES], complete=len(data) <= images.HEADER_BYTES)
+    assert header is not None
+    assert (header.format, header.width, header.height, header.orientation) == ("JPEG", 640, 480, 1)
+    garbage = b"\x00" * images.HEADER_BYTES
+    assert images.read_header(garbage, complete=False) is None  # the first 64 KB of something unknown
+    with pytest.raises(PermanentError) as raised:
+        images.read_header(garbage[:100], complete=True)
+    assert raised.value.code == errors.IMAGE_UNREADABLE
+
+
+def test_verify_catches_a_truncated_jpeg_that_would_pass_through():
+    data = make.jpeg(640, 480)
+    truncated = data[: len(data) * 2 // 3]
+    assert prepare(truncated, REKOGNITION_BYTES).data is truncated  # the header alone looks fine
+    with pytest.raises(PermanentError) as raised:
+        prepare(truncated, REKOGNITION_BYTES, verify=True)
+    assert raised.value.code == errors.IMAGE_UNREADABLE
 
 
 def test_truncated_jpeg_needing_conversion_is_unreadable():

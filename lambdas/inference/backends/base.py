@@ -24,6 +24,10 @@ class ImageSource(Protocol):
         """The object's bytes (raises PermanentError/TransientError from storage)."""
         ...
 
+    def read_head(self, length: int) -> bytes:
+        """The object's first ``length`` bytes (all of it when it is shorter)."""
+        ...
+
 
 class InferenceBackend(Protocol):
     """A model that finds labels in an image. Implementations raise only ProcessingError subclasses."""

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..thresholds import Thresholds
 
 SERVICE = "Rekognition"
-S3_OBJECT_MAX_BYTES = 15 * images.MB  # DetectCustomLabels reads at most 15 MB through Image.S3Object
+S3_OBJECT_MAX_BYTES = images.REKOGNITION_S3_OBJECT.max_bytes
 S3_OBJECT_SUFFIXES = (".jpg", ".jpeg", ".png")
 # Codes that mean "not like this": the S3Object attempt falls back to sending prepared bytes.
 IMAGE_REJECTION_CODES = frozenset(
@@ -43,14 +43,28 @@ class RekognitionBackend:
     def detect(self, image: ImageSource, thresholds: Thresholds) -> Detection:
         ref = image.ref
         if self._s3_object_may_qualify(ref.key, ref.size):
-            s3_object: dict[str, str] = {"Bucket": ref.bucket, "Name": ref.key}
-            if ref.version_id:
-                s3_object["Version"] = ref.version_id
-            try:
-                return self._call({"S3Object": s3_object}, thresholds, ImageFacts(sent_as="s3_object"))
-            except _ImageRejected:
-                pass  # fall through to the bytes path: Pillow decides what the image really is
-        prepared = images.prepare(image.read(), images.REKOGNITION_BYTES)
+            # The header only (at most 64 KB, no pixels): format, size, EXIF orientation. It settles what
+            # Rekognition could take by reference, and refuses non-images before a billed call.
+            head = image.read_head(images.HEADER_BYTES)
+            header = images.read_header(head, complete=len(head) < images.HEADER_BYTES)
+            limits = images.REKOGNITION_S3_OBJECT
+            if header is None or images.fits_as_is(header, limits, ref.size):
+                s3_object: dict[str, str] = {"Bucket": ref.bucket, "Name": ref.key}
+                if ref.version_id:
+                    s3_object["Version"] = ref.version_id
+                facts = ImageFacts(
+                    sent_as="s3_object",
+                    format=header.format if header else None,
+                    width=header.width if header else None,
+                    height=header.height if header else None,
+                    sent_width=header.width if header else None,
+                    sent_height=header.height if header else None,
+                )
+                try:
+                    return self._call({"S3Object": s3_object}, thresholds, facts)
+                except _ImageRejected:
+                    pass  # fall through to the bytes path: Pillow decides what the image really is
+        prepared = images.prepare(image.read(), images.REKOGNITION_BYTES, verify=True)
         try:
             return self._call({"Bytes": prepared.data}, thresholds, prepared.facts)
         except _ImageRejected as rejected:
