@@ -55,6 +55,9 @@ synth: $(STAMP) $(WHEELS_STAMP) ## write cdk.out/ offline (bundles the Lambda wi
 deploy: $(STAMP) $(WHEELS_STAMP) $(NODE_STAMP) ## npx cdk deploy (pass context with ARGS="-c backend=...")
 	npx cdk deploy $(ARGS)
 
+fault-run: $(STAMP) ## the fault-injected end-to-end run at full size (300 images; IMAGES_COUNT=n to change)
+	$(PY) -m local fault-run --images $(or $(IMAGES_COUNT),300) $(ARGS)
+
 bench: $(STAMP) ## measure cold start, overhead, concurrency, memory, throughput, package size
 	$(PY) -m benchmarks $(ARGS)
 

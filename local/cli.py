@@ -6,6 +6,7 @@ Commands:
   upload    upload a folder of images under the input prefix, optionally --wait for the results
   results   list results as a table or JSON lines, optionally --download them with annotated images
   dlq       show what sits in the dead-letter queue and why, optionally --redrive it
+  fault-run a fault-injected end-to-end run (throttling, model not ready, failing writes, corrupt files)
 
 The last three work on the embedded stack (--embedded) or on a deployed one (--stack NAME, with the
 usual AWS credentials and region). Exit codes: 0 success, 1 images lost or failed to settle in time,
@@ -72,6 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="where results go (default: out/demo)")
     demo.add_argument("-c", "--context", action="append", default=[], metavar="KEY=VALUE", help="CDK context override")
     demo.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for every outcome")
+
+    faults = commands.add_parser("fault-run", help="a fault-injected end-to-end run: nothing lost, nothing doubled")
+    faults.add_argument("--images", type=int, default=300)
+    faults.add_argument("--throttle-rate", type=float, default=0.25)
+    faults.add_argument("--corrupt-rate", type=float, default=0.05)
+    faults.add_argument("--write-fail-rate", type=float, default=0.05)
+    faults.add_argument("--seed", type=int, default=7)
+    faults.add_argument("--out", type=Path, default=Path("out/fault-run"))
+    faults.add_argument("--timeout", type=float, default=900.0)
 
     serve = commands.add_parser("serve", help="run an embedded stack until Ctrl-C")
     serve.add_argument("--state", type=Path, default=DEFAULT_STATE, help="where to write connection details")
@@ -202,6 +212,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_fault_run(args: argparse.Namespace) -> int:
+    from .faults import FaultPlan, print_report, run
+
+    plan = FaultPlan(
+        images=args.images,
+        throttle_rate=args.throttle_rate,
+        corrupt_rate=args.corrupt_rate,
+        write_fail_rate=args.write_fail_rate,
+        seed=args.seed,
+    )
+    report = run(plan, args.out, timeout=args.timeout)
+    print_report(report)
+    (args.out / "report.json").write_text(json.dumps(report.as_dict(), indent=2), encoding="utf-8")
+    return EXIT_OK if report.ok else EXIT_LOST
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -209,6 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .demo import run_demo
 
             return run_demo(args.images, args.out, _context(args.context), args.timeout)
+        if args.command == "fault-run":
+            return cmd_fault_run(args)
         handlers = {"serve": cmd_serve, "upload": cmd_upload, "results": cmd_results, "dlq": cmd_dlq}
         return handlers[args.command](args)
     except (ConfigError, TargetError) as exc:

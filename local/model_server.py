@@ -21,6 +21,14 @@ INVOCATIONS = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
 Model = Callable[[bytes, str], Any]
 
 
+class ServiceError(Exception):
+    """Raised by a model to answer like the service itself would (throttling, model not ready)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+
 def demo(body: bytes, content_type: str) -> Any:
     return {"prediction": demo_model.detect(body)}
 
@@ -38,6 +46,9 @@ class _Handler(BaseHTTPRequestHandler):
         model = self.server.models[match["name"]]
         try:
             answer = model(body, self.headers.get("Content-Type", ""))
+        except ServiceError as exc:
+            self._error(exc.status, exc.code, exc.message)
+            return
         except demo_model.NotAnImage as exc:
             self._model_error(400, str(exc))
             return

@@ -1,0 +1,26 @@
+"""The fault-injected run, small enough for every `make test` (the full 300 images: `make fault-run`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from local.faults import FaultPlan, run
+
+
+def test_under_faults_every_image_ends_in_exactly_one_known_state(tmp_path: Path):
+    plan = FaultPlan(images=40, throttle_rate=0.3, corrupt_rate=0.1, write_fail_rate=0.1, seed=11)
+    report = run(plan, tmp_path, timeout=120, progress=False)
+
+    assert report.problems == []  # object by object: one outcome each, corrupt files as error documents
+    assert sum(report.outcomes.values()) == 40
+    assert report.outcomes.get("pending", 0) == 0
+    # The faults really happened, and each surfaced in the function's log with its code.
+    assert report.model["throttled"] >= 0.2 * report.model["calls"]
+    assert report.model["not_ready"] > 0
+    assert report.writes_failed > 0
+    assert report.error_codes["MODEL_NOT_READY"] == report.model["not_ready"]
+    assert report.error_codes["RESULT_WRITE_FAILED"] == report.writes_failed
+    assert (
+        report.error_codes["IMAGE_UNREADABLE"] + report.error_codes.get("BACKEND_REJECTED_IMAGE", 0)
+        == (report.outcomes["error"])
+    )
