@@ -151,7 +151,9 @@ def embedded_stack(
 
         lambda_module.runtime.cache_clear()  # read this stack's configuration, as a fresh container would
         stack.callback(lambda_module.runtime.cache_clear)
-        lambda_module.logger.registered_handler.setStream(logs)  # type: ignore[attr-defined]
+        log_handler: Any = lambda_module.logger.registered_handler
+        previous_stream = log_handler.setStream(logs)  # the function's log lines go to its log group
+        stack.callback(log_handler.setStream, previous_stream)
 
         def invoke(event: dict[str, Any], context: Any) -> Any:
             try:

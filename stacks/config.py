@@ -65,6 +65,7 @@ class StackConfig:
     explicit_max_concurrency: int | None = None
     retry_max_attempts: int = 3
     log_retention_days: int = 30
+    tracing: bool = True
     allow_destroy: bool = False
 
     @property
@@ -99,6 +100,8 @@ class StackConfig:
             "AWS_RETRY_MODE": "standard",
             "AWS_MAX_ATTEMPTS": str(self.retry_max_attempts),
         }
+        if not self.tracing:
+            env["POWERTOOLS_TRACE_DISABLED"] = "true"  # and the X-Ray SDK is not even imported
         if self.rekognition_model_arn:
             env["REKOGNITION_MODEL_ARN"] = self.rekognition_model_arn
         if self.sagemaker_endpoint_name:
@@ -172,6 +175,7 @@ class StackConfig:
             explicit_max_concurrency=optional("maxConcurrency", number(2, 1000)),
             retry_max_attempts=value("retryMaxAttempts", number(1, 10), defaults.retry_max_attempts),
             log_retention_days=retention,
+            tracing=value("tracing", rules.flag, defaults.tracing),
             allow_destroy=value("allowDestroy", rules.flag, defaults.allow_destroy),
         )
         if config.visibility_timeout_seconds > 43_200:

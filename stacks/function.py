@@ -81,7 +81,7 @@ class InferenceFunction(Construct):
             code=function_code(bundle),
             memory_size=config.lambda_memory_mb,
             timeout=Duration.seconds(config.lambda_timeout_seconds),
-            tracing=lambda_.Tracing.ACTIVE,
+            tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.DISABLED,
             role=self.role,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
@@ -182,8 +182,9 @@ class InferenceFunction(Construct):
         reasons = {
             f"{bucket_arn}/{prefix}*": "Reads images by key under the input prefix only; keys are unknown in advance",
             f"{bucket_arn}/{prefix}*.json": "Writes only result documents (<image key>.json) under the input prefix",
-            "*": "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions",
         }
+        if config.tracing:
+            reasons["*"] = "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions"
         if config.backend == "rekognition" and not config.rekognition_model_arn:
             pattern = (
                 f"arn:{_nag(stack.partition, 'Partition')}:rekognition:{_nag(stack.region, 'Region')}:"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -23,12 +23,13 @@ from .concurrency import ConcurrentBatchProcessor
 from .errors import TransientError
 from .pipeline import Outcome, Pipeline, Storage
 from .rules import ConfigError
-from .settings import Settings
+from .settings import Settings, tracing_enabled
 from .storage import S3Storage
 from .thresholds import Thresholds
+from .tracing import make_tracing
 
 logger = Logger()
-tracer = Tracer()
+tracing = make_tracing(tracing_enabled())
 metrics = Metrics()
 
 # Records still waiting when less than this remains are returned as failures rather than cut off mid-write:
@@ -107,7 +108,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
             "Not enough time left; returning the record for redelivery", extra={"error_code": errors.OUT_OF_TIME}
         )
         raise TransientError(errors.OUT_OF_TIME, "not enough time left in this invocation")
-    with tracer.provider.in_subsegment("## record") as subsegment:
+    with tracing.record_segment("## record") as subsegment:
         subsegment.put_annotation("message_id", record.message_id)
         try:
             return runtime().pipeline.handle_body(record.body)
@@ -120,7 +121,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@tracing.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     global _margin_ms

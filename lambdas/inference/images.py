@@ -12,6 +12,7 @@ start should not pay for it.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -139,6 +140,17 @@ def fits_as_is(header: Header, limits: ImageLimits, size: int | None) -> bool:
 
 
 def prepare(data: bytes, limits: ImageLimits, *, verify: bool = False) -> PreparedImage:
+    """Return bytes the backend accepts, converting and downscaling only when needed (see ``_prepare``)."""
+    return _prepare([data], limits, verify=verify)
+
+
+def prepare_read(read: Callable[[], bytes], limits: ImageLimits, *, verify: bool = False) -> PreparedImage:
+    """Like ``prepare``, for bytes nobody else holds: they are released as soon as the image is decoded,
+    so a large object's encoded bytes and its decoded pixels are not in memory together for long."""
+    return _prepare([read()], limits, verify=verify)
+
+
+def _prepare(holder: list[bytes], limits: ImageLimits, *, verify: bool) -> PreparedImage:
     """Return bytes the backend accepts, converting and downscaling only when needed.
 
     ``verify`` decodes an image that would pass through untouched, to tell a truncated or corrupt file
@@ -149,6 +161,7 @@ def prepare(data: bytes, limits: ImageLimits, *, verify: bool = False) -> Prepar
     """
     from PIL import Image
 
+    data = holder.pop()
     image = _open(data)
     width, height = image.size
     source_format = image.format
@@ -199,12 +212,20 @@ def prepare(data: bytes, limits: ImageLimits, *, verify: bool = False) -> Prepar
         if frames > 1:
             image.seek(0)
             steps.append(f"first_frame_of_{frames}")
-        if max(width, height) > limits.max_side:
-            # thumbnail() asks the JPEG decoder for a reduced-size decode (draft) before resampling.
-            image.thumbnail((limits.max_side, limits.max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        scale = _draft_scale(source_format, max(width, height), limits.max_side)
+        if scale > 1:
+            # JPEG's DCT scaling decodes at 1/2, 1/4 or 1/8 size directly: a fraction of the memory and
+            # time of decoding every pixel. Keep at least 90% of the target size.
+            image.draft(None, (width // scale, height // scale))
+        image.load()
+        # Decoded: release the encoded bytes before resampling, so both are never in memory at once with
+        # the resampling buffers (what prepare_read is for).
+        image.fp = None  # type: ignore[attr-defined]  # an ImageFile: Image.open returned it
+        del data
+        if max(image.size) > limits.max_side:
+            image.thumbnail((limits.max_side, limits.max_side), Image.Resampling.LANCZOS, reducing_gap=None)
+        if image.size != (width, height):
             steps.append(f"downscaled_to_{image.width}x{image.height}")
-        else:
-            image.load()
         if orientation != 1:
             from PIL import ImageOps
 
@@ -234,6 +255,14 @@ def prepare(data: bytes, limits: ImageLimits, *, verify: bool = False) -> Prepar
             transformations=tuple(steps),
         ),
     )
+
+
+def _draft_scale(source_format: str | None, longest: int, max_side: int) -> int:
+    """The largest JPEG decode reduction (1, 2, 4 or 8) that leaves at least 90% of ``max_side``."""
+    if source_format != "JPEG":
+        return 1
+    floor = max_side * 9 // 10
+    return max((scale for scale in (1, 2, 4, 8) if longest // scale >= floor), default=1)
 
 
 def _to_rgb(image: Image) -> tuple[Image, str | None]:

@@ -91,3 +91,9 @@ class Settings:
             result_kms_key_arn=rules.text("RESULT_KMS_KEY_ARN", kms_key) if kms_key else None,
             record_concurrency=rules.integer("RECORD_CONCURRENCY", get("RECORD_CONCURRENCY", "10"), 1, 64),
         )
+
+
+def tracing_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """Powertools' own switch: ``POWERTOOLS_TRACE_DISABLED=true`` turns tracing (and the X-Ray SDK) off."""
+    env = os.environ if environ is None else environ
+    return env.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() not in ("true", "1", "yes")

@@ -22,8 +22,9 @@ from tests.infrastructure.synth import synth
         {"rekognitionModelArn": "arn:aws:rekognition:us-east-1:123456789012:project/p/version/v/1700000000000"},
         {"backend": "sagemaker", "sagemakerEndpointName": "detector"},
         {"allowDestroy": True},
+        {"tracing": False},
     ],
-    ids=["default", "model-configured", "sagemaker", "throwaway"],
+    ids=["default", "model-configured", "sagemaker", "throwaway", "no-tracing"],
 )
 def test_cdk_nag_aws_solutions_has_no_unacknowledged_findings_and_each_has_a_reason(context):
     report = synth(**context).nag_report

@@ -268,6 +268,14 @@ def test_function_runtime_architecture_tracing_logging(default):
     assert log_group["RetentionInDays"] == 30
 
 
+def test_tracing_can_be_turned_off_for_the_leanest_cold_start():
+    s = synth(tracing=False)
+    props = _function(s)["Properties"]
+    assert "TracingConfig" not in props or props["TracingConfig"] == {"Mode": "PassThrough"}
+    assert props["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == "true"
+    assert not [st for st in function_statements(s) if "xray:PutTraceSegments" in as_list(st["Action"])]
+
+
 def test_function_environment_carries_the_tunables(default):
     variables = _function(default)["Properties"]["Environment"]["Variables"]
     assert variables["BACKEND"] == "rekognition"

@@ -49,6 +49,14 @@ def test_large_images_are_downscaled_keeping_the_aspect_ratio():
     assert any(step.startswith("downscaled_to_") for step in prepared.facts.transformations)
 
 
+def test_large_jpegs_are_decoded_at_reduced_scale():
+    limits = ImageLimits(max_bytes=6 * images.MB, max_side=2048)
+    prepared = prepare(make.jpeg(4000, 3000), limits)
+    # A 1/2-scale DCT decode (2000 px) is within 90% of the 2048 px target: no full decode, no resample.
+    assert (prepared.facts.sent_width, prepared.facts.sent_height) == (2000, 1500)
+    assert decoded(prepared.data).size == (2000, 1500)
+
+
 def test_images_over_the_byte_limit_are_reencoded_within_it():
     noisy = Image.effect_noise((1500, 1500), 120).convert("RGB")
     data = make.encode(noisy, "PNG")

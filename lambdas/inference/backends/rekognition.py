@@ -64,7 +64,7 @@ class RekognitionBackend:
                     return self._call({"S3Object": s3_object}, thresholds, facts)
                 except _ImageRejected:
                     pass  # fall through to the bytes path: Pillow decides what the image really is
-        prepared = images.prepare(image.read(), images.REKOGNITION_BYTES, verify=True)
+        prepared = images.prepare_read(image.read, images.REKOGNITION_BYTES, verify=True)
         try:
             return self._call({"Bytes": prepared.data}, thresholds, prepared.facts)
         except _ImageRejected as rejected:

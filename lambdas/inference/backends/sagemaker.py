@@ -63,7 +63,7 @@ class SageMakerBackend:
         self._client: Any = client  # a boto3 client, or a fake with the same method
 
     def detect(self, image: ImageSource, thresholds: Thresholds) -> Detection:
-        prepared = images.prepare(image.read(), self._limits)
+        prepared = images.prepare_read(image.read, self._limits)
         body, content_type = self._request_body(prepared)
         started = time.perf_counter()
         try:

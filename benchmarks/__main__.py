@@ -1,0 +1,412 @@
+"""``make bench``: measure, print one table, write ``out/bench.json``.
+
+Rows (targets from the performance issue):
+1. cold start: fresh interpreter, import + first one-record batch, vs. a seed-like baseline, same fakes
+2. handler overhead per image: zero-latency backend, in-memory storage
+3. a batch of 10 with a 100 ms backend: wall time and ratio to one call
+4. peak RSS above idle for a 12 MP and a 50 MP JPEG on each backend path
+5. end-to-end throughput on the embedded stack, 500 images
+6. the Lambda deployment package, zipped, and what dominates it
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "out"
+ARN = "arn:aws:rekognition:us-east-1:123456789012:project/p/version/v.2024-01-01T00.00.00/1700000000000"
+
+
+def s3_body(bucket: str, key: str, etag: str = "e", size: int = 1000) -> str:
+    return json.dumps(
+        {
+            "Records": [
+                {
+                    "eventSource": "aws:s3",
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": size, "eTag": etag}},
+                }
+            ]
+        }
+    )
+
+
+def sqs_event(bodies: list[str]) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": f"m{i}",
+                "receiptHandle": f"r{i}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+                "awsRegion": "us-east-1",
+            }
+            for i, body in enumerate(bodies)
+        ]
+    }
+
+
+def child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    result = subprocess.run([sys.executable, *args], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    last: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return last
+
+
+# --- 1. cold start -----------------------------------------------------------------------------------------
+
+
+def cold_start(runs: int) -> dict[str, Any]:
+    from local.emulator import embedded_aws
+
+    images_env = {"PYTHONPATH": str(ROOT), "REKOGNITION_MODEL_ARN": ARN}
+    with embedded_aws() as emulator:
+        s3 = emulator.session().client("s3")
+        s3.create_bucket(Bucket="bench")
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.new("RGB", (640, 480), (30, 120, 200)).save(buffer, format="JPEG")
+        env = {
+            **os.environ,
+            **images_env,
+            "AWS_ENDPOINT_URL_REKOGNITION": emulator.endpoint_url,
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+            "POWERTOOLS_SERVICE_NAME": "image-inference",
+            "POWERTOOLS_METRICS_NAMESPACE": "ImageInference",
+            "AWS_RETRY_MODE": "standard",
+            "AWS_MAX_ATTEMPTS": "3",
+        }
+        # With tracing on, Powertools loads the X-Ray SDK (outside Lambda it then stays inactive).
+        traced_env = {k: v for k, v in env.items() if k != "POWERTOOLS_TRACE_DISABLED"}
+        variants = (
+            ("baseline", "benchmarks/cold_baseline.py", env),
+            ("handler", "benchmarks/cold_handler.py", env),
+            ("handler_xray", "benchmarks/cold_handler.py", traced_env),
+        )
+        timings: dict[str, list[float]] = {name: [] for name, _, _ in variants}
+        for run in range(runs):
+            for name, script, variant_env in variants:
+                key = f"test_images/{name}-{run}.jpg"
+                s3.put_object(Bucket="bench", Key=key, Body=buffer.getvalue())
+                event = sqs_event([s3_body("bench", key, etag=f"{name}{run}", size=len(buffer.getvalue()))])
+                timings[name].append(child([script, json.dumps(event)], variant_env)["seconds"])
+    baseline, ours = statistics.median(timings["baseline"]), statistics.median(timings["handler"])
+    traced = statistics.median(timings["handler_xray"])
+    return {
+        "baseline_ms": baseline * 1000,
+        "handler_ms": ours * 1000,
+        "handler_xray_ms": traced * 1000,
+        "ratio": ours / baseline,
+        "ratio_xray": traced / baseline,
+        "runs": runs,
+        "samples_ms": {k: [round(v * 1000, 1) for v in vs] for k, vs in timings.items()},
+    }
+
+
+# --- 2 and 3. in-process handler ---------------------------------------------------------------------------
+
+
+class MemoryStorage:
+    def read(self, ref: Any) -> bytes:
+        return b""
+
+    def read_head(self, ref: Any, length: int) -> bytes:
+        return b""
+
+    def read_json(self, bucket: str, key: str) -> dict[str, Any] | None:
+        return None
+
+    def write_json(self, bucket: str, key: str, document: dict[str, Any]) -> None:
+        json.dumps(document)
+
+
+class SleepingBackend:
+    name = "bench"
+    model_id = "bench-model"
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def detect(self, image: Any, thresholds: Any) -> Any:
+        from lambdas.inference.model import Detection, ImageFacts, Label
+
+        if self.seconds:
+            time.sleep(self.seconds)
+        return Detection(labels=(Label("cat", 91.0),), image=ImageFacts(sent_as="s3_object"), latency_ms=0.0)
+
+
+@contextlib.contextmanager
+def in_process_handler(backend: SleepingBackend) -> Iterator[Callable[[dict[str, Any]], dict[str, Any]]]:
+    """The real lambda_handler with this backend and in-memory storage; logs and metrics discarded."""
+    from lambdas.inference import handler
+    from lambdas.inference.settings import Settings
+    from local.lambda_runtime import LambdaContext
+
+    settings = Settings.from_env({"REKOGNITION_MODEL_ARN": ARN, "RECORD_CONCURRENCY": "10"})
+    runtime = handler.build_runtime(settings, backend=backend, storage=MemoryStorage())
+    original = handler.runtime
+    handler.runtime = lambda: runtime  # type: ignore[assignment]
+    stream = handler.logger.registered_handler.stream  # type: ignore[attr-defined]
+    with open(os.devnull, "w") as devnull:
+        handler.logger.registered_handler.setStream(devnull)  # type: ignore[attr-defined]
+
+        def invoke(event: dict[str, Any]) -> dict[str, Any]:
+            with contextlib.redirect_stdout(io.StringIO()):  # EMF metrics lines
+                response: dict[str, Any] = handler.lambda_handler(event, LambdaContext())
+            return response
+
+        try:
+            yield invoke
+        finally:
+            handler.runtime = original  # type: ignore[method-assign]
+            handler.logger.registered_handler.setStream(stream)  # type: ignore[attr-defined]
+
+
+def overhead_per_image(repeats: int, batches: int = 100) -> dict[str, Any]:
+    with in_process_handler(SleepingBackend(0.0)) as invoke:
+        return _overhead(invoke, repeats, batches)
+
+
+def _overhead(invoke: Callable[[dict[str, Any]], dict[str, Any]], repeats: int, batches: int) -> dict[str, Any]:
+    samples = []
+    counter = 0
+    for _ in range(repeats):
+        events = []
+        for _ in range(batches):
+            bodies = [s3_body("b", f"test_images/{counter + i}.jpg", etag=str(counter + i)) for i in range(10)]
+            counter += 10
+            events.append(sqs_event(bodies))
+        started = time.perf_counter()
+        for event in events:
+            assert invoke(event) == {"batchItemFailures": []}
+        samples.append((time.perf_counter() - started) / (batches * 10))
+    return {"us_per_image": statistics.median(samples) * 1e6, "samples_us": [round(s * 1e6, 1) for s in samples]}
+
+
+def batch_concurrency(repeats: int) -> dict[str, Any]:
+    samples = []
+    with in_process_handler(SleepingBackend(0.1)) as invoke:
+        for run in range(repeats):
+            event = sqs_event([s3_body("b", f"test_images/c{run}-{i}.jpg", etag=f"{run}-{i}") for i in range(10)])
+            started = time.perf_counter()
+            assert invoke(event) == {"batchItemFailures": []}
+            samples.append(time.perf_counter() - started)
+    wall = statistics.median(samples)
+    return {
+        "wall_ms": wall * 1000,
+        "ratio_to_one_call": wall / 0.1,
+        "samples_ms": [round(s * 1000, 1) for s in samples],
+    }
+
+
+# --- 4. memory ---------------------------------------------------------------------------------------------
+
+
+def big_jpeg(path: Path, width: int, height: int) -> Path:
+    if path.exists():
+        return path
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    base = Image.radial_gradient("L").resize((width, height)).convert("RGB")
+    noise = Image.effect_noise((width, height), 60).convert("RGB")
+    Image.blend(base, noise, 0.5).save(path, format="JPEG", quality=90)
+    return path
+
+
+def memory(repeats: int) -> dict[str, Any]:
+    images = {
+        "12MP": big_jpeg(OUT / "bench-images" / "12mp.jpg", 4000, 3000),
+        "50MP": big_jpeg(OUT / "bench-images" / "50mp.jpg", 8660, 5774),
+    }
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "POWERTOOLS_TRACE_DISABLED": "true"}
+    results: dict[str, Any] = {}
+    for backend in ("rekognition", "sagemaker"):
+        for size, path in images.items():
+            runs = [child(["benchmarks/memory_child.py", backend, str(path)], env) for _ in range(repeats)]
+            above = statistics.median((r["peak_kb"] - r["idle_kb"]) / 1024 for r in runs)
+            results[f"{backend} {size}"] = {
+                "peak_above_idle_mb": above,
+                "bytes_read": runs[0]["bytes_read"],
+                "file_bytes": path.stat().st_size,
+                "seconds": statistics.median(r["seconds"] for r in runs),
+            }
+    return results
+
+
+# --- 5. throughput -----------------------------------------------------------------------------------------
+
+
+def throughput(images: int) -> dict[str, Any]:
+    from local.faults import FaultPlan, run
+
+    plan = FaultPlan(images=images, throttle_rate=0.0, not_ready_bursts=(), corrupt_rate=0.0, write_fail_rate=0.0)
+    with tempfile.TemporaryDirectory() as folder:
+        report = run(plan, Path(folder), timeout=900, progress=False)
+    return {
+        "images": images,
+        "seconds": report.seconds,
+        "images_per_second": images / report.seconds,
+        "lost": len(report.problems),
+        "outcomes": dict(report.outcomes),
+        "batches": report.batches,
+    }
+
+
+# --- 6. package size ---------------------------------------------------------------------------------------
+
+
+def package_size() -> dict[str, Any]:
+    from stacks.bundling import lambda_bundling
+
+    with tempfile.TemporaryDirectory() as folder:
+        asset = Path(folder) / "asset"
+        asset.mkdir()
+        lambda_bundling().try_bundle(str(asset))
+        archive = Path(folder) / "asset.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+            for path in sorted(asset.rglob("*")):
+                zipped.write(path, path.relative_to(asset))
+        by_top: dict[str, int] = {}
+        with zipfile.ZipFile(archive) as zipped:
+            for info in zipped.infolist():
+                top = info.filename.split("/")[0]
+                top = top.split("-")[0] if top.endswith(".dist-info") else top
+                by_top[top] = by_top.get(top, 0) + info.compress_size
+        unzipped = sum(p.stat().st_size for p in asset.rglob("*") if p.is_file())
+        zipped_size = archive.stat().st_size
+    largest = sorted(by_top.items(), key=lambda item: -item[1])[:5]
+    return {
+        "zipped_mb": zipped_size / 1e6,
+        "unzipped_mb": unzipped / 1e6,
+        "largest_zipped_mb": {name: round(size / 1e6, 2) for name, size in largest},
+    }
+
+
+# --- table -------------------------------------------------------------------------------------------------
+
+
+def size_mp(label: str) -> int:
+    return int(label.split()[-1].removesuffix("MP"))
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and 100 images (a smoke run)")
+    args = parser.parse_args(argv)
+    # What the stack sets on the function; tracing off: there is no X-Ray daemon here.
+    os.environ.update(
+        {
+            "POWERTOOLS_SERVICE_NAME": "image-inference",
+            "POWERTOOLS_METRICS_NAMESPACE": "ImageInference",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        }
+    )
+    repeats = 3 if args.quick else 7
+    steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+        ("cold_start", lambda: cold_start(repeats)),
+        ("overhead", lambda: overhead_per_image(repeats)),
+        ("batch_of_10", lambda: batch_concurrency(repeats)),
+        ("memory", lambda: memory(1 if args.quick else 3)),
+        ("throughput", lambda: throughput(100 if args.quick else 500)),
+        ("package", package_size),
+    ]
+    results: dict[str, Any] = {}
+    for name, step in steps:
+        print(f"measuring {name}...", file=sys.stderr)
+        results[name] = step()
+
+    cold, over, batch, mem, thr, pkg = (results[name] for name, _ in steps)
+    rows = [
+        (
+            "1 cold start (import + first batch)",
+            f"{cold['handler_ms']:.0f} ms vs baseline {cold['baseline_ms']:.0f} ms = {cold['ratio']:.2f}x",
+            "<= 1.25x",
+            verdict(cold["ratio"] <= 1.25),
+        ),
+        (
+            "1b cold start with X-Ray tracing on",
+            f"{cold['handler_xray_ms']:.0f} ms = {cold['ratio_xray']:.2f}x baseline (X-Ray SDK import)",
+            "report",
+            "-",
+        ),
+        (
+            "2 handler overhead per image",
+            f"{over['us_per_image']:.0f} us",
+            "< 1000 us",
+            verdict(over["us_per_image"] < 1000),
+        ),
+        (
+            "3 batch of 10, 100 ms backend",
+            f"{batch['wall_ms']:.0f} ms = {batch['ratio_to_one_call']:.2f}x one call",
+            "<= 1.5x",
+            verdict(batch["ratio_to_one_call"] <= 1.5),
+        ),
+    ]
+    for label, row in mem.items():
+        backend, _ = label.split()
+        read = f"read {row['bytes_read'] / 1024:.0f} KiB of {row['file_bytes'] / 1e6:.1f} MB"
+        measured = f"+{row['peak_above_idle_mb']:.1f} MB RSS, {read}"
+        if backend == "rekognition" and size_mp(label) <= 16:
+            target, ok = "no image data read (header only)", row["bytes_read"] <= 64 * 1024
+        elif backend == "rekognition":
+            # Beyond 4096 px Rekognition cannot take the object: it must be read and downscaled.
+            target, ok = "report (> 4096 px: must be read)", True
+        else:
+            target, ok = "<= 64 MB above idle", row["peak_above_idle_mb"] <= 64
+        rows.append((f"4 peak memory, {label}", measured, target, verdict(ok)))
+    rows.append(
+        (
+            f"5 embedded stack, {thr['images']} images",
+            f"{thr['images_per_second']:.1f} images/s ({thr['seconds']:.0f} s), lost {thr['lost']}",
+            "none lost",
+            verdict(thr["lost"] == 0),
+        )
+    )
+    largest = ", ".join(f"{k} {v:.1f}" for k, v in list(pkg["largest_zipped_mb"].items())[:3])
+    rows.append(
+        (
+            "6 package (zipped)",
+            f"{pkg['zipped_mb']:.1f} MB zipped, {pkg['unzipped_mb']:.0f} MB unzipped; largest: {largest} MB",
+            "report",
+            "-",
+        )
+    )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    headers = ("row", "measured (median)", "target", "")
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    OUT.mkdir(exist_ok=True)
+    results["machine"] = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
+    (OUT / "bench.json").write_text(json.dumps(results, indent=2))
+    print(f"\nwritten: {OUT / 'bench.json'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
