@@ -316,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repeats and 100 images (a smoke run)")
     args = parser.parse_args(argv)
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")  # row 6 loads CDK
     # What the stack sets on the function; tracing off: there is no X-Ray daemon here.
     os.environ.update(
         {

@@ -194,3 +194,21 @@ def test_cli_help_lists_the_commands(capsys):
     help_text = capsys.readouterr().out
     for command in ("demo", "serve", "upload", "results", "dlq"):
         assert command in help_text
+
+
+def test_cli_finds_a_deployed_stack_by_its_cloudformation_outputs(running, settled, capsys):
+    # A "deployed" stack in the emulator's CloudFormation, whose outputs name the embedded resources.
+    stack = running[0]
+    outputs = {key: value for key, value in stack.state().items() if key[0].isupper()}
+    template = {
+        "Resources": {"Marker": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    stack.client("cloudformation").create_stack(StackName="ImageInferenceTest", TemplateBody=json.dumps(template))
+
+    assert cli.main(["results", "--stack", "ImageInferenceTest", "--format", "jsonl"]) == 0
+    keys = {json.loads(line)["source"]["key"] for line in capsys.readouterr().out.splitlines()}
+    assert stack.config.input_prefix + "red flower.jpg" in keys
+
+    assert cli.main(["results", "--stack", "NoSuchStack"]) == 2
+    assert "cannot describe stack 'NoSuchStack'" in capsys.readouterr().err
