@@ -27,35 +27,41 @@ class Monitoring(Construct):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.dlq_alarm = cloudwatch.Alarm(
-            self,
+        self.dlq_alarm = self._above(
             "DeadLetters",
-            alarm_description="Images are in the dead-letter queue: inspect them, fix the cause, then redrive",
-            metric=dead_letter_queue.metric_approximate_number_of_messages_visible(
+            "Images are in the dead-letter queue: inspect them, fix the cause, then redrive",
+            dead_letter_queue.metric_approximate_number_of_messages_visible(
                 period=Duration.minutes(1), statistic="Maximum"
             ),
             threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            periods=1,
         )
-        self.backlog_alarm = cloudwatch.Alarm(
-            self,
+        self.backlog_alarm = self._above(
             "OldestMessageAge",
-            alarm_description="Images wait too long in the queue: the model may be stopped or throttled",
-            metric=queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(1), statistic="Maximum"),
+            "Images wait too long in the queue: the model may be stopped or throttled",
+            queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(1), statistic="Maximum"),
             threshold=OLDEST_MESSAGE_ALARM_SECONDS,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=5,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            periods=5,
         )
-        self.errors_alarm = cloudwatch.Alarm(
-            self,
+        self.errors_alarm = self._above(
             "FunctionErrors",
-            alarm_description="The function fails whole invocations (configuration error or crash)",
-            metric=function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+            "The function fails whole invocations (configuration error or crash)",
+            function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
             threshold=0,
+            periods=1,
+        )
+
+    def _above(
+        self, construct_id: str, description: str, metric: cloudwatch.IMetric, *, threshold: float, periods: int
+    ) -> cloudwatch.Alarm:
+        """An alarm when the metric stays above the threshold; no data (nothing happening) is fine."""
+        return cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_description=description,
+            metric=metric,
+            threshold=threshold,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
+            evaluation_periods=periods,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )

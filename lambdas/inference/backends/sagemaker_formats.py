@@ -54,18 +54,11 @@ def parse_object_detection(payload: Any, class_names: Mapping[int, str]) -> list
         raise ResponseFormatError(
             "expected object-detection output {'prediction': [[class, score, xmin, ymin, xmax, ymax], ...]}"
         )
-    labels = []
-    for class_index, score, xmin, ymin, xmax, ymax in prediction:
-        if class_index < 0:  # the built-in detector pads with class -1
-            continue
-        labels.append(
-            Label(
-                name=_class_name(class_index, class_names),
-                confidence=_score(score),
-                box=BoundingBox.from_corners(xmin, ymin, xmax, ymax),
-            )
-        )
-    return labels
+    return [
+        _detected(class_index, score, (xmin, ymin, xmax, ymax), class_names)
+        for class_index, score, xmin, ymin, xmax, ymax in prediction
+        if class_index >= 0  # the built-in detector pads with class -1
+    ]
 
 
 def parse_tensorflow_serving(payload: Any, class_names: Mapping[int, str]) -> list[Label]:
@@ -80,16 +73,20 @@ def parse_tensorflow_serving(payload: Any, class_names: Mapping[int, str]) -> li
         if not (isinstance(boxes, list) and isinstance(classes, list) and isinstance(scores, list)):
             raise ResponseFormatError("TensorFlow Serving output lacks detection_boxes/classes/scores lists")
         count = int(prediction.get("num_detections", len(scores)))
-        for box, class_index, score in list(zip(boxes, classes, scores, strict=False))[:count]:
-            ymin, xmin, ymax, xmax = box
-            labels.append(
-                Label(
-                    name=_class_name(class_index, class_names),
-                    confidence=_score(score),
-                    box=BoundingBox.from_corners(xmin, ymin, xmax, ymax),
-                )
-            )
+        for (ymin, xmin, ymax, xmax), class_index, score in list(zip(boxes, classes, scores, strict=False))[:count]:
+            labels.append(_detected(class_index, score, (xmin, ymin, xmax, ymax), class_names))
     return labels
+
+
+def _detected(
+    class_index: Any, score: Any, corners: tuple[float, float, float, float], class_names: Mapping[int, str]
+) -> Label:
+    """A detection from normalised (xmin, ymin, xmax, ymax) corners and a 0-1 score."""
+    return Label(
+        name=_class_name(class_index, class_names),
+        confidence=_score(score),
+        box=BoundingBox.from_corners(*corners),
+    )
 
 
 def _is_number(value: Any) -> bool:
