@@ -85,6 +85,14 @@ class StackConfig:
         budget = self.inference_units * self.tps_per_inference_unit
         return max(2, min(1000, math.floor(budget / in_flight_per_batch)))
 
+    @property
+    def backend_read_timeout_seconds(self) -> int:
+        """Per-attempt read timeout for model calls, so that every attempt (plus a 2 s connect each) fits in
+        three quarters of the function's timeout; the rest is for reading the image and writing the result.
+        A SageMaker container may take up to 60 s: raise lambdaTimeoutSeconds for models that slow."""
+        budget = self.lambda_timeout_seconds * 3 // 4
+        return max(1, budget // self.retry_max_attempts - 2)
+
     def lambda_environment(self) -> dict[str, str]:
         """The function's tunable environment (the names the Lambda's Settings read)."""
         env = {
@@ -99,6 +107,7 @@ class StackConfig:
             # Standard botocore variables: bounded retries that fit inside the function's timeout.
             "AWS_RETRY_MODE": "standard",
             "AWS_MAX_ATTEMPTS": str(self.retry_max_attempts),
+            "BACKEND_READ_TIMEOUT_SECONDS": str(self.backend_read_timeout_seconds),
         }
         if not self.tracing:
             env["POWERTOOLS_TRACE_DISABLED"] = "true"  # and the X-Ray SDK is not even imported

@@ -29,6 +29,7 @@ class Settings:
     sagemaker_max_image_side: int = 2048
     result_kms_key_arn: str | None = None
     record_concurrency: int = 10
+    backend_read_timeout_seconds: int = 30
 
     @property
     def model_id(self) -> str:
@@ -90,6 +91,9 @@ class Settings:
             ),
             result_kms_key_arn=rules.text("RESULT_KMS_KEY_ARN", kms_key) if kms_key else None,
             record_concurrency=rules.integer("RECORD_CONCURRENCY", get("RECORD_CONCURRENCY", "10"), 1, 64),
+            backend_read_timeout_seconds=rules.integer(
+                "BACKEND_READ_TIMEOUT_SECONDS", get("BACKEND_READ_TIMEOUT_SECONDS", "30"), 1, 900
+            ),
         )
 
 

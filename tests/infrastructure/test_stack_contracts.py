@@ -284,6 +284,7 @@ def test_function_environment_carries_the_tunables(default):
     assert variables["INPUT_PREFIX"] == "test_images/"
     assert variables["AWS_RETRY_MODE"] == "standard"
     assert variables["AWS_MAX_ATTEMPTS"] == "3"
+    assert variables["BACKEND_READ_TIMEOUT_SECONDS"] == "13"
     assert variables["RESULT_KMS_KEY_ARN"] == {"Fn::GetAtt": [default.logical_id(default.stack.ingest.key), "Arn"]}
     assert "REKOGNITION_MODEL_ARN" not in variables  # deployable before a model exists
 

@@ -106,6 +106,17 @@ def config_of(**context: object) -> StackConfig:
     return StackConfig.from_context(lambda key: context.get(key))
 
 
+def test_model_call_attempts_fit_inside_the_function_timeout():
+    for timeout, attempts in [(60, 3), (10, 3), (900, 5), (3, 1)]:
+        config = config_of(lambdaTimeoutSeconds=timeout, retryMaxAttempts=attempts)
+        per_attempt = config.backend_read_timeout_seconds + 2  # read + connect
+        assert per_attempt * attempts <= max(timeout, attempts * 3)
+        assert Settings.from_env(
+            config.lambda_environment() | {"REKOGNITION_MODEL_ARN": ARN}
+        ).backend_read_timeout_seconds == (config.backend_read_timeout_seconds)
+    assert config_of().backend_read_timeout_seconds == 13  # 60 s: 3 attempts of 2 s connect + 13 s read = 45 s
+
+
 def test_visibility_timeout_and_max_concurrency_derivation():
     assert config_of(lambdaTimeoutSeconds=100, maxBatchingWindowSeconds=20).visibility_timeout_seconds == 620
     assert config_of(inferenceUnits=10).max_concurrency == 5  # 10 units x 5 TPS / 10 calls in flight per batch

@@ -18,7 +18,12 @@ def build_backend(settings: Settings, client: object | None = None) -> Inference
         from .rekognition import RekognitionBackend
 
         assert settings.rekognition_model_arn is not None
-        return RekognitionBackend(settings.rekognition_model_arn, client=client, pool_size=settings.record_concurrency)
+        return RekognitionBackend(
+            settings.rekognition_model_arn,
+            client=client,
+            pool_size=settings.record_concurrency,
+            read_timeout=settings.backend_read_timeout_seconds,
+        )
     from .sagemaker import SageMakerBackend
 
     assert settings.sagemaker_endpoint_name is not None
@@ -30,4 +35,5 @@ def build_backend(settings: Settings, client: object | None = None) -> Inference
         max_image_side=settings.sagemaker_max_image_side,
         client=client,
         pool_size=settings.record_concurrency,
+        read_timeout=settings.backend_read_timeout_seconds,
     )

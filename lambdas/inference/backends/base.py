@@ -57,12 +57,17 @@ THROTTLING_CODES = frozenset(
 SERVER_CODES = frozenset({"InternalServerError", "InternalFailure", "ServiceUnavailable", "InternalError"})
 
 
+CONNECT_TIMEOUT_SECONDS = 2
+
+
 def client_config(read_timeout: int, pool_size: int) -> Config:
     """botocore settings for backend clients. Retry mode and attempts are left to the standard
     ``AWS_RETRY_MODE`` / ``AWS_MAX_ATTEMPTS`` variables, which the stack sets on the function."""
     from botocore.config import Config
 
-    return Config(connect_timeout=5, read_timeout=read_timeout, max_pool_connections=max(10, pool_size))
+    return Config(
+        connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=read_timeout, max_pool_connections=max(10, pool_size)
+    )
 
 
 def translate_client_error(exc: Exception, service: str) -> ProcessingError:

@@ -32,12 +32,18 @@ IMAGE_REJECTION_CODES = frozenset(
 class RekognitionBackend:
     name = "rekognition"
 
-    def __init__(self, model_arn: str, client: RekognitionClient | Any | None = None, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        model_arn: str,
+        client: RekognitionClient | Any | None = None,
+        pool_size: int = 10,
+        read_timeout: int = 30,
+    ) -> None:
         self.model_id = model_arn
         if client is None:
             import boto3
 
-            client = boto3.client("rekognition", config=client_config(read_timeout=30, pool_size=pool_size))
+            client = boto3.client("rekognition", config=client_config(read_timeout=read_timeout, pool_size=pool_size))
         self._client: Any = client  # a boto3 client, or a fake with the same method
 
     def detect(self, image: ImageSource, thresholds: Thresholds) -> Detection:

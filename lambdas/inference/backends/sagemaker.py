@@ -42,6 +42,7 @@ class SageMakerBackend:
         max_image_side: int = 2048,
         client: SageMakerRuntimeClient | Any | None = None,
         pool_size: int = 10,
+        read_timeout: int = 60,
     ) -> None:
         self.model_id = endpoint_name
         self._content_type = content_type
@@ -58,8 +59,9 @@ class SageMakerBackend:
         if client is None:
             import boto3
 
-            # The container must answer within 60 s; wait a little longer than that.
-            client = boto3.client("sagemaker-runtime", config=client_config(read_timeout=70, pool_size=pool_size))
+            client = boto3.client(
+                "sagemaker-runtime", config=client_config(read_timeout=read_timeout, pool_size=pool_size)
+            )
         self._client: Any = client  # a boto3 client, or a fake with the same method
 
     def detect(self, image: ImageSource, thresholds: Thresholds) -> Detection:
