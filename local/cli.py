@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--corrupt-rate", type=float, default=0.05)
     faults.add_argument("--write-fail-rate", type=float, default=0.05)
     faults.add_argument("--seed", type=int, default=7)
+    faults.add_argument("--backend", choices=("sagemaker", "rekognition"), default="sagemaker")
     faults.add_argument("--out", type=Path, default=Path("out/fault-run"))
     faults.add_argument("--timeout", type=float, default=900.0)
 
@@ -221,6 +222,7 @@ def cmd_fault_run(args: argparse.Namespace) -> int:
         corrupt_rate=args.corrupt_rate,
         write_fail_rate=args.write_fail_rate,
         seed=args.seed,
+        backend=args.backend,
     )
     report = run(plan, args.out, timeout=args.timeout)
     print_report(report)

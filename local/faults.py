@@ -17,12 +17,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import boto3
 from botocore.awsrequest import AWSResponse
 
-from . import operations
+from . import demo_model, operations
 from .model_server import ServiceError, demo
 from .outcomes import Outcome, dead_letters
 from .samples import _scene
@@ -38,6 +38,7 @@ class FaultPlan:
     corrupt_rate: float = 0.05
     write_fail_rate: float = 0.05  # share of images whose first result write fails
     seed: int = 7
+    backend: str = "sagemaker"  # or "rekognition": the same faults in that service's own error codes
 
 
 @dataclass
@@ -58,18 +59,34 @@ class FaultyModel:
             for start, length in self.plan.not_ready_bursts
         ]
 
-    def __call__(self, body: bytes, content_type: str) -> Any:
+    # (not ready, throttled) as each service spells them
+    CODES: ClassVar[dict[str, tuple[str, str]]] = {
+        "sagemaker": ("ModelNotReadyException", "ThrottlingException"),
+        "rekognition": ("ResourceNotReadyException", "ProvisionedThroughputExceededException"),
+    }
+
+    def _gate(self) -> None:
+        not_ready, throttled = self.CODES[self.plan.backend]
         with self._lock:
             index = self.calls
             self.calls += 1
             if any(start <= index < end for start, end in self._bursts):
                 self.not_ready += 1
-                raise ServiceError(400, "ModelNotReadyException", "Model is loading; try again later")
+                raise ServiceError(400, not_ready, "Model is not running; try again later")
             if self._rng.random() < self.plan.throttle_rate:
                 self.throttled += 1
-                raise ServiceError(400, "ThrottlingException", "Rate exceeded")
+                raise ServiceError(400, throttled, "Rate exceeded")
             self.served += 1
+
+    def __call__(self, body: bytes, content_type: str) -> Any:
+        """InvokeEndpoint."""
+        self._gate()
         return demo(body, content_type)
+
+    def detections(self, image: bytes) -> list[list[float]]:
+        """DetectCustomLabels (after the endpoint has checked the image)."""
+        self._gate()
+        return demo_model.detect(image)
 
 
 class WriteFaults:
@@ -200,7 +217,7 @@ def run(plan: FaultPlan, out: Path, timeout: float = 600.0, progress: bool = Tru
     items = corpus(plan)
     model = FaultyModel(plan)
     # 1 s timeout: a 6 s visibility timeout, so retries come round quickly; 2 botocore attempts per call.
-    config = demo_config({"lambdaTimeoutSeconds": 1, "retryMaxAttempts": 2})
+    config = demo_config({"lambdaTimeoutSeconds": 1, "retryMaxAttempts": 2, "backend": plan.backend})
     failing = {
         config.input_prefix + item.key + ".json"
         for item in items
@@ -210,7 +227,13 @@ def run(plan: FaultPlan, out: Path, timeout: float = 600.0, progress: bool = Tru
     writes.install()
     started = time.monotonic()
     try:
-        with embedded_stack(config, log_path=log_path, models={DEMO_ENDPOINT: model}, capture_stdout=progress) as stack:
+        with embedded_stack(
+            config,
+            log_path=log_path,
+            models={DEMO_ENDPOINT: model},
+            rekognition_model=model.detections,
+            capture_stdout=progress,
+        ) as stack:
             target = from_outputs(stack.session, stack.state(), None, "embedded")
             operations.upload_many(target, [(item.key, item.data) for item in items], progress=progress)
             keys = [config.input_prefix + item.key for item in items]

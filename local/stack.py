@@ -11,7 +11,8 @@ import io
 import json
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,16 @@ from .resources import Resources, provision
 FUNCTION_NAME = "image-inference-embedded"
 LOG_GROUP = f"/aws/lambda/{FUNCTION_NAME}"
 DEMO_ENDPOINT = "demo-shapes"
+# A well-formed model version ARN for the local DetectCustomLabels endpoint (there is no real model).
+DEMO_MODEL_ARN = (
+    "arn:aws:rekognition:us-east-1:123456789012:project/image-inference/version/demo-shapes.2026-11-23T00.00.00"
+    "/1795392000000"
+)
 
 
 def demo_config(overrides: dict[str, Any] | None = None) -> StackConfig:
-    """cdk.json's configuration with the SageMaker backend pointed at the local demo model, plus overrides."""
+    """cdk.json's configuration pointed at the local demo model, plus overrides. SageMaker by default;
+    ``-c backend=rekognition`` uses the local DetectCustomLabels endpoint instead."""
     from .demo_model import CLASS_NAMES
 
     context: dict[str, Any] = {
@@ -37,6 +44,7 @@ def demo_config(overrides: dict[str, Any] | None = None) -> StackConfig:
         "sagemakerEndpointName": DEMO_ENDPOINT,
         "sagemakerResponseFormat": "object-detection",
         "sagemakerClassNames": CLASS_NAMES,
+        "rekognitionModelArn": DEMO_MODEL_ARN,
     }
     context.update(overrides or {})
     return StackConfig.from_cdk_json(context)
@@ -50,8 +58,9 @@ class LambdaLogs(io.TextIOBase):
         self._file = path.open("a", encoding="utf-8") if path else None
         self._pending: list[str] = []
         self._lock = threading.Lock()
-        self._stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]embedded"
-        logs_client.create_log_group(logGroupName=LOG_GROUP)
+        self._stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
+        with contextlib.suppress(logs_client.exceptions.ResourceAlreadyExistsException):
+            logs_client.create_log_group(logGroupName=LOG_GROUP)  # emulator state outlives one stack
         logs_client.create_log_stream(logGroupName=LOG_GROUP, logStreamName=self._stream)
 
     def write(self, text: str) -> int:
@@ -117,6 +126,7 @@ def lambda_environment(resources: Resources, config: StackConfig, model_endpoint
     }
     if model_endpoint_url:
         env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = model_endpoint_url
+        env["AWS_ENDPOINT_URL_REKOGNITION"] = model_endpoint_url
     return env
 
 
@@ -126,6 +136,7 @@ def embedded_stack(
     *,
     log_path: Path | None = None,
     models: dict[str, model_server.Model] | None = None,
+    rekognition_model: Callable[[bytes], list[list[float]]] | None = None,
     poll_wait_seconds: int = 1,
     start_trigger: bool = True,
     capture_stdout: bool = False,
@@ -139,7 +150,17 @@ def embedded_stack(
     with contextlib.ExitStack() as stack:
         emulator = stack.enter_context(embedded_aws())
         session = emulator.session()
-        endpoint_url = stack.enter_context(model_server.model_endpoint(serve_models)) if serve_models else None
+        s3 = session.client("s3")
+
+        def fetch(bucket: str, key: str, version: str | None) -> bytes:
+            kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, **({"VersionId": version} if version else {})}
+            data: bytes = s3.get_object(**kwargs)["Body"].read()
+            return data
+
+        rekognition = None
+        if config.rekognition_model_arn:
+            rekognition = model_server.RekognitionModel(config.rekognition_model_arn, fetch, rekognition_model)
+        endpoint_url = stack.enter_context(model_server.model_endpoint(serve_models, rekognition))
         resources = provision(session, config)
         logs = LambdaLogs(session.client("logs"), log_path)
         stack.callback(logs.close)

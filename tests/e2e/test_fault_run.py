@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from local.faults import FaultPlan, run
 
 
-def test_under_faults_every_image_ends_in_exactly_one_known_state(tmp_path: Path):
-    plan = FaultPlan(images=40, throttle_rate=0.3, corrupt_rate=0.1, write_fail_rate=0.1, seed=11)
+@pytest.mark.parametrize("backend", ["sagemaker", "rekognition"])
+def test_under_faults_every_image_ends_in_exactly_one_known_state(tmp_path: Path, backend: str):
+    plan = FaultPlan(images=40, throttle_rate=0.3, corrupt_rate=0.1, write_fail_rate=0.1, seed=11, backend=backend)
     report = run(plan, tmp_path, timeout=120, progress=False)
 
     assert report.problems == []  # object by object: one outcome each, corrupt files as error documents

@@ -1,0 +1,42 @@
+"""The embedded stack with the Rekognition backend: the unchanged adapter against the local
+DetectCustomLabels endpoint, which reads S3Object images from the emulator's S3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from local import operations
+from local.stack import demo_config, embedded_stack
+from local.target import from_outputs
+from tests import images
+
+
+def test_rekognition_backend_end_to_end_by_reference_and_by_bytes(tmp_path: Path):
+    config = demo_config({"backend": "rekognition"})
+    items = {
+        "by reference.jpg": images.jpeg(640, 480),
+        "converted.webp": images.encode(images.picture(400, 300), "WEBP"),
+        "phone.jpg": images.exif_rotated_jpeg(320, 200, orientation=6),
+        "tiny.png": images.png(20, 20),
+    }
+    with embedded_stack(config, log_path=tmp_path / "lambda.log") as stack:
+        target = from_outputs(stack.session, stack.state(), None, "embedded")
+        uploads = operations.upload_many(target, list(items.items()), progress=False)
+        found = operations.wait_for(target, [u.key for u in uploads], timeout=60, progress=False)
+
+    documents = {key[len(config.input_prefix) :]: outcome.document for key, outcome in found.items()}
+    assert all(document is not None for document in documents.values())
+    by_reference = documents["by reference.jpg"]
+    assert by_reference is not None
+    assert by_reference["model"]["backend"] == "rekognition"
+    assert by_reference["image"]["sent_as"] == "s3_object"
+    assert (by_reference["image"]["width"], by_reference["image"]["height"]) == (640, 480)
+    converted = documents["converted.webp"]
+    assert converted is not None
+    assert converted["image"]["sent_as"] == "bytes"
+    phone = documents["phone.jpg"]
+    assert phone is not None
+    assert "exif_orientation_6_applied" in phone["image"]["transformations"]
+    tiny = documents["tiny.png"]
+    assert tiny is not None
+    assert tiny["error"]["code"] == "IMAGE_TOO_SMALL"
