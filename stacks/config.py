@@ -66,6 +66,7 @@ class StackConfig:
     retry_max_attempts: int = 3
     log_retention_days: int = 30
     tracing: bool = True
+    alarm_topic_arn: str | None = None
     allow_destroy: bool = False
 
     @property
@@ -185,6 +186,7 @@ class StackConfig:
             retry_max_attempts=value("retryMaxAttempts", number(1, 10), defaults.retry_max_attempts),
             log_retention_days=retention,
             tracing=value("tracing", rules.flag, defaults.tracing),
+            alarm_topic_arn=optional("alarmTopicArn", rules.sns_topic_arn),
             allow_destroy=value("allowDestroy", rules.flag, defaults.allow_destroy),
         )
         if config.visibility_timeout_seconds > 43_200:

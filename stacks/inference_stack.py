@@ -27,6 +27,7 @@ class ImageInferenceStack(Stack):
             queue=self.ingest.queue,
             dead_letter_queue=self.ingest.dead_letter_queue,
             function=self.inference.function,
+            alarm_topic_arn=config.alarm_topic_arn,
         )
 
         outputs = {

@@ -6,7 +6,9 @@ from typing import Any
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -24,9 +26,14 @@ class Monitoring(Construct):
         queue: sqs.IQueue,
         dead_letter_queue: sqs.IQueue,
         function: lambda_.IFunction,
+        alarm_topic_arn: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self._actions: list[cloudwatch.IAlarmAction] = []
+        if alarm_topic_arn:
+            topic = sns.Topic.from_topic_arn(self, "AlarmTopic", alarm_topic_arn)
+            self._actions.append(cloudwatch_actions.SnsAction(topic))
         self.dlq_alarm = self._above(
             "DeadLetters",
             "Images are in the dead-letter queue: inspect them, fix the cause, then redrive",
@@ -55,7 +62,7 @@ class Monitoring(Construct):
         self, construct_id: str, description: str, metric: cloudwatch.IMetric, *, threshold: float, periods: int
     ) -> cloudwatch.Alarm:
         """An alarm when the metric stays above the threshold; no data (nothing happening) is fine."""
-        return cloudwatch.Alarm(
+        alarm = cloudwatch.Alarm(
             self,
             construct_id,
             alarm_description=description,
@@ -65,3 +72,7 @@ class Monitoring(Construct):
             evaluation_periods=periods,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+        for action in self._actions:
+            alarm.add_alarm_action(action)
+            alarm.add_ok_action(action)
+        return alarm

@@ -30,6 +30,7 @@ _REKOGNITION_MODEL_ARN = re.compile(
 _REKOGNITION_PROJECT_NAME = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
 # SageMaker endpoint names: 1-63 characters, alphanumerics and hyphens, no leading hyphen.
 _SAGEMAKER_ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_SNS_TOPIC_ARN = re.compile(r"^arn:aws(-[a-z]+)*:sns:[a-z]{2}(-[a-z]+)+-\d:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
 _SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,10}$")
 
 
@@ -124,6 +125,13 @@ def sagemaker_endpoint_name(name: str, raw: Any) -> str:
     value = text(name, raw)
     if not _SAGEMAKER_ENDPOINT_NAME.match(value):
         raise ConfigError(name, f"expected 1-63 letters, digits or hyphens (no leading hyphen), got {raw!r}")
+    return value
+
+
+def sns_topic_arn(name: str, raw: Any) -> str:
+    value = text(name, raw)
+    if not _SNS_TOPIC_ARN.match(value):
+        raise ConfigError(name, f"expected an SNS topic ARN like arn:aws:sns:REGION:ACCOUNT:NAME, got {raw!r}")
     return value
 
 

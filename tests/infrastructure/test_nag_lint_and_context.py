@@ -69,6 +69,7 @@ def test_cfn_lint_finds_no_errors(context):
         ("batchSize", 50, "maxBatchingWindowSeconds"),
         ("logRetentionDays", 31, "CloudWatch Logs accepts"),
         ("imageSuffixes", [".json"], "result suffix"),
+        ("alarmTopicArn", "ops-alerts", "SNS topic ARN"),
     ],
 )
 def test_wrong_context_fails_synthesis_naming_the_key(key, value, fragment):

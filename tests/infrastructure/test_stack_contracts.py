@@ -379,6 +379,17 @@ def test_outputs_name_what_operators_and_the_cli_need(default):
     assert outputs["FunctionName"]["Value"] == {"Ref": default.logical_id(default.stack.inference.function)}
 
 
+def test_alarms_notify_an_existing_topic_when_one_is_configured(default):
+    topic = "arn:aws:sns:eu-west-1:123456789012:ops-alerts"
+    s = synth(alarmTopicArn=topic)
+    alarms = s.resources("AWS::CloudWatch::Alarm").values()
+    assert len(alarms) == 3
+    for alarm in alarms:
+        assert alarm["Properties"]["AlarmActions"] == [topic]
+        assert alarm["Properties"]["OKActions"] == [topic]
+    assert all("AlarmActions" not in a["Properties"] for a in default.resources("AWS::CloudWatch::Alarm").values())
+
+
 def test_alarms_watch_the_dlq_and_the_backlog(default):
     dlq = default.stack.ingest.dead_letter_queue
     default.template.has_resource_properties(
