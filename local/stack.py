@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import threading
 import time
 import uuid
@@ -124,9 +125,11 @@ def lambda_environment(resources: Resources, config: StackConfig, model_endpoint
         "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
         "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME,
     }
-    if model_endpoint_url:
-        env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = model_endpoint_url
-        env["AWS_ENDPOINT_URL_REKOGNITION"] = model_endpoint_url
+    for variable in ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL_REKOGNITION"):
+        # A model server the user already points at wins over the built-in demo model.
+        chosen = os.environ.get(variable) or model_endpoint_url
+        if chosen:
+            env[variable] = chosen
     return env
 
 
