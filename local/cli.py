@@ -199,7 +199,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = demo_config(_context(args.context))
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for signum in (signal.SIGTERM, signal.SIGINT):  # Ctrl-C or a service manager: stop cleanly either way
+        signal.signal(signum, lambda *_: stop.set())
     with embedded_stack(config, log_path=args.state.parent / "lambda.log", capture_stdout=True) as stack:
         write_state(stack, args.state)
         print(f"embedded stack up at {stack.emulator.endpoint_url}; details in {args.state}", file=sys.stderr)

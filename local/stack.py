@@ -56,6 +56,8 @@ class LambdaLogs(io.TextIOBase):
 
     def __init__(self, logs_client: Any, path: Path | None) -> None:
         self._logs = logs_client
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("a", encoding="utf-8") if path else None
         self._pending: list[str] = []
         self._lock = threading.Lock()
