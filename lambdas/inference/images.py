@@ -100,20 +100,16 @@ def read_header(data: bytes, *, complete: bool) -> Header | None:
     ``complete`` says ``data`` is the whole object. Returns None when the header does not fit in the bytes
     given (inconclusive); raises PermanentError when the object is certainly not a usable image.
     """
-    from PIL import Image, UnidentifiedImageError
-
-    if complete and not data:
-        raise PermanentError(errors.IMAGE_EMPTY, "the object is empty (0 bytes)")
     try:
-        image = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as exc:
-        raise PermanentError(errors.IMAGE_TOO_LARGE, f"refused by the decompression-bomb guard: {exc}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        if complete:
-            raise PermanentError(
-                errors.IMAGE_UNREADABLE, "not an image in any format Pillow recognises (wrong suffix, or corrupt)"
-            ) from None
+        image = _open(data)
+    except PermanentError as exc:
+        if complete or exc.code == errors.IMAGE_TOO_LARGE:  # a bomb's header fits: that answer is final
+            raise
         return None
+    return _header(image)
+
+
+def _header(image: Image) -> Header:
     return Header(
         format=image.format,
         width=image.width,
@@ -163,10 +159,9 @@ def _prepare(holder: list[bytes], limits: ImageLimits, *, verify: bool) -> Prepa
 
     data = holder.pop()
     image = _open(data)
-    width, height = image.size
-    source_format = image.format
-    frames = getattr(image, "n_frames", 1)
-    orientation = _orientation(image)
+    header = _header(image)
+    width, height, source_format = header.width, header.height, header.format
+    frames, orientation = header.frames, header.orientation
 
     if min(width, height) < limits.min_side:
         raise PermanentError(
@@ -179,16 +174,8 @@ def _prepare(holder: list[bytes], limits: ImageLimits, *, verify: bool) -> Prepa
             f"{width}x{height} px exceeds the backend's {limits.max_aspect_ratio:g}:1 aspect ratio limit",
         )
 
-    untouched = (
-        source_format in limits.native_formats
-        and image.mode in limits.native_modes
-        and len(data) <= limits.max_bytes
-        and max(width, height) <= limits.max_side
-        and orientation == 1
-        and frames == 1
-    )
     facts = ImageFacts(sent_as="bytes", format=source_format, width=width, height=height)
-    if untouched:
+    if fits_as_is(header, limits, len(data)):
         if verify:
             try:
                 image.load()
