@@ -25,7 +25,7 @@ from botocore.awsrequest import AWSResponse
 from . import demo_model, operations
 from .model_server import ServiceError, demo
 from .outcomes import Outcome, dead_letters
-from .samples import _scene
+from .samples import scene
 from .stack import DEMO_ENDPOINT, demo_config, embedded_stack
 from .target import from_outputs
 
@@ -140,7 +140,7 @@ def corpus(plan: FaultPlan) -> list[Item]:
     kinds = ["sun", "tree", "car", "ball", "house", "flower", "lake"]
     items = []
     for index in range(plan.images):
-        image = _scene(index, rng.sample(kinds, 3)).resize((320, 240))
+        image = scene(index, rng.sample(kinds, 3)).resize((320, 240))
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=80)
         data = buffer.getvalue()

@@ -39,7 +39,7 @@ def _fade(rgb: tuple[int, int, int], amount: float) -> tuple[int, int, int]:
     return (r, g, b)
 
 
-def _scene(seed: int, objects: list[str]) -> Image.Image:
+def scene(seed: int, objects: list[str]) -> Image.Image:
     rng = random.Random(seed)  # noqa: S311 - reproducible pictures, not secrets
     image = Image.new("RGB", SIZE, SKY)
     draw = ImageDraw.Draw(image)
@@ -91,5 +91,5 @@ SCENES: list[tuple[str, str, list[str]]] = [
 def demo_samples() -> Iterator[Sample]:
     """The demo's images, each a few tens of kilobytes."""
     for seed, (key, fmt, objects) in enumerate(SCENES):
-        yield Sample(key=key, data=_encode(_scene(seed, objects), fmt))
+        yield Sample(key=key, data=_encode(scene(seed, objects), fmt))
     yield Sample(key="broken/not-really-a-photo.jpg", data=b"This is a text file with an image suffix.\n")

@@ -70,12 +70,7 @@ def embedded(state_file: Path = DEFAULT_STATE) -> Target:
     if not state_file.exists():
         raise TargetError(f"{state_file} not found: start the embedded stack with `python -m local serve` first")
     state = json.loads(state_file.read_text(encoding="utf-8"))
-    from .emulator import FAKE_CREDENTIALS
+    from .emulator import Emulator
 
-    session = boto3.Session(
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
-        region_name=state["region"],
-    )
+    session = Emulator(endpoint_url=state["endpoint_url"], region=state["region"]).session()
     return from_outputs(session, state, state["endpoint_url"], f"embedded stack at {state['endpoint_url']}")

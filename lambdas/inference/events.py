@@ -96,7 +96,7 @@ def result_key_for(image_key: str) -> str:
 
 
 def skip_reason(event: ObjectCreated, prefix: str, suffixes: tuple[str, ...]) -> Skip | None:
-    """None when the object is an image to process, otherwise why not."""
+    """None when the object is an image to process, otherwise why not. ``suffixes`` are lower-case."""
     key = event.ref.key
     if event.event_name and not event.event_name.startswith("ObjectCreated:"):
         return Skip.NOT_OBJECT_CREATED
@@ -107,6 +107,6 @@ def skip_reason(event: ObjectCreated, prefix: str, suffixes: tuple[str, ...]) ->
     lowered = key.lower()
     if lowered.endswith(RESULT_SUFFIX):
         return Skip.RESULT_FILE
-    if not lowered.endswith(tuple(s.lower() for s in suffixes)):
+    if not lowered.endswith(suffixes):  # lower-case already: rules.image_suffixes normalises them
         return Skip.UNSUPPORTED_SUFFIX
     return None
