@@ -17,10 +17,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt requirements-dev.txt lambdas/inference/requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt lambdas/inference/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps --editable .  # the `inferctl` command
 	touch $@
 
 $(WHEELS_STAMP): $(STAMP) lambdas/inference/requirements.txt stacks/bundling.py
@@ -32,7 +33,7 @@ $(NODE_STAMP): package.json
 	npm install --no-audit --no-fund --silent
 	touch $@
 
-install: $(STAMP) $(WHEELS_STAMP) ## create .venv with every dependency
+install: $(STAMP) $(WHEELS_STAMP) ## create .venv with every dependency and the `inferctl` command
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
 	$(VENV)/bin/ruff check .
@@ -46,7 +47,7 @@ test-fast: $(STAMP) ## unit tests only
 	$(VENV)/bin/pytest tests/unit $(ARGS)
 
 demo: $(STAMP) ## run the whole pipeline on an embedded AWS emulator (IMAGES=folder for your own)
-	$(PY) -m local demo $(if $(IMAGES),--images "$(IMAGES)") $(ARGS)
+	$(PY) -m inferctl demo $(if $(IMAGES),--images "$(IMAGES)") $(ARGS)
 
 synth: $(STAMP) $(WHEELS_STAMP) ## write cdk.out/ offline (bundles the Lambda without Docker)
 	CDK_OUTDIR=cdk.out $(PY) app.py
@@ -56,7 +57,7 @@ deploy: $(STAMP) $(WHEELS_STAMP) $(NODE_STAMP) ## npx cdk deploy (pass context w
 	npx cdk deploy $(ARGS)
 
 fault-run: $(STAMP) ## the fault-injected end-to-end run at full size (300 images; IMAGES_COUNT=n to change)
-	$(PY) -m local fault-run --images $(or $(IMAGES_COUNT),300) $(ARGS)
+	$(PY) -m inferctl fault-run --images $(or $(IMAGES_COUNT),300) $(ARGS)
 
 bench: $(STAMP) ## measure cold start, overhead, concurrency, memory, throughput, package size
 	$(PY) -m benchmarks $(ARGS)

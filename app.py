@@ -18,10 +18,9 @@ def build_app(app: cdk.App | None = None, *, bundle: bool = True) -> tuple[cdk.A
     """The app with its one stack and cdk-nag's AwsSolutions checks. Raises ConfigError on bad context."""
     app = app or cdk.App(context=cdk_json_context())
     config = StackConfig.from_context(app.node.try_get_context)
-    stack_name = app.node.try_get_context("stackName") or "ImageInference"
     stack = ImageInferenceStack(
         app,
-        stack_name,
+        config.stack_name,
         config=config,
         bundle=bundle,
         description="Serverless image inference: S3 -> SQS -> Lambda -> Rekognition Custom Labels / SageMaker",

@@ -74,7 +74,7 @@ def child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
 
 
 def cold_start(runs: int) -> dict[str, Any]:
-    from local.emulator import embedded_aws
+    from inferctl.emulator.server import embedded_aws
 
     images_env = {"PYTHONPATH": str(ROOT), "REKOGNITION_MODEL_ARN": ARN}
     with embedded_aws() as emulator:
@@ -124,7 +124,9 @@ def cold_start(runs: int) -> dict[str, Any]:
 # --- 2 and 3. in-process handler ---------------------------------------------------------------------------
 
 
-class MemoryStorage:
+class NullStorage:
+    """Storage that holds nothing: the handler's own overhead is what is measured."""
+
     def read(self, ref: Any) -> bytes:
         return b""
 
@@ -156,27 +158,24 @@ class SleepingBackend:
 @contextlib.contextmanager
 def in_process_handler(backend: SleepingBackend) -> Iterator[Callable[[dict[str, Any]], dict[str, Any]]]:
     """The real lambda_handler with this backend and in-memory storage; logs and metrics discarded."""
+    from inferctl.emulator.runtime import LambdaContext
     from lambdas.inference import handler
     from lambdas.inference.settings import Settings
-    from local.lambda_runtime import LambdaContext
 
     settings = Settings.from_env({"REKOGNITION_MODEL_ARN": ARN, "RECORD_CONCURRENCY": "10"})
-    runtime = handler.build_runtime(settings, backend=backend, storage=MemoryStorage())
-    original = handler.runtime
-    handler.runtime = lambda: runtime  # type: ignore[assignment]
+    runtime = handler.build_runtime(settings, backend=backend, storage=NullStorage())
     stream = handler.logger.registered_handler.stream  # type: ignore[attr-defined]
-    with open(os.devnull, "w") as devnull:
+    with open(os.devnull, "w") as devnull, handler.bound(runtime):
         handler.logger.registered_handler.setStream(devnull)  # type: ignore[attr-defined]
 
         def invoke(event: dict[str, Any]) -> dict[str, Any]:
-            with contextlib.redirect_stdout(io.StringIO()):  # EMF metrics lines
+            with contextlib.redirect_stdout(io.StringIO()), handler.bound(runtime):  # EMF metrics lines
                 response: dict[str, Any] = handler.lambda_handler(event, LambdaContext())
             return response
 
         try:
             yield invoke
         finally:
-            handler.runtime = original  # type: ignore[method-assign]
             handler.logger.registered_handler.setStream(stream)  # type: ignore[attr-defined]
 
 
@@ -256,7 +255,7 @@ def memory(repeats: int) -> dict[str, Any]:
 
 
 def throughput(images: int) -> dict[str, Any]:
-    from local.faults import FaultPlan, run
+    from inferctl.faults import FaultPlan, run
 
     plan = FaultPlan(images=images, throttle_rate=0.0, not_ready_bursts=(), corrupt_rate=0.0, write_fail_rate=0.0)
     with tempfile.TemporaryDirectory() as folder:

@@ -12,6 +12,8 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from lambdas.inference.settings import COMMON
+
 from .bundling import LAMBDA_PYTHON_VERSION, lambda_bundling
 from .config import StackConfig
 from .ingest import Ingest
@@ -20,8 +22,7 @@ LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 assert RUNTIME.name == f"python{LAMBDA_PYTHON_VERSION}", "wheels are selected for the runtime's Python"
 HANDLER = "inference.handler.lambda_handler"
-SERVICE_NAME = "image-inference"
-METRICS_NAMESPACE = "ImageInference"
+RESULT_KMS_KEY_ARN = next(v.env for v in COMMON if v.field == "result_kms_key_arn")
 
 
 def function_code(bundle: bool) -> lambda_.Code:
@@ -64,13 +65,7 @@ class InferenceFunction(Construct):
         )
         self._grant_least_privilege(config, ingest, stack)
 
-        environment = {
-            **config.lambda_environment(),
-            "RESULT_KMS_KEY_ARN": ingest.key.key_arn,
-            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": "INFO",
-        }
+        environment: dict[str, str] = {**config.lambda_environment(), str(RESULT_KMS_KEY_ARN): ingest.key.key_arn}
         self.function = lambda_.Function(
             self,
             "Function",
@@ -131,43 +126,11 @@ class InferenceFunction(Construct):
                 resources=[ingest.key.key_arn],
             ),
         ]
-        if config.rekognition_model_arn:
+        # What the configured backend needs, as its module declares it.
+        spec = config.function.spec
+        for grant in spec.grants(config.function.model, StackArns(stack)):
             statements.append(
-                iam.PolicyStatement(
-                    sid="DetectWithConfiguredModel",
-                    actions=["rekognition:DetectCustomLabels"],
-                    resources=[config.rekognition_model_arn],
-                )
-            )
-        elif config.backend == "rekognition":
-            # Deployed before training (deploy, train, then set the ARN): scoped to the project's versions.
-            statements.append(
-                iam.PolicyStatement(
-                    sid="DetectWithProjectModels",
-                    actions=["rekognition:DetectCustomLabels"],
-                    resources=[
-                        stack.format_arn(
-                            service="rekognition",
-                            resource="project",
-                            resource_name=f"{config.rekognition_project_name}/version/*",
-                        )
-                    ],
-                )
-            )
-        if config.sagemaker_endpoint_name:
-            statements.append(
-                iam.PolicyStatement(
-                    sid="InvokeConfiguredEndpoint",
-                    actions=["sagemaker:InvokeEndpoint"],
-                    # Endpoint ARNs carry the name in lower case.
-                    resources=[
-                        stack.format_arn(
-                            service="sagemaker",
-                            resource="endpoint",
-                            resource_name=config.sagemaker_endpoint_name.lower(),
-                        )
-                    ],
-                )
+                iam.PolicyStatement(sid=grant.sid, actions=list(grant.actions), resources=list(grant.resources))
             )
         for statement in statements:
             self.role.add_to_policy(statement)
@@ -185,20 +148,38 @@ class InferenceFunction(Construct):
         }
         if config.tracing:
             reasons["*"] = "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions"
-        if config.backend == "rekognition" and not config.rekognition_model_arn:
-            pattern = (
-                f"arn:{_nag(stack.partition, 'Partition')}:rekognition:{_nag(stack.region, 'Region')}:"
-                f"{_nag(stack.account, 'AccountId')}:project/{config.rekognition_project_name}/version/*"
-            )
-            reasons[pattern] = (
-                "No model version exists before the first training; scoped to the project's versions until "
-                "rekognitionModelArn is set"
-            )
+        for grant in config.function.spec.grants(config.function.model, NagArns(stack)):
+            if grant.wildcard_reason:
+                reasons.update(dict.fromkeys(grant.resources, grant.wildcard_reason))
         Validations.of(self.role).acknowledge(
             *(
                 Acknowledgment(id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{resource}]", reason=reason)
                 for resource, reason in reasons.items()
             )
+        )
+
+
+class StackArns:
+    """ARNs in the stack's partition, region and account (tokens until deploy)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    def arn(self, service: str, resource: str, name: str) -> str:
+        return self.stack.format_arn(service=service, resource=resource, resource_name=name)
+
+
+class NagArns:
+    """The same ARNs as cdk-nag spells them in a finding (pseudo-parameters for unresolved values)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    def arn(self, service: str, resource: str, name: str) -> str:
+        stack = self.stack
+        return (
+            f"arn:{_nag(stack.partition, 'Partition')}:{service}:{_nag(stack.region, 'Region')}:"
+            f"{_nag(stack.account, 'AccountId')}:{resource}/{name}"
         )
 
 

@@ -14,18 +14,18 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.interfaces.aws_s3 import IBucketRef
 from constructs import Construct, IDependable
 
-from .config import DLQ_RETENTION_DAYS, StackConfig, notification_suffixes
-
-S3_PRINCIPAL = "s3.amazonaws.com"
+from . import definitions
+from .config import StackConfig
 
 
 @jsii.implements(s3.IBucketNotificationDestination)
 class EncryptedQueueDestination:
     """S3 -> SQS notification target for a queue encrypted with a customer-managed key.
 
-    CDK's ``SqsDestination`` grants S3 the key with a condition on the bucket's ARN; with one key shared by
-    bucket and queue that makes a dependency cycle (key policy -> bucket -> key). Here the queue policy
-    pins the bucket ARN (queue policy -> bucket is no cycle), and the key policy pins the account.
+    CDK's ``SqsDestination`` grants ``s3.amazonaws.com`` the queue's key with no condition at all, and
+    grants SendMessage with a condition on the bucket's ARN. Here the queue policy pins the bucket ARN and
+    the account (queue policy -> bucket is no cycle), and the key policy pins the account: naming the bucket
+    in the key policy would make a cycle (key policy -> bucket -> key). Statements: ``definitions.py``.
     """
 
     def __init__(self, queue: sqs.Queue, key: kms.Key) -> None:
@@ -45,26 +45,11 @@ class EncryptedQueueDestination:
 
     def _grant(self, account: str, bucket: IBucketRef) -> IDependable:
         added = self.queue.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowImageBucketNotifications",
-                principals=[iam.ServicePrincipal(S3_PRINCIPAL)],
-                actions=["sqs:SendMessage"],
-                resources=[self.queue.queue_arn],
-                conditions={
-                    "ArnEquals": {"aws:SourceArn": bucket.bucket_ref.bucket_arn},
-                    "StringEquals": {"aws:SourceAccount": account},
-                },
+            iam.PolicyStatement.from_json(
+                definitions.queue_policy_statement(self.queue.queue_arn, bucket.bucket_ref.bucket_arn, account)
             )
         )
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowS3ToSendEncryptedNotifications",
-                principals=[iam.ServicePrincipal(S3_PRINCIPAL)],
-                actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                resources=["*"],  # in a key policy, "*" means this key
-                conditions={"StringEquals": {"aws:SourceAccount": account}},
-            )
-        )
+        self.key.add_to_resource_policy(iam.PolicyStatement.from_json(definitions.key_policy_statement(account)))
         assert added.policy_dependable is not None
         return added.policy_dependable
 
@@ -118,35 +103,37 @@ class Ingest(Construct):
             auto_delete_objects=config.allow_destroy,
         )
 
+        dead_letters = definitions.dead_letter_queue()
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
             encryption=sqs.QueueEncryption.KMS,
             encryption_master_key=self.key,
             enforce_ssl=True,
-            retention_period=Duration.days(DLQ_RETENTION_DAYS),
+            retention_period=Duration.seconds(dead_letters.retention_seconds),
             removal_policy=removal,
         )
+        work = definitions.queue(config)
+        assert work.max_receive_count is not None
         self.queue = sqs.Queue(
             self,
             "Queue",
             encryption=sqs.QueueEncryption.KMS,
             encryption_master_key=self.key,
-            # Data keys are reused for this long: fewer KMS calls for S3 and Lambda (cost), same key.
-            data_key_reuse=Duration.hours(1),
+            data_key_reuse=Duration.seconds(definitions.DATA_KEY_REUSE_SECONDS),
             enforce_ssl=True,
-            visibility_timeout=Duration.seconds(config.visibility_timeout_seconds),
-            retention_period=Duration.days(4),
+            visibility_timeout=Duration.seconds(work.visibility_timeout_seconds),
+            retention_period=Duration.seconds(work.retention_seconds),
             dead_letter_queue=sqs.DeadLetterQueue(
-                queue=self.dead_letter_queue, max_receive_count=config.max_receive_count
+                queue=self.dead_letter_queue, max_receive_count=work.max_receive_count
             ),
             removal_policy=removal,
         )
 
         destination = EncryptedQueueDestination(self.queue, self.key)
-        for suffix in notification_suffixes(config.image_suffixes):
+        for key_filter in definitions.notification_filters(config):
             self.bucket.add_event_notification(
                 s3.EventType.OBJECT_CREATED,
                 destination,
-                s3.NotificationKeyFilter(prefix=config.input_prefix, suffix=suffix),
+                s3.NotificationKeyFilter(prefix=key_filter.prefix, suffix=key_filter.suffix),
             )

@@ -31,7 +31,6 @@ class S3TestEvent:
 class ObjectCreated:
     ref: ObjectRef
     event_name: str
-    event_time: str | None
 
 
 def parse_body(body: str) -> S3TestEvent | list[ObjectCreated]:
@@ -75,7 +74,6 @@ def _parse_record(index: int, record: object) -> ObjectCreated:
             size=size if isinstance(size, int) and not isinstance(size, bool) else None,
         ),
         event_name=str(record.get("eventName", "")),
-        event_time=record.get("eventTime") if isinstance(record.get("eventTime"), str) else None,
     )
 
 

@@ -1,27 +1,28 @@
 """Lambda entry point: SQS batch of S3 notifications in, partial batch response out.
 
-Thin by design: Powertools decorators, the batch processor, and one call into ``Pipeline``. Everything the
-function needs is built once per container (``runtime()``), from settings validated at the first invoke.
+Thin by design: Powertools decorators, the batch runner, and one call into ``Pipeline`` per record.
+Everything the function needs is built once per execution environment (``runtime()``), from settings
+validated at the first invoke.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import errors
 from .backends import InferenceBackend, build_backend
-from .concurrency import ConcurrentBatchProcessor
-from .errors import TransientError
-from .pipeline import Outcome, Pipeline, Storage
+from .batch import BatchRunner, SqsRecord
+from .errors import ProcessingError, TransientError
+from .pipeline import Pipeline, Storage
 from .rules import ConfigError
 from .settings import Settings, tracing_enabled
 from .storage import S3Storage
@@ -33,10 +34,8 @@ tracing = make_tracing(tracing_enabled())
 metrics = Metrics()
 
 # Records still waiting when less than this remains are returned as failures rather than cut off mid-write:
-# 10 s, or a quarter of the invocation's time for short timeouts. Lambda runs one invocation at a time per
-# execution environment, so the margin of the current invocation can live in a module variable.
+# 10 s, or a quarter of the invocation's time for short timeouts.
 SAFETY_MARGIN_MS = 10_000
-_margin_ms = SAFETY_MARGIN_MS
 
 
 class PowertoolsTelemetry:
@@ -61,15 +60,25 @@ class PowertoolsTelemetry:
 
 @dataclass
 class Runtime:
-    settings: Settings
     pipeline: Pipeline
-    processor: ConcurrentBatchProcessor
+    runner: BatchRunner
+
+
+def _unexpected(record: SqsRecord, exc: Exception) -> None:
+    logger.exception(
+        "Unexpected error; the message will be redelivered",
+        extra={"error_code": errors.UNEXPECTED_ERROR, "error": repr(exc), "message_id": record.message_id},
+    )
+    with contextlib.suppress(Exception):
+        metrics.add_metric(name=f"Error_{errors.UNEXPECTED_ERROR}", unit=MetricUnit.Count, value=1)
 
 
 def build_runtime(
     settings: Settings, backend: InferenceBackend | None = None, storage: Storage | None = None
 ) -> Runtime:
     """Wire the pipeline. Real adapters are created only for what is not injected."""
+    if backend is None:
+        settings.require_model()
     pipeline = Pipeline(
         input_prefix=settings.input_prefix,
         image_suffixes=settings.image_suffixes,
@@ -79,31 +88,64 @@ def build_runtime(
         telemetry=PowertoolsTelemetry(metrics),
         log=logger,
     )
-    processor = ConcurrentBatchProcessor(max_workers=settings.record_concurrency, raise_on_entire_batch_failure=False)
-    return Runtime(settings=settings, pipeline=pipeline, processor=processor)
+    runner = BatchRunner(settings.record_concurrency, expected=(ProcessingError,), on_unexpected=_unexpected)
+    return Runtime(pipeline=pipeline, runner=runner)
 
 
-@cache
+# Lambda runs one execution environment per process; the embedded stack runs several in one process and
+# binds each poller thread to its own runtime (``bound``).
+_bound: ContextVar[Runtime | None] = ContextVar("runtime", default=None)
+_process_runtime: Runtime | None = None
+_build_lock = threading.Lock()
+
+
 def runtime() -> Runtime:
-    """Built on the first invoke of a container and reused: settings, clients, thread pool."""
-    settings = Settings.from_env()
-    logger.info(
-        "Configured",
-        extra={"backend": settings.backend, "model_id": settings.model_id, "min_confidence": settings.min_confidence},
-    )
-    return build_runtime(settings)
+    """Built on the first invoke of an execution environment and reused: settings, clients, thread pool."""
+    global _process_runtime
+    bound = _bound.get()
+    if bound is not None:
+        return bound
+    with _build_lock:
+        if _process_runtime is None:
+            settings = Settings.from_env()
+            logger.info(
+                "Configured",
+                extra={
+                    "backend": settings.backend,
+                    "model_id": settings.model_id,
+                    "min_confidence": settings.min_confidence,
+                },
+            )
+            _process_runtime = build_runtime(settings)
+        return _process_runtime
 
 
-def _deadline_passed(context: LambdaContext | None) -> bool:
+def reset_runtime() -> None:
+    """Forget the process's runtime: the next invoke reads the environment again, like a new environment."""
+    global _process_runtime
+    with _build_lock:
+        _process_runtime = None
+
+
+@contextlib.contextmanager
+def bound(runtime: Runtime) -> Iterator[None]:
+    """Invocations in this thread (and its context) use ``runtime``: one emulated execution environment."""
+    token = _bound.set(runtime)
+    try:
+        yield
+    finally:
+        _bound.reset(token)
+
+
+def _margin_ms(context: LambdaContext | None) -> int:
     if context is None or not hasattr(context, "get_remaining_time_in_millis"):
-        return False
-    return bool(context.get_remaining_time_in_millis() < _margin_ms)
+        return 0
+    return min(SAFETY_MARGIN_MS, context.get_remaining_time_in_millis() // 4)
 
 
-def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> list[Outcome]:
+def record_handler(record: SqsRecord, context: LambdaContext | None, margin_ms: int) -> None:
     logger.thread_safe_append_keys(message_id=record.message_id)
-    receive_count = record.attributes.approximate_receive_count
-    if _deadline_passed(lambda_context):
+    if context is not None and margin_ms and context.get_remaining_time_in_millis() < margin_ms:
         logger.warning(
             "Not enough time left; returning the record for redelivery", extra={"error_code": errors.OUT_OF_TIME}
         )
@@ -111,11 +153,11 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
     with tracing.record_segment("## record") as subsegment:
         subsegment.put_annotation("message_id", record.message_id)
         try:
-            return runtime().pipeline.handle_body(record.body)
+            runtime().pipeline.handle_body(record.body)
         except TransientError as exc:
             logger.warning(
                 "Record failed; SQS will redeliver it",
-                extra={"error_code": exc.code, "error": exc.message, "receive_count": receive_count},
+                extra={"error_code": exc.code, "error": exc.message, "receive_count": record.receive_count},
             )
             raise
 
@@ -124,11 +166,8 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
 @tracing.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    global _margin_ms
-    if hasattr(context, "get_remaining_time_in_millis"):
-        _margin_ms = min(SAFETY_MARGIN_MS, context.get_remaining_time_in_millis() // 4)
     try:
-        processor = runtime().processor
+        current = runtime()
     except ConfigError as exc:
         # Every record of the batch fails and is retried, then dead-lettered: nothing is lost while an
         # operator fixes the variable, and the DLQ can be redriven afterwards.
@@ -136,7 +175,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "Invalid configuration; the whole batch will be retried", extra={"setting": exc.setting, "error": str(exc)}
         )
         raise
-    response: dict[str, Any] = dict(
-        process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
-    )
+    margin = _margin_ms(context)
+    response: dict[str, Any] = current.runner.process(event, lambda record: record_handler(record, context, margin))
     return response

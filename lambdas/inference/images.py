@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from . import errors
+from . import errors, headers
 from .errors import PermanentError
+from .headers import Header
 from .model import ImageFacts
 
 if TYPE_CHECKING:
@@ -82,24 +83,19 @@ def _orientation(image: Image) -> int:
 HEADER_BYTES = 64 * 1024
 
 
-@dataclass(frozen=True)
-class Header:
-    """What an image's first bytes say, without decoding pixels."""
-
-    format: str | None
-    width: int
-    height: int
-    mode: str
-    orientation: int
-    frames: int
-
-
 def read_header(data: bytes, *, complete: bool) -> Header | None:
     """Parse the header from the first bytes of an object.
 
     ``complete`` says ``data`` is the whole object. Returns None when the header does not fit in the bytes
-    given (inconclusive); raises PermanentError when the object is certainly not a usable image.
+    given (inconclusive); raises PermanentError when the object is certainly not a usable image. Plain
+    JPEGs and PNGs are read without Pillow (``headers.py``); anything else is Pillow's to judge.
     """
+    try:
+        native = headers.probe(data)
+    except headers.TooManyPixels as exc:
+        raise PermanentError(errors.IMAGE_TOO_LARGE, f"refused by the decompression-bomb guard: {exc}") from None
+    if native is not None:
+        return native
     try:
         image = _open(data)
     except PermanentError as exc:
@@ -135,14 +131,10 @@ def fits_as_is(header: Header, limits: ImageLimits, size: int | None) -> bool:
     )
 
 
-def prepare(data: bytes, limits: ImageLimits, *, verify: bool = False) -> PreparedImage:
-    """Return bytes the backend accepts, converting and downscaling only when needed (see ``_prepare``)."""
-    return _prepare([data], limits, verify=verify)
-
-
 def prepare_read(read: Callable[[], bytes], limits: ImageLimits, *, verify: bool = False) -> PreparedImage:
-    """Like ``prepare``, for bytes nobody else holds: they are released as soon as the image is decoded,
-    so a large object's encoded bytes and its decoded pixels are not in memory together for long."""
+    """Bytes the backend accepts, converting and downscaling only when needed (see ``_prepare``). The bytes
+    ``read`` returns are owned here and released as soon as the image is decoded, so a large object's
+    encoded bytes and its decoded pixels are not in memory together for long."""
     return _prepare([read()], limits, verify=verify)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 def _clamp(value: float) -> float:
@@ -75,4 +75,3 @@ class Detection:
     latency_ms: float
     request_id: str | None = None
     raw_format: str | None = None  # for SageMaker: which response format was parsed
-    extra: dict[str, str] = field(default_factory=dict)

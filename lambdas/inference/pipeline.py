@@ -212,10 +212,10 @@ class Pipeline:
     def _write(self, ref: ObjectRef, key: str, document: dict[str, Any], log_keys: dict[str, Any]) -> None:
         try:
             self.storage.write_json(ref.bucket, key, document)
-        except ProcessingError as exc:
+        except TransientError as exc:  # storage says RESULT_WRITE_FAILED
             self.log.warning(
                 "Result write failed; the message will be retried",
                 extra={**log_keys, "error_code": exc.code, "error": exc.message},
             )
             self.telemetry.outcome("retry", exc.code)
-            raise TransientError(errors.RESULT_WRITE_FAILED, exc.message, request_id=exc.request_id) from None
+            raise

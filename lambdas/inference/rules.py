@@ -12,13 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-BACKENDS = ("rekognition", "sagemaker")
-SAGEMAKER_RESPONSE_FORMATS = ("auto", "image-classification", "object-detection", "tensorflow-serving")
-SAGEMAKER_CONTENT_TYPES = ("image/jpeg", "image/png", "application/x-image", "application/json")
-
 # Image types the pipeline accepts. JPEG and PNG go to Rekognition as they are; the others are converted
-# with Pillow first. Matching is case-insensitive in the Lambda; S3 notification filters are case-sensitive,
-# so the stack registers the lower- and upper-case spelling of each.
+# with Pillow first. Matching is case-insensitive in the Lambda.
 DEFAULT_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 RESULT_SUFFIX = ".json"
 
@@ -48,10 +43,10 @@ def text(name: str, raw: Any) -> str:
     return raw.strip()
 
 
-def backend(name: str, raw: Any) -> str:
+def backend(name: str, raw: Any, registered: tuple[str, ...]) -> str:
     value = text(name, raw).lower()
-    if value not in BACKENDS:
-        raise ConfigError(name, f"unknown backend {raw!r}; expected one of {', '.join(BACKENDS)}")
+    if value not in registered:
+        raise ConfigError(name, f"unknown backend {raw!r}; expected one of {', '.join(registered)}")
     return value
 
 
@@ -125,6 +120,16 @@ def sagemaker_endpoint_name(name: str, raw: Any) -> str:
     value = text(name, raw)
     if not _SAGEMAKER_ENDPOINT_NAME.match(value):
         raise ConfigError(name, f"expected 1-63 letters, digits or hyphens (no leading hyphen), got {raw!r}")
+    return value
+
+
+_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+
+
+def stack_name(name: str, raw: Any) -> str:
+    value = text(name, raw)
+    if not _STACK_NAME.match(value):
+        raise ConfigError(name, f"a CloudFormation stack name is a letter then letters, digits or '-', got {raw!r}")
     return value
 
 

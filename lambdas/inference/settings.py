@@ -1,103 +1,197 @@
-"""The Lambda's configuration: the only reader of ``os.environ`` in the function.
+"""The function's environment, defined once: the only reader of ``os.environ`` in the function.
 
-Read and validated once per cold start (``Settings.from_env``); an invalid value raises ``ConfigError``
-naming the variable. Operators change behaviour by changing these variables, not code.
+``COMMON`` lists the function's own variables and each backend module lists its backend's (``variables.py``
+says what a variable is). The same definitions build the environment from CDK context (the stack and the
+embedded stack), read it back at cold start (the Lambda), and show or change it (the operator tool).
+Read and validated once per cold start (``Settings.from_env``); a ConfigError names the variable.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from . import rules
+from . import backends, rules
 from .rules import ConfigError
+from .variables import Variable, read_all, render_json, render_list, render_number
+
+
+def _integer(low: int, high: int) -> Callable[[str, Any], int]:
+    return lambda name, raw: rules.integer(name, raw, low, high)
+
+
+COMMON: tuple[Variable, ...] = (
+    Variable(
+        "backend",
+        "BACKEND",
+        "backend",
+        lambda name, raw: rules.backend(name, raw, backends.REGISTERED),
+        "rekognition",
+        doc=f"which model service: {', '.join(backends.REGISTERED)}",
+    ),
+    Variable(
+        "input_prefix",
+        "INPUT_PREFIX",
+        "inputPrefix",
+        rules.input_prefix,
+        "test_images/",
+        doc="key prefix that triggers inference; must end in /",
+    ),
+    Variable(
+        "image_suffixes",
+        "IMAGE_SUFFIXES",
+        "imageSuffixes",
+        rules.image_suffixes,
+        rules.DEFAULT_IMAGE_SUFFIXES,
+        render=render_list,
+        doc="suffixes that are images (any letter case)",
+    ),
+    Variable(
+        "min_confidence",
+        "MIN_CONFIDENCE",
+        "minConfidence",
+        rules.confidence,
+        50.0,
+        render=render_number,
+        live=True,
+        doc="global threshold, percent 0-100",
+    ),
+    Variable(
+        "label_thresholds",
+        "LABEL_THRESHOLDS",
+        "labelThresholds",
+        rules.label_thresholds,
+        {},
+        render=render_json,
+        live=True,
+        doc='per-label thresholds, e.g. {"cat": 90}',
+    ),
+    Variable(
+        "record_concurrency",
+        "RECORD_CONCURRENCY",
+        "recordConcurrency",
+        _integer(1, 64),
+        10,
+        doc="records of one batch processed at once",
+    ),
+    Variable("result_kms_key_arn", "RESULT_KMS_KEY_ARN", None, rules.text, doc="the key results are written with"),
+    Variable(
+        "backend_read_timeout_seconds",
+        "BACKEND_READ_TIMEOUT_SECONDS",
+        None,
+        _integer(1, 900),
+        30,
+        doc="per-attempt read timeout of model calls (derived from the function timeout)",
+    ),
+)
+
+# Set by the stack for the libraries the function uses (names defined here once).
+POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
+POWERTOOLS_TRACE_DISABLED = "POWERTOOLS_TRACE_DISABLED"
+SERVICE_NAME = "image-inference"
+METRICS_NAMESPACE = "ImageInference"
+
+
+def platform_environment(*, tracing: bool, max_attempts: int, log_level: str = "INFO") -> dict[str, str]:
+    """Powertools and botocore settings: the standard variables, so operators retune them like any boto3 or
+    Powertools program."""
+    env = {
+        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        POWERTOOLS_LOG_LEVEL: log_level,
+        # Bounded retries that fit inside the function's timeout (see StackConfig.backend_read_timeout_seconds).
+        "AWS_RETRY_MODE": "standard",
+        "AWS_MAX_ATTEMPTS": str(max_attempts),
+    }
+    if not tracing:
+        env[POWERTOOLS_TRACE_DISABLED] = "true"  # and the X-Ray SDK is not even imported
+    return env
 
 
 @dataclass(frozen=True)
 class Settings:
     backend: str
     input_prefix: str
+    image_suffixes: tuple[str, ...]
     min_confidence: float
-    label_thresholds: Mapping[str, float] = field(default_factory=dict)
-    image_suffixes: tuple[str, ...] = rules.DEFAULT_IMAGE_SUFFIXES
-    rekognition_model_arn: str | None = None
-    sagemaker_endpoint_name: str | None = None
-    sagemaker_content_type: str = "image/jpeg"
-    sagemaker_response_format: str = "auto"
-    sagemaker_class_names: Mapping[int, str] = field(default_factory=dict)
-    sagemaker_max_image_side: int = 2048
-    result_kms_key_arn: str | None = None
-    record_concurrency: int = 10
-    backend_read_timeout_seconds: int = 30
+    label_thresholds: Mapping[str, float]
+    record_concurrency: int
+    result_kms_key_arn: str | None
+    backend_read_timeout_seconds: int
+    model: Any  # the backend's own settings (its spec's settings_type)
 
     @property
-    def model_id(self) -> str:
-        """The identifier of the configured model: a Rekognition model ARN or a SageMaker endpoint name."""
-        model = self.rekognition_model_arn if self.backend == "rekognition" else self.sagemaker_endpoint_name
-        assert model is not None  # from_env guarantees it
-        return model
+    def spec(self) -> backends.BackendSpec:
+        return backends.spec(self.backend)
+
+    @property
+    def model_id(self) -> str | None:
+        """The configured model: a Rekognition model ARN, a SageMaker endpoint name... None until set."""
+        model_id: str | None = self.model.model_id
+        return model_id
+
+    def require_model(self) -> str:
+        """The model id; ConfigError naming the backend's model variable when it is not set."""
+        if self.model_id is None:
+            variable = self.spec.model_variable
+            raise ConfigError(
+                variable.env or variable.name,
+                f"is not set; BACKEND={self.backend} needs it "
+                f"(redeploy with -c {variable.context}=... or set the variable on the function)",
+            )
+        return self.model_id
+
+    @staticmethod
+    def variables(backend: str) -> tuple[Variable, ...]:
+        """Every variable of a function configured with this backend."""
+        return COMMON + backends.spec(backend).variables
+
+    @classmethod
+    def read(cls, get: Callable[[Variable], Any], by: str) -> Settings:
+        """Parse each variable from ``get``; ``by`` ("env" or "context") is what errors name."""
+        common = read_all(COMMON, get, by)
+        spec = backends.spec(common["backend"])
+        return cls(**common, model=spec.settings(read_all(spec.variables, get, by)))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from environment variables; raise ConfigError naming the first bad variable."""
+        """Settings from environment variables; ConfigError names the first bad variable."""
         env = os.environ if environ is None else environ
+        return cls.read(lambda variable: env.get(variable.env) if variable.env else None, "env")
 
-        def get(name: str, default: str | None = None) -> str | None:
-            value = env.get(name, default)
-            return value if value is None or value.strip() else default
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> Settings:
+        """Settings from CDK context (cdk.json or ``-c key=value``); ConfigError names the context key.
+        Every registered backend's keys are validated, not only the configured one's: a typo in a key
+        prepared for a later switch fails now, not on the day of the switch."""
 
-        backend = rules.backend("BACKEND", get("BACKEND", "rekognition"))
-        model_arn = get("REKOGNITION_MODEL_ARN")
-        endpoint = get("SAGEMAKER_ENDPOINT_NAME")
-        if backend == "rekognition" and model_arn is None:
-            raise ConfigError(
-                "REKOGNITION_MODEL_ARN",
-                "is not set; BACKEND=rekognition needs the model version ARN "
-                "(redeploy with -c rekognitionModelArn=... or set the variable on the function)",
-            )
-        if backend == "sagemaker" and endpoint is None:
-            raise ConfigError(
-                "SAGEMAKER_ENDPOINT_NAME",
-                "is not set; BACKEND=sagemaker needs the endpoint name "
-                "(redeploy with -c sagemakerEndpointName=... or set the variable on the function)",
-            )
-        kms_key = get("RESULT_KMS_KEY_ARN")
-        return cls(
-            backend=backend,
-            input_prefix=rules.input_prefix("INPUT_PREFIX", get("INPUT_PREFIX", "test_images/")),
-            min_confidence=rules.confidence("MIN_CONFIDENCE", get("MIN_CONFIDENCE", "50")),
-            label_thresholds=rules.label_thresholds("LABEL_THRESHOLDS", get("LABEL_THRESHOLDS", "{}")),
-            image_suffixes=rules.image_suffixes(
-                "IMAGE_SUFFIXES", get("IMAGE_SUFFIXES", ",".join(rules.DEFAULT_IMAGE_SUFFIXES))
-            ),
-            rekognition_model_arn=(
-                rules.rekognition_model_arn("REKOGNITION_MODEL_ARN", model_arn) if model_arn else None
-            ),
-            sagemaker_endpoint_name=(
-                rules.sagemaker_endpoint_name("SAGEMAKER_ENDPOINT_NAME", endpoint) if endpoint else None
-            ),
-            sagemaker_content_type=rules.one_of(
-                "SAGEMAKER_CONTENT_TYPE", get("SAGEMAKER_CONTENT_TYPE", "image/jpeg"), rules.SAGEMAKER_CONTENT_TYPES
-            ),
-            sagemaker_response_format=rules.one_of(
-                "SAGEMAKER_RESPONSE_FORMAT",
-                get("SAGEMAKER_RESPONSE_FORMAT", "auto"),
-                rules.SAGEMAKER_RESPONSE_FORMATS,
-            ),
-            sagemaker_class_names=rules.class_names("SAGEMAKER_CLASS_NAMES", get("SAGEMAKER_CLASS_NAMES", "")),
-            sagemaker_max_image_side=rules.integer(
-                "SAGEMAKER_MAX_IMAGE_SIDE", get("SAGEMAKER_MAX_IMAGE_SIDE", "2048"), 64, 8192
-            ),
-            result_kms_key_arn=rules.text("RESULT_KMS_KEY_ARN", kms_key) if kms_key else None,
-            record_concurrency=rules.integer("RECORD_CONCURRENCY", get("RECORD_CONCURRENCY", "10"), 1, 64),
-            backend_read_timeout_seconds=rules.integer(
-                "BACKEND_READ_TIMEOUT_SECONDS", get("BACKEND_READ_TIMEOUT_SECONDS", "30"), 1, 900
-            ),
-        )
+        def lookup(variable: Variable) -> Any:
+            return get(variable.context) if variable.context else None
+
+        for other in backends.specs():
+            read_all(other.variables, lookup, "context")
+        return cls.read(lookup, "context")
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that reads back as these settings (unset values are left out)."""
+        env: dict[str, str] = {}
+        for variable in COMMON:
+            self._render(env, variable, getattr(self, variable.field))
+        for variable in self.spec.variables:
+            self._render(env, variable, getattr(self.model, variable.field))
+        return env
+
+    @staticmethod
+    def _render(env: dict[str, str], variable: Variable, value: Any) -> None:
+        if variable.env and value is not None:
+            env[variable.env] = variable.render(value)
 
 
 def tracing_enabled(environ: Mapping[str, str] | None = None) -> bool:
     """Powertools' own switch: ``POWERTOOLS_TRACE_DISABLED=true`` turns tracing (and the X-Ray SDK) off."""
     env = os.environ if environ is None else environ
-    return env.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() not in ("true", "1", "yes")
+    return env.get(POWERTOOLS_TRACE_DISABLED, "false").strip().lower() not in ("true", "1", "yes")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from local import operations
-from local.stack import demo_config, embedded_stack
-from local.target import from_outputs
-from tests import images
+from inferctl import images as operations
+from inferctl.demo.run import demo_config, demo_models
+from inferctl.emulator.stack import embedded_stack
+from inferctl.target import from_outputs
+from tests.support import images
 
 
 def test_rekognition_backend_end_to_end_by_reference_and_by_bytes(tmp_path: Path):
@@ -19,7 +20,7 @@ def test_rekognition_backend_end_to_end_by_reference_and_by_bytes(tmp_path: Path
         "phone.jpg": images.exif_rotated_jpeg(320, 200, orientation=6),
         "tiny.png": images.png(20, 20),
     }
-    with embedded_stack(config, log_path=tmp_path / "lambda.log") as stack:
+    with embedded_stack(config, demo_models(), log_path=tmp_path / "lambda.log") as stack:
         target = from_outputs(stack.session, stack.state(), None, "embedded")
         uploads = operations.upload_many(target, list(items.items()), progress=False)
         found = operations.wait_for(target, [u.key for u in uploads], timeout=60, progress=False)

@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 
-from local import cli, operations
-from local.model_server import demo
-from local.outcomes import Outcome
-from local.stack import DEMO_ENDPOINT, EmbeddedStack, demo_config, embedded_stack, write_state
-from local.target import from_outputs
-from tests import images
+from inferctl import cli
+from inferctl import images as operations
+from inferctl.demo import model as demo_model
+from inferctl.demo.run import demo_config
+from inferctl.emulator.stack import EmbeddedStack, embedded_stack, write_state
+from inferctl.outcomes import ImageState
+from inferctl.target import from_outputs
+from tests.support import images
 
 FAIL_ONCE = images.jpeg(330, 240)
 FAIL_ALWAYS = images.jpeg(340, 240)
@@ -32,7 +34,7 @@ GOOD = {
 }
 
 
-class FaultyModel:
+class FlakyModel:
     """The demo model, except that one image fails once and another always (HTTP 500 from the container)."""
 
     def __init__(self) -> None:
@@ -46,35 +48,34 @@ class FaultyModel:
             count = self.calls[digest]
         if body == FAIL_ALWAYS or (body == FAIL_ONCE and count == 1):
             raise RuntimeError("GPU fell off the bus")
-        return demo(body, content_type)
+        return demo_model.detect(body, content_type)
 
     def count(self, data: bytes) -> int:
         return self.calls.get(hashlib.sha256(data).hexdigest(), 0)
 
 
 @pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedStack, FaultyModel, Path]]:
-    model = FaultyModel()
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedStack, FlakyModel, Path]]:
+    model = FlakyModel()
     # 1 s function timeout -> 6 s visibility timeout; two receives before the DLQ.
     config = demo_config({"lambdaTimeoutSeconds": 1, "maxReceiveCount": 2, "batchSize": 10})
     folder = tmp_path_factory.mktemp("embedded")
-    with embedded_stack(
-        config, log_path=folder / "lambda.log", models={DEMO_ENDPOINT: model}, start_trigger=False
-    ) as stack:
+    with embedded_stack(config, {"demo-shapes": model}, log_path=folder / "lambda.log", start_trigger=False) as stack:
         write_state(stack, folder / "embedded.json")
         # Everything is queued before the trigger starts, so the first batch holds every notification.
         target = from_outputs(stack.session, stack.state(), None, "embedded")
         operations.upload_many(target, list(GOOD.items()), progress=False)
-        thread, stop = stack.trigger.start()
+        threads, stop = stack.trigger.start()
         try:
             yield stack, model, folder
         finally:
             stop.set()
-            thread.join()
+            for thread in threads:
+                thread.join()
 
 
 @pytest.fixture(scope="module")
-def settled(running: tuple[EmbeddedStack, FaultyModel, Path]) -> dict[str, Outcome]:
+def settled(running: tuple[EmbeddedStack, FlakyModel, Path]) -> dict[str, ImageState]:
     stack, _, _ = running
     target = from_outputs(stack.session, stack.state(), None, "embedded")
     keys = [stack.config.input_prefix + name for name in GOOD]
@@ -106,7 +107,7 @@ def test_results_are_checked_in_s3_one_by_one(running, settled):
         assert [item["Key"] for item in listed] == [key + ".json"]
         document = json.loads(s3.get_object(Bucket=stack.resources.bucket, Key=key + ".json")["Body"].read())
         assert document["source"]["key"] == key
-        assert document["model"]["model_id"] == DEMO_ENDPOINT
+        assert document["model"]["model_id"] == "demo-shapes"
     error = settled[stack.config.input_prefix + "notes-not-an-image.jpg"].document
     assert error is not None
     assert error["error"]["code"] == "IMAGE_UNREADABLE"

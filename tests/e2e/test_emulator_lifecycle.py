@@ -9,8 +9,9 @@ from urllib.parse import urlparse
 import boto3
 import pytest
 
-from local.emulator import embedded_aws
-from local.model_server import demo, model_endpoint
+from inferctl.demo import model as demo_model
+from inferctl.emulator.server import embedded_aws
+from inferctl.emulator.services import LocalModels, local_services
 
 
 def port_open(url: str) -> bool:
@@ -39,7 +40,7 @@ def test_emulator_serves_on_loopback_and_stops_when_the_block_fails():
     assert os.environ.get("AWS_ENDPOINT_URL_S3") != url
 
 
-def test_model_endpoint_stops_on_exit():
-    with model_endpoint({"demo": demo}) as url:
+def test_local_services_stop_on_exit():
+    with local_services(LocalModels({"demo": demo_model.detect}, lambda bucket, key, version: b"")) as url:
         assert port_open(url)
     assert not port_open(url)

@@ -19,7 +19,7 @@ from lambdas.inference.backends.sagemaker import SageMakerBackend
 from lambdas.inference.errors import PermanentError, TransientError
 from lambdas.inference.model import BoundingBox, Label, ObjectRef
 from lambdas.inference.thresholds import Thresholds
-from tests import images
+from tests.support import images
 
 ARN = "arn:aws:rekognition:us-east-1:123456789012:project/p/version/v.2024-01-01T00.00.00/1700000000000"
 THRESHOLDS = Thresholds(60.0, {"rare": 20.0})
@@ -352,3 +352,44 @@ def test_sagemaker_errors_become_project_error_kinds(code, fields, kind, project
     with stub, pytest.raises(kind) as raised:
         backend.detect(Source("a.jpg", images.jpeg()), THRESHOLDS)
     assert raised.value.code == project_code
+
+
+# --- responses AWS documents (tests/fixtures) ---------------------------------------------------------------
+
+
+def test_rekognition_parses_the_developer_guides_response():
+    from tests.support.fixtures import load
+
+    backend, stub = rekognition()
+    stub.add_response("detect_custom_labels", load("responses/rekognition_detect_custom_labels.json"))
+    with stub:
+        (label,) = backend.detect(Source("logo.jpg", images.jpeg()), THRESHOLDS).labels
+    assert label.name == "MyLogo"
+    assert label.confidence == pytest.approx(77.7729721069336)
+    assert label.box == BoundingBox(
+        left=0.07924537360668182, top=0.4037395715713501, width=0.198987677693367, height=0.31296101212501526
+    )
+
+
+def test_sagemaker_parses_the_object_detection_docs_response_under_auto():
+    from tests.support.fixtures import load
+
+    names = {0: "car", 3: "dog", 4: "person", 8: "tree"}
+    backend, stub = sagemaker(class_names=names)
+    stub.add_response("invoke_endpoint", {"Body": body(load("responses/sagemaker_object_detection_docs.json"))})
+    with stub:
+        detection = backend.detect(Source("street.jpg", images.jpeg()), THRESHOLDS)
+    assert detection.raw_format == "object-detection"
+    assert [(label.name, round(label.confidence, 2)) for label in detection.labels] == [
+        ("person", 86.42),
+        ("car", 73.38),
+        ("person", 32.64),
+        ("tree", 22.55),
+        ("dog", 42.26),
+    ]
+    first = detection.labels[0].box
+    assert first is not None
+    assert (first.left, first.top) == pytest.approx((0.3088374733924866, 0.07030484080314636))
+    assert (first.width, first.height) == pytest.approx(
+        (0.7110607028007507 - 0.3088374733924866, 0.9345266819000244 - 0.07030484080314636)
+    )

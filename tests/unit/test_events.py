@@ -78,7 +78,7 @@ def test_malformed_bodies_say_what_is_wrong(body, fragment):
 
 
 def event(key: str, name: str = "ObjectCreated:Put") -> ObjectCreated:
-    return ObjectCreated(ref=ObjectRef(bucket="b", key=key), event_name=name, event_time=None)
+    return ObjectCreated(ref=ObjectRef(bucket="b", key=key), event_name=name)
 
 
 @pytest.mark.parametrize(
@@ -101,3 +101,30 @@ def test_non_create_events_are_skipped():
     assert skip_reason(event("test_images/a.jpg", "ObjectRemoved:Delete"), "test_images/", SUFFIXES) == (
         Skip.NOT_OBJECT_CREATED
     )
+
+
+# --- what AWS sends (tests/fixtures) -------------------------------------------------------------------------
+
+
+def test_the_lambda_consoles_s3_put_event_parses_with_its_encoded_key():
+    from tests.support.fixtures import load
+
+    (event,) = objects(json.dumps(load("events/s3_put_lambda_console.json")))
+    assert event.ref == ObjectRef(
+        bucket="example-bucket", key="test/key", version_id=None, etag="0123456789abcdef0123456789abcdef", size=1024
+    )
+    assert event.event_name == "ObjectCreated:Put"
+
+
+def test_the_s3_user_guides_versioned_event_keeps_its_version():
+    from tests.support.fixtures import load
+
+    (event,) = objects(json.dumps(load("events/s3_put_versioned_user_guide.json")))
+    assert event.ref.version_id == "096fKKXTRTtl3on89fVO.nfljtsv6qko"
+    assert event.ref.key == "HappyFace.jpg"
+
+
+def test_the_s3_test_event_from_the_user_guide():
+    from tests.support.fixtures import load
+
+    assert parse_body(json.dumps(load("events/s3_test_event.json"))) == S3TestEvent(bucket="amzn-s3-demo-bucket")

@@ -14,8 +14,8 @@ from lambdas.inference import errors, handler
 from lambdas.inference.errors import TransientError
 from lambdas.inference.model import Label
 from lambdas.inference.settings import Settings
-from local.lambda_runtime import LambdaContext
-from tests.memory import FunctionBackend, MemoryStorage
+from tests.support.context import Context as LambdaContext
+from tests.support.memory import FunctionBackend, MemoryStorage
 
 ARN = "arn:aws:rekognition:us-east-1:123456789012:project/p/version/v.2024-01-01T00.00.00/1700000000000"
 
@@ -140,11 +140,11 @@ def test_malformed_and_test_event_messages_are_acknowledged(monkeypatch):
 
 def test_missing_object_gets_an_error_document(monkeypatch):
     from lambdas.inference.backends.rekognition import RekognitionBackend
-    from tests.fakes import FakeRekognition
+    from tests.support.fakes import FakeRekognition
 
     class NoS3:
         def get_object(self, **kwargs: Any) -> Any:
-            from tests.fakes import client_error
+            from tests.support.fakes import client_error
 
             raise client_error("NoSuchKey", "gone", "GetObject", 404)
 
@@ -163,7 +163,7 @@ def test_missing_object_gets_an_error_document(monkeypatch):
 
 
 def test_configuration_error_fails_the_whole_batch_naming_the_variable(monkeypatch, caplog):
-    monkeypatch.setattr(handler, "runtime", handler.runtime.__wrapped__)  # the real, uncached builder
+    handler.reset_runtime()  # the real builder, reading the environment as a new execution environment would
     monkeypatch.setenv("BACKEND", "rekognition")
     monkeypatch.delenv("REKOGNITION_MODEL_ARN", raising=False)
     with caplog.at_level(logging.ERROR), pytest.raises(Exception, match="REKOGNITION_MODEL_ARN: is not set"):
@@ -199,3 +199,45 @@ def test_same_object_notified_twice_calls_the_backend_once(monkeypatch):
     # A new upload (new ETag, unversioned event) is new work.
     handler.lambda_handler({"Records": [sqs_record("n", s3_body("test_images/a.jpg", etag="new"))]}, LambdaContext())
     assert backend.calls == ["test_images/a.jpg", "test_images/a.jpg"]
+
+
+def test_the_lambda_docs_sqs_event_with_s3_bodies_gets_a_partial_batch_response(monkeypatch):
+    # GIVEN Lambda's own SQS event, carrying the S3 User Guide's notification and a body that is not one
+    from tests.support.fixtures import s3_event, sqs_envelope
+
+    storage, backend = MemoryStorage(), FunctionBackend()
+    install(monkeypatch, backend, storage)
+    event = sqs_envelope(
+        json.dumps(s3_event(bucket="bkt", key="test_images/Happy Face.jpg")),
+        "Test message.",
+    )
+
+    # WHEN the handler runs
+    response = handler.lambda_handler(event, LambdaContext())
+
+    # THEN the image has its result (decoded key, the event's version), and the junk body is acknowledged
+    assert response == {"batchItemFailures": []}
+    document = storage.document("bkt", "test_images/Happy Face.jpg.json")
+    assert document["source"]["version_id"] == "096fKKXTRTtl3on89fVO.nfljtsv6qko"
+    assert backend.calls == ["test_images/Happy Face.jpg"]
+
+
+def test_an_unexpected_exception_is_logged_at_error_with_its_traceback_and_redelivered(monkeypatch):
+    def broken(key: str) -> list[Label]:
+        raise ZeroDivisionError("a bug")
+
+    storage, backend = MemoryStorage(), FunctionBackend(broken)
+    install(monkeypatch, backend, storage)
+    collect = Collect()
+    logging.getLogger(handler.logger.name).addHandler(collect)
+    try:
+        response = handler.lambda_handler(
+            {"Records": [sqs_record("m1", s3_body("test_images/a.jpg"))]}, LambdaContext()
+        )
+    finally:
+        logging.getLogger(handler.logger.name).removeHandler(collect)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    (line,) = [line for line in collect.lines if line.get("error_code") == "UNEXPECTED_ERROR"]
+    assert line["level"] == "ERROR"
+    assert "ZeroDivisionError: a bug" in line["exception"]

@@ -10,8 +10,12 @@ from PIL import Image
 
 from lambdas.inference import errors, images
 from lambdas.inference.errors import PermanentError
-from lambdas.inference.images import REKOGNITION_BYTES, ImageLimits, prepare
-from tests import images as make
+from lambdas.inference.images import REKOGNITION_BYTES, ImageLimits, PreparedImage, prepare_read
+from tests.support import images as make
+
+
+def prepare(data: bytes, limits: ImageLimits, *, verify: bool = False) -> PreparedImage:
+    return prepare_read(lambda: data, limits, verify=verify)
 
 
 def decoded(data: bytes) -> Image.Image:

@@ -51,8 +51,10 @@ def test_blank_values_mean_default():
     ],
 )
 def test_bad_values_name_the_variable(variable, value, fragment):
+    # A backend's variables are read when that backend is configured.
+    backend = {"BACKEND": "sagemaker", "SAGEMAKER_ENDPOINT_NAME": "ep"} if variable.startswith("SAGEMAKER") else {}
     with pytest.raises(ConfigError) as raised:
-        Settings.from_env(env(**{variable: value}))
+        Settings.from_env(env(**backend, **{variable: value}))
     assert raised.value.setting.startswith(variable)
     assert str(raised.value).startswith(variable)
     assert fragment in str(raised.value)
@@ -63,22 +65,23 @@ def test_label_threshold_errors_name_the_label():
         Settings.from_env(env(LABEL_THRESHOLDS='{"cat": 120}'))
 
 
-def test_backend_needs_its_model():
+def test_backend_needs_its_model_before_it_can_work():
+    # Deployable before a model exists: reading succeeds, building the function's runtime does not.
     with pytest.raises(ConfigError, match="REKOGNITION_MODEL_ARN: is not set"):
-        Settings.from_env({"BACKEND": "rekognition"})
+        Settings.from_env({"BACKEND": "rekognition"}).require_model()
     with pytest.raises(ConfigError, match="SAGEMAKER_ENDPOINT_NAME: is not set"):
-        Settings.from_env({"BACKEND": "sagemaker"})
+        Settings.from_env({"BACKEND": "sagemaker"}).require_model()
 
 
 def test_sagemaker_settings_and_class_names_in_every_spelling():
     base = {"BACKEND": "SageMaker", "SAGEMAKER_ENDPOINT_NAME": "detector"}
-    assert Settings.from_env({**base, "SAGEMAKER_CLASS_NAMES": '["cat", "dog"]'}).sagemaker_class_names == {
+    assert Settings.from_env({**base, "SAGEMAKER_CLASS_NAMES": '["cat", "dog"]'}).model.class_names == {
         0: "cat",
         1: "dog",
     }
-    assert Settings.from_env({**base, "SAGEMAKER_CLASS_NAMES": '{"1": "cat"}'}).sagemaker_class_names == {1: "cat"}
+    assert Settings.from_env({**base, "SAGEMAKER_CLASS_NAMES": '{"1": "cat"}'}).model.class_names == {1: "cat"}
     settings = Settings.from_env({**base, "SAGEMAKER_CLASS_NAMES": "cat, dog"})
-    assert settings.sagemaker_class_names == {0: "cat", 1: "dog"}
+    assert settings.model.class_names == {0: "cat", 1: "dog"}
     assert settings.backend == "sagemaker"
     assert settings.model_id == "detector"
 
@@ -97,7 +100,7 @@ def test_stack_config_and_lambda_settings_agree():
     settings = Settings.from_env(config.lambda_environment())
     assert settings.min_confidence == 72.5
     assert settings.label_thresholds == {"cat": 90.0}
-    assert settings.sagemaker_class_names == {0: "cat", 1: "dog"}
+    assert settings.model.class_names == {0: "cat", 1: "dog"}
     assert settings.image_suffixes == (".jpg", ".png")
     assert settings.model_id == "ep"
 

@@ -1,39 +1,48 @@
-"""Inference backends behind one port. ``build_backend`` creates only the one the settings name."""
+"""Inference backends behind one port, and their registry.
+
+Each name in ``REGISTERED`` is a module of this package with a ``SPEC`` (``base.BackendSpec``): registering a
+backend is one line here. Only the configured backend's module is imported by the function.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from .base import ImageSource, InferenceBackend
+from .base import BackendSpec, ClientOptions, ImageSource, InferenceBackend
 
 if TYPE_CHECKING:
     from ..settings import Settings
 
-__all__ = ["ImageSource", "InferenceBackend", "build_backend"]
+REGISTERED = ("rekognition", "sagemaker")
+
+__all__ = [
+    "REGISTERED",
+    "BackendSpec",
+    "ClientOptions",
+    "ImageSource",
+    "InferenceBackend",
+    "build_backend",
+    "spec",
+    "specs",
+]
+
+
+def spec(name: str) -> BackendSpec:
+    """The registered backend called ``name`` (imports its module)."""
+    if name not in REGISTERED:
+        raise KeyError(f"no backend {name!r}; registered: {', '.join(REGISTERED)}")
+    module: Any = importlib.import_module(f"{__name__}.{name}")
+    found: BackendSpec = module.SPEC
+    return found
+
+
+def specs() -> tuple[BackendSpec, ...]:
+    """Every registered backend."""
+    return tuple(spec(name) for name in REGISTERED)
 
 
 def build_backend(settings: Settings, client: object | None = None) -> InferenceBackend:
-    """The configured backend. Imports (and creates a client for) that backend only."""
-    if settings.backend == "rekognition":
-        from .rekognition import RekognitionBackend
-
-        assert settings.rekognition_model_arn is not None
-        return RekognitionBackend(
-            settings.rekognition_model_arn,
-            client=client,
-            pool_size=settings.record_concurrency,
-            read_timeout=settings.backend_read_timeout_seconds,
-        )
-    from .sagemaker import SageMakerBackend
-
-    assert settings.sagemaker_endpoint_name is not None
-    return SageMakerBackend(
-        endpoint_name=settings.sagemaker_endpoint_name,
-        content_type=settings.sagemaker_content_type,
-        response_format=settings.sagemaker_response_format,
-        class_names=settings.sagemaker_class_names,
-        max_image_side=settings.sagemaker_max_image_side,
-        client=client,
-        pool_size=settings.record_concurrency,
-        read_timeout=settings.backend_read_timeout_seconds,
-    )
+    """The configured backend's adapter; creates a client for that backend only."""
+    options = ClientOptions(read_timeout=settings.backend_read_timeout_seconds, pool_size=settings.record_concurrency)
+    return spec(settings.backend).create(settings.model, options, client)

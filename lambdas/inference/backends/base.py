@@ -1,8 +1,16 @@
-"""The backend port and what backends share: the image they are given and service-error translation."""
+"""The backend port, what a backend module declares to be registered, and the service-error translation
+backends share.
+
+A backend is one module with a ``SPEC``: its settings (environment variables and context keys), the factory
+of its adapter, the IAM statements the function needs for it, its capacity, and how the embedded stack
+emulates the service (a pure request -> response function the local services server calls).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import errors
 from ..errors import PermanentError, ProcessingError, TransientError
@@ -12,6 +20,7 @@ if TYPE_CHECKING:
 
     from ..model import Detection, ObjectRef
     from ..thresholds import Thresholds
+    from ..variables import Variable
 
 
 class ImageSource(Protocol):
@@ -41,6 +50,117 @@ class InferenceBackend(Protocol):
         ...
 
 
+# --- what a backend declares ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """How the function's clients are built: per-attempt read timeout and connection pool size."""
+
+    read_timeout: int = 30
+    pool_size: int = 10
+
+
+@dataclass(frozen=True)
+class Grant:
+    """An IAM statement the function needs. ``wildcard_reason`` says why a wildcard resource is the
+    narrowest that works (it becomes the cdk-nag IAM5 acknowledgement)."""
+
+    sid: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    wildcard_reason: str | None = None
+
+
+class Arns(Protocol):
+    """Builds ARNs in the deployment's partition, region and account (CDK tokens at synth, strings elsewhere)."""
+
+    def arn(self, service: str, resource: str, name: str) -> str: ...
+
+
+# --- how the embedded stack emulates a backend ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What a local model sees: a class (index and name), a score from 0 to 1 and, for detectors, a box as
+    normalised corners (xmin, ymin, xmax, ymax)."""
+
+    class_index: int
+    name: str
+    score: float
+    corners: tuple[float, float, float, float] | None = None
+
+
+class ModelFault(Exception):
+    """Raised by a local model to answer like the service would: ``kind`` is one of FAULT_KINDS."""
+
+    def __init__(self, kind: str, message: str = "") -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind, self.message = kind, message or kind
+
+
+FAULT_KINDS = ("throttled", "not_ready", "rejected", "internal")
+
+# A local model: image bytes (and the request's content type) in; predictions, or a raw JSON payload that
+# the emulation returns as it is (to replay a real endpoint's response), out.
+LocalModel = Callable[[bytes, str], "Sequence[Prediction] | Any"]
+
+
+class ModelDirectory(Protocol):
+    """The local models the embedded stack serves, by model id, and the emulator's S3 for by-reference images."""
+
+    def model(self, model_id: str) -> LocalModel | None: ...
+
+    def fetch(self, bucket: str, key: str, version: str | None) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Emulation:
+    """How the embedded stack stands in for the service: requests that ``handles`` accepts reach ``serve``
+    on the local services server, which the unchanged adapter reaches through ``endpoint_variable``."""
+
+    endpoint_variable: str
+    handles: Callable[[HttpRequest], bool]
+    serve: Callable[[HttpRequest, ModelDirectory], HttpResponse]
+    demo_context: Callable[[str, Sequence[str]], dict[str, Any]]  # (model id, class names) -> context keys
+    demo_model_id: str
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    name: str
+    title: str
+    settings_type: type[Any]
+    variables: tuple[Variable, ...]
+    model_variable: Variable  # the one that names the model (required before the function can work)
+    create: Callable[[Any, ClientOptions, Any], InferenceBackend]  # (settings, options, client or None)
+    grants: Callable[[Any, Arns], tuple[Grant, ...]]
+    capacity: Callable[[Any], float | None]  # model calls per second it can take; None: not known
+    emulation: Emulation
+
+    def settings(self, values: Mapping[str, Any]) -> Any:
+        return self.settings_type(**values)
+
+
+# --- error translation ----------------------------------------------------------------------------------------
+
 # Codes every AWS service uses for throttling and server-side trouble.
 THROTTLING_CODES = frozenset(
     {
@@ -55,18 +175,18 @@ THROTTLING_CODES = frozenset(
     }
 )
 SERVER_CODES = frozenset({"InternalServerError", "InternalFailure", "ServiceUnavailable", "InternalError"})
-
-
 CONNECT_TIMEOUT_SECONDS = 2
 
 
-def client_config(read_timeout: int, pool_size: int) -> Config:
+def client_config(options: ClientOptions) -> Config:
     """botocore settings for backend clients. Retry mode and attempts are left to the standard
     ``AWS_RETRY_MODE`` / ``AWS_MAX_ATTEMPTS`` variables, which the stack sets on the function."""
     from botocore.config import Config
 
     return Config(
-        connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=read_timeout, max_pool_connections=max(10, pool_size)
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=options.read_timeout,
+        max_pool_connections=max(10, options.pool_size),
     )
 
 
@@ -98,3 +218,12 @@ def translate_client_error(exc: Exception, service: str) -> ProcessingError:
     if 400 <= status < 500:
         return PermanentError(errors.BACKEND_REJECTED_IMAGE, detail, request_id=request_id)
     return TransientError(errors.BACKEND_UNAVAILABLE, detail, request_id=request_id)
+
+
+# --- helpers the emulations share -------------------------------------------------------------------------------
+
+
+def json_response(status: int, payload: Any, content_type: str, **headers: str) -> HttpResponse:
+    import json
+
+    return HttpResponse(status, json.dumps(payload).encode(), {"Content-Type": content_type, **headers})

@@ -7,13 +7,33 @@ the image is read, converted or downscaled with Pillow, and sent as ``Image.Byte
 
 from __future__ import annotations
 
+import base64
+import json
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import errors, images
+from .. import errors, images, rules
 from ..errors import PermanentError, ProcessingError, TransientError
 from ..model import BoundingBox, Detection, ImageFacts, Label
-from .base import ImageSource, client_config, translate_client_error
+from ..variables import Variable
+from .base import (
+    Arns,
+    BackendSpec,
+    ClientOptions,
+    Emulation,
+    Grant,
+    HttpRequest,
+    HttpResponse,
+    ImageSource,
+    ModelDirectory,
+    ModelFault,
+    Prediction,
+    client_config,
+    json_response,
+    translate_client_error,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_rekognition import RekognitionClient
@@ -27,23 +47,69 @@ S3_OBJECT_SUFFIXES = (".jpg", ".jpeg", ".png")
 IMAGE_REJECTION_CODES = frozenset(
     {"InvalidImageFormatException", "ImageTooLargeException", "InvalidS3ObjectException", "InvalidParameterException"}
 )
+# Rekognition Custom Labels: about 5 transactions per second per inference unit (older AWS guidance).
+DEFAULT_TPS_PER_INFERENCE_UNIT = 5
+
+
+@dataclass(frozen=True)
+class RekognitionSettings:
+    model_arn: str | None
+    project_name: str
+    inference_units: int
+    tps_per_inference_unit: int
+
+    @property
+    def model_id(self) -> str | None:
+        return self.model_arn
+
+
+MODEL_ARN = Variable(
+    "model_arn",
+    "REKOGNITION_MODEL_ARN",
+    "rekognitionModelArn",
+    rules.rekognition_model_arn,
+    doc="model version ARN; IAM is scoped to it",
+)
+VARIABLES = (
+    MODEL_ARN,
+    Variable(
+        "project_name",
+        None,
+        "rekognitionProjectName",
+        rules.rekognition_project_name,
+        "image-inference",
+        doc="until a model ARN is set, IAM allows project/<name>/version/*",
+    ),
+    Variable(
+        "inference_units",
+        None,
+        "inferenceUnits",
+        lambda name, raw: rules.integer(name, raw, 1, 1000),
+        1,
+        doc="inference units the model runs with (capacity)",
+    ),
+    Variable(
+        "tps_per_inference_unit",
+        None,
+        "tpsPerInferenceUnit",
+        lambda name, raw: rules.integer(name, raw, 1, 1000),
+        DEFAULT_TPS_PER_INFERENCE_UNIT,
+        doc="calls per second one inference unit takes (capacity)",
+    ),
+)
 
 
 class RekognitionBackend:
     name = "rekognition"
 
     def __init__(
-        self,
-        model_arn: str,
-        client: RekognitionClient | Any | None = None,
-        pool_size: int = 10,
-        read_timeout: int = 30,
+        self, model_arn: str, client: RekognitionClient | Any | None = None, options: ClientOptions | None = None
     ) -> None:
         self.model_id = model_arn
         if client is None:
             import boto3
 
-            client = boto3.client("rekognition", config=client_config(read_timeout=read_timeout, pool_size=pool_size))
+            client = boto3.client("rekognition", config=client_config(options or ClientOptions()))
         self._client: Any = client  # a boto3 client, or a fake with the same method
 
     def detect(self, image: ImageSource, thresholds: Thresholds) -> Detection:
@@ -150,3 +216,129 @@ def parse_custom_labels(response: dict[str, Any]) -> list[Label]:
             )
         )
     return labels
+
+
+# --- registration -------------------------------------------------------------------------------------------
+
+
+def _create(settings: RekognitionSettings, options: ClientOptions, client: Any) -> RekognitionBackend:
+    assert settings.model_arn is not None  # Settings.require_model() checked it
+    return RekognitionBackend(settings.model_arn, client=client, options=options)
+
+
+def _grants(settings: RekognitionSettings, arns: Arns) -> tuple[Grant, ...]:
+    if settings.model_arn:
+        return (Grant("DetectWithConfiguredModel", ("rekognition:DetectCustomLabels",), (settings.model_arn,)),)
+    # Deployed before training (deploy, train, then set the ARN): scoped to the project's versions.
+    return (
+        Grant(
+            "DetectWithProjectModels",
+            ("rekognition:DetectCustomLabels",),
+            (arns.arn("rekognition", "project", f"{settings.project_name}/version/*"),),
+            wildcard_reason="No model version exists before the first training; scoped to the project's versions "
+            "until rekognitionModelArn is set",
+        ),
+    )
+
+
+def _capacity(settings: RekognitionSettings) -> float:
+    return float(settings.inference_units * settings.tps_per_inference_unit)
+
+
+# --- emulation: DetectCustomLabels on the local services server (JSON 1.1 protocol) ---------------------------
+
+_TARGET_PREFIX = "RekognitionService."
+_FAULT_CODES = {
+    "throttled": (400, "ProvisionedThroughputExceededException"),
+    "not_ready": (400, "ResourceNotReadyException"),
+    "rejected": (400, "InvalidImageFormatException"),
+    "internal": (500, "InternalServerError"),
+}
+_JSON = "application/x-amz-json-1.1"
+
+
+def _error(status: int, code: str, message: str) -> HttpResponse:
+    return json_response(status, {"__type": code, "message": message}, _JSON)
+
+
+def _handles(request: HttpRequest) -> bool:
+    return request.headers.get("X-Amz-Target", "").startswith(_TARGET_PREFIX + "DetectCustomLabels")
+
+
+def _serve(request: HttpRequest, models: ModelDirectory) -> HttpResponse:
+    """DetectCustomLabels as the service answers it: reads ``S3Object`` images from the emulator's S3, refuses
+    what Rekognition refuses (format, 64-4096 px, 4/15 MB), answers ``CustomLabels`` with geometry."""
+    payload = json.loads(request.body or b"{}")
+    model = models.model(str(payload.get("ProjectVersionArn", "")))
+    if model is None:
+        return _error(400, "ResourceNotFoundException", "The model version does not exist")
+    image = payload.get("Image", {})
+    if "S3Object" in image:
+        s3_object = image["S3Object"]
+        try:
+            data = models.fetch(s3_object["Bucket"], s3_object["Name"], s3_object.get("Version"))
+        except Exception:  # noqa: BLE001 - whatever S3 said, Rekognition reports it like this
+            return _error(400, "InvalidS3ObjectException", "Unable to get object metadata from S3")
+        limit = images.REKOGNITION_S3_OBJECT.max_bytes
+    else:
+        data = base64.b64decode(image.get("Bytes", ""))
+        limit = images.REKOGNITION_BYTES.max_bytes
+    if len(data) > limit:
+        return _error(400, "ImageTooLargeException", "Image size is too large")
+    if not _acceptable_image(data):
+        return _error(400, "InvalidImageFormatException", "Request has invalid image format")
+    try:
+        predictions: Sequence[Prediction] = model(data, "")
+    except ModelFault as fault:
+        status, code = _FAULT_CODES[fault.kind]
+        return _error(status, code, fault.message)
+    minimum = float(payload.get("MinConfidence", 0.0))
+    labels = []
+    for prediction in predictions:
+        if prediction.score * 100 < minimum:
+            continue
+        label: dict[str, Any] = {"Name": prediction.name, "Confidence": prediction.score * 100}
+        if prediction.corners:
+            xmin, ymin, xmax, ymax = prediction.corners
+            box = {"Width": xmax - xmin, "Height": ymax - ymin, "Left": xmin, "Top": ymin}
+            label["Geometry"] = {"BoundingBox": box}
+        labels.append(label)
+    return json_response(200, {"CustomLabels": labels}, _JSON)
+
+
+def _acceptable_image(data: bytes) -> bool:
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            fmt, (width, height) = image.format, image.size
+    except Exception:  # noqa: BLE001 - undecodable, truncated, decompression bomb: all the same answer
+        return False
+    return fmt in ("JPEG", "PNG") and min(width, height) >= 64 and max(width, height) <= 4096
+
+
+DEMO_MODEL_ARN = (
+    "arn:aws:rekognition:us-east-1:123456789012:project/image-inference/version/demo-shapes.2026-11-23T00.00.00"
+    "/1795392000000"
+)
+
+SPEC = BackendSpec(
+    name="rekognition",
+    title="Amazon Rekognition Custom Labels",
+    settings_type=RekognitionSettings,
+    variables=VARIABLES,
+    model_variable=MODEL_ARN,
+    create=_create,
+    grants=_grants,
+    capacity=_capacity,
+    emulation=Emulation(
+        endpoint_variable="AWS_ENDPOINT_URL_REKOGNITION",
+        handles=_handles,
+        serve=_serve,
+        demo_context=lambda model_id, classes: {"backend": "rekognition", "rekognitionModelArn": model_id},
+        demo_model_id=DEMO_MODEL_ARN,
+    ),
+)

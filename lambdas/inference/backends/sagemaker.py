@@ -8,18 +8,35 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .. import errors, images
+from .. import errors, images, rules
 from ..errors import PermanentError, TransientError
 from ..model import Detection
+from ..variables import Variable, render_json, render_number
 from . import sagemaker_formats
-from .base import ImageSource, client_config, translate_client_error
+from .base import (
+    Arns,
+    BackendSpec,
+    ClientOptions,
+    Emulation,
+    Grant,
+    HttpRequest,
+    HttpResponse,
+    ImageSource,
+    ModelDirectory,
+    ModelFault,
+    Prediction,
+    client_config,
+    json_response,
+    translate_client_error,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
 
     from ..thresholds import Thresholds
@@ -28,6 +45,76 @@ SERVICE = "SageMaker"
 # InvokeEndpoint payloads above about 6 MB fail; leave room for JSON/base64 wrapping.
 MAX_PAYLOAD_BYTES = 6 * images.MB
 JSON_CONTENT_TYPE = "application/json"
+CONTENT_TYPES = ("image/jpeg", "image/png", "application/x-image", JSON_CONTENT_TYPE)
+# Without a configured limit, the stack lets this many batches run at once against an endpoint.
+DEFAULT_MAX_CONCURRENCY = 10
+
+
+@dataclass(frozen=True)
+class SageMakerSettings:
+    endpoint_name: str | None
+    content_type: str
+    response_format: str
+    class_names: Mapping[int, str] = field(default_factory=dict)
+    max_image_side: int = 2048
+    max_calls_per_second: int | None = None
+
+    @property
+    def model_id(self) -> str | None:
+        return self.endpoint_name
+
+
+ENDPOINT_NAME = Variable(
+    "endpoint_name",
+    "SAGEMAKER_ENDPOINT_NAME",
+    "sagemakerEndpointName",
+    rules.sagemaker_endpoint_name,
+    doc="endpoint name; IAM is scoped to it",
+)
+VARIABLES = (
+    ENDPOINT_NAME,
+    Variable(
+        "content_type",
+        "SAGEMAKER_CONTENT_TYPE",
+        "sagemakerContentType",
+        lambda name, raw: rules.one_of(name, raw, CONTENT_TYPES),
+        "image/jpeg",
+        doc="request content type; application/json sends TF Serving {'instances': [{'b64': ...}]}",
+    ),
+    Variable(
+        "response_format",
+        "SAGEMAKER_RESPONSE_FORMAT",
+        "sagemakerResponseFormat",
+        lambda name, raw: rules.one_of(name, raw, ("auto", *sagemaker_formats.PARSERS)),
+        "auto",
+        doc="how the endpoint answers, or auto",
+    ),
+    Variable(
+        "class_names",
+        "SAGEMAKER_CLASS_NAMES",
+        "sagemakerClassNames",
+        rules.class_names,
+        {},
+        render=render_json,
+        doc="class index -> name: JSON list, JSON object or a,b,c",
+    ),
+    Variable(
+        "max_image_side",
+        "SAGEMAKER_MAX_IMAGE_SIDE",
+        "sagemakerMaxImageSide",
+        lambda name, raw: rules.integer(name, raw, 64, 8192),
+        2048,
+        doc="images are downscaled to this longest side before they are sent",
+    ),
+    Variable(
+        "max_calls_per_second",
+        None,
+        "sagemakerMaxCallsPerSecond",
+        lambda name, raw: rules.integer(name, raw, 1, 100_000),
+        doc="calls per second the endpoint takes (capacity); unset: maxConcurrency 10",
+        render=render_number,
+    ),
+)
 
 
 class SageMakerBackend:
@@ -41,8 +128,7 @@ class SageMakerBackend:
         class_names: Mapping[int, str] | None = None,
         max_image_side: int = 2048,
         client: SageMakerRuntimeClient | Any | None = None,
-        pool_size: int = 10,
-        read_timeout: int = 60,
+        options: ClientOptions | None = None,
     ) -> None:
         self.model_id = endpoint_name
         self._content_type = content_type
@@ -59,9 +145,7 @@ class SageMakerBackend:
         if client is None:
             import boto3
 
-            client = boto3.client(
-                "sagemaker-runtime", config=client_config(read_timeout=read_timeout, pool_size=pool_size)
-            )
+            client = boto3.client("sagemaker-runtime", config=client_config(options or ClientOptions()))
         self._client: Any = client  # a boto3 client, or a fake with the same method
 
     def detect(self, image: ImageSource, thresholds: Thresholds) -> Detection:
@@ -132,3 +216,106 @@ class SageMakerBackend:
                     request_id=request_id,
                 )
         return translate_client_error(exc, SERVICE)
+
+
+# --- registration -------------------------------------------------------------------------------------------
+
+
+def _create(settings: SageMakerSettings, options: ClientOptions, client: Any) -> SageMakerBackend:
+    assert settings.endpoint_name is not None  # Settings.require_model() checked it
+    return SageMakerBackend(
+        endpoint_name=settings.endpoint_name,
+        content_type=settings.content_type,
+        response_format=settings.response_format,
+        class_names=settings.class_names,
+        max_image_side=settings.max_image_side,
+        client=client,
+        options=options,
+    )
+
+
+def _grants(settings: SageMakerSettings, arns: Arns) -> tuple[Grant, ...]:
+    if not settings.endpoint_name:
+        return ()
+    # Endpoint ARNs carry the name in lower case.
+    endpoint = arns.arn("sagemaker", "endpoint", settings.endpoint_name.lower())
+    return (Grant("InvokeConfiguredEndpoint", ("sagemaker:InvokeEndpoint",), (endpoint,)),)
+
+
+def _capacity(settings: SageMakerSettings) -> float | None:
+    return float(settings.max_calls_per_second) if settings.max_calls_per_second else None
+
+
+# --- emulation: InvokeEndpoint on the local services server (REST protocol) --------------------------------------
+
+_INVOCATIONS = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
+
+
+def _error(status: int, code: str, message: str, **fields: Any) -> HttpResponse:
+    return json_response(status, {"message": message, **fields}, "application/json", **{"x-amzn-ErrorType": code})
+
+
+def _model_error(original_status: int, message: str) -> HttpResponse:
+    # A container that answers with an error status surfaces as ModelError (424) with its original status.
+    return _error(
+        424,
+        "ModelError",
+        f'Received client error ({original_status}) from primary with message "{message}"',
+        OriginalStatusCode=original_status,
+        OriginalMessage=message,
+    )
+
+
+def _handles(request: HttpRequest) -> bool:
+    return request.method == "POST" and bool(_INVOCATIONS.match(request.path))
+
+
+def _serve(request: HttpRequest, models: ModelDirectory) -> HttpResponse:
+    match = _INVOCATIONS.match(request.path)
+    name = match["name"] if match else ""
+    model = models.model(name)
+    if model is None:
+        return _error(400, "ValidationException", f"Endpoint {name} of account 123456789012 not found.")
+    try:
+        answer = model(request.body, request.headers.get("Content-Type", ""))
+    except ModelFault as fault:
+        if fault.kind == "throttled":
+            return _error(400, "ThrottlingException", fault.message)
+        if fault.kind == "not_ready":
+            return _error(429, "ModelNotReadyException", fault.message)
+        return _model_error(400 if fault.kind == "rejected" else 500, fault.message)
+    except Exception as exc:  # noqa: BLE001 - a crashing model is a 500 from the container
+        return _model_error(500, f"model failed: {exc!r}")
+    if isinstance(answer, list) and all(isinstance(item, Prediction) for item in answer):
+        # Predictions travel in the built-in object-detection format.
+        rows = [[float(p.class_index), p.score, *(p.corners or (0.0, 0.0, 1.0, 1.0))] for p in answer]
+        answer = {"prediction": rows}
+    return json_response(200, answer, "application/json")
+
+
+def _demo_context(model_id: str, classes: Any) -> dict[str, Any]:
+    return {
+        "backend": "sagemaker",
+        "sagemakerEndpointName": model_id,
+        "sagemakerResponseFormat": "object-detection",
+        "sagemakerClassNames": list(classes),
+    }
+
+
+SPEC = BackendSpec(
+    name="sagemaker",
+    title="Amazon SageMaker real-time endpoint",
+    settings_type=SageMakerSettings,
+    variables=VARIABLES,
+    model_variable=ENDPOINT_NAME,
+    create=_create,
+    grants=_grants,
+    capacity=_capacity,
+    emulation=Emulation(
+        endpoint_variable="AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
+        handles=_handles,
+        serve=_serve,
+        demo_context=_demo_context,
+        demo_model_id="demo-shapes",
+    ),
+)

@@ -1,0 +1,52 @@
+"""``inferctl``: the operator's tool for the image-inference stack, deployed or embedded.
+
+Commands:
+  upload    upload a folder of images under the input prefix, optionally --wait for the results
+  results   list results as a table or JSON lines, optionally --download them with annotated images
+  dlq       show what sits in the dead-letter queue and why, optionally --redrive it
+  demo      run the whole pipeline on an embedded AWS emulator and a local model, then exit
+  serve     keep an embedded stack running (until Ctrl-C) for the commands above
+  fault-run a fault-injected end-to-end run (throttling, model not ready, failing writes, corrupt files)
+
+Commands that act on a stack take --stack NAME (a deployed stack, with the usual AWS credentials and
+region) or --embedded (the stack `serve` runs). Exit codes: 0 success, 1 images without an outcome,
+2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from lambdas.inference.rules import ConfigError
+
+from ..target import TargetError
+from . import deadletters, embedded, images
+from .common import EXIT_USAGE
+
+# One module per verb group; each adds its commands with ``register``.
+COMMAND_GROUPS = (images, deadletters, embedded)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="inferctl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in COMMAND_GROUPS:
+        group.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except (ConfigError, TargetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return code

@@ -1,0 +1,91 @@
+"""``make demo``: the whole pipeline on one machine, with no AWS account.
+
+What is emulated: S3, SQS and KMS (moto's server on 127.0.0.1), Lambda's SQS trigger, and the model (a
+colour-blob detector behind the local InvokeEndpoint and DetectCustomLabels APIs). What is real: the Lambda
+handler and every module it uses, including the backend adapters, Pillow image handling, thresholds,
+result documents and the partial batch responses.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from lambdas.inference.backends import spec, specs
+from lambdas.inference.backends.base import LocalModel
+from stacks.config import StackConfig
+
+from .. import images
+from ..console import counts_text, outcome_report
+from ..emulator.stack import embedded_stack
+from ..target import from_outputs
+from . import model
+from .scenes import demo_samples
+
+EXIT_OK, EXIT_LOST, EXIT_USAGE = 0, 1, 2
+
+
+def demo_config(overrides: dict[str, Any] | None = None) -> StackConfig:
+    """cdk.json's configuration pointed at the demo model, plus overrides. SageMaker by default;
+    ``-c backend=rekognition`` (or any registered backend) serves the same model through that service."""
+    overrides = dict(overrides or {})
+    backend = spec(str(overrides.get("backend", "sagemaker")).lower())
+    context: dict[str, Any] = {}
+    for registered in specs():  # every backend's model points at the demo model; the chosen one is used
+        emulation = registered.emulation
+        context.update(emulation.demo_context(emulation.demo_model_id, model.CLASS_NAMES))
+    context.update(backend.emulation.demo_context(backend.emulation.demo_model_id, model.CLASS_NAMES))
+    context.update(overrides)
+    return StackConfig.from_cdk_json(context)
+
+
+def demo_models(local_model: LocalModel = model.detect) -> dict[str, LocalModel]:
+    """The demo model under every backend's demo model id."""
+    return {registered.emulation.demo_model_id: local_model for registered in specs()}
+
+
+def run_demo(images_folder: Path | None, out: Path, overrides: dict[str, Any], timeout: float) -> int:
+    config = demo_config(overrides)
+    if images_folder:
+        files, ignored = images.image_files(images_folder, config.image_suffixes)
+        for path in ignored:
+            print(f"skipped {path}: its suffix does not trigger the pipeline", file=sys.stderr)
+        items = [(p.relative_to(images_folder).as_posix(), p.read_bytes()) for p in files]
+        if not items:
+            print(f"no images under {images_folder}", file=sys.stderr)
+            return EXIT_USAGE
+    else:
+        items = [(sample.key, sample.data) for sample in demo_samples()]
+
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    print(
+        f"Embedded stack: backend={config.backend} minConfidence={config.function.min_confidence:g} "
+        f"batchSize={config.batch_size} maxReceiveCount={config.max_receive_count}",
+        file=sys.stderr,
+    )
+    with embedded_stack(config, demo_models(), log_path=out / "lambda.log", capture_stdout=True) as stack:
+        target = from_outputs(stack.session, stack.state(), None, "embedded stack")
+        uploads = images.upload_many(target, items)
+        found = images.wait_for(target, [u.key for u in uploads], timeout)
+        documents = [o.document for o in found.values() if o.document]
+        images.download(target, documents, out)
+        stats = stack.trigger.stats
+
+    text, counts = outcome_report(found, strip_prefix=config.input_prefix)
+    print(text)
+    (out / "summary.json").write_text(
+        json.dumps({"outcomes": counts, "batches": stats.batches, "messages": stats.received}, indent=2)
+    )
+    lost = counts.get("pending", 0)
+    print(
+        f"\n{len(found)} images: {counts_text(counts)}; {stats.batches} batches; results and annotated images in {out}/"
+    )
+    if lost:
+        print(f"LOST: {lost} images have no result, no error document and no dead letter", file=sys.stderr)
+        return EXIT_LOST
+    return EXIT_OK

@@ -1,0 +1,163 @@
+"""Create the stack's resources through the AWS APIs, from the same ``StackConfig`` and the same resource
+definitions (``stacks/definitions.py``) the CDK constructs use.
+
+Used against the embedded emulator (moto) by ``make demo`` and the end-to-end tests: a KMS key whose
+policy lets S3 send encrypted notifications, a versioned SSE-KMS bucket with its public access blocked and
+its access logged to a second bucket, the queue and dead-letter queue (same visibility timeout, redrive
+policy and retention), the queue policy, and the same notification filters. The one deliberate difference:
+no TLS-only statements, because the emulator speaks plain HTTP on 127.0.0.1 (moto would enforce them).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from stacks import definitions
+from stacks.config import StackConfig
+
+ACCOUNT = "123456789012"  # moto's account
+ACCESS_LOG_PREFIX = "images-bucket/"
+
+
+@dataclass(frozen=True)
+class Resources:
+    region: str
+    bucket: str
+    access_log_bucket: str
+    queue_url: str
+    queue_arn: str
+    dead_letter_queue_url: str
+    dead_letter_queue_arn: str
+    key_arn: str
+    input_prefix: str
+
+
+def notification_configuration(config: StackConfig, queue_arn: str) -> dict[str, Any]:
+    """The bucket's notification configuration: one ObjectCreated rule per filter."""
+    configurations = []
+    for key_filter in definitions.notification_filters(config):
+        rules = [{"Name": "prefix", "Value": key_filter.prefix}]
+        if key_filter.suffix:
+            rules.append({"Name": "suffix", "Value": key_filter.suffix})
+        configurations.append(
+            {
+                "Id": f"images{(key_filter.suffix or '-all').replace('.', '-')}",
+                "QueueArn": queue_arn,
+                "Events": [definitions.OBJECT_CREATED],
+                "Filter": {"Key": {"FilterRules": rules}},
+            }
+        )
+    return {"QueueConfigurations": configurations}
+
+
+def _queue_attributes(definition: definitions.QueueDefinition, key_arn: str) -> dict[str, str]:
+    return {
+        "KmsMasterKeyId": key_arn,
+        "KmsDataKeyReusePeriodSeconds": str(definitions.DATA_KEY_REUSE_SECONDS),
+        "VisibilityTimeout": str(definition.visibility_timeout_seconds),
+        "MessageRetentionPeriod": str(definition.retention_seconds),
+    }
+
+
+def _create_bucket(s3: Any, bucket: str, region: str) -> None:
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+
+
+def _bucket_policy(s3: Any, bucket: str, statements: list[dict[str, Any]]) -> None:
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+
+
+def provision(session: Any, config: StackConfig, name: str | None = None) -> Resources:
+    """Create the resources; ``session`` is a boto3 Session pointed at the emulator."""
+    name = name or f"image-inference-{uuid.uuid4().hex[:8]}"
+    kms = session.client("kms")
+    s3 = session.client("s3")
+    sqs = session.client("sqs")
+    region = session.region_name
+
+    key_arn = kms.create_key(Description=f"{name} images, results and queues")["KeyMetadata"]["Arn"]
+    kms.enable_key_rotation(KeyId=key_arn)
+    key_policy = json.loads(kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
+    key_policy["Statement"].append(definitions.key_policy_statement(ACCOUNT))
+    kms.put_key_policy(KeyId=key_arn, PolicyName="default", Policy=json.dumps(key_policy))
+
+    access_logs = f"{name}-access-logs"
+    _create_bucket(s3, access_logs, region)
+    s3.put_bucket_encryption(
+        Bucket=access_logs,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    bucket = f"{name}-images"
+    log_arn, bucket_arn = f"arn:aws:s3:::{access_logs}", f"arn:aws:s3:::{bucket}"
+    _bucket_policy(
+        s3,
+        access_logs,
+        [definitions.access_log_delivery_statement(log_arn, bucket_arn, ACCOUNT, ACCESS_LOG_PREFIX)],
+    )
+    _create_bucket(s3, bucket, region)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
+                    "BucketKeyEnabled": True,
+                }
+            ]
+        },
+    )
+    s3.put_bucket_logging(
+        Bucket=bucket,
+        BucketLoggingStatus={"LoggingEnabled": {"TargetBucket": access_logs, "TargetPrefix": ACCESS_LOG_PREFIX}},
+    )
+
+    dlq_url = sqs.create_queue(
+        QueueName=f"{name}-dlq", Attributes=_queue_attributes(definitions.dead_letter_queue(), key_arn)
+    )["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    work = definitions.queue(config)
+    queue_url = sqs.create_queue(
+        QueueName=f"{name}-queue",
+        Attributes={
+            **_queue_attributes(work, key_arn),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": work.max_receive_count}),
+        },
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    statement = definitions.queue_policy_statement(queue_arn, bucket_arn, ACCOUNT)
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url,
+        Attributes={"Policy": json.dumps({"Version": "2012-10-17", "Statement": [statement]})},
+    )
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket, NotificationConfiguration=notification_configuration(config, queue_arn)
+    )
+    return Resources(
+        region=region,
+        bucket=bucket,
+        access_log_bucket=access_logs,
+        queue_url=queue_url,
+        queue_arn=queue_arn,
+        dead_letter_queue_url=dlq_url,
+        dead_letter_queue_arn=dlq_arn,
+        key_arn=key_arn,
+        input_prefix=config.input_prefix,
+    )

@@ -1,0 +1,97 @@
+"""The local services server on 127.0.0.1: where the embedded stack's model services live.
+
+Every registered backend declares how its service is emulated (``BackendSpec.emulation``: a pure request ->
+response function); this server routes each HTTP request to the backend that handles it, so the unchanged
+adapters reach local models through the standard ``AWS_ENDPOINT_URL_<SERVICE>`` variables.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from lambdas.inference.backends import specs
+from lambdas.inference.backends.base import HttpRequest, HttpResponse, LocalModel
+
+Fetch = Callable[[str, str, str | None], bytes]  # (bucket, key, version) -> object bytes
+
+
+class LocalModels:
+    """The models the embedded stack serves, by model id (an endpoint name, a model version ARN...)."""
+
+    def __init__(self, models: dict[str, LocalModel], fetch: Fetch) -> None:
+        self.models = dict(models)
+        self._fetch = fetch
+
+    def model(self, model_id: str) -> LocalModel | None:
+        return self.models.get(model_id)
+
+    def fetch(self, bucket: str, key: str, version: str | None) -> bytes:
+        return self._fetch(bucket, key, version)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _ServicesServer
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        url = urlsplit(self.path)
+        request = HttpRequest(
+            method=self.command,
+            path=url.path,
+            query=dict(parse_qsl(url.query)),
+            headers=dict(self.headers.items()),
+            body=self.rfile.read(length) if length else b"",
+        )
+        response = self.server.route(request)
+        self.send_response(response.status)
+        headers = {"Content-Type": "application/json", **response.headers}
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.send_header("x-amzn-RequestId", f"local-{threading.get_ident()}-{id(response)}")
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # quiet: the callers print their own progress
+
+
+class _ServicesServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, models: LocalModels) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.models = models
+        self.emulations = [spec.emulation for spec in specs()]
+
+    def route(self, request: HttpRequest) -> HttpResponse:
+        for emulation in self.emulations:
+            if emulation.handles(request):
+                return emulation.serve(request, self.models)
+        return HttpResponse(
+            400,
+            b'{"message": "not served by the embedded stack"}',
+            {"x-amzn-ErrorType": "UnknownOperationException"},
+        )
+
+
+@contextmanager
+def local_services(models: LocalModels) -> Iterator[str]:
+    """Serve on a free port; yield the endpoint URL; stop when the block exits, whatever happens."""
+    server = _ServicesServer(models)
+    thread = threading.Thread(target=server.serve_forever, name="local-services", daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        yield f"http://{host!s}:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -1,0 +1,176 @@
+"""The embedded stack: emulator, resources, local model services, and the real handler on a local SQS trigger.
+
+``embedded_stack(config, models)`` is what ``make demo``, ``serve``, the fault run and the end-to-end tests
+run. It knows nothing about the demo: the models it serves are given. Everything it starts is stopped when
+the block exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lambdas.inference.backends import specs
+from lambdas.inference.backends.base import LocalModel
+from stacks.config import StackConfig
+
+from .resources import Resources, provision
+from .runtime import LambdaLogs
+from .server import Emulator, embedded_aws, patched_environ
+from .services import LocalModels, local_services
+from .trigger import BatchReport, SqsTrigger
+
+FUNCTION_NAME = "image-inference-embedded"
+LOG_GROUP = f"/aws/lambda/{FUNCTION_NAME}"
+
+
+@dataclass
+class EmbeddedStack:
+    emulator: Emulator
+    resources: Resources
+    config: StackConfig
+    trigger: SqsTrigger
+    services_url: str
+    session: Any
+    reports: list[BatchReport] = field(default_factory=list)
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service)
+
+    def state(self) -> dict[str, Any]:
+        """What the operator tool needs to find this stack (like a deployed stack's outputs)."""
+        return {
+            "endpoint_url": self.emulator.endpoint_url,
+            "region": self.emulator.region,
+            "BucketName": self.resources.bucket,
+            "InputPrefix": self.resources.input_prefix,
+            "QueueUrl": self.resources.queue_url,
+            "DeadLetterQueueUrl": self.resources.dead_letter_queue_url,
+            "FunctionName": FUNCTION_NAME,
+            "LogGroupName": LOG_GROUP,
+            "KeyArn": self.resources.key_arn,
+        }
+
+
+def lambda_environment(resources: Resources, config: StackConfig, services_url: str) -> dict[str, str]:
+    """The function's environment as the stack writes it, plus what Lambda itself sets."""
+    env = {
+        **config.lambda_environment(),
+        "RESULT_KMS_KEY_ARN": resources.key_arn,
+        "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+        "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.lambda_memory_mb),
+    }
+    for spec in specs():
+        variable = spec.emulation.endpoint_variable
+        # A model server the user already points at wins over the local services.
+        env[variable] = os.environ.get(variable) or services_url
+    return env
+
+
+@contextlib.contextmanager
+def embedded_stack(
+    config: StackConfig,
+    models: dict[str, LocalModel],
+    *,
+    log_path: Path | None = None,
+    poll_wait_seconds: int = 1,
+    start_trigger: bool = True,
+    capture_stdout: bool = False,
+    containers: int = 1,
+) -> Iterator[EmbeddedStack]:
+    """Start everything; yield the running stack; stop everything, whatever happens.
+
+    ``models`` maps model ids (endpoint names, model version ARNs) to local models. ``capture_stdout``
+    sends this process's stdout to the function's logs while the stack runs (what the function prints, like
+    EMF metrics, goes there on Lambda); only for callers that print nothing else. ``containers`` is how many
+    execution environments poll the queue at once.
+    """
+    with contextlib.ExitStack() as stack:
+        emulator = stack.enter_context(embedded_aws())
+        session = emulator.session()
+        s3 = session.client("s3")
+
+        def fetch(bucket: str, key: str, version: str | None) -> bytes:
+            kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, **({"VersionId": version} if version else {})}
+            data: bytes = s3.get_object(**kwargs)["Body"].read()
+            return data
+
+        services_url = stack.enter_context(local_services(LocalModels(models, fetch)))
+        resources = provision(session, config)
+        logs = LambdaLogs(session.client("logs"), LOG_GROUP, log_path)
+        stack.callback(logs.close)
+        if capture_stdout:
+            stack.enter_context(contextlib.redirect_stdout(logs))
+        stack.enter_context(patched_environ(lambda_environment(resources, config, services_url)))
+
+        from lambdas.inference import handler as lambda_module
+
+        lambda_module.reset_runtime()  # read this stack's configuration, as a fresh environment would
+        stack.callback(lambda_module.reset_runtime)
+        log_handler: Any = lambda_module.logger.registered_handler
+        previous_stream = log_handler.setStream(logs)  # the function's log lines go to its log group
+        stack.callback(log_handler.setStream, previous_stream)
+        runtimes: dict[int, lambda_module.Runtime] = {}
+
+        @contextlib.contextmanager
+        def environment(index: int) -> Iterator[None]:
+            """Execution environment ``index``: its own runtime, built at its first invoke (its cold start)."""
+            if index not in runtimes:
+                from lambdas.inference.settings import Settings
+
+                runtimes[index] = lambda_module.build_runtime(Settings.from_env())
+            with lambda_module.bound(runtimes[index]):
+                yield
+
+        def invoke(event: dict[str, Any], context: Any) -> Any:
+            try:
+                return lambda_module.lambda_handler(event, context)
+            finally:
+                logs.ship()
+
+        reports: list[BatchReport] = []
+        trigger = SqsTrigger(
+            session.client("sqs"),
+            queue_url=resources.queue_url,
+            queue_arn=resources.queue_arn,
+            region=resources.region,
+            handler=invoke,
+            batch_size=config.batch_size,
+            batching_window_seconds=config.max_batching_window_seconds,
+            function_timeout_seconds=config.lambda_timeout_seconds,
+            function_name=FUNCTION_NAME,
+            poll_wait_seconds=poll_wait_seconds,
+            on_batch=reports.append,
+            containers=containers,
+            bind=environment,
+        )
+        embedded = EmbeddedStack(
+            emulator=emulator,
+            resources=resources,
+            config=config,
+            trigger=trigger,
+            services_url=services_url,
+            session=session,
+            reports=reports,
+        )
+        if start_trigger:
+            threads, stop = trigger.start()
+
+            def halt() -> None:
+                stop.set()
+                for thread in threads:
+                    thread.join()
+
+            stack.callback(halt)
+        yield embedded
+
+
+def write_state(stack: EmbeddedStack, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(stack.state(), indent=2), encoding="utf-8")

@@ -1,0 +1,102 @@
+"""The stack's resource definitions as plain data, shared by the CDK constructs (``ingest.py``) and the
+embedded stack (``inferctl.emulator.resources``): queue attributes, the redrive policy, the notification
+filters and the resource policies that let S3 notify an encrypted queue. No CDK imports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .config import DLQ_RETENTION_DAYS, QUEUE_RETENTION_DAYS, StackConfig
+
+DAY_SECONDS = 24 * 60 * 60
+S3_PRINCIPAL = "s3.amazonaws.com"
+QUEUE_POLICY_SID = "AllowImageBucketNotifications"
+KEY_POLICY_SID = "AllowS3ToSendEncryptedNotifications"
+# What S3 needs of the queue's key to send encrypted notifications.
+S3_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+OBJECT_CREATED = "s3:ObjectCreated:*"
+# Data keys are reused for this long: fewer KMS calls for S3 and Lambda (cost), same key.
+DATA_KEY_REUSE_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class QueueDefinition:
+    visibility_timeout_seconds: int
+    retention_seconds: int
+    max_receive_count: int | None  # None: no redrive (the DLQ itself)
+
+
+def queue(config: StackConfig) -> QueueDefinition:
+    return QueueDefinition(
+        visibility_timeout_seconds=config.visibility_timeout_seconds,
+        retention_seconds=QUEUE_RETENTION_DAYS * DAY_SECONDS,
+        max_receive_count=config.max_receive_count,
+    )
+
+
+def dead_letter_queue() -> QueueDefinition:
+    return QueueDefinition(
+        visibility_timeout_seconds=30, retention_seconds=DLQ_RETENTION_DAYS * DAY_SECONDS, max_receive_count=None
+    )
+
+
+@dataclass(frozen=True)
+class KeyFilter:
+    prefix: str
+    suffix: str | None
+
+
+def notification_suffixes(suffixes: tuple[str, ...]) -> list[str]:
+    """S3 filter rules are case-sensitive: register the lower- and upper-case spelling of each suffix
+    (cameras write ``.JPG``). A result ends in ``.json``, which never matches, so results start no work."""
+    spelled: list[str] = []
+    for suffix in suffixes:
+        for variant in (suffix.lower(), suffix.upper()):
+            if variant not in spelled:
+                spelled.append(variant)
+    return spelled
+
+
+def notification_filters(config: StackConfig) -> list[KeyFilter]:
+    """One ObjectCreated rule per filter, all to the queue."""
+    return [KeyFilter(config.input_prefix, suffix) for suffix in notification_suffixes(config.image_suffixes)]
+
+
+def queue_policy_statement(queue_arn: Any, bucket_arn: Any, account: Any) -> dict[str, Any]:
+    """Only the image bucket, in this account, may send to the queue."""
+    return {
+        "Sid": QUEUE_POLICY_SID,
+        "Effect": "Allow",
+        "Principal": {"Service": S3_PRINCIPAL},
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": bucket_arn}, "StringEquals": {"aws:SourceAccount": account}},
+    }
+
+
+def key_policy_statement(account: Any) -> dict[str, Any]:
+    """S3 may use the key for notifications from this account. Pinned by account, not bucket: naming the
+    bucket would make a cycle (key policy -> bucket -> key)."""
+    return {
+        "Sid": KEY_POLICY_SID,
+        "Effect": "Allow",
+        "Principal": {"Service": S3_PRINCIPAL},
+        "Action": list(S3_KEY_ACTIONS),
+        "Resource": "*",  # in a key policy, "*" means this key
+        "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+    }
+
+
+def access_log_delivery_statement(
+    log_bucket_arn: Any, source_bucket_arn: Any, account: Any, prefix: str
+) -> dict[str, Any]:
+    """S3's log delivery may write the image bucket's access logs (what CDK writes for a logs bucket)."""
+    return {
+        "Effect": "Allow",
+        "Principal": {"Service": "logging.s3.amazonaws.com"},
+        "Action": "s3:PutObject",
+        "Resource": f"{log_bucket_arn}/{prefix}*",
+        "Condition": {"ArnLike": {"aws:SourceArn": source_bucket_arn}, "StringEquals": {"aws:SourceAccount": account}},
+    }

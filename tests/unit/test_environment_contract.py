@@ -1,0 +1,52 @@
+"""One contract for the function's environment: the stack writes it from context, the Lambda reads it back,
+the README documents it. Checked for every registered backend."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from lambdas.inference import backends
+from lambdas.inference.settings import COMMON, Settings
+from stacks.config import StackConfig
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+ALL_VARIABLES = COMMON + tuple(variable for spec in backends.specs() for variable in spec.variables)
+MODEL_IDS = {
+    "rekognition": "arn:aws:rekognition:eu-west-1:123456789012:project/p/version/v.2025-01-01T00.00.00/1735725600000",
+    "sagemaker": "flower-detector",
+}
+
+
+def test_every_variable_and_context_key_is_defined_once():
+    envs = [v.env for v in ALL_VARIABLES if v.env]
+    contexts = [v.context for v in ALL_VARIABLES if v.context]
+    assert len(envs) == len(set(envs))
+    assert len(contexts) == len(set(contexts))
+
+
+@pytest.mark.parametrize("backend", backends.REGISTERED)
+def test_what_the_stack_writes_is_what_the_function_reads(backend):
+    spec = backends.spec(backend)
+    context = {"backend": backend, spec.model_variable.context: MODEL_IDS.get(backend, "model-1")}
+    context.update({"minConfidence": "72.5", "labelThresholds": {"cat": 90}, "imageSuffixes": [".jpg", ".PNG"]})
+    config = StackConfig.from_context(context.get)
+
+    settings = Settings.from_env(config.lambda_environment())
+
+    assert settings == config.function_settings
+    assert settings.require_model() == context[spec.model_variable.context]
+    assert settings.min_confidence == 72.5
+    assert settings.image_suffixes == (".jpg", ".png")
+
+
+@pytest.mark.parametrize("variable", [v for v in ALL_VARIABLES if v.env], ids=lambda v: v.env)
+def test_the_readme_documents_every_variable(variable):
+    assert re.search(rf"`{variable.env}`", README.read_text(encoding="utf-8")), f"{variable.env} not in README"
+
+
+@pytest.mark.parametrize("variable", [v for v in ALL_VARIABLES if v.context], ids=lambda v: v.context)
+def test_the_readme_documents_every_context_key(variable):
+    assert re.search(rf"`{variable.context}`", README.read_text(encoding="utf-8")), f"{variable.context} not in README"
