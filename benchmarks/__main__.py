@@ -5,6 +5,7 @@ Rows (targets from the performance issue):
 2. handler overhead per image: zero-latency backend, in-memory storage
 3. a batch of 10 with a 100 ms backend: wall time and ratio to one call
 4. peak RSS above idle for a 12 MP and a 50 MP JPEG on each backend path
+4b. peak RSS growth for one batch of ten 88-megapixel PNGs (9400 x 9400 RGBA, ~0.4 MB each), 1024 MB function
 5. end-to-end throughput on the embedded stack, 500 images
 6. the Lambda deployment package, zipped, and what dominates it
 """
@@ -251,6 +252,39 @@ def memory(repeats: int) -> dict[str, Any]:
     return results
 
 
+def large_png(path: Path) -> Path:
+    """9400 x 9400 RGBA (88 MP, 353 MB decoded), mostly flat so that it compresses to about 0.4 MB."""
+    if path.exists():
+        return path
+    from PIL import Image, ImageDraw
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.new("RGBA", (9400, 9400), (40, 120, 200, 255))
+    ImageDraw.Draw(image).ellipse((2000, 2000, 6000, 6000), fill=(250, 200, 40, 255))
+    image.save(path)
+    return path
+
+
+def large_batch(memory_mb: int = 1024) -> dict[str, Any]:
+    """Ten 88-MP PNGs in one batch through the real handler, in a fresh process with the platform environment
+    the stack sets (its glibc setting included)."""
+    from lambdas.inference.settings import platform_environment
+
+    path = large_png(OUT / "bench-images" / "88mp.png")
+    env = {**os.environ, **platform_environment(tracing=False, max_attempts=3), "PYTHONPATH": str(ROOT)}
+    run = child(["benchmarks/batch_memory_child.py", str(path), str(memory_mb)], env)
+    growth = (run["peak_kb"] - run["idle_kb"]) / 1024
+    return {
+        "memory_mb": memory_mb,
+        "peak_growth_mb": growth,
+        "budget_peak_mb": run["budget_peak_mb"],
+        "outcomes": run["statuses"],
+        "failed": run["failed"],
+        "file_bytes": path.stat().st_size,
+        "seconds": run["seconds"],
+    }
+
+
 # --- 5. throughput -----------------------------------------------------------------------------------------
 
 
@@ -331,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         ("overhead", lambda: overhead_per_image(repeats)),
         ("batch_of_10", lambda: batch_concurrency(repeats)),
         ("memory", lambda: memory(1 if args.quick else 3)),
+        ("large_batch", large_batch),
         ("throughput", lambda: throughput(100 if args.quick else 500)),
         ("package", package_size),
     ]
@@ -339,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"measuring {name}...", file=sys.stderr)
         results[name] = step()
 
-    cold, over, batch, mem, thr, pkg = (results[name] for name, _ in steps)
+    cold, over, batch, mem, big, thr, pkg = (results[name] for name, _ in steps)
     rows = [
         (
             "1 cold start (import + first batch)",
@@ -378,6 +413,15 @@ def main(argv: list[str] | None = None) -> int:
         else:
             target, ok = "<= 64 MB above idle", row["peak_above_idle_mb"] <= 64
         rows.append((f"4 peak memory, {label}", measured, target, verdict(ok)))
+    every = sum(1 for status in big["outcomes"] if status) == len(big["outcomes"]) and not big["failed"]
+    rows.append(
+        (
+            "4b ten 88-MP PNGs (0.4 MB each) in one batch, 1024 MB",
+            f"+{big['peak_growth_mb']:.0f} MB RSS, {len(big['outcomes'])} outcomes in {big['seconds']:.0f} s",
+            "<= 700 MB, every image an outcome",
+            verdict(big["peak_growth_mb"] <= 700 and every),
+        )
+    )
     rows.append(
         (
             f"5 embedded stack, {thr['images']} images",

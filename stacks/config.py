@@ -97,8 +97,12 @@ class StackConfig:
 
     @property
     def function_settings(self) -> Settings:
-        """The function's settings with the values the stack derives."""
-        return replace(self.function, backend_read_timeout_seconds=self.backend_read_timeout_seconds)
+        """The function's settings with the values the stack derives (and the memory Lambda will report)."""
+        return replace(
+            self.function,
+            backend_read_timeout_seconds=self.backend_read_timeout_seconds,
+            memory_mb=self.lambda_memory_mb,
+        )
 
     def lambda_environment(self) -> dict[str, str]:
         """The function's environment, except what only exists at deploy time (the key ARN)."""

@@ -1,4 +1,5 @@
-"""Alarms an operator needs: something is dead-lettered, work is piling up, the function fails."""
+"""Alarms an operator needs: something is dead-lettered, work is piling up, the function fails, the model's
+answers cannot be used."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+
+from lambdas.inference import errors
+from lambdas.inference.settings import METRICS_NAMESPACE, SERVICE_NAME
 
 # Notifications should be picked up within seconds; 15 minutes of backlog means the function is not keeping
 # up (model stopped or throttled, concurrency too low) and is worth a look before messages dead-letter.
@@ -49,6 +53,28 @@ class Monitoring(Construct):
             queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(1), statistic="Maximum"),
             threshold=OLDEST_MESSAGE_ALARM_SECONDS,
             periods=5,
+        )
+        # A model answering in a shape nobody can read (misconfigured response format, a broken model): each
+        # image gets an error document after one call, and this alarm says so at once.
+        unusable = {
+            code.lower(): cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=f"Error_{code}",
+                dimensions_map={"service": SERVICE_NAME},
+                statistic="Sum",
+                period=Duration.minutes(5),
+            )
+            for code in (errors.RESPONSE_FORMAT_UNKNOWN, errors.MODEL_OUTPUT_INVALID)
+        }
+        self.model_output_alarm = self._above(
+            "ModelOutputUnusable",
+            "The model answers in a shape or with values no label can come from: check SAGEMAKER_RESPONSE_FORMAT "
+            "and the model, then reprocess the error documents",
+            cloudwatch.MathExpression(
+                expression=" + ".join(unusable), using_metrics=dict(unusable), period=Duration.minutes(5)
+            ),
+            threshold=0,
+            periods=1,
         )
         self.errors_alarm = self._above(
             "FunctionErrors",

@@ -22,6 +22,7 @@ from . import errors
 from .backends import InferenceBackend, build_backend
 from .batch import BatchRunner, SqsRecord
 from .errors import ProcessingError, TransientError
+from .images import MemoryBudget, budget_bytes
 from .pipeline import Pipeline, Storage
 from .rules import ConfigError
 from .settings import Settings, tracing_enabled
@@ -80,6 +81,7 @@ def build_runtime(
     if backend is None:
         settings.require_model()
     pipeline = Pipeline(
+        budget=MemoryBudget(budget_bytes(settings.memory_mb)),
         input_prefix=settings.input_prefix,
         image_suffixes=settings.image_suffixes,
         thresholds=Thresholds(settings.min_confidence, settings.label_thresholds),

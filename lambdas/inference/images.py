@@ -12,9 +12,12 @@ start should not pay for it.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import errors, headers
 from .errors import PermanentError
@@ -24,9 +27,22 @@ from .model import ImageFacts
 if TYPE_CHECKING:
     from PIL.Image import Image
 
+    from .model import ObjectRef
+
 MB = 1024 * 1024
 EXIF_ORIENTATION_TAG = 0x0112
 JPEG_QUALITIES = (90, 80, 70)
+
+
+class Source(Protocol):
+    """An image's bytes, read only when needed (the backends' ImageSource)."""
+
+    @property
+    def ref(self) -> ObjectRef: ...
+
+    def read(self) -> bytes: ...
+
+    def read_head(self, length: int) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,22 @@ class PreparedImage:
     facts: ImageFacts
 
 
+# Pillow's words for "I know this format but cannot decode this variant of it" (codec, mode, compression).
+_UNSUPPORTED = re.compile(r"not available|not supported|unsupported|unknown (raw )?mode|unknown compression", re.I)
+
+
+def decode_failure(exc: Exception, what: str, image_format: str | None = None) -> PermanentError:
+    """Whatever Pillow raised while reading or decoding (OSError, SyntaxError, ValueError, TypeError, IndexError,
+    struct.error, EOFError...), as one documented outcome: IMAGE_UNSUPPORTED when Pillow recognised the format
+    but cannot decode this variant of it, IMAGE_UNREADABLE otherwise (truncated, corrupt)."""
+    detail = f"{type(exc).__name__}: {exc}"
+    if image_format and _UNSUPPORTED.search(str(exc)):
+        return PermanentError(
+            errors.IMAGE_UNSUPPORTED, f"a {image_format} image in a variant that cannot be decoded ({detail})"
+        )
+    return PermanentError(errors.IMAGE_UNREADABLE, f"{what}: {detail}")
+
+
 def _open(data: bytes) -> Image:
     from PIL import Image, UnidentifiedImageError
 
@@ -64,11 +96,42 @@ def _open(data: bytes) -> Image:
     except Image.DecompressionBombError as exc:
         raise PermanentError(errors.IMAGE_TOO_LARGE, f"refused by the decompression-bomb guard: {exc}") from None
     except UnidentifiedImageError:
-        raise PermanentError(
-            errors.IMAGE_UNREADABLE, "not an image in any format Pillow recognises (wrong suffix, or corrupt)"
-        ) from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise PermanentError(errors.IMAGE_UNREADABLE, f"the image header cannot be read: {exc}") from None
+        raise _unidentified(data) from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to read a header is the same documented outcome
+        raise decode_failure(exc, "the image header cannot be read") from None
+
+
+def _unidentified(data: bytes) -> PermanentError:
+    """Pillow could not open it. When a format's signature matches, ask that format's reader why: a TIFF
+    with a compression scheme Pillow lacks is not "wrong suffix, or corrupt"."""
+    from PIL import Image
+
+    prefix = data[:16]
+    for name, (reader, accept) in Image.OPEN.items():
+        try:
+            accepted = accept is not None and bool(accept(prefix))
+        except Exception:  # noqa: BLE001 - a signature check that fails on a short prefix is a "no"
+            accepted = False
+        if not accepted:
+            continue
+        try:
+            open_with: Any = reader  # an ImageFile subclass: its constructor reads the header
+            open_with(io.BytesIO(data))
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - see decode_failure
+            if str(exc).isdigit():  # an unknown code in the file's tags (compression, photometric...)
+                return PermanentError(
+                    errors.IMAGE_UNSUPPORTED,
+                    f"a {name} file in a variant that cannot be decoded ({type(exc).__name__}: unknown value {exc})",
+                )
+            return decode_failure(exc, f"a {name} file that cannot be opened", name)
+        break
+    return PermanentError(
+        errors.IMAGE_UNREADABLE, "not an image in any format Pillow recognises (wrong suffix, or corrupt)"
+    )
 
 
 def _orientation(image: Image) -> int:
@@ -106,13 +169,19 @@ def read_header(data: bytes, *, complete: bool) -> Header | None:
 
 
 def _header(image: Image) -> Header:
+    try:
+        frames = int(getattr(image, "n_frames", 1))  # counting frames reads the file: it can fail too
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see decode_failure
+        raise decode_failure(exc, "the image's frames cannot be counted", image.format) from None
     return Header(
         format=image.format,
         width=image.width,
         height=image.height,
         mode=image.mode,
         orientation=_orientation(image),
-        frames=getattr(image, "n_frames", 1),
+        frames=frames,
     )
 
 
@@ -152,6 +221,7 @@ def _prepare(holder: list[bytes], limits: ImageLimits, *, verify: bool) -> Prepa
     data = holder.pop()
     image = _open(data)
     header = _header(image)
+    source_format = header.format
     width, height, source_format = header.width, header.height, header.format
     frames, orientation = header.frames, header.orientation
 
@@ -170,9 +240,14 @@ def _prepare(holder: list[bytes], limits: ImageLimits, *, verify: bool) -> Prepa
     if fits_as_is(header, limits, len(data)):
         if verify:
             try:
+                if source_format == "JPEG":
+                    # Every byte of a JPEG is read at the smallest DCT scale too: truncation shows, 1/64 the pixels.
+                    image.draft(None, (max(1, width // 8), max(1, height // 8)))
                 image.load()
-            except (OSError, SyntaxError, ValueError, EOFError) as exc:
-                raise PermanentError(errors.IMAGE_UNREADABLE, f"the image cannot be decoded: {exc}") from None
+            except MemoryError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - see decode_failure
+                raise decode_failure(exc, "the image cannot be decoded", source_format) from None
         return PreparedImage(
             data=data,
             content_format=source_format or "JPEG",
@@ -201,6 +276,9 @@ def _prepare(holder: list[bytes], limits: ImageLimits, *, verify: bool) -> Prepa
         # the resampling buffers (what prepare_read is for).
         image.fp = None  # type: ignore[attr-defined]  # an ImageFile: Image.open returned it
         del data
+        factor = max(image.size) // limits.max_side
+        if factor >= 2:
+            image = _reduce_in_strips(image, factor)  # the full-size image is released here
         if max(image.size) > limits.max_side:
             image.thumbnail((limits.max_side, limits.max_side), Image.Resampling.LANCZOS, reducing_gap=None)
         if image.size != (width, height):
@@ -214,10 +292,10 @@ def _prepare(holder: list[bytes], limits: ImageLimits, *, verify: bool) -> Prepa
         if converted:
             steps.append(converted)
         encoded, (sent_width, sent_height) = _encode_jpeg_within(image, limits, steps)
-    except PermanentError:
+    except (PermanentError, MemoryError):
         raise
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise PermanentError(errors.IMAGE_UNREADABLE, f"the image cannot be decoded: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - see decode_failure
+        raise decode_failure(exc, "the image cannot be decoded", source_format) from None
 
     if source_format != "JPEG":
         steps.insert(0, f"converted_{source_format or 'unknown'}_to_JPEG")
@@ -234,6 +312,42 @@ def _prepare(holder: list[bytes], limits: ImageLimits, *, verify: bool) -> Prepa
             transformations=tuple(steps),
         ),
     )
+
+
+STRIP_ROWS = 64  # output rows per strip: a strip's copy is (width x 64 x factor) pixels
+
+
+def _reduce_in_strips(image: Image, factor: int) -> Image:
+    """Shrink by an integer ``factor`` (box averaging) one horizontal strip at a time.
+
+    Pillow's resize and reduce convert an RGBA or LA image to premultiplied alpha at full size first: for an
+    88-megapixel RGBA PNG that is a second 353 MB copy. Strips keep the extra memory to a strip's copy and
+    the (factor-squared smaller) output.
+    """
+    from PIL import Image as PILImage
+
+    width, height = image.size
+    if image.mode in _REDUCIBLE_MODES:
+        out_mode = image.mode
+    elif image.mode.startswith("I;16"):
+        out_mode = "I"  # keeps 16-bit values for _to_rgb's scaling
+    else:
+        out_mode = "RGBA" if _has_alpha(image) else "RGB"
+    out = PILImage.new(out_mode, (-(-width // factor), -(-height // factor)))
+    rows = STRIP_ROWS * factor
+    for top in range(0, height, rows):
+        strip = image.crop((0, top, width, min(height, top + rows)))
+        if strip.mode != out_mode:
+            strip = strip.convert(out_mode)
+        out.paste(strip.reduce(factor), (0, top // factor))
+    return out
+
+
+_REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "I", "F"})
+
+
+def _has_alpha(image: Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
 
 
 def _draft_scale(source_format: str | None, longest: int, max_side: int) -> int:
@@ -283,3 +397,88 @@ def _encode_jpeg_within(image: Image, limits: ImageLimits, steps: list[str]) -> 
             )
         image = image.resize(smaller, PILImage.Resampling.LANCZOS)
         steps.append(f"downscaled_to_{image.width}x{image.height}_for_size")
+
+
+# --- memory: decoded pixels are budgeted per execution environment, not per image -------------------------
+
+# Pillow's bytes per pixel by mode (RGB is stored in 4 bytes).
+_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "LA": 4, "PA": 4}
+# Held by the Python runtime, boto3, Powertools, Pillow and the threads before any image (measured: about
+# 110-130 MB on arm64, with margin for the result documents and the client buffers).
+RUNTIME_RESERVE_MB = 256
+BUDGET_SHARE = 0.75  # of what is left: allocator fragmentation and the encoder's buffers need the rest
+MIN_BUDGET_MB = 64
+
+
+def budget_bytes(memory_mb: int) -> int:
+    """The decode budget of an execution environment with ``memory_mb`` of memory."""
+    return int(max(MIN_BUDGET_MB, (memory_mb - RUNTIME_RESERVE_MB) * BUDGET_SHARE) * MB)
+
+
+def decode_cost(header: Header | None, size: int | None, limits: ImageLimits, *, verify: bool) -> int | None:
+    """Bytes held at the peak of preparing this image: its encoded bytes, its decoded pixels (at the JPEG draft
+    scale when it is downscaled) and up to three copies of the output while it is converted and encoded.
+    None when the header is unknown (the preparation then runs alone)."""
+    if header is None:
+        return None
+    encoded = size or 0
+    if fits_as_is(header, limits, size):
+        if not verify:
+            return encoded
+        scale = 8 if header.format == "JPEG" else 1  # verified at the smallest DCT scale, see _prepare
+    else:
+        scale = _draft_scale(header.format, max(header.width, header.height), limits.max_side)
+    decoded = (header.width // scale or 1) * (header.height // scale or 1) * _BYTES_PER_PIXEL.get(header.mode, 4)
+    longest = max(header.width, header.height)
+    ratio = min(1.0, limits.max_side / longest) if longest else 1.0
+    output = int(header.width * ratio) * int(header.height * ratio) * 4
+    return encoded + decoded + 3 * output
+
+
+class MemoryBudget:
+    """Concurrent decodes share a budget of bytes; one that can never fit is refused with IMAGE_TOO_LARGE.
+
+    Each image reserves its whole cost at once, before its bytes are read, so reservations cannot deadlock:
+    when nothing is held, any reservation up to the total is admitted.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.held = 0
+        self.peak = 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def reserve(self, cost: int | None, what: str) -> Iterator[None]:
+        """Hold ``cost`` bytes (the whole budget when None) while the block runs."""
+        need = self.total if cost is None else cost
+        if need > self.total:
+            raise PermanentError(
+                errors.IMAGE_TOO_LARGE,
+                f"{what} needs about {need / MB:.0f} MB to decode and this function can hold {self.total / MB:.0f} MB "
+                "of images at once (raise lambdaMemoryMb)",
+            )
+        with self._changed:
+            self._changed.wait_for(lambda: self.held + need <= self.total)
+            self.held += need
+            self.peak = max(self.peak, self.held)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.held -= need
+                self._changed.notify_all()
+
+
+def prepare_source(source: Source, limits: ImageLimits, *, verify: bool, budget: MemoryBudget | None) -> PreparedImage:
+    """Read and prepare an image within the budget: the header first (64 KB), so the cost is known before the
+    bytes are read; then the bytes, decoded and released inside the reservation."""
+    if budget is None:
+        return prepare_read(source.read, limits, verify=verify)
+    head = source.read_head(HEADER_BYTES)
+    size = source.ref.size
+    complete = len(head) < HEADER_BYTES or (size is not None and size <= HEADER_BYTES)
+    header = read_header(head, complete=complete)
+    cost = decode_cost(header, size if size is not None else None, limits, verify=verify)
+    with budget.reserve(cost, source.ref.key):
+        return prepare_read(source.read, limits, verify=verify)

@@ -13,6 +13,7 @@ from . import errors, events, results
 from .backends.base import InferenceBackend
 from .errors import PermanentError, ProcessingError, TransientError
 from .events import MalformedMessage, ObjectCreated, S3TestEvent
+from .images import MemoryBudget
 from .model import ObjectRef
 from .thresholds import Thresholds
 
@@ -53,9 +54,10 @@ class Outcome:
 class _S3Image:
     """The ImageSource handed to backends: reads the object only if asked."""
 
-    def __init__(self, ref: ObjectRef, storage: Storage) -> None:
+    def __init__(self, ref: ObjectRef, storage: Storage, budget: MemoryBudget | None) -> None:
         self.ref = ref
         self._storage = storage
+        self.budget = budget
 
     def read(self) -> bytes:
         return self._storage.read(self.ref)
@@ -76,6 +78,7 @@ class Pipeline:
         telemetry: Telemetry,
         log: LogSink,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        budget: MemoryBudget | None = None,
     ) -> None:
         self.input_prefix = input_prefix
         self.image_suffixes = image_suffixes
@@ -85,6 +88,7 @@ class Pipeline:
         self.telemetry = telemetry
         self.log = log
         self.clock = clock
+        self.budget = budget
 
     def handle_body(self, body: str) -> list[Outcome]:
         """Process every object in one SQS message body.
@@ -139,7 +143,7 @@ class Pipeline:
 
         received_at = self.clock()
         try:
-            detection = self.backend.detect(_S3Image(ref, self.storage), self.thresholds)
+            detection = self.backend.detect(_S3Image(ref, self.storage, self.budget), self.thresholds)
         except PermanentError as exc:
             return self._record_error(ref, result_key, exc, received_at, log_keys)
         except TransientError as exc:

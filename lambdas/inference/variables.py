@@ -51,6 +51,7 @@ class Variable:
     render: Callable[[Any], str] = render_text
     doc: str = ""
     live: bool = False  # operators may change it on the running function (the thresholds command)
+    written: bool = True  # False: set by Lambda itself (reserved), read but never written by the stack
 
     @property
     def name(self) -> str:

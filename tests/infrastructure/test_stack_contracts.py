@@ -383,7 +383,7 @@ def test_alarms_notify_an_existing_topic_when_one_is_configured(default):
     topic = "arn:aws:sns:eu-west-1:123456789012:ops-alerts"
     s = synth(alarmTopicArn=topic)
     alarms = s.resources("AWS::CloudWatch::Alarm").values()
-    assert len(alarms) == 3
+    assert len(alarms) == 4
     for alarm in alarms:
         assert alarm["Properties"]["AlarmActions"] == [topic]
         assert alarm["Properties"]["OKActions"] == [topic]
@@ -406,3 +406,21 @@ def test_alarms_watch_the_dlq_and_the_backlog(default):
         "AWS::CloudWatch::Alarm",
         {"MetricName": "ApproximateAgeOfOldestMessage", "Namespace": "AWS/SQS", "Threshold": Match.any_value()},
     )
+
+
+def test_an_alarm_fires_on_the_first_unusable_model_answer(default):
+    alarms = [
+        a["Properties"] for a in default.resources("AWS::CloudWatch::Alarm").values() if "Metrics" in a["Properties"]
+    ]
+    (alarm,) = alarms
+    assert alarm["Threshold"] == 0
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    names = {
+        m["MetricStat"]["Metric"]["MetricName"]: m["MetricStat"]["Metric"]
+        for m in alarm["Metrics"]
+        if "MetricStat" in m
+    }
+    assert set(names) == {"Error_RESPONSE_FORMAT_UNKNOWN", "Error_MODEL_OUTPUT_INVALID"}
+    for metric in names.values():
+        assert metric["Namespace"] == "ImageInference"
+        assert metric["Dimensions"] == [{"Name": "service", "Value": "image-inference"}]

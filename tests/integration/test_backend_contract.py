@@ -61,6 +61,7 @@ class Source:
     def __init__(self, storage: MemoryStorage) -> None:
         self.ref = ObjectRef(bucket="bkt", key=KEY, version_id="v1", etag="e1", size=len(IMAGE))
         self._storage = storage
+        self.budget = None
 
     def read(self) -> bytes:
         return IMAGE

@@ -54,3 +54,10 @@ def animated_gif(frames: int = 3) -> bytes:
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=100, loop=0)
     return buffer.getvalue()
+
+
+def multipage_tiff(pages: int = 3) -> bytes:
+    frames = [picture(96, 80, color=(i * 70, 90, 30)) for i in range(pages)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="TIFF", save_all=True, append_images=frames[1:])
+    return buffer.getvalue()

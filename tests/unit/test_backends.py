@@ -33,6 +33,7 @@ class Source:
         self.data = data
         self.reads = 0
         self.head_reads = 0
+        self.budget = None
 
     def read(self) -> bytes:
         self.reads += 1
@@ -301,7 +302,7 @@ def test_sagemaker_tensorflow_serving_output_with_json_request():
     # TF boxes are [ymin, xmin, ymax, xmax]
     assert (person.box.left, person.box.top) == (0.2, 0.1)
     assert (person.box.width, person.box.height) == pytest.approx((0.4, 0.4))
-    assert detection.raw_format == "tensorflow-serving"
+    assert detection.raw_format == "tensorflow-serving-detection"
 
 
 def test_sagemaker_converts_what_the_content_type_does_not_cover():
@@ -317,28 +318,36 @@ def test_sagemaker_converts_what_the_content_type_does_not_cover():
 
 
 @pytest.mark.parametrize(
-    ("payload", "configured"),
+    ("payload", "configured", "shape"),
     [
-        ({"scores": [0.1]}, "auto"),
-        (b"<html>oops</html>", "auto"),
-        ({"prediction": [0.2, 0.8]}, "object-detection"),
-        ({"prediction": [[1, 0.5, 0, 0, 1, 1]]}, "tensorflow-serving"),
+        ({"scores": [0.1]}, "auto", "a JSON object with keys scores"),
+        (b"<html>oops</html>", "auto", "not JSON: b'<html>oops</html>'"),
+        ({"prediction": [0.2, 0.8]}, "object-detection", "a JSON object with keys prediction"),
+        ({"prediction": [[1, 0.5, 0, 0, 1, 1]]}, "tensorflow-serving", "a JSON object with keys prediction"),
+        ([], "auto", "a JSON list of 0 items"),
+        ("just text", "auto", "a JSON str"),
     ],
 )
-def test_sagemaker_unknown_response_shapes_name_the_format_setting(payload, configured):
+def test_sagemaker_unknown_response_shapes_are_one_error_document_naming_the_shape(payload, configured, shape):
+    # Retrying cannot change the answer to the same image: one billed call, an error document, an alarm.
     backend, stub = sagemaker(response_format=configured)
     stub.add_response("invoke_endpoint", {"Body": body(payload)})
-    with stub, pytest.raises(TransientError) as raised:
+    with stub, pytest.raises(PermanentError) as raised:
         backend.detect(Source("a.jpg", images.jpeg()), THRESHOLDS)
     assert raised.value.code == errors.RESPONSE_FORMAT_UNKNOWN
     assert "SAGEMAKER_RESPONSE_FORMAT" in raised.value.message
+    assert shape in raised.value.message
 
 
 @pytest.mark.parametrize(
     ("code", "fields", "kind", "project_code"),
     [
         ("ModelError", {"OriginalStatusCode": 400}, PermanentError, errors.BACKEND_REJECTED_IMAGE),
+        ("ModelError", {"OriginalStatusCode": 415}, PermanentError, errors.BACKEND_REJECTED_IMAGE),
+        ("ModelError", {"OriginalStatusCode": 408}, TransientError, errors.BACKEND_TIMEOUT),
+        ("ModelError", {"OriginalStatusCode": 429}, TransientError, errors.BACKEND_THROTTLED),
         ("ModelError", {"OriginalStatusCode": 500}, TransientError, errors.BACKEND_UNAVAILABLE),
+        ("ModelError", {"OriginalStatusCode": 503}, TransientError, errors.BACKEND_UNAVAILABLE),
         ("ModelNotReadyException", {}, TransientError, errors.MODEL_NOT_READY),
         ("ThrottlingException", {}, TransientError, errors.BACKEND_THROTTLED),
         ("ServiceUnavailable", {}, TransientError, errors.BACKEND_UNAVAILABLE),

@@ -18,6 +18,7 @@ from ..errors import PermanentError, ProcessingError, TransientError
 if TYPE_CHECKING:
     from botocore.config import Config
 
+    from ..images import MemoryBudget
     from ..model import Detection, ObjectRef
     from ..thresholds import Thresholds
     from ..variables import Variable
@@ -35,6 +36,11 @@ class ImageSource(Protocol):
 
     def read_head(self, length: int) -> bytes:
         """The object's first ``length`` bytes (all of it when it is shorter)."""
+        ...
+
+    @property
+    def budget(self) -> MemoryBudget | None:
+        """The execution environment's decode budget (``images.prepare_source`` reserves within it)."""
         ...
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -136,7 +137,7 @@ class RekognitionBackend:
                     return self._call({"S3Object": s3_object}, thresholds, facts)
                 except _ImageRejected:
                     pass  # fall through to the bytes path: Pillow decides what the image really is
-        prepared = images.prepare_read(image.read, images.REKOGNITION_BYTES, verify=True)
+        prepared = images.prepare_source(image, images.REKOGNITION_BYTES, verify=True, budget=image.budget)
         try:
             return self._call({"Bytes": prepared.data}, thresholds, prepared.facts)
         except _ImageRejected as rejected:
@@ -195,20 +196,27 @@ class _ImageRejected(ProcessingError):
 
 
 def parse_custom_labels(response: dict[str, Any]) -> list[Label]:
-    """DetectCustomLabels' ``CustomLabels`` in the shared shape. ``Geometry`` exists only for detectors."""
+    """DetectCustomLabels' ``CustomLabels`` in the shared shape. ``Geometry`` exists only for detectors.
+    A confidence outside 0-100 or a non-finite number is MODEL_OUTPUT_INVALID, never a label."""
     labels: list[Label] = []
-    for item in response.get("CustomLabels", []):
-        box = item.get("Geometry", {}).get("BoundingBox")
+    for number, item in enumerate(response.get("CustomLabels", [])):
+        where = f"CustomLabels[{number}]"
+        box = (item.get("Geometry") or {}).get("BoundingBox")
+        confidence = _finite(item.get("Confidence"), f"{where}.Confidence")
+        if not 0.0 <= confidence <= 100.0:
+            raise PermanentError(
+                errors.MODEL_OUTPUT_INVALID, f"{where}.Confidence is {confidence!r}; Rekognition answers 0-100"
+            )
         labels.append(
             Label(
                 name=str(item["Name"]),
-                confidence=float(item["Confidence"]),
+                confidence=confidence,
                 box=(
                     BoundingBox(
-                        left=float(box["Left"]),
-                        top=float(box["Top"]),
-                        width=float(box["Width"]),
-                        height=float(box["Height"]),
+                        left=_finite(box.get("Left"), f"{where} box"),
+                        top=_finite(box.get("Top"), f"{where} box"),
+                        width=_finite(box.get("Width"), f"{where} box"),
+                        height=_finite(box.get("Height"), f"{where} box"),
                     )
                     if box
                     else None
@@ -216,6 +224,12 @@ def parse_custom_labels(response: dict[str, Any]) -> list[Label]:
             )
         )
     return labels
+
+
+def _finite(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise PermanentError(errors.MODEL_OUTPUT_INVALID, f"{where} is {value!r}; expected a finite number")
+    return float(value)
 
 
 # --- registration -------------------------------------------------------------------------------------------

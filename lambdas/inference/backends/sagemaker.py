@@ -45,6 +45,8 @@ SERVICE = "SageMaker"
 # InvokeEndpoint payloads above about 6 MB fail; leave room for JSON/base64 wrapping.
 MAX_PAYLOAD_BYTES = 6 * images.MB
 JSON_CONTENT_TYPE = "application/json"
+# A container's own statuses that say "not now" rather than "not this image".
+CONTAINER_RETRY_CODES = {408: (errors.BACKEND_TIMEOUT, "timed out"), 429: (errors.BACKEND_THROTTLED, "throttled")}
 CONTENT_TYPES = ("image/jpeg", "image/png", "application/x-image", JSON_CONTENT_TYPE)
 # Without a configured limit, the stack lets this many batches run at once against an endpoint.
 DEFAULT_MAX_CONCURRENCY = 10
@@ -149,7 +151,8 @@ class SageMakerBackend:
         self._client: Any = client  # a boto3 client, or a fake with the same method
 
     def detect(self, image: ImageSource, thresholds: Thresholds) -> Detection:
-        prepared = images.prepare_read(image.read, self._limits)
+        # Verified: a truncated file that would pass through untouched must not reach (and bill) the model.
+        prepared = images.prepare_source(image, self._limits, verify=True, budget=image.budget)
         body, content_type = self._request_body(prepared)
         started = time.perf_counter()
         try:
@@ -162,12 +165,11 @@ class SageMakerBackend:
         latency_ms = (time.perf_counter() - started) * 1000
         request_id = response.get("ResponseMetadata", {}).get("RequestId")
         try:
-            payload = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise sagemaker_formats.ResponseFormatError(
-                f"the endpoint answered {len(raw)} bytes that are not JSON: {raw[:80]!r}"
-            ) from None
-        used_format, labels = sagemaker_formats.parse(payload, self._response_format, self._class_names)
+            payload = sagemaker_formats.loads(raw)
+            used_format, labels = sagemaker_formats.parse(payload, self._response_format, self._class_names)
+        except PermanentError as exc:
+            exc.request_id = request_id
+            raise
         return Detection(
             labels=tuple(labels),
             image=prepared.facts,
@@ -194,10 +196,16 @@ class SageMakerBackend:
             code = error.get("Code", "")
             request_id = exc.response.get("ResponseMetadata", {}).get("RequestId")
             if code == "ModelError":
-                # The container answered with an error status: 4xx means it refused this image.
+                # The container answered with an error status: 408/429 and 5xx are its own trouble (retried),
+                # another 4xx means it refused this image.
                 fields: dict[str, Any] = dict(exc.response)
                 original = int(fields.get("OriginalStatusCode") or 0)
                 message = error.get("Message", "")
+                if original in CONTAINER_RETRY_CODES:
+                    kind, word = CONTAINER_RETRY_CODES[original]
+                    return TransientError(
+                        kind, f"{SERVICE} model {word} ({original}): {message}", request_id=request_id
+                    )
                 if 400 <= original < 500:
                     return PermanentError(
                         errors.BACKEND_REJECTED_IMAGE,

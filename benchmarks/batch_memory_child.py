@@ -1,0 +1,112 @@
+"""Peak RSS while one batch of ten large images goes through the real handler (fresh process).
+
+argv: path to the image (each of the ten records points at it), the function's memory in MB. The SageMaker
+backend answers at once; storage reads the file, as after a GetObject. Prints JSON: idle and peak RSS,
+outcomes, the budget's own peak, seconds.
+"""
+
+import contextlib
+import io
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from inferctl.emulator.runtime import LambdaContext
+from lambdas.inference import handler
+from lambdas.inference.backends.sagemaker import SageMakerBackend
+from lambdas.inference.model import ObjectRef
+from lambdas.inference.settings import Settings
+
+
+def rss_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(field)
+
+
+class FileStorage:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.documents: dict[str, dict[str, Any]] = {}
+
+    def read(self, ref: ObjectRef) -> bytes:
+        return self.path.read_bytes()
+
+    def read_head(self, ref: ObjectRef, length: int) -> bytes:
+        with self.path.open("rb") as file:
+            return file.read(length)
+
+    def read_json(self, bucket: str, key: str) -> dict[str, Any] | None:
+        return None
+
+    def write_json(self, bucket: str, key: str, document: dict[str, Any]) -> None:
+        self.documents[key] = document
+
+
+class Body:
+    def read(self) -> bytes:
+        return b'{"prediction": [[0.0, 0.9, 0.1, 0.1, 0.5, 0.5]]}'
+
+
+class SageMaker:
+    def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
+        return {"Body": Body()}
+
+
+def main() -> None:
+    path, memory_mb = Path(sys.argv[1]), sys.argv[2]
+    env = {
+        "BACKEND": "sagemaker",
+        "SAGEMAKER_ENDPOINT_NAME": "ep",
+        "RECORD_CONCURRENCY": "10",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": memory_mb,
+    }
+    settings = Settings.from_env(env)
+    storage = FileStorage(path)
+    runtime = handler.build_runtime(settings, backend=SageMakerBackend("ep", client=SageMaker()), storage=storage)
+    import PIL.Image  # noqa: F401 - part of the idle process, so only the work is measured
+
+    size = path.stat().st_size
+
+    def record(index: int) -> dict[str, Any]:
+        obj = {"key": f"test_images/large-{index}.png", "size": size, "eTag": f"e{index}"}
+        body = {
+            "Records": [
+                {
+                    "eventSource": "aws:s3",
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {"bucket": {"name": "b"}, "object": obj},
+                }
+            ]
+        }
+        return {"messageId": f"m{index}", "receiptHandle": "r", "body": json.dumps(body), "attributes": {}}
+
+    event = {"Records": [record(index) for index in range(10)]}
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
+    idle = rss_kb("VmRSS")
+    started = time.perf_counter()
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(io.StringIO()), handler.bound(runtime):
+        handler.logger.registered_handler.setStream(devnull)  # type: ignore[attr-defined]
+        response = handler.lambda_handler(event, LambdaContext(memory_limit_in_mb=int(memory_mb), timeout_seconds=900))
+    seconds = time.perf_counter() - started
+    peak = rss_kb("VmHWM")
+    statuses = [storage.documents.get(f"test_images/large-{i}.png.json", {}).get("status") for i in range(10)]
+    print(
+        json.dumps(
+            {
+                "idle_kb": idle,
+                "peak_kb": peak,
+                "failed": len(response["batchItemFailures"]),
+                "statuses": statuses,
+                "budget_peak_mb": runtime.pipeline.budget.peak / 2**20 if runtime.pipeline.budget else None,
+                "seconds": seconds,
+            }
+        )
+    )
+
+
+main()

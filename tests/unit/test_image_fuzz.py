@@ -1,0 +1,133 @@
+"""A seeded, bounded fuzz of image preparation: mutated JPEG, PNG, GIF, TIFF, WebP and BMP files through the
+header reader and the preparation of both backends. Whatever Pillow raises must end as a documented
+outcome (PermanentError with an image code), never an exception that escapes to the DLQ unexplained."""
+
+from __future__ import annotations
+
+import io
+import random
+import struct
+from collections.abc import Callable
+
+import pytest
+
+from lambdas.inference import errors, images
+from lambdas.inference.errors import PermanentError
+from tests.support import images as make
+
+SEED = 20261123
+MUTATIONS_PER_BASE = 260
+SAGEMAKER = images.ImageLimits(max_bytes=6 * images.MB, max_side=2048, native_formats=frozenset({"JPEG"}))
+IMAGE_CODES = {
+    errors.IMAGE_EMPTY,
+    errors.IMAGE_UNREADABLE,
+    errors.IMAGE_UNSUPPORTED,
+    errors.IMAGE_TOO_SMALL,
+    errors.IMAGE_TOO_LARGE,
+    errors.IMAGE_ASPECT_RATIO,
+}
+
+
+def bases() -> dict[str, bytes]:
+    picture = make.picture(96, 80)
+    return {
+        "jpeg": make.encode(picture, "JPEG", quality=80),
+        "png": make.encode(picture, "PNG"),
+        "png-rgba": make.encode(picture.convert("RGBA"), "PNG"),
+        "gif": make.encode(picture.convert("P"), "GIF"),
+        "gif-animated": make.animated_gif(3),
+        "tiff": make.encode(picture, "TIFF"),
+        "tiff-multipage": make.multipage_tiff(),
+        "webp": make.encode(picture, "WEBP"),
+        "bmp": make.encode(picture, "BMP"),
+    }
+
+
+def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
+    kind = rng.choice(("truncate", "flip", "insert", "zero", "duplicate", "header"))
+    buffer = bytearray(data)
+    if kind == "truncate":
+        return kind, bytes(buffer[: rng.randrange(1, len(buffer))])
+    if kind == "flip":
+        for _ in range(rng.randint(1, 16)):
+            buffer[rng.randrange(len(buffer))] = rng.randrange(256)
+    elif kind == "insert":
+        at = rng.randrange(len(buffer))
+        buffer[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 32)))
+    elif kind == "zero":
+        start = rng.randrange(len(buffer))
+        end = min(len(buffer), start + rng.randint(1, 64))
+        buffer[start:end] = bytes(end - start)
+    elif kind == "duplicate":
+        start = rng.randrange(len(buffer))
+        chunk = buffer[start : start + rng.randint(1, 256)]
+        at = rng.randrange(len(buffer))
+        buffer[at:at] = chunk
+    else:  # damage the first 64 bytes, where headers live
+        for _ in range(rng.randint(1, 6)):
+            buffer[rng.randrange(min(64, len(buffer)))] = rng.randrange(256)
+    return kind, bytes(buffer)
+
+
+PATHS: dict[str, Callable[[bytes], object]] = {
+    "header": lambda data: images.read_header(data, complete=True),
+    "rekognition": lambda data: images.prepare_read(lambda: data, images.REKOGNITION_BYTES, verify=True),
+    "sagemaker": lambda data: images.prepare_read(lambda: data, SAGEMAKER, verify=True),
+}
+
+
+def test_no_mutated_image_escapes_as_an_undocumented_exception():
+    rng = random.Random(SEED)
+    cases = escapes = 0
+    failures: list[str] = []
+    codes: dict[str, int] = {}
+    for name, base in bases().items():
+        for number in range(MUTATIONS_PER_BASE):
+            kind, data = mutate(base, rng)
+            cases += 1
+            for path, run in PATHS.items():
+                try:
+                    run(data)
+                except PermanentError as exc:
+                    codes[exc.code] = codes.get(exc.code, 0) + 1
+                    if exc.code not in IMAGE_CODES:
+                        failures.append(f"{name} #{number} ({kind}) on {path}: code {exc.code}")
+                except Exception as exc:
+                    escapes += 1
+                    failures.append(f"{name} #{number} ({kind}) on {path}: {type(exc).__name__}: {exc}")
+    assert cases >= 2000
+    assert failures == [], f"{escapes} escapes of {cases * len(PATHS)} runs, e.g. {failures[:5]}"
+    assert codes.get(errors.IMAGE_UNREADABLE, 0) > 0  # the corpus really was broken
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".jpg"])
+def test_a_truncated_multipage_tiff_is_unreadable_under_any_name(suffix):
+    data = make.multipage_tiff()
+    truncated = data[: len(data) // 2]  # the later pages are gone: Pillow raises TypeError "Missing dimensions"
+    for run in PATHS.values():
+        with pytest.raises(PermanentError) as raised:
+            run(truncated)
+        assert raised.value.code in (errors.IMAGE_UNREADABLE, errors.IMAGE_UNSUPPORTED)
+
+
+def tiff_with_compression(scheme: int) -> bytes:
+    """A TIFF whose compression tag names ``scheme`` (34712 is JPEG 2000, which Pillow cannot decode)."""
+    buffer = io.BytesIO()
+    make.picture(96, 80).save(buffer, format="TIFF")
+    data = bytearray(buffer.getvalue())
+    order = "<" if data[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(order + "I", data[4:8])
+    (count,) = struct.unpack(order + "H", data[ifd : ifd + 2])
+    for index in range(count):
+        entry = ifd + 2 + 12 * index
+        (tag,) = struct.unpack(order + "H", data[entry : entry + 2])
+        if tag == 259:
+            data[entry + 8 : entry + 10] = struct.pack(order + "H", scheme)
+    return bytes(data)
+
+
+def test_a_valid_but_unsupported_tiff_says_so_not_wrong_suffix():
+    with pytest.raises(PermanentError) as raised:
+        images.prepare_read(lambda: tiff_with_compression(34712), SAGEMAKER, verify=True)
+    assert raised.value.code == errors.IMAGE_UNSUPPORTED
+    assert "a TIFF file in a variant that cannot be decoded" in raised.value.message

@@ -1,0 +1,110 @@
+"""Decoded pixels are budgeted per execution environment: concurrent decodes never hold more than the
+budget, the cost is known from the header before any byte is read, and an image that can never fit is an
+error document."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from lambdas.inference import errors, headers, images
+from lambdas.inference.errors import PermanentError
+from lambdas.inference.images import MB, MemoryBudget, budget_bytes, decode_cost
+from lambdas.inference.model import ObjectRef
+from tests.support import images as make
+
+SAGEMAKER = images.ImageLimits(max_bytes=6 * MB, max_side=2048, native_formats=frozenset({"JPEG"}))
+
+
+def test_the_budget_follows_the_functions_memory():
+    assert budget_bytes(1024) == 576 * MB  # (1024 - 256 reserved) x 0.75
+    assert budget_bytes(3008) == int((3008 - 256) * 0.75 * MB)
+    assert budget_bytes(128) == 64 * MB  # never below the floor
+
+
+def test_an_88_megapixel_rgba_png_costs_its_decoded_pixels():
+    header = headers.Header("PNG", 9400, 9400, "RGBA", 1, 1)
+    cost = decode_cost(header, 336_000, SAGEMAKER, verify=True)
+    assert cost is not None
+    decoded = 9400 * 9400 * 4
+    assert decoded < cost < decoded + 60 * MB  # plus the 2048-px output copies and the encoded bytes
+    assert cost <= budget_bytes(1024)  # fits alone in a 1024 MB function; two would not
+    assert 2 * cost > budget_bytes(1024)
+
+
+def test_a_jpeg_is_costed_at_its_draft_scale_and_a_pass_through_at_its_bytes():
+    big = headers.Header("JPEG", 8000, 6000, "RGB", 1, 1)
+    cost = decode_cost(big, 9 * MB, SAGEMAKER, verify=True)
+    assert cost is not None
+    assert cost < 8000 * 6000 * 4 / 3  # decoded at 1/4 scale (2000 px), not in full (192 MB)
+    small = headers.Header("JPEG", 640, 480, "RGB", 1, 1)
+    assert decode_cost(small, 50_000, SAGEMAKER, verify=False) == 50_000
+
+
+def test_an_image_that_can_never_fit_is_refused_naming_the_setting():
+    budget = MemoryBudget(10 * MB)
+    with pytest.raises(PermanentError) as raised, budget.reserve(11 * MB, "test_images/huge.png"):
+        pass
+    assert raised.value.code == errors.IMAGE_TOO_LARGE
+    assert "lambdaMemoryMb" in raised.value.message
+
+
+def test_concurrent_reservations_never_exceed_the_budget():
+    budget = MemoryBudget(100 * MB)
+    finished: list[int] = []
+
+    def work(number: int) -> None:
+        with budget.reserve(40 * MB, f"image {number}"):
+            time.sleep(0.02)
+        finished.append(number)
+
+    threads = [threading.Thread(target=work, args=(number,)) for number in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert sorted(finished) == list(range(8))
+    assert budget.peak <= 100 * MB
+    assert budget.peak == 80 * MB  # two at a time
+    assert budget.held == 0
+
+
+def test_an_unknown_header_runs_alone():
+    budget = MemoryBudget(100 * MB)
+    with budget.reserve(None, "unknown"):
+        assert budget.held == budget.total
+
+
+class Source:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.ref = ObjectRef(bucket="b", key="test_images/x.png", size=len(data))
+        self.reads: list[str] = []
+
+    def read(self) -> bytes:
+        self.reads.append("all")
+        return self.data
+
+    def read_head(self, length: int) -> bytes:
+        self.reads.append("head")
+        return self.data[:length]
+
+
+def test_prepare_source_reads_the_header_first_and_refuses_before_reading_the_bytes():
+    data = make.png(1500, 1500)  # 9 MB decoded
+    source = Source(data)
+    with pytest.raises(PermanentError) as raised:
+        images.prepare_source(source, SAGEMAKER, verify=True, budget=MemoryBudget(4 * MB))
+    assert raised.value.code == errors.IMAGE_TOO_LARGE
+    assert source.reads == ["head"]  # the object itself was never read
+
+
+def test_prepare_source_within_the_budget():
+    source = Source(make.png(300, 200))
+    budget = MemoryBudget(64 * MB)
+    prepared = images.prepare_source(source, SAGEMAKER, verify=True, budget=budget)
+    assert prepared.facts.transformations[0] == "converted_PNG_to_JPEG"
+    assert 0 < budget.peak <= 64 * MB
+    assert budget.held == 0
