@@ -14,47 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.fakes import FileStorage, SageMaker, rss_kb
 from inferctl.emulator.runtime import LambdaContext
 from lambdas.inference import handler
 from lambdas.inference.backends.sagemaker import SageMakerBackend
-from lambdas.inference.model import ObjectRef
 from lambdas.inference.settings import Settings
-
-
-def rss_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(field)
-
-
-class FileStorage:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.documents: dict[str, dict[str, Any]] = {}
-
-    def read(self, ref: ObjectRef) -> bytes:
-        return self.path.read_bytes()
-
-    def read_head(self, ref: ObjectRef, length: int) -> bytes:
-        with self.path.open("rb") as file:
-            return file.read(length)
-
-    def read_json(self, bucket: str, key: str) -> dict[str, Any] | None:
-        return None
-
-    def write_json(self, bucket: str, key: str, document: dict[str, Any]) -> None:
-        self.documents[key] = document
-
-
-class Body:
-    def read(self) -> bytes:
-        return b'{"prediction": [[0.0, 0.9, 0.1, 0.1, 0.5, 0.5]]}'
-
-
-class SageMaker:
-    def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
-        return {"Body": Body()}
 
 
 def main() -> None:

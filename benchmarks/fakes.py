@@ -1,0 +1,56 @@
+"""What the benchmark children share: RSS readings, file-backed storage, and model clients that answer at once."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lambdas.inference.model import ObjectRef
+
+
+def rss_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(field)
+
+
+class FileStorage:
+    """S3 stand-in backed by a file: bytes exist in memory only once read, as after a GetObject."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.bytes_read = 0
+        self.documents: dict[str, dict[str, Any]] = {}
+
+    def read(self, ref: ObjectRef) -> bytes:
+        data = self.path.read_bytes()
+        self.bytes_read += len(data)
+        return data
+
+    def read_head(self, ref: ObjectRef, length: int) -> bytes:
+        with self.path.open("rb") as file:
+            data = file.read(length)
+        self.bytes_read += len(data)
+        return data
+
+    def read_json(self, bucket: str, key: str) -> dict[str, Any] | None:
+        return None
+
+    def write_json(self, bucket: str, key: str, document: dict[str, Any]) -> None:
+        json.dumps(document)
+        self.documents[key] = document
+
+
+class Rekognition:
+    def detect_custom_labels(self, **request: Any) -> dict[str, Any]:
+        return {"CustomLabels": [{"Name": "x", "Confidence": 90.0}]}
+
+
+class Body:
+    def read(self) -> bytes:
+        return b'{"prediction": [[0.0, 0.9, 0.1, 0.1, 0.5, 0.5]]}'
+
+
+class SageMaker:
+    def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
+        return {"Body": Body()}
