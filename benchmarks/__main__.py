@@ -7,6 +7,8 @@ Rows (targets from the performance issue):
 4. peak RSS above idle for a 12 MP and a 50 MP JPEG on each backend path
 4b. peak RSS growth for one batch of ten 88-megapixel PNGs (9400 x 9400 RGBA, ~0.4 MB each), 1024 MB function
 5. end-to-end throughput on the embedded stack, 500 images
+5b. a burst of 1,000 images against a model limited to 5 calls/s (default settings): dead letters, throttled
+    calls, wall time
 6. the Lambda deployment package, zipped, and what dominates it
 """
 
@@ -134,10 +136,15 @@ class NullStorage:
     def read_head(self, ref: Any, length: int) -> bytes:
         return b""
 
-    def read_json(self, bucket: str, key: str) -> dict[str, Any] | None:
+    def head_current(self, bucket: str, key: str, length: int) -> Any:
+        from lambdas.inference.storage import Head
+
+        return Head(b"", None, None, None)
+
+    def read_result(self, bucket: str, key: str) -> Any:
         return None
 
-    def write_json(self, bucket: str, key: str, document: dict[str, Any]) -> None:
+    def write_json(self, bucket: str, key: str, document: dict[str, Any], **conditions: Any) -> None:
         json.dumps(document)
 
 
@@ -304,6 +311,12 @@ def throughput(images: int) -> dict[str, Any]:
     }
 
 
+def burst(images: int) -> dict[str, Any]:
+    from inferctl.burst import run
+
+    return run(count=images, per_second=5.0, timeout=1800, progress=False).as_dict()
+
+
 # --- 6. package size ---------------------------------------------------------------------------------------
 
 
@@ -367,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         ("memory", lambda: memory(1 if args.quick else 3)),
         ("large_batch", large_batch),
         ("throughput", lambda: throughput(100 if args.quick else 500)),
+        ("burst", lambda: burst(200 if args.quick else 1000)),
         ("package", package_size),
     ]
     results: dict[str, Any] = {}
@@ -374,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"measuring {name}...", file=sys.stderr)
         results[name] = step()
 
-    cold, over, batch, mem, big, thr, pkg = (results[name] for name, _ in steps)
+    cold, over, batch, mem, big, thr, bst, pkg = (results[name] for name, _ in steps)
     rows = [
         (
             "1 cold start (import + first batch)",
@@ -428,6 +442,15 @@ def main(argv: list[str] | None = None) -> int:
             f"{thr['images_per_second']:.1f} images/s ({thr['seconds']:.0f} s), lost {thr['lost']}",
             "none lost",
             verdict(thr["lost"] == 0),
+        )
+    )
+    rows.append(
+        (
+            f"5b burst of {bst['images']} images, model at 5 calls/s",
+            f"{bst['dead_letters']} dead letters, {bst['outcomes'].get('ok', 0)} results, "
+            f"{100 * bst['throttled_ratio']:.1f}% calls throttled, {bst['seconds']:.0f} s",
+            "0 dead letters, every image an outcome",
+            verdict(bst["dead_letters"] == 0 and bst["outcomes"].get("ok", 0) == bst["images"]),
         )
     )
     largest = ", ".join(f"{k} {v:.1f}" for k, v in list(pkg["largest_zipped_mb"].items())[:3])

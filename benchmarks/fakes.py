@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdas.inference.model import ObjectRef
+from lambdas.inference.storage import Head
 
 
 def rss_kb(field: str) -> int:
@@ -33,10 +34,13 @@ class FileStorage:
         self.bytes_read += len(data)
         return data
 
-    def read_json(self, bucket: str, key: str) -> dict[str, Any] | None:
+    def head_current(self, bucket: str, key: str, length: int) -> Head:
+        return Head(self.read_head(ObjectRef(bucket, key), length), None, None, self.path.stat().st_size)
+
+    def read_result(self, bucket: str, key: str) -> None:
         return None
 
-    def write_json(self, bucket: str, key: str, document: dict[str, Any]) -> None:
+    def write_json(self, bucket: str, key: str, document: dict[str, Any], **conditions: Any) -> None:
         json.dumps(document)
         self.documents[key] = document
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from lambdas.inference import rules
-from stacks.definitions import notification_suffixes
 
 from . import outcomes
 from .annotate import annotate
@@ -26,10 +25,12 @@ class Upload:
 
 
 def image_files(folder: Path, suffixes: Iterable[str] = rules.DEFAULT_IMAGE_SUFFIXES) -> tuple[list[Path], list[Path]]:
-    """(files S3 will notify about, files it will not): the bucket's filters are case-sensitive."""
-    notified = tuple(notification_suffixes(tuple(suffixes)))
+    """(images, other files) under a folder: suffixes match in any letter case, as in the function."""
+    wanted = tuple(suffix.lower() for suffix in suffixes)
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-    return [p for p in files if p.name.endswith(notified)], [p for p in files if not p.name.endswith(notified)]
+    return [p for p in files if p.name.lower().endswith(wanted)], [
+        p for p in files if not p.name.lower().endswith(wanted)
+    ]
 
 
 def upload_many(target: Target, items: list[tuple[str, bytes]], progress: bool = True) -> list[Upload]:

@@ -31,6 +31,7 @@ VISIBILITY_TIMEOUT_FACTOR = 6
 DEFAULT_MAX_CONCURRENCY = 10  # concurrent batches when the model's capacity is not known
 CONNECT_TIMEOUT_SECONDS = 2
 MAX_VISIBILITY_SECONDS = 43_200  # SQS: 12 hours
+RETRY_DELAY_CAP_SECONDS = 900
 
 
 @dataclass(frozen=True)
@@ -96,11 +97,30 @@ class StackConfig:
         return max(1, budget // self.retry_max_attempts - CONNECT_TIMEOUT_SECONDS)
 
     @property
+    def storage_read_timeout_seconds(self) -> int:
+        """Per-attempt read timeout for S3 calls: every attempt (plus a 2 s connect each) fits in the quarter
+        of the function's timeout that model calls leave."""
+        budget = self.lambda_timeout_seconds // 4
+        return max(1, budget // self.retry_max_attempts - CONNECT_TIMEOUT_SECONDS)
+
+    @property
+    def model_calls_per_second(self) -> float | None:
+        """What one execution environment may send the model: its share of the model's capacity. Lambda runs
+        up to ``max_concurrency`` environments; each keeps to capacity / max_concurrency, so together they
+        stay within what the model takes instead of throttling it."""
+        capacity = self.model_capacity
+        return None if capacity is None else round(capacity / self.max_concurrency, 3)
+
+    @property
     def function_settings(self) -> Settings:
         """The function's settings with the values the stack derives (and the memory Lambda will report)."""
         return replace(
             self.function,
             backend_read_timeout_seconds=self.backend_read_timeout_seconds,
+            storage_read_timeout_seconds=self.storage_read_timeout_seconds,
+            model_calls_per_second=self.model_calls_per_second,
+            # A back-off never makes a record wait longer than the queue alone would have.
+            retry_delay_max_seconds=min(RETRY_DELAY_CAP_SECONDS, self.visibility_timeout_seconds),
             memory_mb=self.lambda_memory_mb,
         )
 

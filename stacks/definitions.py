@@ -48,20 +48,12 @@ class KeyFilter:
     suffix: str | None
 
 
-def notification_suffixes(suffixes: tuple[str, ...]) -> list[str]:
-    """S3 filter rules are case-sensitive: register the lower- and upper-case spelling of each suffix
-    (cameras write ``.JPG``). A result ends in ``.json``, which never matches, so results start no work."""
-    spelled: list[str] = []
-    for suffix in suffixes:
-        for variant in (suffix.lower(), suffix.upper()):
-            if variant not in spelled:
-                spelled.append(variant)
-    return spelled
-
-
 def notification_filters(config: StackConfig) -> list[KeyFilter]:
-    """One ObjectCreated rule per filter, all to the queue."""
-    return [KeyFilter(config.input_prefix, suffix) for suffix in notification_suffixes(config.image_suffixes)]
+    """One ObjectCreated rule: everything under the input prefix goes to the queue, and the function decides
+    what is an image (any letter case: ``IMG_0001.Jpg``). S3's suffix filters are case-sensitive, and
+    spelling every case of every suffix takes 88 rules for the default list; see docs/decisions.md for the
+    options measured. Loop-proof: the function writes only ``<image key>.json``, which it skips."""
+    return [KeyFilter(config.input_prefix, None)]
 
 
 def queue_policy_statement(queue_arn: Any, bucket_arn: Any, account: Any) -> dict[str, Any]:

@@ -22,7 +22,6 @@ LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 assert RUNTIME.name == f"python{LAMBDA_PYTHON_VERSION}", "wheels are selected for the runtime's Python"
 HANDLER = "inference.handler.lambda_handler"
-RESULT_KMS_KEY_ARN = next(v.env for v in COMMON if v.field == "result_kms_key_arn")
 
 
 def function_code(bundle: bool) -> lambda_.Code:
@@ -65,7 +64,11 @@ class InferenceFunction(Construct):
         )
         self._grant_least_privilege(config, ingest, stack)
 
-        environment: dict[str, str] = {**config.lambda_environment(), str(RESULT_KMS_KEY_ARN): ingest.key.key_arn}
+        environment: dict[str, str] = {
+            **config.lambda_environment(),
+            _env("result_kms_key_arn"): ingest.key.key_arn,
+            _env("queue_url"): ingest.queue.queue_url,
+        }
         self.function = lambda_.Function(
             self,
             "Function",
@@ -181,6 +184,13 @@ class NagArns:
             f"arn:{_nag(stack.partition, 'Partition')}:{service}:{_nag(stack.region, 'Region')}:"
             f"{_nag(stack.account, 'AccountId')}:{resource}/{name}"
         )
+
+
+def _env(field: str) -> str:
+    """The environment variable of one of the function's settings (settings.COMMON defines the names)."""
+    name = next(variable.env for variable in COMMON if variable.field == field)
+    assert name is not None
+    return name
 
 
 def _nag(value: str, pseudo: str) -> str:

@@ -62,6 +62,7 @@ def lambda_environment(resources: Resources, config: StackConfig, services_url: 
     env = {
         **config.lambda_environment(),
         "RESULT_KMS_KEY_ARN": resources.key_arn,
+        "QUEUE_URL": resources.queue_url,
         "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
         "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.lambda_memory_mb),
@@ -82,14 +83,15 @@ def embedded_stack(
     poll_wait_seconds: int = 1,
     start_trigger: bool = True,
     capture_stdout: bool = False,
-    containers: int = 1,
+    containers: int | None = None,
 ) -> Iterator[EmbeddedStack]:
     """Start everything; yield the running stack; stop everything, whatever happens.
 
     ``models`` maps model ids (endpoint names, model version ARNs) to local models. ``capture_stdout``
     sends this process's stdout to the function's logs while the stack runs (what the function prints, like
     EMF metrics, goes there on Lambda); only for callers that print nothing else. ``containers`` is how many
-    execution environments poll the queue at once.
+    execution environments poll the queue at once: by default the trigger's maximum concurrency, as Lambda
+    scales to it under load.
     """
     with contextlib.ExitStack() as stack:
         emulator = stack.enter_context(embedded_aws())
@@ -147,7 +149,7 @@ def embedded_stack(
             function_name=FUNCTION_NAME,
             poll_wait_seconds=poll_wait_seconds,
             on_batch=reports.append,
-            containers=containers,
+            containers=config.max_concurrency if containers is None else containers,
             bind=environment,
         )
         embedded = EmbeddedStack(

@@ -52,4 +52,5 @@ STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
 RESULT_WRITE_FAILED = "RESULT_WRITE_FAILED"
 OUT_OF_TIME = "OUT_OF_TIME"
 KEY_TOO_LONG = "KEY_TOO_LONG"
+RESULT_KEY_TAKEN = "RESULT_KEY_TAKEN"  # <image>.json exists and is not ours: never replaced
 UNEXPECTED_ERROR = "UNEXPECTED_ERROR"  # a bug: logged with its traceback, the message redelivered

@@ -65,6 +65,7 @@ def _parse_record(index: int, record: object) -> ObjectCreated:
     size = obj.get("size")
     etag = obj.get("eTag") or obj.get("etag")
     version = obj.get("versionId")
+    sequencer = obj.get("sequencer")
     return ObjectCreated(
         ref=ObjectRef(
             bucket=bucket,
@@ -72,6 +73,7 @@ def _parse_record(index: int, record: object) -> ObjectCreated:
             version_id=version if isinstance(version, str) and version else None,
             etag=etag.strip('"') if isinstance(etag, str) and etag else None,
             size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+            sequencer=sequencer if isinstance(sequencer, str) and sequencer else None,
         ),
         event_name=str(record.get("eventName", "")),
     )

@@ -23,7 +23,8 @@ from .backends import InferenceBackend, build_backend
 from .batch import BatchRunner, SqsRecord
 from .errors import ProcessingError, TransientError
 from .images import MemoryBudget, budget_bytes
-from .pipeline import Pipeline, Storage
+from .pacing import VisibilityBackoff
+from .pipeline import BatchScope, Pipeline, Storage
 from .rules import ConfigError
 from .settings import Settings, tracing_enabled
 from .storage import S3Storage
@@ -63,6 +64,7 @@ class PowertoolsTelemetry:
 class Runtime:
     pipeline: Pipeline
     runner: BatchRunner
+    backoff: VisibilityBackoff | None = None
 
 
 def _unexpected(record: SqsRecord, exc: Exception) -> None:
@@ -86,12 +88,14 @@ def build_runtime(
         image_suffixes=settings.image_suffixes,
         thresholds=Thresholds(settings.min_confidence, settings.label_thresholds),
         backend=backend or build_backend(settings),
-        storage=storage or S3Storage(kms_key_arn=settings.result_kms_key_arn),
+        storage=storage
+        or S3Storage(kms_key_arn=settings.result_kms_key_arn, read_timeout=settings.storage_read_timeout_seconds),
         telemetry=PowertoolsTelemetry(metrics),
         log=logger,
     )
     runner = BatchRunner(settings.record_concurrency, expected=(ProcessingError,), on_unexpected=_unexpected)
-    return Runtime(pipeline=pipeline, runner=runner)
+    backoff = VisibilityBackoff(settings.queue_url, settings.retry_delay_max_seconds) if settings.queue_url else None
+    return Runtime(pipeline=pipeline, runner=runner, backoff=backoff)
 
 
 # Lambda runs one execution environment per process; the embedded stack runs several in one process and
@@ -145,7 +149,13 @@ def _margin_ms(context: LambdaContext | None) -> int:
     return min(SAFETY_MARGIN_MS, context.get_remaining_time_in_millis() // 4)
 
 
-def record_handler(record: SqsRecord, context: LambdaContext | None, margin_ms: int) -> None:
+# Failures that mean "the model is busy or away": the record steps back for a growing delay.
+BACKOFF_CODES = frozenset(
+    {errors.BACKEND_THROTTLED, errors.MODEL_NOT_READY, errors.BACKEND_UNAVAILABLE, errors.BACKEND_TIMEOUT}
+)
+
+
+def record_handler(record: SqsRecord, context: LambdaContext | None, margin_ms: int, scope: BatchScope) -> None:
     logger.thread_safe_append_keys(message_id=record.message_id)
     if context is not None and margin_ms and context.get_remaining_time_in_millis() < margin_ms:
         logger.warning(
@@ -154,14 +164,31 @@ def record_handler(record: SqsRecord, context: LambdaContext | None, margin_ms: 
         raise TransientError(errors.OUT_OF_TIME, "not enough time left in this invocation")
     with tracing.record_segment("## record") as subsegment:
         subsegment.put_annotation("message_id", record.message_id)
+        current = runtime()
         try:
-            runtime().pipeline.handle_body(record.body)
+            current.pipeline.handle_body(record.body, scope)
         except TransientError as exc:
+            delay = _back_off(current, record) if exc.code in BACKOFF_CODES else None
             logger.warning(
                 "Record failed; SQS will redeliver it",
-                extra={"error_code": exc.code, "error": exc.message, "receive_count": record.receive_count},
+                extra={
+                    "error_code": exc.code,
+                    "error": exc.message,
+                    "receive_count": record.receive_count,
+                    "visible_again_in_seconds": delay,
+                },
             )
             raise
+
+
+def _back_off(current: Runtime, record: SqsRecord) -> int | None:
+    if current.backoff is None or not record.receipt_handle:
+        return None
+    try:
+        return current.backoff.delay(record.receipt_handle, record.receive_count)
+    except Exception as exc:  # noqa: BLE001 - the queue's own visibility timeout still brings it back
+        logger.warning("Could not delay the record's redelivery", extra={"error": repr(exc)})
+        return None
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -178,5 +205,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
         raise
     margin = _margin_ms(context)
-    response: dict[str, Any] = current.runner.process(event, lambda record: record_handler(record, context, margin))
+    scope = BatchScope()  # the same object twice in this batch is worked on once
+    response: dict[str, Any] = current.runner.process(
+        event, lambda record: record_handler(record, context, margin, scope)
+    )
     return response

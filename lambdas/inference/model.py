@@ -51,6 +51,7 @@ class ObjectRef:
     version_id: str | None = None
     etag: str | None = None
     size: int | None = None
+    sequencer: str | None = None  # S3's order of events for this key (hex); absent in messages we make
 
 
 @dataclass(frozen=True)

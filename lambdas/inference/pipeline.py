@@ -4,27 +4,34 @@ thresholds and write the result (or an error document). No boto3 here: storage a
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from . import errors, events, results
+from . import errors, events, ordering, results
 from .backends.base import InferenceBackend
 from .errors import PermanentError, ProcessingError, TransientError
 from .events import MalformedMessage, ObjectCreated, S3TestEvent
-from .images import MemoryBudget
+from .images import HEADER_BYTES, MemoryBudget
 from .model import ObjectRef
+from .storage import Existing, Head, ObjectGone, WriteConflict
 from .thresholds import Thresholds
 
 MAX_KEY_BYTES = 1024  # S3's limit for an object key, in UTF-8 bytes
+WRITE_ATTEMPTS = 3  # conditional writes lost to another invocation before the message is retried
 
 
 class Storage(Protocol):
     def read(self, ref: ObjectRef) -> bytes: ...
     def read_head(self, ref: ObjectRef, length: int) -> bytes: ...
-    def read_json(self, bucket: str, key: str) -> dict[str, Any] | None: ...
-    def write_json(self, bucket: str, key: str, document: dict[str, Any]) -> None: ...
+    def head_current(self, bucket: str, key: str, length: int) -> Head: ...
+    def read_result(self, bucket: str, key: str) -> Existing | None: ...
+    def write_json(
+        self, bucket: str, key: str, document: dict[str, Any], *, if_match: str | None = None, if_absent: bool = False
+    ) -> None: ...
 
 
 class Telemetry(Protocol):
@@ -44,25 +51,48 @@ class LogSink(Protocol):
 class Outcome:
     """How one object (or a message without objects) ended."""
 
-    status: str  # "ok", "error", "skipped", "duplicate", "test_event", "malformed"
+    # "ok", "error", "skipped", "duplicate", "superseded", "deleted", "test_event", "malformed"
+    status: str
     key: str | None = None
     result_key: str | None = None
     code: str | None = None
     detail: str | None = None
 
 
-class _S3Image:
-    """The ImageSource handed to backends: reads the object only if asked."""
+class BatchScope:
+    """The records of one invocation: each object version (or ETag) is worked on once, however many of the
+    batch's notifications name it. Later claimants wait for the first and share its outcome (or its retry)."""
 
-    def __init__(self, ref: ObjectRef, storage: Storage, budget: MemoryBudget | None) -> None:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._claims: dict[tuple[str, str, str], Future[Outcome]] = {}
+
+    def claim(self, identity: tuple[str, str, str]) -> tuple[bool, Future[Outcome]]:
+        """(True, future to settle) for the first claimant, (False, the first's future) for the others."""
+        with self._lock:
+            if identity in self._claims:
+                return False, self._claims[identity]
+            future: Future[Outcome] = Future()
+            self._claims[identity] = future
+            return True, future
+
+
+class _S3Image:
+    """The ImageSource handed to backends: the event's version, read only if asked; its first bytes are
+    already here (the pipeline read them to check the version is current)."""
+
+    def __init__(self, ref: ObjectRef, storage: Storage, budget: MemoryBudget | None, head: bytes) -> None:
         self.ref = ref
         self._storage = storage
         self.budget = budget
+        self._head = head
 
     def read(self) -> bytes:
         return self._storage.read(self.ref)
 
     def read_head(self, length: int) -> bytes:
+        if length <= len(self._head) or len(self._head) < HEADER_BYTES:  # shorter: it is the whole object
+            return self._head[:length]
         return self._storage.read_head(self.ref, length)
 
 
@@ -90,7 +120,7 @@ class Pipeline:
         self.clock = clock
         self.budget = budget
 
-    def handle_body(self, body: str) -> list[Outcome]:
+    def handle_body(self, body: str, scope: BatchScope | None = None) -> list[Outcome]:
         """Process every object in one SQS message body.
 
         Returns the outcomes when the message can be deleted. Raises TransientError when any object must
@@ -107,18 +137,19 @@ class Pipeline:
             self.log.info("S3 test event acknowledged", extra={"bucket": parsed.bucket})
             self.telemetry.outcome("test_event")
             return [Outcome(status="test_event")]
+        scope = scope or BatchScope()
         outcomes: list[Outcome] = []
         retry: TransientError | None = None
         for event in parsed:
             try:
-                outcomes.append(self.handle_object(event))
+                outcomes.append(self.handle_object(event, scope))
             except TransientError as exc:
                 retry = retry or exc
         if retry is not None:
             raise retry
         return outcomes
 
-    def handle_object(self, event: ObjectCreated) -> Outcome:
+    def handle_object(self, event: ObjectCreated, scope: BatchScope | None = None) -> Outcome:
         ref = event.ref
         log_keys = {"object_key": ref.key, "bucket": ref.bucket, "version_id": ref.version_id}
         reason = events.skip_reason(event, self.input_prefix, self.image_suffixes)
@@ -136,16 +167,47 @@ class Pipeline:
             raise TransientError(
                 errors.KEY_TOO_LONG, f"'{result_key[:60]}...' exceeds S3's {MAX_KEY_BYTES}-byte key limit"
             )
-        if self._already_done(ref, result_key):
-            self.log.info("Duplicate notification: result already recorded", extra=log_keys)
+        identity = ref.version_id or ref.etag
+        if scope is None or identity is None:
+            return self._process(ref, result_key, log_keys)
+        first, future = scope.claim((ref.bucket, ref.key, identity))
+        if not first:
+            shared = future.result()  # re-raises the first's TransientError: both messages are retried
+            self.log.info("Same object twice in one batch: worked on once", extra={**log_keys, "shared": shared.status})
             self.telemetry.outcome("duplicate")
-            return Outcome(status="duplicate", key=ref.key, result_key=result_key)
+            return Outcome(status="duplicate", key=ref.key, result_key=result_key, detail="twice in one batch")
+        try:
+            outcome = self._process(ref, result_key, log_keys)
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+        future.set_result(outcome)
+        return outcome
+
+    def _process(self, ref: ObjectRef, result_key: str, log_keys: dict[str, Any]) -> Outcome:
+        existing = self._existing(ref, result_key, log_keys)
+        verdict = ordering.judge(ref, existing.document if existing else None)
+        if verdict is not ordering.Verdict.PROCESS:
+            return self._settled(verdict.value, ref, result_key, log_keys)
+        try:
+            head = self.storage.head_current(ref.bucket, ref.key, HEADER_BYTES)
+        except ObjectGone:
+            return self._settled("deleted", ref, result_key, log_keys)
+        if (ref.version_id and head.version_id and head.version_id != ref.version_id) or (
+            not ref.version_id and ref.etag and head.etag and head.etag != ref.etag
+        ):
+            # A newer version is current: its own notification brings its outcome.
+            return self._settled("superseded", ref, result_key, log_keys)
+        if ref.size is None and head.size is not None:
+            ref = replace(ref, size=head.size)
 
         received_at = self.clock()
         try:
-            detection = self.backend.detect(_S3Image(ref, self.storage, self.budget), self.thresholds)
+            detection = self.backend.detect(_S3Image(ref, self.storage, self.budget, head.data), self.thresholds)
         except PermanentError as exc:
-            return self._record_error(ref, result_key, exc, received_at, log_keys)
+            if exc.code == errors.OBJECT_NOT_FOUND:  # the version went away after we looked
+                return self._settled("deleted", ref, result_key, log_keys)
+            return self._record_error(ref, result_key, exc, received_at, log_keys, existing)
         except TransientError as exc:
             self.log.warning(
                 "Transient failure; the message will be retried",
@@ -165,7 +227,9 @@ class Pipeline:
             received_at=received_at,
             completed_at=self.clock(),
         )
-        self._write(ref, result_key, document, log_keys)
+        lost_to = self._write(ref, result_key, document, existing, log_keys)
+        if lost_to:
+            return self._settled(lost_to, ref, result_key, log_keys)
         self.telemetry.detection(len(accepted), detection.latency_ms)
         self.telemetry.outcome("ok")
         self.log.info(
@@ -181,20 +245,41 @@ class Pipeline:
         )
         return Outcome(status="ok", key=ref.key, result_key=result_key)
 
-    def _already_done(self, ref: ObjectRef, result_key: str) -> bool:
-        """True when a result for this very object version (or, unversioned, this ETag) exists."""
-        if ref.version_id is None and ref.etag is None:
-            return False
-        existing = self.storage.read_json(ref.bucket, result_key)
-        if not existing or existing.get("status") not in ("ok", "error"):
-            return False
-        source = existing.get("source") or {}
-        if ref.version_id is not None:
-            return bool(source.get("version_id") == ref.version_id)
-        return bool(source.get("etag") == ref.etag)
+    def _existing(self, ref: ObjectRef, result_key: str, log_keys: dict[str, Any]) -> Existing | None:
+        """The outcome document at the result key. Something else there (a user's own JSON) is never replaced:
+        the message goes back to SQS, and to the DLQ, without a model call, until the key is freed."""
+        existing = self.storage.read_result(ref.bucket, result_key)
+        if existing is not None and existing.foreign:
+            self.log.error(
+                "The result key holds a document that is not ours; not replacing it",
+                extra={**log_keys, "result_key": result_key, "error_code": errors.RESULT_KEY_TAKEN},
+            )
+            self.telemetry.outcome("retry", errors.RESULT_KEY_TAKEN)
+            raise TransientError(
+                errors.RESULT_KEY_TAKEN,
+                f"{result_key} exists and is not a result document; rename or remove it, then redrive",
+            )
+        return existing
+
+    def _settled(self, status: str, ref: ObjectRef, result_key: str, log_keys: dict[str, Any]) -> Outcome:
+        """An outcome that needs no model call and writes nothing."""
+        messages = {
+            "duplicate": "Duplicate notification: this version's outcome is already recorded",
+            "superseded": "Superseded: a later version of this key has (or will have) its own outcome",
+            "deleted": "The object was deleted before it was processed; nothing to record",
+        }
+        self.log.info(messages[status], extra={**log_keys, "sequencer": ref.sequencer})
+        self.telemetry.outcome(status)
+        return Outcome(status=status, key=ref.key, result_key=result_key)
 
     def _record_error(
-        self, ref: ObjectRef, result_key: str, error: ProcessingError, received_at: datetime, log_keys: dict[str, Any]
+        self,
+        ref: ObjectRef,
+        result_key: str,
+        error: ProcessingError,
+        received_at: datetime,
+        log_keys: dict[str, Any],
+        existing: Existing | None,
     ) -> Outcome:
         document = results.error_document(
             ref=ref,
@@ -205,7 +290,9 @@ class Pipeline:
             received_at=received_at,
             completed_at=self.clock(),
         )
-        self._write(ref, result_key, document, log_keys)
+        lost_to = self._write(ref, result_key, document, existing, log_keys)
+        if lost_to:
+            return self._settled(lost_to, ref, result_key, log_keys)
         self.log.warning(
             "Image cannot be processed; error document written",
             extra={**log_keys, "result_key": result_key, "error_code": error.code, "error": error.message},
@@ -213,13 +300,34 @@ class Pipeline:
         self.telemetry.outcome("error", error.code)
         return Outcome(status="error", key=ref.key, result_key=result_key, code=error.code, detail=error.message)
 
-    def _write(self, ref: ObjectRef, key: str, document: dict[str, Any], log_keys: dict[str, Any]) -> None:
-        try:
-            self.storage.write_json(ref.bucket, key, document)
-        except TransientError as exc:  # storage says RESULT_WRITE_FAILED
-            self.log.warning(
-                "Result write failed; the message will be retried",
-                extra={**log_keys, "error_code": exc.code, "error": exc.message},
-            )
-            self.telemetry.outcome("retry", exc.code)
-            raise
+    def _write(
+        self,
+        ref: ObjectRef,
+        key: str,
+        document: dict[str, Any],
+        existing: Existing | None,
+        log_keys: dict[str, Any],
+    ) -> str | None:
+        """Write the outcome only over what was read (conditional write). When another invocation wrote in the
+        meantime, read again: a later event's outcome wins (returns "superseded"), the same version's outcome
+        is a duplicate (returns "duplicate"), an earlier event's is overwritten. None when written."""
+        for _ in range(WRITE_ATTEMPTS):
+            try:
+                self.storage.write_json(
+                    ref.bucket, key, document, if_match=existing.etag if existing else None, if_absent=existing is None
+                )
+                return None
+            except WriteConflict:
+                existing = self._existing(ref, key, log_keys)
+                verdict = ordering.judge(ref, existing.document if existing else None)
+                if verdict is not ordering.Verdict.PROCESS:
+                    return str(verdict.value)
+            except TransientError as exc:  # storage says RESULT_WRITE_FAILED
+                self.log.warning(
+                    "Result write failed; the message will be retried",
+                    extra={**log_keys, "error_code": exc.code, "error": exc.message},
+                )
+                self.telemetry.outcome("retry", exc.code)
+                raise
+        self.telemetry.outcome("retry", errors.RESULT_WRITE_FAILED)
+        raise TransientError(errors.RESULT_WRITE_FAILED, f"{key} kept changing while it was written")

@@ -13,7 +13,7 @@ from .errors import ProcessingError
 from .model import Detection, ImageFacts, Label, ObjectRef
 from .thresholds import Thresholds
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: source.sequencer
 
 
 def iso(moment: datetime) -> str:
@@ -27,6 +27,7 @@ def _source(ref: ObjectRef) -> dict[str, Any]:
         "version_id": ref.version_id,
         "etag": ref.etag,
         "size_bytes": ref.size,
+        "sequencer": ref.sequencer,
     }
 
 

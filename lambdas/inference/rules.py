@@ -75,6 +75,18 @@ def integer(name: str, raw: Any, low: int, high: int) -> int:
     return value
 
 
+def number(name: str, raw: Any, low: float, high: float) -> float:
+    if isinstance(raw, bool):
+        raise ConfigError(name, f"expected a number from {low:g} to {high:g}, got {raw!r}")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(name, f"expected a number from {low:g} to {high:g}, got {raw!r}") from None
+    if math.isnan(value) or not low <= value <= high:
+        raise ConfigError(name, f"must be between {low:g} and {high:g}, got {raw!r}")
+    return value
+
+
 def flag(name: str, raw: Any) -> bool:
     if isinstance(raw, bool):
         return raw

@@ -87,6 +87,33 @@ COMMON: tuple[Variable, ...] = (
         doc="set by Lambda: the function's memory, from which the decode budget derives",
     ),
     Variable(
+        "storage_read_timeout_seconds",
+        "STORAGE_READ_TIMEOUT_SECONDS",
+        None,
+        _integer(1, 900),
+        5,
+        doc="per-attempt read timeout of S3 calls (derived: all attempts fit in a quarter of the function timeout)",
+    ),
+    Variable(
+        "model_calls_per_second",
+        "MODEL_CALLS_PER_SECOND",
+        None,
+        lambda name, raw: rules.number(name, raw, 0.01, 100_000.0),
+        render=render_number,
+        doc="model calls per second one execution environment makes at most (derived: capacity / maxConcurrency)",
+    ),
+    Variable(
+        "retry_delay_max_seconds",
+        "RETRY_DELAY_MAX_SECONDS",
+        None,
+        _integer(1, 43_200),
+        900,
+        doc="longest back-off of a retried record (derived: the queue's visibility timeout, at most 15 minutes)",
+    ),
+    Variable(
+        "queue_url", "QUEUE_URL", None, rules.text, doc="the queue, for the visibility back-off of retried records"
+    ),
+    Variable(
         "backend_read_timeout_seconds",
         "BACKEND_READ_TIMEOUT_SECONDS",
         None,
@@ -136,6 +163,10 @@ class Settings:
     record_concurrency: int
     result_kms_key_arn: str | None
     memory_mb: int
+    storage_read_timeout_seconds: int
+    model_calls_per_second: float | None
+    retry_delay_max_seconds: int
+    queue_url: str | None
     backend_read_timeout_seconds: int
     model: Any  # the backend's own settings (its spec's settings_type)
 

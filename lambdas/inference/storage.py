@@ -1,8 +1,14 @@
-"""S3 reads and writes, with S3 errors translated into the project's error kinds."""
+"""S3 reads and writes, with S3 errors translated into the project's error kinds.
+
+Writes of outcome documents are conditional (``If-Match`` on the ETag of the document read before, or
+``If-None-Match: *`` when there was none): two invocations working on two versions of one image at the same
+moment cannot overwrite each other blindly; the loser reads again and decides (``pipeline.py``).
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import errors
@@ -15,17 +21,59 @@ if TYPE_CHECKING:
 # Larger objects are not images we can do anything with inside a Lambda's memory.
 MAX_READ_BYTES = 100 * 1024 * 1024
 NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
+CONFLICT_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
+CONNECT_TIMEOUT_SECONDS = 2
+
+
+@dataclass(frozen=True)
+class Existing:
+    """What sits at a result key: one of our outcome documents, or something else (``foreign``)."""
+
+    document: dict[str, Any] | None
+    etag: str
+    foreign: bool = False
+
+
+@dataclass(frozen=True)
+class Head:
+    """The first bytes of an object's current version, and what S3 says that version is."""
+
+    data: bytes
+    version_id: str | None
+    etag: str | None
+    size: int | None
+
+
+class ObjectGone(PermanentError):
+    """The key has no current version (deleted: a delete marker, or gone from an unversioned bucket)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(errors.OBJECT_NOT_FOUND, message)
+
+
+class WriteConflict(TransientError):
+    """The result key changed since it was read (``If-Match`` / ``If-None-Match`` failed)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(errors.RESULT_WRITE_FAILED, message)
+
+
+def is_outcome_document(document: Any) -> bool:
+    return isinstance(document, dict) and "schema_version" in document and isinstance(document.get("source"), dict)
 
 
 class S3Storage:
-    """Reads images and writes result documents, SSE-KMS with the stack's key when one is configured."""
+    """Reads images and writes outcome documents, SSE-KMS with the stack's key when one is configured."""
 
-    def __init__(self, client: S3Client | Any | None = None, kms_key_arn: str | None = None) -> None:
+    def __init__(
+        self, client: S3Client | Any | None = None, kms_key_arn: str | None = None, read_timeout: int = 30
+    ) -> None:
         if client is None:
             import boto3
             from botocore.config import Config
 
-            client = boto3.client("s3", config=Config(connect_timeout=5, read_timeout=30, max_pool_connections=64))
+            config = Config(connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=read_timeout, max_pool_connections=64)
+            client = boto3.client("s3", config=config)
         self._client = client
         self._kms_key_arn = kms_key_arn
 
@@ -47,33 +95,70 @@ class S3Storage:
         return data
 
     def read_head(self, ref: ObjectRef, length: int) -> bytes:
-        """The first ``length`` bytes (a ranged GET); the whole object when it is shorter."""
+        """The first ``length`` bytes of the event's version (a ranged GET); the whole object when shorter."""
         kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key, "Range": f"bytes=0-{length - 1}"}
         if ref.version_id:
             kwargs["VersionId"] = ref.version_id
         try:
             data: bytes = self._client.get_object(**kwargs)["Body"].read(length)
         except Exception as exc:  # noqa: BLE001 - translated below
-            if getattr(exc, "response", {}).get("Error", {}).get("Code") == "InvalidRange":
+            if _code(exc) == "InvalidRange":
                 return b""  # an empty object has no byte 0
             raise _translate(exc, f"read s3://{ref.bucket}/{ref.key}") from None
         return data
 
-    def read_json(self, bucket: str, key: str) -> dict[str, Any] | None:
-        """A JSON document, or None when there is none (or it is not a JSON object)."""
+    def head_current(self, bucket: str, key: str, length: int) -> Head:
+        """The first bytes of the key's *current* version and its version id and ETag: one ranged GET that
+        both reads the header and tells whether a notification still describes the current object."""
+        try:
+            response = self._client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{length - 1}")
+            data: bytes = response["Body"].read(length)
+        except Exception as exc:  # noqa: BLE001 - translated below
+            if _code(exc) == "InvalidRange":  # an empty object: no bytes, but it exists
+                return self._head_empty(bucket, key)
+            if _code(exc) in NOT_FOUND_CODES:
+                raise ObjectGone(f"s3://{bucket}/{key} has no current version (deleted)") from None
+            raise _translate(exc, f"read s3://{bucket}/{key}") from None
+        total = _total_size(response.get("ContentRange"), response.get("ContentLength"))
+        return Head(data, response.get("VersionId"), _etag(response.get("ETag")), total)
+
+    def _head_empty(self, bucket: str, key: str) -> Head:
+        try:
+            response = self._client.head_object(Bucket=bucket, Key=key)
+        except Exception as exc:  # noqa: BLE001 - translated below
+            raise _translate(exc, f"read s3://{bucket}/{key}") from None
+        return Head(b"", response.get("VersionId"), _etag(response.get("ETag")), 0)
+
+    def read_result(self, bucket: str, key: str) -> Existing | None:
+        """What sits at a result key, or None when nothing does."""
         try:
             response = self._client.get_object(Bucket=bucket, Key=key)
-            document = json.loads(response["Body"].read())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return None
+            raw = response["Body"].read()
         except Exception as exc:  # noqa: BLE001
             error = _translate(exc, f"read s3://{bucket}/{key}")
             if error.code == errors.OBJECT_NOT_FOUND:
                 return None
             raise error from None
-        return document if isinstance(document, dict) else None
+        etag = _etag(response.get("ETag")) or ""
+        try:
+            document = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return Existing(None, etag, foreign=True)
+        if not is_outcome_document(document):
+            return Existing(None, etag, foreign=True)
+        return Existing(document, etag)
 
-    def write_json(self, bucket: str, key: str, document: dict[str, Any]) -> None:
+    def write_json(
+        self,
+        bucket: str,
+        key: str,
+        document: dict[str, Any],
+        *,
+        if_match: str | None = None,
+        if_absent: bool = False,
+    ) -> None:
+        """Write a document; with ``if_match`` / ``if_absent``, only if the key is still as it was read
+        (WriteConflict otherwise)."""
         body = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=False).encode("utf-8")
         kwargs: dict[str, Any] = {
             "Bucket": bucket,
@@ -81,15 +166,40 @@ class S3Storage:
             "Body": body,
             "ContentType": "application/json; charset=utf-8",
         }
+        if if_match:
+            kwargs["IfMatch"] = f'"{if_match}"'
+        elif if_absent:
+            kwargs["IfNoneMatch"] = "*"
         if self._kms_key_arn:
             kwargs.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=self._kms_key_arn, BucketKeyEnabled=True)
         try:
             self._client.put_object(**kwargs)
         except Exception as exc:  # noqa: BLE001
+            if _code(exc) in CONFLICT_CODES:
+                raise WriteConflict(f"s3://{bucket}/{key} changed since it was read") from None
             translated = _translate(exc, f"write s3://{bucket}/{key}")
             raise TransientError(
                 errors.RESULT_WRITE_FAILED, translated.message, request_id=translated.request_id
             ) from None
+
+
+def _etag(raw: Any) -> str | None:
+    return raw.strip('"') if isinstance(raw, str) and raw else None
+
+
+def _total_size(content_range: Any, length: Any) -> int | None:
+    """The object's size from ``Content-Range: bytes 0-65535/123456`` (or the length of a whole object)."""
+    if isinstance(content_range, str) and "/" in content_range:
+        total = content_range.rsplit("/", 1)[1]
+        return int(total) if total.isdigit() else None
+    return int(length) if isinstance(length, int) else None
+
+
+def _code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
 
 
 def _translate(exc: Exception, action: str) -> ProcessingError:

@@ -41,3 +41,19 @@ def test_rekognition_backend_end_to_end_by_reference_and_by_bytes(tmp_path: Path
     tiny = documents["tiny.png"]
     assert tiny is not None
     assert tiny["error"]["code"] == "IMAGE_TOO_SMALL"
+
+
+def test_the_demo_gives_every_image_suffix_in_any_letter_case_its_outcome(tmp_path: Path):
+    from inferctl.demo.run import run_demo
+
+    folder = tmp_path / "camera"
+    folder.mkdir()
+    names = ["IMG_0001.Jpg", "scan.jPeG", "Screen Shot.Png", "lower.jpg", "UPPER.JPG"]
+    for name in names:
+        (folder / name).write_bytes(images.jpeg(200, 150) if "png" not in name.lower() else images.png(200, 150))
+    out = tmp_path / "out"
+
+    assert run_demo(folder, out, {}, timeout=60) == 0
+
+    written = {path.name for path in (out / "results").iterdir()}
+    assert written == {name + ".json" for name in names}

@@ -60,7 +60,9 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Embedded
     # 1 s function timeout -> 6 s visibility timeout; two receives before the DLQ.
     config = demo_config({"lambdaTimeoutSeconds": 1, "maxReceiveCount": 2, "batchSize": 10})
     folder = tmp_path_factory.mktemp("embedded")
-    with embedded_stack(config, {"demo-shapes": model}, log_path=folder / "lambda.log", start_trigger=False) as stack:
+    with embedded_stack(
+        config, {"demo-shapes": model}, log_path=folder / "lambda.log", start_trigger=False, containers=1
+    ) as stack:
         write_state(stack, folder / "embedded.json")
         # Everything is queued before the trigger starts, so the first batch holds every notification.
         target = from_outputs(stack.session, stack.state(), None, "embedded")
@@ -129,9 +131,13 @@ def test_a_failing_record_does_not_hold_back_the_others(running, settled):
 
 def test_results_start_no_new_work(running, settled):
     stack = running[0]
-    # One test event, plus one notification per image and the redeliveries: nothing for the .json writes.
-    deliveries = stack.trigger.stats.received
-    assert deliveries == 1 + len(GOOD) + 1 + 1  # fail-once and fail-always were each received twice
+    # One test event, one notification per image and the two redeliveries; and, since the bucket notifies
+    # everything under the prefix (any letter case of a suffix), one per document written, each skipped.
+    documents = sum(1 for outcome in settled.values() if outcome.document)
+    assert stack.trigger.stats.received == 1 + len(GOOD) + 2 + documents
+    s3 = stack.client("s3")
+    listed = s3.list_objects_v2(Bucket=stack.resources.bucket, Prefix=stack.config.input_prefix)["Contents"]
+    assert not [item["Key"] for item in listed if item["Key"].endswith(".json.json")]  # no result of a result
     sqs = stack.client("sqs")
     attributes = sqs.get_queue_attributes(QueueUrl=stack.resources.queue_url, AttributeNames=["All"])["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "0"

@@ -3,6 +3,7 @@ invoked with the SQS event Lambda would build, results read back from S3 field b
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote_plus
@@ -102,7 +103,7 @@ def test_tricky_keys_get_results_beside_them_read_back_field_by_field(aws, monke
         assert result_head["SSEKMSKeyId"] == resources.key_arn
         assert result_head["ContentType"].startswith("application/json")
         document = read_json(session, resources.bucket, key + ".json")
-        assert document["schema_version"] == "1.0"
+        assert document["schema_version"] == "1.1"
         assert document["status"] == "ok"
         assert document["source"] == {
             "bucket": resources.bucket,
@@ -110,6 +111,7 @@ def test_tricky_keys_get_results_beside_them_read_back_field_by_field(aws, monke
             "version_id": versions[key],
             "etag": head["ETag"].strip('"'),
             "size_bytes": head["ContentLength"],
+            "sequencer": None,  # moto 5 sends none; real S3 does (tests/integration/test_ordering.py)
         }
         assert document["model"] == {"backend": "rekognition", "model_id": MODEL_ARN, "response_format": None}
         assert document["thresholds"] == {"min_confidence": 50.0, "label_overrides": {}, "inclusive": True}
@@ -125,7 +127,12 @@ def test_tricky_keys_get_results_beside_them_read_back_field_by_field(aws, monke
     ]
     assert flower["rejected_label_count"] == 0  # 20.0 is below what was asked for (MinConfidence 49)
 
-    # AND writing the results started no new work
+    # AND writing the results started no new work: their notifications arrive and are skipped
+    followers = deliver(session, resources)
+    assert len(followers.event["Records"]) == len(TRICKY_KEYS)
+    assert all(body["Records"][0]["s3"]["object"]["key"].endswith(".json") for body in followers.bodies())
+    assert followers.failed_ids == []
+    assert len(fake.requests) == len(TRICKY_KEYS)
     assert receive_all(session, resources) == []
 
 
@@ -190,15 +197,17 @@ def test_transient_failure_returns_only_that_message_and_permanent_failure_write
     assert error["error"]["retryable"] is False
     assert read_json(session, resources.bucket, "test_images/good.png.json")["status"] == "ok"
 
-    # AND the throttled message comes back (moto ignores the visibility timeout once we reset it)
+    # AND the throttled message is still invisible (its visibility timeout has not passed); what is visible
+    # are the notifications of the two documents just written
     sqs = session.client("sqs")
     messages = receive_all(session, resources)
-    assert messages == []  # still invisible: the visibility timeout has not passed
+    keys = sorted(unquote_plus(json.loads(m["Body"])["Records"][0]["s3"]["object"]["key"]) for m in messages)
+    assert keys == ["test_images/good.png.json", "test_images/notes.jpg.json"]
     assert (
         sqs.get_queue_attributes(
             QueueUrl=resources.queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
         )["Attributes"]["ApproximateNumberOfMessagesNotVisible"]
-        == "1"
+        == "3"  # the throttled image, and the two notifications just received
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Callable
@@ -11,17 +12,33 @@ from lambdas.inference import errors
 from lambdas.inference.backends import ImageSource
 from lambdas.inference.errors import PermanentError
 from lambdas.inference.model import Detection, ImageFacts, Label, ObjectRef
+from lambdas.inference.storage import Existing, Head, ObjectGone, WriteConflict, is_outcome_document
 from lambdas.inference.thresholds import Thresholds
 
 
 class MemoryStorage:
+    """S3 in a dictionary: current objects with their version and ETag, conditional writes like S3's."""
+
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], bytes] = {}
+        self.versions: dict[tuple[str, str], str | None] = {}
+        self.etags: dict[tuple[str, str], str] = {}
         self.writes: list[tuple[str, str]] = []
         self._lock = threading.Lock()
 
-    def put(self, bucket: str, key: str, data: bytes) -> None:
+    def put(self, bucket: str, key: str, data: bytes, version_id: str | None = None, etag: str | None = None) -> str:
+        """Store an object as the current version; its ETag (``etag``, or S3's MD5) is returned."""
         self.objects[(bucket, key)] = data
+        self.versions[(bucket, key)] = version_id
+        self.etags[(bucket, key)] = etag or self.etag(data)
+        return self.etags[(bucket, key)]
+
+    def delete(self, bucket: str, key: str) -> None:
+        self.objects.pop((bucket, key), None)
+
+    @staticmethod
+    def etag(data: bytes) -> str:
+        return hashlib.md5(data).hexdigest()
 
     def read(self, ref: ObjectRef) -> bytes:
         try:
@@ -32,12 +49,39 @@ class MemoryStorage:
     def read_head(self, ref: ObjectRef, length: int) -> bytes:
         return self.read(ref)[:length]
 
-    def read_json(self, bucket: str, key: str) -> dict[str, Any] | None:
+    def head_current(self, bucket: str, key: str, length: int) -> Head:
         data = self.objects.get((bucket, key))
-        return json.loads(data) if data else None
+        if data is None:
+            raise ObjectGone(f"no {key}")
+        return Head(data[:length], self.versions.get((bucket, key)), self.etags[(bucket, key)], len(data))
 
-    def write_json(self, bucket: str, key: str, document: dict[str, Any]) -> None:
+    def read_result(self, bucket: str, key: str) -> Existing | None:
+        data = self.objects.get((bucket, key))
+        if data is None:
+            return None
+        try:
+            document = json.loads(data)
+        except ValueError:
+            return Existing(None, self.etag(data), foreign=True)
+        if not is_outcome_document(document):
+            return Existing(None, self.etag(data), foreign=True)
+        return Existing(document, self.etag(data))
+
+    def write_json(
+        self,
+        bucket: str,
+        key: str,
+        document: dict[str, Any],
+        *,
+        if_match: str | None = None,
+        if_absent: bool = False,
+    ) -> None:
         with self._lock:
+            current = self.objects.get((bucket, key))
+            if (if_absent and current is not None) or (
+                if_match is not None and (current is None or self.etag(current) != if_match)
+            ):
+                raise WriteConflict(f"{key} changed")
             self.objects[(bucket, key)] = json.dumps(document).encode()
             self.writes.append((bucket, key))
 

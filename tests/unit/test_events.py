@@ -111,7 +111,12 @@ def test_the_lambda_consoles_s3_put_event_parses_with_its_encoded_key():
 
     (event,) = objects(json.dumps(load("events/s3_put_lambda_console.json")))
     assert event.ref == ObjectRef(
-        bucket="example-bucket", key="test/key", version_id=None, etag="0123456789abcdef0123456789abcdef", size=1024
+        bucket="example-bucket",
+        key="test/key",
+        version_id=None,
+        etag="0123456789abcdef0123456789abcdef",
+        size=1024,
+        sequencer="0A1B2C3D4E5F678901",
     )
     assert event.event_name == "ObjectCreated:Put"
 

@@ -48,6 +48,13 @@ def sqs_record(message_id: str, body: str, receive_count: int = 1) -> dict[str, 
     }
 
 
+def stored(storage: MemoryStorage, *keys: str, etag: str = "e1") -> MemoryStorage:
+    """The images the events name, in storage with the ETag the events carry."""
+    for key in keys:
+        storage.put("bkt", key, b"image bytes", etag=etag)
+    return storage
+
+
 def install(monkeypatch: Any, backend: FunctionBackend, storage: MemoryStorage, **env: str) -> None:
     settings = Settings.from_env({"REKOGNITION_MODEL_ARN": ARN, "RECORD_CONCURRENCY": "10", **env})
     runtime = handler.build_runtime(settings, backend=backend, storage=storage)
@@ -63,6 +70,7 @@ def test_partial_batch_response_names_exactly_the_failed_messages(monkeypatch):
     storage, backend = MemoryStorage(), FunctionBackend(answer)
     install(monkeypatch, backend, storage)
     keys = [f"test_images/{'throttle' if i % 3 == 0 else 'ok'}-{i}.jpg" for i in range(10)]
+    stored(storage, *keys)
     event = {"Records": [sqs_record(f"m{i}", s3_body(key)) for i, key in enumerate(keys)]}
 
     response = handler.lambda_handler(event, LambdaContext())
@@ -80,7 +88,7 @@ def test_records_of_a_batch_are_processed_concurrently(monkeypatch):
         barrier.wait()
         return [Label(key.rsplit("/", 1)[-1], 90.0)]
 
-    storage, backend = MemoryStorage(), FunctionBackend(answer)
+    storage, backend = stored(MemoryStorage(), *(f"test_images/{i}.jpg" for i in range(10))), FunctionBackend(answer)
     install(monkeypatch, backend, storage)
     event = {"Records": [sqs_record(f"m{i}", s3_body(f"test_images/{i}.jpg")) for i in range(10)]}
 
@@ -105,7 +113,7 @@ class Collect(logging.Handler):
 
 
 def test_every_log_line_of_a_record_carries_its_own_message_id(monkeypatch):
-    storage, backend = MemoryStorage(), FunctionBackend()
+    storage, backend = stored(MemoryStorage(), *(f"test_images/{i}.jpg" for i in range(6))), FunctionBackend()
     install(monkeypatch, backend, storage)
     event = {"Records": [sqs_record(f"m{i}", s3_body(f"test_images/{i}.jpg")) for i in range(6)]}
     collect = Collect()
@@ -138,28 +146,18 @@ def test_malformed_and_test_event_messages_are_acknowledged(monkeypatch):
     assert storage.writes == []
 
 
-def test_missing_object_gets_an_error_document(monkeypatch):
-    from lambdas.inference.backends.rekognition import RekognitionBackend
-    from tests.support.fakes import FakeRekognition
+def test_an_object_deleted_before_it_was_processed_ends_without_a_document_or_a_model_call(monkeypatch):
+    # GIVEN a notification for an image that is gone by the time it is handled (a delete marker is current)
+    storage, backend = MemoryStorage(), FunctionBackend()
+    install(monkeypatch, backend, storage)
 
-    class NoS3:
-        def get_object(self, **kwargs: Any) -> Any:
-            from tests.support.fakes import client_error
-
-            raise client_error("NoSuchKey", "gone", "GetObject", 404)
-
-    storage = MemoryStorage()
-    backend = RekognitionBackend(ARN, client=FakeRekognition(NoS3()))
-    settings = Settings.from_env({"REKOGNITION_MODEL_ARN": ARN})
-    runtime = handler.build_runtime(settings, backend=backend, storage=storage)
-    monkeypatch.setattr(handler, "runtime", lambda: runtime)
-
+    # WHEN it is handled
     response = handler.lambda_handler({"Records": [sqs_record("m", s3_body("test_images/gone.jpg"))]}, LambdaContext())
 
+    # THEN the message is acknowledged, the model is not called, and nothing is written beside a deleted image
     assert response["batchItemFailures"] == []
-    document = storage.document("bkt", "test_images/gone.jpg.json")
-    assert document["status"] == "error"
-    assert document["error"]["code"] == errors.OBJECT_NOT_FOUND
+    assert backend.calls == []
+    assert storage.writes == []
 
 
 def test_configuration_error_fails_the_whole_batch_naming_the_variable(monkeypatch, caplog):
@@ -178,7 +176,7 @@ def test_records_without_time_left_are_returned_not_started(monkeypatch):
         context.started -= 55  # this call "takes" 55 s: 5 s remain, under the 10 s safety margin
         return [Label("thing", 90.0)]
 
-    storage, backend = MemoryStorage(), FunctionBackend(slow)
+    storage, backend = stored(MemoryStorage(), *(f"test_images/{i}.jpg" for i in range(3))), FunctionBackend(slow)
     install(monkeypatch, backend, storage, RECORD_CONCURRENCY="1")
     event = {"Records": [sqs_record(f"m{i}", s3_body(f"test_images/{i}.jpg")) for i in range(3)]}
 
@@ -190,13 +188,14 @@ def test_records_without_time_left_are_returned_not_started(monkeypatch):
 
 
 def test_same_object_notified_twice_calls_the_backend_once(monkeypatch):
-    storage, backend = MemoryStorage(), FunctionBackend()
+    storage, backend = stored(MemoryStorage(), "test_images/a.jpg", etag="same"), FunctionBackend()
     install(monkeypatch, backend, storage, RECORD_CONCURRENCY="1")
     record = sqs_record("m", s3_body("test_images/a.jpg", etag="same"))
     handler.lambda_handler({"Records": [record]}, LambdaContext())
     handler.lambda_handler({"Records": [record]}, LambdaContext())
     assert backend.calls == ["test_images/a.jpg"]
     # A new upload (new ETag, unversioned event) is new work.
+    stored(storage, "test_images/a.jpg", etag="new")
     handler.lambda_handler({"Records": [sqs_record("n", s3_body("test_images/a.jpg", etag="new"))]}, LambdaContext())
     assert backend.calls == ["test_images/a.jpg", "test_images/a.jpg"]
 
@@ -206,6 +205,7 @@ def test_the_lambda_docs_sqs_event_with_s3_bodies_gets_a_partial_batch_response(
     from tests.support.fixtures import s3_event, sqs_envelope
 
     storage, backend = MemoryStorage(), FunctionBackend()
+    storage.put("bkt", "test_images/Happy Face.jpg", b"image", version_id="096fKKXTRTtl3on89fVO.nfljtsv6qko")
     install(monkeypatch, backend, storage)
     event = sqs_envelope(
         json.dumps(s3_event(bucket="bkt", key="test_images/Happy Face.jpg")),
@@ -226,7 +226,7 @@ def test_an_unexpected_exception_is_logged_at_error_with_its_traceback_and_redel
     def broken(key: str) -> list[Label]:
         raise ZeroDivisionError("a bug")
 
-    storage, backend = MemoryStorage(), FunctionBackend(broken)
+    storage, backend = stored(MemoryStorage(), "test_images/a.jpg"), FunctionBackend(broken)
     install(monkeypatch, backend, storage)
     collect = Collect()
     logging.getLogger(handler.logger.name).addHandler(collect)

@@ -44,5 +44,12 @@ def specs() -> tuple[BackendSpec, ...]:
 
 def build_backend(settings: Settings, client: object | None = None) -> InferenceBackend:
     """The configured backend's adapter; creates a client for that backend only."""
-    options = ClientOptions(read_timeout=settings.backend_read_timeout_seconds, pool_size=settings.record_concurrency)
+    from ..pacing import RateLimiter
+
+    rate = settings.model_calls_per_second
+    options = ClientOptions(
+        read_timeout=settings.backend_read_timeout_seconds,
+        pool_size=settings.record_concurrency,
+        pace=RateLimiter(rate) if rate else None,
+    )
     return spec(settings.backend).create(settings.model, options, client)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from ..images import MemoryBudget
     from ..model import Detection, ObjectRef
+    from ..pacing import RateLimiter
     from ..thresholds import Thresholds
     from ..variables import Variable
 
@@ -61,10 +62,17 @@ class InferenceBackend(Protocol):
 
 @dataclass(frozen=True)
 class ClientOptions:
-    """How the function's clients are built: per-attempt read timeout and connection pool size."""
+    """How the function's clients are built: per-attempt read timeout, connection pool size, and the pace
+    (``pacing.RateLimiter``) every model call keeps to."""
 
     read_timeout: int = 30
     pool_size: int = 10
+    pace: RateLimiter | None = None
+
+    def paced(self, client: Any) -> Any:
+        if self.pace is not None:
+            self.pace.attach(client)
+        return client
 
 
 @dataclass(frozen=True)

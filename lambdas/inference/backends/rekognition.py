@@ -110,7 +110,8 @@ class RekognitionBackend:
         if client is None:
             import boto3
 
-            client = boto3.client("rekognition", config=client_config(options or ClientOptions()))
+            options = options or ClientOptions()
+            client = options.paced(boto3.client("rekognition", config=client_config(options)))
         self._client: Any = client  # a boto3 client, or a fake with the same method
 
     def detect(self, image: ImageSource, thresholds: Thresholds) -> Detection:
