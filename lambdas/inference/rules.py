@@ -52,15 +52,7 @@ def backend(name: str, raw: Any, registered: tuple[str, ...]) -> str:
 
 def confidence(name: str, raw: Any) -> float:
     """A confidence threshold in percent, 0 to 100 inclusive."""
-    if isinstance(raw, bool):
-        raise ConfigError(name, f"expected a number from 0 to 100, got {raw!r}")
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(name, f"expected a number from 0 to 100, got {raw!r}") from None
-    if math.isnan(value) or not 0.0 <= value <= 100.0:
-        raise ConfigError(name, f"must be between 0 and 100 (percent), got {raw!r}")
-    return value
+    return number(name, raw, 0.0, 100.0)
 
 
 def integer(name: str, raw: Any, low: int, high: int) -> int:
