@@ -86,7 +86,7 @@ def build_runtime(
         budget=MemoryBudget(budget_bytes(settings.memory_mb)),
         input_prefix=settings.input_prefix,
         image_suffixes=settings.image_suffixes,
-        thresholds=Thresholds(settings.min_confidence, settings.label_thresholds),
+        thresholds=Thresholds(settings.min_confidence, settings.label_thresholds, settings.candidate_floor),
         backend=backend or build_backend(settings),
         storage=storage
         or S3Storage(kms_key_arn=settings.result_kms_key_arn, read_timeout=settings.storage_read_timeout_seconds),

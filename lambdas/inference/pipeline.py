@@ -215,7 +215,7 @@ class Pipeline:
             )
             self.telemetry.outcome("retry", exc.code)
             raise
-        accepted, rejected = self.thresholds.split(detection.labels)
+        accepted, candidates, dropped = self.thresholds.split(detection.labels)
         document = results.result_document(
             ref=ref,
             backend=self.backend.name,
@@ -223,7 +223,8 @@ class Pipeline:
             thresholds=self.thresholds,
             detection=detection,
             accepted=accepted,
-            rejected=rejected,
+            candidates=candidates,
+            rejected_count=len(candidates) + dropped,
             received_at=received_at,
             completed_at=self.clock(),
         )
@@ -238,7 +239,7 @@ class Pipeline:
                 **log_keys,
                 "result_key": result_key,
                 "labels": [label.name for label in accepted],
-                "rejected_label_count": len(rejected),
+                "candidate_count": len(candidates),
                 "backend_latency_ms": round(detection.latency_ms, 1),
                 "sent_as": detection.image.sent_as,
             },

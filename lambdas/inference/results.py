@@ -13,7 +13,7 @@ from .errors import ProcessingError
 from .model import Detection, ImageFacts, Label, ObjectRef
 from .thresholds import Thresholds
 
-SCHEMA_VERSION = "1.1"  # 1.1: source.sequencer
+SCHEMA_VERSION = "1.2"  # 1.1: source.sequencer; 1.2: candidates, thresholds.candidate_floor
 
 
 def iso(moment: datetime) -> str:
@@ -61,11 +61,13 @@ def result_document(
     thresholds: Thresholds,
     detection: Detection,
     accepted: list[Label],
-    rejected: list[Label],
+    candidates: list[Label],
+    rejected_count: int,
     received_at: datetime,
     completed_at: datetime,
 ) -> dict[str, Any]:
-    """A successful inference: the labels that cleared their thresholds, highest confidence first."""
+    """A successful inference: the labels that cleared their thresholds and, apart, the candidates (below
+    their threshold, at or above the floor), each highest confidence first."""
     return {
         "schema_version": SCHEMA_VERSION,
         "status": "ok",
@@ -73,7 +75,8 @@ def result_document(
         "model": {"backend": backend, "model_id": model_id, "response_format": detection.raw_format},
         "thresholds": thresholds.as_dict(),
         "labels": [_label(label) for label in accepted],
-        "rejected_label_count": len(rejected),
+        "candidates": [_label(label) for label in candidates],
+        "rejected_label_count": rejected_count,
         "image": _image(detection.image),
         "timing": {
             "received_at": iso(received_at),
@@ -103,6 +106,7 @@ def error_document(
         "model": {"backend": backend, "model_id": model_id, "response_format": None},
         "thresholds": thresholds.as_dict(),
         "labels": [],
+        "candidates": [],
         "rejected_label_count": 0,
         "image": None,
         "timing": {"received_at": iso(received_at), "completed_at": iso(completed_at), "backend_latency_ms": None},

@@ -69,6 +69,16 @@ COMMON: tuple[Variable, ...] = (
         doc='per-label thresholds, e.g. {"cat": 90}',
     ),
     Variable(
+        "candidate_floor",
+        "CANDIDATE_FLOOR",
+        "candidateFloor",
+        rules.confidence,
+        10.0,
+        render=render_number,
+        live=True,
+        doc="labels below their threshold down to this confidence are kept as candidates (percent)",
+    ),
+    Variable(
         "record_concurrency",
         "RECORD_CONCURRENCY",
         "recordConcurrency",
@@ -160,6 +170,7 @@ class Settings:
     image_suffixes: tuple[str, ...]
     min_confidence: float
     label_thresholds: Mapping[str, float]
+    candidate_floor: float
     record_concurrency: int
     result_kms_key_arn: str | None
     memory_mb: int

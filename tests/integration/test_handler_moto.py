@@ -93,7 +93,7 @@ def test_tricky_keys_get_results_beside_them_read_back_field_by_field(aws, monke
         if versions[key]:
             expected["Version"] = versions[key]
         assert request["Image"]["S3Object"] == expected
-        assert request["MinConfidence"] == 49.0
+        assert request["MinConfidence"] == 9.0  # just below the candidate floor (10), the lowest cut
 
     # AND each result sits at <key>.json, encrypted with the stack's key, with the documented fields
     s3 = session.client("s3")
@@ -103,7 +103,7 @@ def test_tricky_keys_get_results_beside_them_read_back_field_by_field(aws, monke
         assert result_head["SSEKMSKeyId"] == resources.key_arn
         assert result_head["ContentType"].startswith("application/json")
         document = read_json(session, resources.bucket, key + ".json")
-        assert document["schema_version"] == "1.1"
+        assert document["schema_version"] == "1.2"
         assert document["status"] == "ok"
         assert document["source"] == {
             "bucket": resources.bucket,
@@ -114,7 +114,12 @@ def test_tricky_keys_get_results_beside_them_read_back_field_by_field(aws, monke
             "sequencer": None,  # moto 5 sends none; real S3 does (tests/integration/test_ordering.py)
         }
         assert document["model"] == {"backend": "rekognition", "model_id": MODEL_ARN, "response_format": None}
-        assert document["thresholds"] == {"min_confidence": 50.0, "label_overrides": {}, "inclusive": True}
+        assert document["thresholds"] == {
+            "min_confidence": 50.0,
+            "label_overrides": {},
+            "candidate_floor": 10.0,
+            "inclusive": True,
+        }
         assert document["image"]["sent_as"] == "s3_object"
         assert document["error"] is None
         assert document["timing"]["received_at"] <= document["timing"]["completed_at"]
@@ -125,7 +130,8 @@ def test_tricky_keys_get_results_beside_them_read_back_field_by_field(aws, monke
     assert flower["labels"] == [
         {"name": "flower", "confidence": 97.5, "bounding_box": {"left": 0.1, "top": 0.2, "width": 0.3, "height": 0.4}}
     ]
-    assert flower["rejected_label_count"] == 0  # 20.0 is below what was asked for (MinConfidence 49)
+    assert flower["candidates"] == [{"name": "leaf", "confidence": 20.0, "bounding_box": None}]
+    assert flower["rejected_label_count"] == 1  # below its threshold, kept as a candidate
 
     # AND writing the results started no new work: their notifications arrive and are skipped
     followers = deliver(session, resources)
@@ -161,7 +167,11 @@ def test_thresholds_at_the_boundary_are_inclusive_and_overrides_win(aws, monkeyp
     ]
     assert document["rejected_label_count"] == 2  # below (49.999 < 50) and cat (89.99 < 90)
     assert document["thresholds"]["label_overrides"] == {"cat": 90.0, "dog": 30.0}
-    assert fake.requests[0]["MinConfidence"] == 29.0  # asks below the lowest threshold, cuts in the Lambda
+    assert fake.requests[0]["MinConfidence"] == 9.0  # asks below the lowest cut (the floor), cuts in the Lambda
+    assert [(label["name"], label["confidence"]) for label in document["candidates"]] == [
+        ("cat", 89.99),
+        ("below", 49.999),
+    ]
 
 
 def test_transient_failure_returns_only_that_message_and_permanent_failure_writes_an_error(aws, monkeypatch):

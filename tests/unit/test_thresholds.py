@@ -19,10 +19,14 @@ def test_override_replaces_the_global_minimum_in_both_directions():
     assert thresholds.lowest() == 10.0
 
 
-def test_split_orders_by_confidence():
-    accepted, rejected = Thresholds(50.0).split([Label("b", 60), Label("a", 90), Label("c", 10), Label("d", 60)])
+def test_split_orders_by_confidence_and_keeps_candidates_down_to_the_floor():
+    thresholds = Thresholds(50.0, {"e": 95.0}, candidate_floor=20.0)
+    labels = [Label("b", 60), Label("a", 90), Label("c", 10), Label("d", 60), Label("e", 90), Label("f", 20)]
+    accepted, candidates, dropped = thresholds.split(labels)
     assert [label.name for label in accepted] == ["a", "b", "d"]
-    assert [label.name for label in rejected] == ["c"]
+    assert [label.name for label in candidates] == ["e", "f"]  # below their threshold, at or above the floor
+    assert dropped == 1  # c: below the floor
+    assert thresholds.lowest() == 20.0  # what a model is asked for
 
 
 def test_zero_accepts_everything():

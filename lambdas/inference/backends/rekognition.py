@@ -151,8 +151,9 @@ class RekognitionBackend:
         return key.lower().endswith(S3_OBJECT_SUFFIXES) and (size is None or 0 < size <= S3_OBJECT_MAX_BYTES)
 
     def _call(self, image: dict[str, Any], thresholds: Thresholds, facts: ImageFacts) -> Detection:
-        # Ask for a little below the lowest threshold: the docs disagree on whether the service's boundary
-        # is inclusive, and ours is; the exact cut is made in the Lambda.
+        # Ask for a little below the lowest threshold or the candidate floor (the price is per image, not per
+        # label): the docs disagree on whether the service's boundary is inclusive, and ours is; the exact
+        # cuts are made in the Lambda.
         min_confidence = max(0.0, thresholds.lowest() - 1.0)
         started = time.perf_counter()
         try:
