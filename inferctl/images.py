@@ -22,6 +22,7 @@ from .target import Target
 class Upload:
     key: str
     size: int
+    version_id: str | None = None
 
 
 def image_files(folder: Path, suffixes: Iterable[str] = rules.DEFAULT_IMAGE_SUFFIXES) -> tuple[list[Path], list[Path]]:
@@ -40,8 +41,8 @@ def upload_many(target: Target, items: list[tuple[str, bytes]], progress: bool =
     uploads = []
     for done, (relative, data) in enumerate(items, start=1):
         key = target.input_prefix + relative
-        s3.put_object(Bucket=target.bucket, Key=key, Body=data)
-        uploads.append(Upload(key=key, size=len(data)))
+        response = s3.put_object(Bucket=target.bucket, Key=key, Body=data)
+        uploads.append(Upload(key=key, size=len(data), version_id=response.get("VersionId")))
         if bar:
             bar.update(done)
     if bar:
@@ -56,15 +57,17 @@ def wait_for(
     progress: bool = True,
     poll_seconds: float = 0.5,
     idle: Callable[[], None] | None = None,
+    versions: dict[str, str | None] | None = None,
 ) -> dict[str, ImageState]:
-    """Poll until every key has a result, an error document or a dead letter, or the timeout passes."""
+    """Poll until every key has a result, an error document or a dead letter, or the timeout passes. With
+    ``versions`` (key -> version id), only an outcome of that version counts (an older one is still pending)."""
     s3, sqs = target.client("s3"), target.client("sqs")
     bar = Progress(len(keys), "results") if progress else None
     deadline = time.monotonic() + timeout
     settled: dict[str, ImageState] = {}
     while True:
         pending = [key for key in keys if key not in settled]
-        found = outcomes.collect(s3, sqs, target.bucket, target.dead_letter_queue_url, pending)
+        found = outcomes.collect(s3, sqs, target.bucket, target.dead_letter_queue_url, pending, versions)
         settled.update({key: outcome for key, outcome in found.items() if outcome.settled})
         if bar:
             counts = {state: sum(1 for o in settled.values() if o.state == state) for state in ("ok", "error")}

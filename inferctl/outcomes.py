@@ -68,10 +68,15 @@ def read_result(s3: Any, bucket: str, image_key: str) -> dict[str, Any] | None:
     return document
 
 
-def collect(s3: Any, sqs: Any, bucket: str, dlq_url: str, keys: list[str]) -> dict[str, ImageState]:
+def collect(
+    s3: Any, sqs: Any, bucket: str, dlq_url: str, keys: list[str], versions: dict[str, str | None] | None = None
+) -> dict[str, ImageState]:
     states: dict[str, ImageState] = {}
     for key in keys:
         document = read_result(s3, bucket, key)
+        wanted = (versions or {}).get(key)
+        if document is not None and wanted and (document.get("source") or {}).get("version_id") != wanted:
+            document = None  # the outcome of an older version: this one's is still to come
         if document is not None:
             states[key] = ImageState(key=key, state=str(document.get("status", "error")), document=document)
     missing = [key for key in keys if key not in states]

@@ -5,7 +5,7 @@ target and never care which it is."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +29,25 @@ class Target:
     log_group: str | None
     endpoint_url: str | None = None
     description: str = ""
+    function_name: str | None = None
+    stack_name: str | None = None
+    endpoints: dict[str, str] = field(default_factory=dict)  # service -> URL (the embedded stack's own)
+    outputs: dict[str, Any] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
-        if self.endpoint_url:
-            return self.session.client(service, endpoint_url=self.endpoint_url)
+        url = self.endpoints.get(service) or self.endpoint_url
+        if url:
+            return self.session.client(service, endpoint_url=url)
         return self.session.client(service)
 
 
-def from_outputs(session: Any, outputs: dict[str, str], endpoint_url: str | None, description: str) -> Target:
+def from_outputs(
+    session: Any,
+    outputs: dict[str, Any],
+    endpoint_url: str | None,
+    description: str,
+    stack_name: str | None = None,
+) -> Target:
     missing = [name for name in REQUIRED_OUTPUTS if not outputs.get(name)]
     if missing:
         raise TargetError(f"{description} lacks the outputs {', '.join(missing)}")
@@ -52,6 +63,10 @@ def from_outputs(session: Any, outputs: dict[str, str], endpoint_url: str | None
         log_group=log_group,
         endpoint_url=endpoint_url,
         description=description,
+        function_name=outputs.get("FunctionName"),
+        stack_name=stack_name,
+        endpoints={"lambda": outputs["services_url"]} if outputs.get("services_url") else {},
+        outputs=dict(outputs),
     )
 
 
@@ -64,7 +79,7 @@ def deployed(stack_name: str, session: Any | None = None) -> Target:
     except Exception as exc:  # noqa: BLE001 - reported to the user as one clear line
         raise TargetError(f"cannot describe stack {stack_name!r}: {exc}") from None
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
-    return from_outputs(session, outputs, None, f"stack {stack_name}")
+    return from_outputs(session, outputs, None, f"stack {stack_name}", stack_name=stack_name)
 
 
 def embedded(state_file: Path = DEFAULT_STATE) -> Target:

@@ -4,6 +4,8 @@ Commands:
   upload    upload a folder of images under the input prefix, optionally --wait for the results
   results   list results as a table or JSON lines, optionally --download them with annotated images
   dlq       show what sits in the dead-letter queue and why, optionally --redrive it
+  thresholds show / set / what-if: the thresholds in force and any drift; a safe live change; a
+            proposal tried on the stored results without calling the model
   demo      run the whole pipeline on an embedded AWS emulator and a local model, then exit
   serve     keep an embedded stack running (until Ctrl-C) for the commands above
   fault-run a fault-injected end-to-end run (throttling, model not ready, failing writes, corrupt files)
@@ -22,11 +24,11 @@ from collections.abc import Sequence
 from lambdas.inference.rules import ConfigError
 
 from ..target import TargetError
-from . import deadletters, embedded, images
+from . import deadletters, embedded, images, thresholds
 from .common import EXIT_USAGE
 
 # One module per verb group; each adds its commands with ``register``.
-COMMAND_GROUPS = (images, deadletters, embedded)
+COMMAND_GROUPS = (images, deadletters, thresholds, embedded)
 
 
 def build_parser() -> argparse.ArgumentParser:

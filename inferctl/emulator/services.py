@@ -8,10 +8,10 @@ adapters reach local models through the standard ``AWS_ENDPOINT_URL_<SERVICE>`` 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from lambdas.inference.backends import specs
@@ -63,15 +63,27 @@ class _Handler(BaseHTTPRequestHandler):
         return  # quiet: the callers print their own progress
 
 
+class Route(Protocol):
+    """Another API the local services server answers (the Lambda control plane)."""
+
+    def handles(self, request: HttpRequest) -> bool: ...
+
+    def serve(self, request: HttpRequest, models: Any = None) -> HttpResponse: ...
+
+
 class _ServicesServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, models: LocalModels) -> None:
+    def __init__(self, models: LocalModels, routes: Sequence[Route]) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.models = models
         self.emulations = [spec.emulation for spec in specs()]
+        self.routes = list(routes)
 
     def route(self, request: HttpRequest) -> HttpResponse:
+        for route in self.routes:
+            if route.handles(request):
+                return route.serve(request, self.models)
         for emulation in self.emulations:
             if emulation.handles(request):
                 return emulation.serve(request, self.models)
@@ -83,9 +95,9 @@ class _ServicesServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def local_services(models: LocalModels) -> Iterator[str]:
+def local_services(models: LocalModels, routes: Sequence[Route] = ()) -> Iterator[str]:
     """Serve on a free port; yield the endpoint URL; stop when the block exits, whatever happens."""
-    server = _ServicesServer(models)
+    server = _ServicesServer(models, routes)
     thread = threading.Thread(target=server.serve_forever, name="local-services", daemon=True)
     thread.start()
     try:

@@ -19,6 +19,7 @@ from lambdas.inference.backends import specs
 from lambdas.inference.backends.base import LocalModel
 from stacks.config import StackConfig
 
+from .lambda_api import LambdaApi, LocalFunction, LocalMapping
 from .resources import Resources, provision
 from .runtime import LambdaLogs
 from .server import Emulator, embedded_aws, patched_environ
@@ -37,6 +38,9 @@ class EmbeddedStack:
     trigger: SqsTrigger
     services_url: str
     session: Any
+    function: LocalFunction
+    mapping: LocalMapping
+    deployed_environment: dict[str, str]
     reports: list[BatchReport] = field(default_factory=list)
 
     def client(self, service: str) -> Any:
@@ -54,6 +58,9 @@ class EmbeddedStack:
             "FunctionName": FUNCTION_NAME,
             "LogGroupName": LOG_GROUP,
             "KeyArn": self.resources.key_arn,
+            "EventSourceMappingId": self.mapping.uuid,
+            "services_url": self.services_url,  # the Lambda control plane and the model services
+            "deployed_environment": self.deployed_environment,  # what "the stack" set, for drift
         }
 
 
@@ -103,13 +110,24 @@ def embedded_stack(
             data: bytes = s3.get_object(**kwargs)["Body"].read()
             return data
 
-        services_url = stack.enter_context(local_services(LocalModels(models, fetch)))
+        lambda_api = LambdaApi()
+        services_url = stack.enter_context(local_services(LocalModels(models, fetch), routes=[lambda_api]))
         resources = provision(session, config)
+        environment_at_deploy = lambda_environment(resources, config, services_url)
+        function = lambda_api.add_function(
+            LocalFunction(
+                FUNCTION_NAME,
+                dict(environment_at_deploy),
+                memory_mb=config.lambda_memory_mb,
+                timeout_seconds=config.lambda_timeout_seconds,
+            )
+        )
+        mapping = lambda_api.add_mapping(LocalMapping(FUNCTION_NAME, resources.queue_arn, config.batch_size))
         logs = LambdaLogs(session.client("logs"), LOG_GROUP, log_path)
         stack.callback(logs.close)
         if capture_stdout:
             stack.enter_context(contextlib.redirect_stdout(logs))
-        stack.enter_context(patched_environ(lambda_environment(resources, config, services_url)))
+        stack.enter_context(patched_environ(environment_at_deploy))
 
         from lambdas.inference import handler as lambda_module
 
@@ -118,16 +136,18 @@ def embedded_stack(
         log_handler: Any = lambda_module.logger.registered_handler
         previous_stream = log_handler.setStream(logs)  # the function's log lines go to its log group
         stack.callback(log_handler.setStream, previous_stream)
-        runtimes: dict[int, lambda_module.Runtime] = {}
+        runtimes: dict[int, tuple[str, lambda_module.Runtime]] = {}
 
         @contextlib.contextmanager
         def environment(index: int) -> Iterator[None]:
-            """Execution environment ``index``: its own runtime, built at its first invoke (its cold start)."""
-            if index not in runtimes:
+            """Execution environment ``index``: its own runtime, built at its first invoke (its cold start) from
+            the function's configuration; a changed configuration means new environments, as on Lambda."""
+            revision = function.revision
+            if index not in runtimes or runtimes[index][0] != revision:
                 from lambdas.inference.settings import Settings
 
-                runtimes[index] = lambda_module.build_runtime(Settings.from_env())
-            with lambda_module.bound(runtimes[index]):
+                runtimes[index] = (revision, lambda_module.build_runtime(Settings.from_env(function.environment)))
+            with lambda_module.bound(runtimes[index][1]):
                 yield
 
         def invoke(event: dict[str, Any], context: Any) -> Any:
@@ -151,6 +171,7 @@ def embedded_stack(
             on_batch=reports.append,
             containers=config.max_concurrency if containers is None else containers,
             bind=environment,
+            enabled=lambda: mapping.enabled,
         )
         embedded = EmbeddedStack(
             emulator=emulator,
@@ -159,6 +180,9 @@ def embedded_stack(
             trigger=trigger,
             services_url=services_url,
             session=session,
+            function=function,
+            mapping=mapping,
+            deployed_environment=environment_at_deploy,
             reports=reports,
         )
         if start_trigger:

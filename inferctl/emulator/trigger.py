@@ -61,6 +61,7 @@ class SqsTrigger:
         on_batch: Callable[[BatchReport], None] | None = None,
         containers: int = 1,
         bind: Callable[[int], AbstractContextManager[Any]] | None = None,
+        enabled: Callable[[], bool] | None = None,
     ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
@@ -75,6 +76,7 @@ class SqsTrigger:
         self.on_batch = on_batch
         self.containers = containers
         self.bind = bind or (lambda index: contextlib.nullcontext())
+        self.enabled = enabled or (lambda: True)
         self.stats = TriggerStats()
         self._lock = threading.Lock()
 
@@ -142,9 +144,12 @@ class SqsTrigger:
         return report
 
     def run(self, stop: threading.Event, container: int = 0) -> None:
-        """Poll until ``stop`` is set (checked between long-polls)."""
+        """Poll until ``stop`` is set (checked between long-polls); a disabled mapping does not poll."""
         while not stop.is_set():
-            self.poll_once(container)
+            if self.enabled():
+                self.poll_once(container)
+            else:
+                stop.wait(max(0.2, self.poll_wait_seconds))
 
     def start(self) -> tuple[list[threading.Thread], threading.Event]:
         """One poller thread per container; set the event and join the threads to stop."""

@@ -200,6 +200,8 @@ class Pipeline:
             return self._settled("superseded", ref, result_key, log_keys)
         if ref.size is None and head.size is not None:
             ref = replace(ref, size=head.size)
+        if ref.version_id is None and head.version_id and ref.etag and head.etag == ref.etag:
+            ref = replace(ref, version_id=head.version_id)  # record the version that was read
 
         received_at = self.clock()
         try:

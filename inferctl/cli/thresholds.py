@@ -1,0 +1,159 @@
+"""``thresholds``: show what is in force and where it comes from, change it safely, and try proposals on the
+stored results (what-if) without calling the model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from lambdas.inference.rules import ConfigError
+from lambdas.inference.thresholds import Thresholds
+from stacks.config import CDK_JSON
+
+from .. import configuration, images, whatif
+from ..console import table
+from .common import EXIT_LOST, EXIT_OK, add_target, target
+
+
+def register(commands: Any) -> None:
+    thresholds = commands.add_parser("thresholds", help="show, change (safely) or try (what-if) thresholds")
+    verbs = thresholds.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    show = verbs.add_parser("show", help="the thresholds in force, where each comes from, and any drift")
+    show.add_argument("--cdk-json", type=Path, default=CDK_JSON, help="the cdk.json of the next deploy")
+    add_target(show)
+    show.set_defaults(run=cmd_show)
+
+    change = verbs.add_parser("set", help="change thresholds on the running function (merged, guarded)")
+    _add_values(change)
+    change.add_argument("--dry-run", action="store_true", help="print the change, send nothing")
+    change.add_argument(
+        "--write-context",
+        type=Path,
+        nargs="?",
+        const=CDK_JSON,
+        metavar="CDK_JSON",
+        help="also write the values into cdk.json so that the next deploy keeps them",
+    )
+    add_target(change)
+    change.set_defaults(run=cmd_set)
+
+    trial = verbs.add_parser("what-if", help="what proposed thresholds would keep, from the stored results")
+    _add_values(trial)
+    trial.add_argument("--prefix", help="key prefix of the results (default: the input prefix)")
+    trial.add_argument("--format", choices=("table", "json"), default="table")
+    add_target(trial)
+    trial.set_defaults(run=cmd_what_if)
+
+
+def _add_values(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--min-confidence", metavar="PERCENT", help="the global threshold")
+    parser.add_argument(
+        "--label", action="append", default=[], metavar="NAME=PERCENT", help="a per-label threshold (repeatable)"
+    )
+    parser.add_argument("--clear-label", action="append", default=[], metavar="NAME", help="remove a label's override")
+    parser.add_argument("--candidate-floor", metavar="PERCENT", help="keep candidates down to this confidence")
+
+
+def changes_of(args: argparse.Namespace) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if args.min_confidence is not None:
+        changes["min_confidence"] = args.min_confidence
+    if args.candidate_floor is not None:
+        changes["candidate_floor"] = args.candidate_floor
+    labels: dict[str, Any] = {}
+    for pair in args.label:
+        name, separator, value = pair.partition("=")
+        if not separator or not name:
+            raise ConfigError("--label", f"expected NAME=PERCENT, got {pair!r}")
+        labels[name] = value
+    labels.update(dict.fromkeys(args.clear_label))
+    if labels:
+        changes["label_thresholds"] = labels
+    if not changes:
+        raise ConfigError("thresholds", "nothing to change: give --min-confidence, --label or --candidate-floor")
+    return changes
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    rows = configuration.show(target(args), args.cdk_json)
+    lines = []
+    for row in rows:
+        notes = []
+        if row.drifted:
+            notes.append("changed on the function since the deploy")
+        if row.reverts_on_deploy:
+            notes.append("the next deploy sets it back")
+        lines.append(
+            (
+                row.variable.env,
+                row.variable.context,
+                row.live,
+                row.deployed or "?",
+                row.next_deploy or "?",
+                "; ".join(notes),
+            )
+        )
+    print(table(lines, ("variable", "context key", "live", "deployed", "cdk.json", "notes"), max_width=48))
+    return EXIT_OK
+
+
+def cmd_set(args: argparse.Namespace) -> int:
+    stack = target(args)
+    changes = changes_of(args)
+    try:
+        applied = configuration.apply(
+            stack,
+            changes,
+            dry_run=args.dry_run,
+            write_context=args.write_context,
+            progress=lambda message: print(message, file=sys.stderr),
+        )
+    except configuration.ConcurrentChange as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_LOST
+    if not applied.changes:
+        print("no change: the function already has these values", file=sys.stderr)
+        return EXIT_OK
+    print(table([(name, old, new) for name, (old, new) in applied.changes.items()], ("variable", "before", "after")))
+    if applied.dry_run:
+        print("\ndry run: nothing was sent", file=sys.stderr)
+    elif applied.wrote_context:
+        print(f"\napplied (revision {applied.revision_id}); written to {applied.wrote_context}", file=sys.stderr)
+    else:
+        print(
+            f"\napplied (revision {applied.revision_id}). The next `cdk deploy` sets these back to cdk.json's values: "
+            "add --write-context to keep them",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def cmd_what_if(args: argparse.Namespace) -> int:
+    stack = target(args)
+    changes = changes_of(args)
+    live = configuration.read_live(stack).environment
+    proposed_env = configuration.planned(live, changes)
+    from lambdas.inference.settings import COMMON
+
+    fields = {variable.field: variable.read(proposed_env.get(variable.env or ""), variable.env) for variable in COMMON}
+    proposed = Thresholds(fields["min_confidence"], fields["label_thresholds"], fields["candidate_floor"])
+    report = whatif.what_if(images.list_results(stack, args.prefix), proposed)
+    if args.format == "json":
+        print(json.dumps(report.as_dict(), indent=2))
+        return EXIT_OK
+    labels = report.as_dict()["labels"]
+    print(table([(name, n["now"], n["proposed"]) for name, n in labels.items()], ("label", "accepted now", "proposed")))
+    print(f"\n{len(report.changes)} of {report.images} images change:")
+    for change in report.changes[:50]:
+        print(f"  {change.key}: +{', '.join(change.added) or '-'}  -{', '.join(change.removed) or '-'}")
+    if report.below_floor:
+        print(
+            f"warning: {len(report.below_floor)} results were kept with a higher candidate floor than a proposed "
+            "threshold: labels between the two are unknown",
+            file=sys.stderr,
+        )
+    return EXIT_OK
