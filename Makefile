@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 WHEELS_STAMP := $(VENV)/lambda-wheels/.downloaded
 NODE_STAMP := node_modules/.installed
+CHROMIUM := /usr/bin/chromium
 ARGS ?=
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
@@ -33,6 +34,12 @@ $(NODE_STAMP): package.json
 	npm install --no-audit --no-fund --silent
 	touch $@
 
+# Debian's Chromium for the report's browser test (Playwright drives it; nothing downloads a browser).
+$(CHROMIUM):
+	@echo "installing Debian's chromium package for the browser test"
+	@if [ "$$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
+
 install: $(STAMP) $(WHEELS_STAMP) ## create .venv with every dependency and the `inferctl` command
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
@@ -40,7 +47,7 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: $(STAMP) $(WHEELS_STAMP) lint ## lint, type-check and run every test
+test: $(STAMP) $(WHEELS_STAMP) $(CHROMIUM) lint ## lint, type-check and run every test
 	$(VENV)/bin/pytest $(ARGS)
 
 test-fast: $(STAMP) ## unit tests only

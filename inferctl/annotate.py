@@ -1,13 +1,20 @@
-"""Draw a result document's boxes and labels on its image (for people looking at the demo's output)."""
+"""Draw a result document's boxes and labels on its image, legible at any size: line width and text scale
+with the image, each box is drawn twice (dark under light) so it shows on any background, and each label's
+text takes black or white by its background's brightness."""
 
 from __future__ import annotations
 
 import io
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180)]
+
+
+def _text_colour(background: tuple[int, int, int]) -> tuple[int, int, int]:
+    red, green, blue = background
+    return (0, 0, 0) if 0.299 * red + 0.587 * green + 0.114 * blue > 150 else (255, 255, 255)
 
 
 def annotate(image_bytes: bytes, document: dict[str, Any]) -> bytes:
@@ -21,7 +28,9 @@ def annotate(image_bytes: bytes, document: dict[str, Any]) -> bytes:
     image = image.convert("RGB")
     draw = ImageDraw.Draw(image)
     width, height = image.size
-    line = max(2, min(width, height) // 200)
+    side = min(width, height)
+    line = max(2, side // 150)
+    font = ImageFont.load_default(size=max(11, side // 28))
     for index, label in enumerate(document.get("labels", [])):
         colour = PALETTE[index % len(PALETTE)]
         text = f"{label['name']} {label['confidence']:.0f}%"
@@ -29,13 +38,16 @@ def annotate(image_bytes: bytes, document: dict[str, Any]) -> bytes:
         if box:
             x0, y0 = box["left"] * width, box["top"] * height
             x1, y1 = x0 + box["width"] * width, y0 + box["height"] * height
-            draw.rectangle((x0, y0, x1, y1), outline=colour, width=line)
-            anchor = (x0 + line, max(0.0, y0 - 12))
+            draw.rectangle((x0, y0, x1, y1), outline=(0, 0, 0), width=line * 2)
+            draw.rectangle((x0 + line / 2, y0 + line / 2, x1 - line / 2, y1 - line / 2), outline=colour, width=line)
+            left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+            anchor = (x0, max(0.0, y0 - (bottom - top) - 2 * line))
         else:
-            anchor = (4.0, 4.0 + 14 * index)
-        left, top, right, bottom = draw.textbbox(anchor, text)
-        draw.rectangle((left - 2, top - 1, right + 2, bottom + 1), fill=colour)
-        draw.text(anchor, text, fill=(0, 0, 0))
+            left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+            anchor = (line * 2.0, line * 2.0 + index * ((bottom - top) + 3 * line))
+        x, y = anchor
+        draw.rectangle((x, y, x + (right - left) + 2 * line, y + (bottom - top) + 2 * line), fill=colour)
+        draw.text((x + line - left, y + line - top), text, fill=_text_colour(colour), font=font)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()

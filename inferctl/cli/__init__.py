@@ -6,6 +6,8 @@ Commands:
   dlq       show what sits in the dead-letter queue and why, optionally --redrive it
   thresholds show / set / what-if: the thresholds in force and any drift; a safe live change; a
             proposal tried on the stored results without calling the model
+  evaluate  results against ground truth (Ground Truth manifest or a folder per class): precision, recall,
+            F1 per label across thresholds, recommended thresholds (--apply), an HTML report
   demo      run the whole pipeline on an embedded AWS emulator and a local model, then exit
   serve     keep an embedded stack running (until Ctrl-C) for the commands above
   fault-run a fault-injected end-to-end run (throttling, model not ready, failing writes, corrupt files)
@@ -24,11 +26,11 @@ from collections.abc import Sequence
 from lambdas.inference.rules import ConfigError
 
 from ..target import TargetError
-from . import deadletters, embedded, images, thresholds
+from . import deadletters, embedded, evaluate, images, thresholds
 from .common import EXIT_USAGE
 
 # One module per verb group; each adds its commands with ``register``.
-COMMAND_GROUPS = (images, deadletters, thresholds, embedded)
+COMMAND_GROUPS = (images, deadletters, thresholds, evaluate, embedded)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,9 +19,11 @@ from lambdas.inference.backends.base import LocalModel
 from stacks.config import StackConfig
 
 from .. import images
-from ..console import counts_text, outcome_report
+from ..console import counts_text, outcome_report, table
 from ..emulator.stack import embedded_stack
-from ..target import from_outputs
+from ..evaluation import groundtruth
+from ..evaluation import run as evaluation_run
+from ..target import Target, from_outputs
 from . import model
 from .scenes import demo_samples
 
@@ -75,6 +77,7 @@ def run_demo(images_folder: Path | None, out: Path, overrides: dict[str, Any], t
         documents = [o.document for o in found.values() if o.document]
         images.download(target, documents, out)
         stats = stack.trigger.stats
+        evaluated = None if images_folder else close_the_loop(target, out)
 
     text, counts = outcome_report(found, strip_prefix=config.input_prefix)
     print(text)
@@ -85,7 +88,34 @@ def run_demo(images_folder: Path | None, out: Path, overrides: dict[str, Any], t
     print(
         f"\n{len(found)} images: {counts_text(counts)}; {stats.batches} batches; results and annotated images in {out}/"
     )
+    if evaluated:
+        print(evaluated)
     if lost:
         print(f"LOST: {lost} images have no result, no error document and no dead letter", file=sys.stderr)
         return EXIT_LOST
     return EXIT_OK
+
+
+def close_the_loop(target: Target, out: Path) -> str:
+    """The generated scenes' ground truth as a Ground Truth manifest, the evaluation of the results against
+    it, and the report: what an ML engineer does with labelled data, on the demo's own."""
+    manifest = out / "ground-truth.manifest"
+    lines = [
+        groundtruth.detection_manifest_line(
+            target.bucket, target.input_prefix + sample.key, sample.size, list(sample.objects)
+        )
+        for sample in demo_samples()
+        if sample.objects
+    ]
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    outcome = evaluation_run.run(target, manifest)
+    (out / "evaluation.json").write_text(json.dumps(outcome.evaluation.as_dict(), indent=2), encoding="utf-8")
+    report = evaluation_run.write_report(target, outcome, out / "report.html", "Demo: the colour-blob model")
+    recommended = outcome.evaluation.recommendations()
+    text = table(evaluation_run.rows(outcome.evaluation), evaluation_run.HEADERS)
+    pairs = ", ".join(f"{name} {value:g}" for name, value in sorted(recommended.items())) or "none"
+    return (
+        f"\nEvaluation against the scenes' ground truth ({manifest}):\n{text}\n"
+        f"recommended thresholds: {pairs}\n"
+        f"apply them: inferctl thresholds set --label NAME=PERCENT ... (or evaluate --apply); report: {report}"
+    )

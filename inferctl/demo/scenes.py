@@ -22,10 +22,15 @@ GRASS = (150, 200, 120)
 COLOURS = {kind.name: kind.rgb for kind in KINDS}
 
 
+PixelBox = tuple[int, int, int, int]  # left, top, width, height in pixels
+
+
 @dataclass(frozen=True)
 class Sample:
     key: str  # relative to the input prefix
     data: bytes
+    objects: tuple[tuple[str, PixelBox], ...] = ()  # what was drawn where: the scene's ground truth
+    size: tuple[int, int] = SIZE
 
 
 def _jitter(rgb: tuple[int, int, int], rng: random.Random, amount: int) -> tuple[int, int, int]:
@@ -39,7 +44,15 @@ def _fade(rgb: tuple[int, int, int], amount: float) -> tuple[int, int, int]:
     return (r, g, b)
 
 
-def scene(seed: int, objects: list[str]) -> Image.Image:
+def _box(x0: int, y0: int, x1: int, y1: int) -> PixelBox:
+    left, top = max(0, min(x0, x1)), max(0, min(y0, y1))
+    right, bottom = min(SIZE[0], max(x0, x1)), min(SIZE[1], max(y0, y1))
+    return (left, top, right - left, bottom - top)
+
+
+def scene(seed: int, objects: list[str], drawn: list[tuple[str, PixelBox]] | None = None) -> Image.Image:
+    """A scene of ``objects``; each one drawn is added to ``drawn`` with its box (the ground truth)."""
+    drawn = drawn if drawn is not None else []
     rng = random.Random(seed)  # noqa: S311 - reproducible pictures, not secrets
     image = Image.new("RGB", SIZE, SKY)
     draw = ImageDraw.Draw(image)
@@ -50,23 +63,30 @@ def scene(seed: int, objects: list[str]) -> Image.Image:
         if name == "sun":
             r = rng.randint(30, 55)
             draw.ellipse((x, 20, x + 2 * r, 20 + 2 * r), fill=colour)
+            drawn.append((name, _box(x, 20, x + 2 * r, 20 + 2 * r)))
         elif name == "tree":
             w, h = rng.randint(50, 90), rng.randint(90, 150)
             base = rng.randint(330, 440)
             draw.polygon([(x, base), (x + w, base), (x + w // 2, base - h)], fill=colour)
+            drawn.append((name, _box(x, base - h, x + w, base)))
         elif name in ("car", "house"):
             w, h = (rng.randint(90, 140), rng.randint(40, 60)) if name == "car" else (rng.randint(90, 130),) * 2
             top = rng.randint(300, 400) if name == "car" else rng.randint(200, 300)
             draw.rectangle((x, top, x + w, top + h), fill=colour)
+            drawn.append((name, _box(x, top, x + w, top + h)))
         elif name == "ball":
             r = rng.randint(12, 28)
             draw.ellipse((x, y, x + 2 * r, y + 2 * r), fill=colour)
+            drawn.append((name, _box(x, y, x + 2 * r, y + 2 * r)))
         elif name == "flower":
             for _ in range(rng.randint(2, 4)):
                 fx, fy, r = rng.randint(10, 600), rng.randint(320, 450), rng.randint(8, 14)
                 draw.ellipse((fx, fy, fx + 2 * r, fy + 2 * r), fill=colour)
+                drawn.append((name, _box(fx, fy, fx + 2 * r, fy + 2 * r)))
         elif name == "lake":
-            draw.ellipse((x, 330, x + rng.randint(160, 260), 330 + rng.randint(50, 90)), fill=colour)
+            right, bottom = x + rng.randint(160, 260), 330 + rng.randint(50, 90)
+            draw.ellipse((x, 330, right, bottom), fill=colour)
+            drawn.append((name, _box(x, 330, right, bottom)))
     noise = Image.effect_noise(SIZE, rng.choice([10, 25, 40])).convert("RGB")
     return Image.blend(image, noise, 0.08)
 
@@ -91,5 +111,7 @@ SCENES: list[tuple[str, str, list[str]]] = [
 def demo_samples() -> Iterator[Sample]:
     """The demo's images, each a few tens of kilobytes."""
     for seed, (key, fmt, objects) in enumerate(SCENES):
-        yield Sample(key=key, data=_encode(scene(seed, objects), fmt))
+        drawn: list[tuple[str, PixelBox]] = []
+        image = scene(seed, objects, drawn)
+        yield Sample(key=key, data=_encode(image, fmt), objects=tuple(drawn))
     yield Sample(key="broken/not-really-a-photo.jpg", data=b"This is a text file with an image suffix.\n")

@@ -1,0 +1,55 @@
+"""``evaluate``: results against ground truth, per label, with recommended thresholds and a report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .. import configuration
+from ..console import table
+from ..evaluation import run
+from .common import EXIT_OK, add_target, target
+
+
+def register(commands: Any) -> None:
+    evaluate = commands.add_parser("evaluate", help="results against ground truth: P/R/F1 per label, thresholds")
+    evaluate.add_argument(
+        "--ground-truth",
+        type=Path,
+        required=True,
+        metavar="MANIFEST|DIR",
+        help="a SageMaker Ground Truth / Custom Labels manifest (JSON lines), or a folder per class",
+    )
+    evaluate.add_argument("--iou", type=float, default=0.5, help="boxes match at this IoU or more (default 0.5)")
+    evaluate.add_argument("--min-precision", type=float, metavar="0-1", help="recommend for this precision")
+    evaluate.add_argument("--report", type=Path, metavar="HTML", help="write the report here")
+    evaluate.add_argument("--json", type=Path, metavar="FILE", help="write the numbers here")
+    evaluate.add_argument("--apply", action="store_true", help="set the recommended per-label thresholds")
+    evaluate.add_argument("--prefix", help="key prefix of the results (default: the input prefix)")
+    add_target(evaluate)
+    evaluate.set_defaults(run=cmd_evaluate)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    stack = target(args)
+    outcome = run.run(stack, args.ground_truth, iou=args.iou, min_precision=args.min_precision, prefix=args.prefix)
+    evaluation = outcome.evaluation
+    print(table(run.rows(evaluation), run.HEADERS))
+    print(
+        f"\n{len(evaluation.evaluated)} images evaluated; {len(evaluation.not_evaluated)} without a result or with "
+        f"an error; exact at or above the candidate floor ({evaluation.floor:g}%)"
+    )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(evaluation.as_dict(), indent=2), encoding="utf-8")
+    if args.report:
+        written = run.write_report(stack, outcome, args.report, f"Evaluation of {stack.description}")
+        print(f"report: {written}", file=sys.stderr)
+    recommended = evaluation.recommendations()
+    if args.apply and recommended:
+        applied = configuration.apply(stack, {"label_thresholds": recommended})
+        print(f"applied the recommended thresholds (revision {applied.revision_id})", file=sys.stderr)
+    return EXIT_OK

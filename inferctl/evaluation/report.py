@@ -1,0 +1,83 @@
+"""The evaluation as a page people would rather look at than read: one self-contained HTML file (no network,
+no CDN): per-label precision/recall curves with the recommended and current points, and a gallery of the
+images whose boxes redraw as a threshold slider moves (from the results' labels and candidates)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .evaluate import Evaluation, pool
+from .groundtruth import GroundTruth
+
+THUMBNAIL_SIDE = 360
+Fetch = Callable[[str, str | None], bytes]  # (key, version) -> image bytes
+
+
+def thumbnail(data: bytes, transformations: Iterable[str]) -> str | None:
+    """A small JPEG as a data URI, upright as the boxes are (EXIF orientation applied when it was)."""
+    from PIL import Image, ImageOps
+
+    try:
+        opened = Image.open(io.BytesIO(data))
+        opened.seek(0)
+        image: Image.Image = opened
+        if any(step.startswith("exif_orientation_") for step in transformations):
+            image = ImageOps.exif_transpose(image)
+        image = image.convert("RGB")
+        image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=80)
+    except Exception:  # noqa: BLE001 - a picture the report cannot show is left out, the numbers stay
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def gallery(
+    documents: Iterable[Mapping[str, Any]], truth: GroundTruth | None, fetch: Fetch | None, limit: int = 60
+) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for document in documents:
+        if document.get("status") != "ok" or len(items) >= limit:
+            continue
+        key = str(document["source"]["key"])
+        boxes = [
+            {"name": label["name"], "confidence": label["confidence"], "box": label.get("bounding_box")}
+            for label in pool(document)
+        ]
+        image = None
+        if fetch is not None:
+            try:
+                data = fetch(key, (document.get("source") or {}).get("version_id"))
+                image = thumbnail(data, (document.get("image") or {}).get("transformations", []))
+            except Exception:  # noqa: BLE001 - see thumbnail
+                image = None
+        truth_boxes = []
+        if truth is not None and key in truth.images:
+            truth_boxes = [{"name": name, "box": list(box)} for name, box in truth.images[key].boxes]
+        items.append({"key": key, "image": image, "boxes": boxes, "truth": truth_boxes})
+    return items
+
+
+def render(evaluation: Evaluation | None, items: list[dict[str, Any]], title: str, threshold: float) -> str:
+    data = {
+        "evaluation": evaluation.as_dict() if evaluation else None,
+        "gallery": items,
+        "threshold": threshold,
+    }
+    payload = json.dumps(data).replace("</", "<\\/")
+    return TEMPLATE.replace("__TITLE__", html.escape(title)).replace("__DATA__", payload)
+
+
+def write(path: Path, evaluation: Evaluation | None, items: list[dict[str, Any]], title: str, threshold: float) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(evaluation, items, title, threshold), encoding="utf-8")
+    return path
+
+
+TEMPLATE = (Path(__file__).with_name("report.html")).read_text(encoding="utf-8")
