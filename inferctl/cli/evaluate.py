@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import configuration
 from ..console import table
-from ..evaluation import run
+from ..evaluation import model_summary, run
 from .common import EXIT_OK, add_target, target
 
 
@@ -42,9 +42,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         f"\n{len(evaluation.evaluated)} images evaluated; {len(evaluation.not_evaluated)} without a result or with "
         f"an error; exact at or above the candidate floor ({evaluation.floor:g}%)"
     )
+    own = model_evaluation(stack)
+    if own:
+        ours = {result.label: result.recommended for result in evaluation.labels}
+        lines = []
+        for label, summary in sorted(own.items()):
+            mine = ours.get(label)
+            lines.append(
+                (
+                    label,
+                    f"{summary.threshold:.1f}",
+                    f"{_pct(summary.precision)} / {_pct(summary.recall)} / {_pct(summary.f1)}",
+                    f"{mine.threshold:.1f}" if mine else "none",
+                )
+            )
+        print("\nThe model's own evaluation (Rekognition Custom Labels, its test set) beside ours:")
+        print(table(lines, ("label", "its threshold", "its P / R / F1", "ours")))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(evaluation.as_dict(), indent=2), encoding="utf-8")
+        numbers = {**evaluation.as_dict(), "model_evaluation": {k: v.__dict__ for k, v in own.items()}}
+        args.json.write_text(json.dumps(numbers, indent=2), encoding="utf-8")
     if args.report:
         written = run.write_report(stack, outcome, args.report, f"Evaluation of {stack.description}")
         print(f"report: {written}", file=sys.stderr)
@@ -53,3 +70,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         applied = configuration.apply(stack, {"label_thresholds": recommended})
         print(f"applied the recommended thresholds (revision {applied.revision_id})", file=sys.stderr)
     return EXIT_OK
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.0f}%"
+
+
+def model_evaluation(stack: Any) -> dict[str, Any]:
+    """The configured Rekognition model's own evaluation summary, when there is one and we may read it."""
+    live = configuration.read_live(stack).environment
+    if live.get("BACKEND", "rekognition") != "rekognition" or not live.get("REKOGNITION_MODEL_ARN"):
+        return {}
+    try:
+        return model_summary.read(stack.client("rekognition"), stack.client("s3"), live["REKOGNITION_MODEL_ARN"])
+    except Exception as exc:  # noqa: BLE001 - the comparison is a nicety; our own numbers stand
+        print(f"(the model's own evaluation is not available: {exc})", file=sys.stderr)
+        return {}

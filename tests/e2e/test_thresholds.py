@@ -136,3 +136,33 @@ def test_what_if_matches_a_real_rerun_at_the_proposed_thresholds_image_for_image
     assert actual == predicted
     assert report.changes  # the proposal really changes something
     assert all(doc["thresholds"]["min_confidence"] == 75.0 for doc in rerun.values())  # new environments
+
+
+def test_evaluate_on_the_command_line_reports_and_applies_the_recommendations(running, tmp_path, capsys):
+    from inferctl.evaluation import groundtruth
+
+    _, target, folder = running
+    configuration.apply(target, {"min_confidence": "50", "label_thresholds": {"tree": None, "house": None}})
+    upload_scenes(target, trailer=b"\x00evaluate")
+    manifest = tmp_path / "truth.manifest"
+    manifest.write_text(
+        "\n".join(
+            groundtruth.detection_manifest_line(
+                target.bucket, target.input_prefix + sample.key, sample.size, list(sample.objects)
+            )
+            for sample in demo_samples()
+            if sample.objects
+        )
+    )
+    state = str(folder / "embedded.json")
+    args = ["evaluate", "--ground-truth", str(manifest), "--report", str(tmp_path / "r.html")]
+    args += ["--json", str(tmp_path / "e.json"), "--apply", "--embedded", state]
+
+    assert cli.main(args) == 0
+
+    numbers = json.loads((tmp_path / "e.json").read_text())
+    assert numbers["recommended_thresholds"]
+    applied = json.loads(configuration.read_live(target).environment["LABEL_THRESHOLDS"])
+    assert applied == pytest.approx(numbers["recommended_thresholds"])
+    assert (tmp_path / "r.html").read_text().startswith("<!doctype html>")
+    assert "recommended" in capsys.readouterr().out
