@@ -40,7 +40,7 @@ $(CHROMIUM):
 	@if [ "$$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
 
-install: $(STAMP) $(WHEELS_STAMP) ## create .venv with every dependency and the `inferctl` command
+install: $(STAMP) $(WHEELS_STAMP) $(NODE_STAMP) ## .venv with every dependency, `inferctl`, and the pinned CDK CLI
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
 	$(VENV)/bin/ruff check .
