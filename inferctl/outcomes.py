@@ -38,25 +38,44 @@ def keys_in_body(body: str) -> tuple[str, ...]:
         return ()
 
 
-def dead_letters(sqs: Any, dlq_url: str, limit: int = 1000) -> list[DeadLetter]:
-    """Peek at the DLQ: each message is received and made visible again at once."""
+def dead_letters(sqs: Any, dlq_url: str, limit: int = 1000, hold_seconds: int = 30) -> list[DeadLetter]:
+    """Peek at the DLQ without consuming it. Each received message stays hidden for ``hold_seconds`` so the next
+    receive brings new ones (a receive with no visibility timeout keeps answering with the same few), and at the
+    end every message seen is made visible again at once. Nothing is deleted."""
     seen: dict[str, DeadLetter] = {}
-    for _ in range(max(1, limit // 10)):
-        messages = sqs.receive_message(
-            QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0, AttributeNames=["All"], WaitTimeSeconds=0
-        ).get("Messages", [])
-        fresh = [m for m in messages if m["MessageId"] not in seen]
-        if not fresh:
-            break
-        for message in fresh:
-            attributes = message.get("Attributes", {})
-            seen[message["MessageId"]] = DeadLetter(
-                message_id=message["MessageId"],
-                keys=keys_in_body(message["Body"]),
-                receive_count=int(attributes.get("ApproximateReceiveCount", 0)),
-                body=message["Body"],
-            )
+    handles: dict[str, str] = {}
+    empty = 0
+    try:
+        while len(seen) < limit and empty < 2:
+            messages = sqs.receive_message(
+                QueueUrl=dlq_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=hold_seconds,
+                AttributeNames=["All"],
+                WaitTimeSeconds=0,
+            ).get("Messages", [])
+            empty = 0 if messages else empty + 1
+            for message in messages:
+                handles[message["MessageId"]] = message["ReceiptHandle"]
+                attributes = message.get("Attributes", {})
+                seen[message["MessageId"]] = DeadLetter(
+                    message_id=message["MessageId"],
+                    keys=keys_in_body(message["Body"]),
+                    receive_count=int(attributes.get("ApproximateReceiveCount", 0)),
+                    body=message["Body"],
+                )
+    finally:
+        _release(sqs, dlq_url, list(handles.items()))
     return list(seen.values())
+
+
+def _release(sqs: Any, queue_url: str, handles: list[tuple[str, str]]) -> None:
+    for start in range(0, len(handles), 10):
+        entries = [
+            {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+            for index, (_, handle) in enumerate(handles[start : start + 10])
+        ]
+        sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
 
 
 def read_result(s3: Any, bucket: str, image_key: str) -> dict[str, Any] | None:

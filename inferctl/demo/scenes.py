@@ -87,8 +87,15 @@ def scene(seed: int, objects: list[str], drawn: list[tuple[str, PixelBox]] | Non
             right, bottom = x + rng.randint(160, 260), 330 + rng.randint(50, 90)
             draw.ellipse((x, 330, right, bottom), fill=colour)
             drawn.append((name, _box(x, 330, right, bottom)))
-    noise = Image.effect_noise(SIZE, rng.choice([10, 25, 40])).convert("RGB")
-    return Image.blend(image, noise, 0.08)
+    return Image.blend(image, _noise(rng, rng.choice([10, 25, 40])), 0.08)
+
+
+def _noise(rng: random.Random, sigma: int) -> Image.Image:
+    """Grey noise around 128 with about ``sigma`` spread, from ``rng`` (``Image.effect_noise`` draws from the C
+    library's generator, which no seed reaches: the same scene came out different on every call)."""
+    uniform = Image.frombytes("L", SIZE, rng.randbytes(SIZE[0] * SIZE[1]))
+    scale = sigma / 74.0  # a uniform byte's standard deviation is about 74
+    return uniform.point(lambda v: max(0, min(255, round(128 + (v - 128) * scale)))).convert("RGB")
 
 
 def _encode(image: Image.Image, fmt: str) -> bytes:

@@ -15,6 +15,9 @@ from urllib.parse import unquote_plus
 from .model import ObjectRef
 from .rules import RESULT_SUFFIX
 
+# Set by `inferctl reprocess` on a record it enqueues to force a re-run (S3 never sends this field).
+RERUN_FIELD = "inferenceRerun"
+
 
 class MalformedMessage(ValueError):
     """The SQS body is not an S3 notification. Retrying cannot change a message's body."""
@@ -66,6 +69,7 @@ def _parse_record(index: int, record: object) -> ObjectCreated:
     etag = obj.get("eTag") or obj.get("etag")
     version = obj.get("versionId")
     sequencer = obj.get("sequencer")
+    rerun = (record.get(RERUN_FIELD) or {}).get("run") if isinstance(record.get(RERUN_FIELD), dict) else None
     return ObjectCreated(
         ref=ObjectRef(
             bucket=bucket,
@@ -74,6 +78,7 @@ def _parse_record(index: int, record: object) -> ObjectCreated:
             etag=etag.strip('"') if isinstance(etag, str) and etag else None,
             size=size if isinstance(size, int) and not isinstance(size, bool) else None,
             sequencer=sequencer if isinstance(sequencer, str) and sequencer else None,
+            rerun=rerun if isinstance(rerun, str) and rerun else None,
         ),
         event_name=str(record.get("eventName", "")),
     )

@@ -52,6 +52,7 @@ class ObjectRef:
     etag: str | None = None
     size: int | None = None
     sequencer: str | None = None  # S3's order of events for this key (hex); absent in messages we make
+    rerun: str | None = None  # an operator's forced re-run (its run id): "already done" does not apply
 
 
 @dataclass(frozen=True)

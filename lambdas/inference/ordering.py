@@ -35,9 +35,13 @@ def same_object(ref: ObjectRef, source: dict[str, Any]) -> bool:
 
 
 def judge(ref: ObjectRef, existing: dict[str, Any] | None) -> Verdict:
-    """What to do with a notification given the outcome document already at its result key (ours, or None)."""
+    """What to do with a notification given the outcome document already at its result key (ours, or None).
+    A forced re-run processes the version again, once per run: the document records the run it answered."""
     if existing is None or existing.get("status") not in ("ok", "error"):
         return Verdict.PROCESS
+    if ref.rerun:
+        done = (existing.get("rerun") or {}).get("run") == ref.rerun
+        return Verdict.DUPLICATE if done else Verdict.PROCESS
     source = existing.get("source") or {}
     recorded = source.get("sequencer")
     if ref.sequencer and isinstance(recorded, str) and recorded:

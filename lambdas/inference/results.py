@@ -13,7 +13,7 @@ from .errors import ProcessingError
 from .model import Detection, ImageFacts, Label, ObjectRef
 from .thresholds import Thresholds
 
-SCHEMA_VERSION = "1.2"  # 1.1: source.sequencer; 1.2: candidates, thresholds.candidate_floor
+SCHEMA_VERSION = "1.3"  # 1.1: source.sequencer; 1.2: candidates, thresholds.candidate_floor; 1.3: rerun
 
 
 def iso(moment: datetime) -> str:
@@ -85,6 +85,7 @@ def result_document(
         },
         "backend_request_id": detection.request_id,
         "error": None,
+        "rerun": {"run": ref.rerun} if ref.rerun else None,
     }
 
 
@@ -112,4 +113,5 @@ def error_document(
         "timing": {"received_at": iso(received_at), "completed_at": iso(completed_at), "backend_latency_ms": None},
         "backend_request_id": error.request_id,
         "error": {"code": error.code, "message": error.message, "retryable": error.retryable},
+        "rerun": {"run": ref.rerun} if ref.rerun else None,
     }

@@ -172,3 +172,15 @@ def test_a_classification_manifest_and_a_folder_per_class(tmp_path):
 def test_a_line_that_is_not_ground_truth_is_named():
     with pytest.raises(ManifestError, match="line 2"):
         read_manifest([json.dumps({"source-ref": "s3://b/k.jpg", "x": 1, "x-metadata": {"class-name": "a"}}), "{oops"])
+
+
+def test_demo_scenes_are_reproducible_so_ground_truth_and_pixels_agree() -> None:
+    from inferctl.demo.scenes import scene
+
+    boxes_a: list[tuple[str, tuple[int, int, int, int]]] = []
+    boxes_b: list[tuple[str, tuple[int, int, int, int]]] = []
+    first = scene(11, ["sun", "tree", "car"], boxes_a)
+    second = scene(11, ["sun", "tree", "car"], boxes_b)
+    assert first.tobytes() == second.tobytes()
+    assert boxes_a == boxes_b
+    assert scene(12, ["sun", "tree", "car"]).tobytes() != first.tobytes()

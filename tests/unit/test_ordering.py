@@ -50,3 +50,14 @@ def ref(version: str | None, sequencer: str | None, etag: str = "e") -> ObjectRe
 )
 def test_judge(event, existing, verdict):
     assert judge(event, existing) is verdict
+
+
+def test_a_forced_rerun_processes_the_same_version_again_once_per_run():
+    done_before = {**document("v2", "02"), "rerun": None}
+    assert judge(ObjectRef(bucket="b", key="k.jpg", version_id="v2", rerun="run-1"), done_before) is Verdict.PROCESS
+    done_by_this_run = {**document("v2", "02"), "rerun": {"run": "run-1"}}
+    forced = ObjectRef(bucket="b", key="k.jpg", version_id="v2", rerun="run-1")
+    assert judge(forced, done_by_this_run) is Verdict.DUPLICATE  # enqueued twice (an interrupted run): once
+    assert (
+        judge(ObjectRef(bucket="b", key="k.jpg", version_id="v2", rerun="run-2"), done_by_this_run) is Verdict.PROCESS
+    )

@@ -1,0 +1,185 @@
+"""Reprocess and audit on the embedded stack: 2,000 objects, of which some were uploaded before the
+notifications existed, some are dead-lettered on purpose and some have error documents. ``audit`` counts each
+category exactly; ``reprocess --missing`` leaves none missing; ``--stale`` after a model change re-runs
+exactly the stale ones; an interrupted run, resumed, enqueues each image once."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from inferctl import backfill, cli, images
+from inferctl.demo import model as demo_model
+from inferctl.demo.run import demo_config
+from inferctl.demo.scenes import scene
+from inferctl.emulator.resources import notification_configuration
+from inferctl.emulator.stack import EmbeddedStack, embedded_stack, write_state
+from inferctl.outcomes import read_result
+from inferctl.target import Target, from_outputs
+from lambdas.inference.backends.base import LocalModel, ModelFault
+
+NORMAL, CORRUPT, POISON, EARLY = 1600, 100, 50, 250
+LATER = datetime.now(UTC) + timedelta(hours=1)  # audit "now": long past any image's waiting window
+
+
+def picture(index: int) -> bytes:
+    buffer = io.BytesIO()
+    scene(index % 40, ["sun", "tree"]).resize((96, 72)).save(buffer, format="JPEG", quality=70)
+    return buffer.getvalue() + f"#{index}".encode()  # unique bytes: the model's calls can be told apart
+
+
+class CountingModel:
+    """The demo model; fails for poisoned images (they end in the DLQ); counts calls per image."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, body: bytes, content_type: str) -> Any:
+        digest = hashlib.sha256(body).hexdigest()
+        with self._lock:
+            self.calls[digest] += 1
+        if body.endswith(b"poison"):
+            raise ModelFault("internal", "this image always breaks the model")
+        return demo_model.detect(body, content_type)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedStack, Target, CountingModel, Path]]:
+    folder = tmp_path_factory.mktemp("backfill")
+    config = demo_config({"lambdaTimeoutSeconds": 2, "maxReceiveCount": 2})
+    model = CountingModel()
+    models: dict[str, LocalModel] = {"demo-shapes": model, "demo-shapes-v2": model}
+    with embedded_stack(config, models, log_path=folder / "lambda.log", capture_stdout=True) as stack:
+        write_state(stack, folder / "embedded.json")
+        target = from_outputs(stack.session, stack.state(), None, "embedded")
+        s3 = stack.client("s3")
+        # Uploaded before the bucket notified anything: no event ever came for these.
+        s3.put_bucket_notification_configuration(Bucket=target.bucket, NotificationConfiguration={})
+        images.upload_many(target, [(f"early/{i:04d}.jpg", picture(i)) for i in range(EARLY)], progress=False)
+        s3.put_bucket_notification_configuration(
+            Bucket=target.bucket,
+            NotificationConfiguration=notification_configuration(config, stack.resources.queue_arn),
+        )
+        items = [(f"normal/{i:04d}.jpg", picture(1000 + i)) for i in range(NORMAL)]
+        items += [(f"corrupt/{i:03d}.jpg", b"not an image, a note #%d" % i) for i in range(CORRUPT)]
+        items += [(f"poison/{i:03d}.jpg", picture(5000 + i) + b"poison") for i in range(POISON)]
+        uploads = images.upload_many(target, items, progress=False)
+        found = images.wait_for(target, [u.key for u in uploads], timeout=600, progress=False, poll_seconds=3)
+        assert Counter(state.state for state in found.values()) == {
+            "ok": NORMAL,
+            "error": CORRUPT,
+            "dead_letter": POISON,
+        }
+        yield stack, target, model, folder
+
+
+def test_audit_reports_each_category_exactly(world, tmp_path):
+    _, target, _, _ = world
+    rows: list[dict[str, Any]] = []
+    result = backfill.audit(target, write_row=rows.append, now=LATER)
+
+    assert result.images == NORMAL + CORRUPT + POISON + EARLY
+    assert result.counts == {"ok": NORMAL, "error": CORRUPT, "dead_letter": POISON, "missing": EARLY}
+    assert result.error_codes == {"IMAGE_UNREADABLE": CORRUPT}
+    missing = sorted(row["key"] for row in rows if row["state"] == "missing")
+    assert missing == sorted(f"{target.input_prefix}early/{i:04d}.jpg" for i in range(EARLY))
+
+
+def test_reprocess_missing_then_audit_shows_none_missing(world, capsys):
+    _, target, model, folder = world
+    state = str(folder / "embedded.json")
+    before = sum(model.calls.values())
+
+    assert cli.main(["reprocess", "--missing", "--dry-run", "--embedded", state]) == 0
+    out = capsys.readouterr().out
+    assert f"{EARLY} selected (missing={EARLY}); would enqueue 0" in out
+    assert f"left alone: dead_letter={POISON}" in out  # the DLQ's own way back is `dlq --redrive`
+    code = cli.main(["reprocess", "--missing", "--rate", "500", "--state", str(folder / "r.json"), "--embedded", state])
+    assert code == 0
+    keys = [f"{target.input_prefix}early/{i:04d}.jpg" for i in range(EARLY)]
+    found = images.wait_for(target, keys, timeout=300, progress=False, poll_seconds=2)
+    assert Counter(state.state for state in found.values()) == {"ok": EARLY}
+    assert sum(model.calls.values()) - before == EARLY  # exactly the missing ones
+
+    result = backfill.audit(target, now=LATER)
+    assert result.counts == {"ok": NORMAL + EARLY, "error": CORRUPT, "dead_letter": POISON}
+    assert cli.main(["audit", "--format", "json", "--embedded", state]) == 0  # none missing: exit 0
+
+
+def test_stale_after_a_model_change_reruns_exactly_the_stale_ones(world):
+    _, target, model, _ = world
+    subset = f"{target.input_prefix}normal/00"  # 100 images
+    lambda_client = target.client("lambda")
+    live = lambda_client.get_function_configuration(FunctionName=target.function_name)
+    env = {**live["Environment"]["Variables"], "SAGEMAKER_ENDPOINT_NAME": "demo-shapes-v2"}
+    lambda_client.update_function_configuration(FunctionName=target.function_name, Environment={"Variables": env})
+    calls_before = Counter(model.calls)
+
+    report = backfill.reprocess(target, backfill.Selection(stale=True), prefix=subset, per_second=50)
+
+    assert (report.selected, report.by_reason) == (100, {"model": 100})
+    keys = [f"{target.input_prefix}normal/{i:04d}.jpg" for i in range(100)]
+    deadline = datetime.now(UTC) + timedelta(seconds=180)
+    while datetime.now(UTC) < deadline:
+        documents = [read_result(target.client("s3"), target.bucket, key) for key in keys]
+        if all(d and d["model"]["model_id"] == "demo-shapes-v2" for d in documents):
+            break
+        time.sleep(1)
+    assert all(d and d["model"]["model_id"] == "demo-shapes-v2" for d in documents)
+    new_calls = model.calls - calls_before
+    assert sum(new_calls.values()) == 100  # each stale image once, nothing else
+    s3 = target.client("s3")
+    digests = {hashlib.sha256(s3.get_object(Bucket=target.bucket, Key=k)["Body"].read()).hexdigest() for k in keys}
+    assert len(digests) == 100
+    assert set(new_calls) == digests  # exactly the stale ones were re-run...
+    assert set(new_calls.values()) == {1}  # ...once each
+    # A second --stale finds nothing left to do in that subset.
+    assert backfill.reprocess(target, backfill.Selection(stale=True), prefix=subset, dry_run=True).selected == 0
+
+
+def test_an_interrupted_run_resumed_enqueues_each_image_once(world, tmp_path):
+    _, target, _, _ = world
+    subset = f"{target.input_prefix}normal/01"  # 100 images, forced again (--all)
+    state = tmp_path / "progress.json"
+    sent: list[str] = []
+    real_client = target.client
+
+    def counting_client(service: str) -> Any:
+        client = real_client(service)
+        if service == "sqs":
+            original = client.send_message_batch
+
+            def send(**kwargs: Any) -> Any:
+                sent.extend(entry["MessageBody"] for entry in kwargs["Entries"])
+                return original(**kwargs)
+
+            client.send_message_batch = send
+        return client
+
+    object.__setattr__(target, "client", counting_client)
+    try:
+        first = backfill.reprocess(
+            target, backfill.Selection(all=True), prefix=subset, state=state, per_second=500, stop_after_batches=4
+        )
+        assert first.interrupted
+        assert first.enqueued == 40
+        second = backfill.reprocess(
+            target, backfill.Selection(all=True), prefix=subset, state=state, resume=True, per_second=500
+        )
+    finally:
+        object.__delattr__(target, "client")
+    assert not second.interrupted
+    assert second.enqueued == 100
+    keys = Counter(body.split('"key": "', 1)[1].split('"', 1)[0] for body in sent)
+    assert len(keys) == 100
+    assert set(keys.values()) == {1}  # each image enqueued exactly once

@@ -1,0 +1,139 @@
+"""The pure parts of reprocess and audit: pairing images with documents in one ordered pass, what each
+selection picks, and the notifications ``reprocess`` sends being read by the function as S3's own."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from inferctl import backfill
+from lambdas.inference.events import parse_body
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+SUFFIXES = (".jpg", ".png")
+
+
+class Pages:
+    """A ``list_objects_v2`` paginator over given keys, in S3's (UTF-8 byte) order, two keys a page."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = sorted(keys, key=lambda k: k.encode())
+
+    def get_paginator(self, name: str) -> Pages:
+        assert name == "list_objects_v2"
+        return self
+
+    def paginate(self, Bucket: str, Prefix: str, StartAfter: str = "") -> Any:
+        keys = [k for k in self.keys if k.startswith(Prefix) and k.encode() > StartAfter.encode()]
+        for start in range(0, len(keys), 2):
+            yield {
+                "Contents": [
+                    {"Key": k, "ETag": f'"{k}"', "Size": 1, "LastModified": T0} for k in keys[start : start + 2]
+                ]
+            }
+
+
+def pairs(keys: list[str], start_after: str = "") -> dict[str, str | None]:
+    entries = backfill.listing(Pages(keys), "b", "in/", SUFFIXES, start_after)
+    return {entry.key: entry.result_key for entry in entries}
+
+
+def test_pairs_each_image_with_its_own_document_even_when_keys_nest() -> None:
+    keys = [
+        "in/a.jpg",
+        "in/a.jpg-copy.png",  # sorts between a.jpg and a.jpg.json ('-' < '.')
+        "in/a.jpg-copy.png.json",
+        "in/a.jpg.json",
+        "in/b.jpg",  # no document
+        "in/c.PNG",
+        "in/c.PNG.json",
+        "in/notes.txt",
+        "in/notes.txt.json",
+        "in/folder/",
+        "in/z.jpg",  # last key, no document
+    ]
+    assert pairs(keys) == {
+        "in/a.jpg": "in/a.jpg.json",
+        "in/a.jpg-copy.png": "in/a.jpg-copy.png.json",
+        "in/b.jpg": None,
+        "in/c.PNG": "in/c.PNG.json",
+        "in/z.jpg": None,
+    }
+
+
+def test_listing_resumes_after_a_key() -> None:
+    keys = ["in/a.jpg", "in/a.jpg.json", "in/b.jpg", "in/c.jpg", "in/c.jpg.json"]
+    assert pairs(keys, start_after="in/a.jpg.json") == {"in/b.jpg": None, "in/c.jpg": "in/c.jpg.json"}
+
+
+def entry(key: str, result: bool, uploaded: datetime = T0) -> backfill.Entry:
+    return backfill.Entry(key, "etag", 1, uploaded, key + ".json" if result else None)
+
+
+NOW = backfill.Current("model-b", {"min_confidence": 50.0, "label_overrides": {}, "candidate_floor": 10.0})
+
+
+def document(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "schema_version": NOW.schema,
+        "status": "ok",
+        "model": {"model_id": "model-b"},
+        "thresholds": dict(NOW.thresholds),
+    }
+    return base | changes
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({}, None),
+        ({"model": {"model_id": "model-a"}}, "model"),
+        ({"schema_version": "1.0"}, "schema"),
+        ({"thresholds": {**NOW.thresholds, "min_confidence": 40.0}}, "thresholds"),
+        ({"thresholds": {"min_confidence": 50.0}}, "thresholds"),  # written before candidates existed
+    ],
+)
+def test_staleness_names_what_differs(changes: dict[str, Any], why: str | None) -> None:
+    assert backfill.staleness(document(**changes), NOW) == why
+
+
+def test_missing_leaves_dead_letters_and_waiting_images_alone() -> None:
+    settled = backfill.Settled(frozenset({"in/dead.jpg"}), uploaded_before=T0)
+    missing = backfill.Selection(missing=True)
+    assert backfill.selected(entry("in/old.jpg", False, T0 - timedelta(hours=1)), None, missing, None, settled) == (
+        "missing"
+    )
+    assert backfill.selected(entry("in/dead.jpg", False, T0 - timedelta(hours=1)), None, missing, None, settled) is None
+    assert backfill.selected(entry("in/new.jpg", False, T0), None, missing, None, settled) is None
+    assert backfill.selected(entry("in/done.jpg", True), document(), missing, None, settled) is None
+
+
+def test_errors_select_by_code_and_stale_by_reason() -> None:
+    failed = document(status="error", error={"code": "IMAGE_UNREADABLE"})
+    none = backfill.Settled()
+    assert backfill.selected(entry("k", True), failed, backfill.Selection(errors=True), None, none) == "error"
+    only_throttled = backfill.Selection(errors=True, codes=frozenset({"MODEL_THROTTLED"}))
+    assert backfill.selected(entry("k", True), failed, only_throttled, None, none) is None
+    stale = backfill.Selection(stale=True)
+    old = document(model={"model_id": "model-a"})
+    assert backfill.selected(entry("k", True), old, stale, NOW, none) == "model"
+    assert backfill.selected(entry("k", True), document(), stale, NOW, none) is None
+    assert backfill.selected(entry("k", True), document(), backfill.Selection(all=True), None, none) == "forced"
+
+
+def test_a_reprocess_notification_is_read_by_the_function_like_one_from_s3() -> None:
+    image = backfill.Entry("in/holiday photos/ä+b (1).jpg", "abc123", 4321, T0, None)
+    body = backfill.notification("bucket", "eu-west-1", image, run="reprocess-1")
+    parsed = parse_body(body)
+    assert isinstance(parsed, list)
+    (created,) = parsed
+    assert created.ref.key == image.key
+    assert (created.ref.bucket, created.ref.etag, created.ref.size) == ("bucket", "abc123", 4321)
+    assert created.ref.rerun == "reprocess-1"
+    assert created.event_name == "ObjectCreated:Put"
+    plain_body = parse_body(backfill.notification("bucket", "eu-west-1", image, run=None))
+    assert isinstance(plain_body, list)
+    (plain,) = plain_body
+    assert plain.ref.rerun is None
