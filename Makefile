@@ -31,6 +31,9 @@ $(WHEELS_STAMP): $(STAMP) lambdas/inference/requirements.txt stacks/bundling.py
 	touch $@
 
 $(NODE_STAMP): package.json
+	@command -v npm >/dev/null || { echo "installing Debian's nodejs and npm for the CDK CLI"; \
+	if [ "$$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; \
+	else sudo apt-get update -qq && sudo apt-get install -y -qq nodejs npm >/dev/null; fi; }
 	npm install --no-audit --no-fund --silent
 	touch $@
 
@@ -47,7 +50,7 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: $(STAMP) $(WHEELS_STAMP) $(CHROMIUM) lint ## lint, type-check and run every test
+test: $(STAMP) $(WHEELS_STAMP) $(NODE_STAMP) $(CHROMIUM) lint ## lint, type-check and run every test
 	$(VENV)/bin/pytest $(ARGS)
 
 test-fast: $(STAMP) ## unit tests only

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
@@ -14,19 +16,26 @@ from stacks.config import StackConfig, cdk_json_context
 from stacks.inference_stack import ImageInferenceStack
 
 
-def build_app(app: cdk.App | None = None, *, bundle: bool = True) -> tuple[cdk.App, ImageInferenceStack]:
-    """The app with its one stack and cdk-nag's AwsSolutions checks. Raises ConfigError on bad context."""
+def build_app(
+    app: cdk.App | None = None, *, bundle: bool = True, overrides: Mapping[str, Any] | None = None
+) -> tuple[cdk.App, ImageInferenceStack]:
+    """The app with a stack and cdk-nag's AwsSolutions checks. Raises ConfigError on bad context.
+    ``overrides`` (context keys) add a further stack to the same app, e.g. another ``stackName``."""
     app = app or cdk.App(context=cdk_json_context())
-    config = StackConfig.from_context(app.node.try_get_context)
+    extra = dict(overrides or {})
+    config = StackConfig.from_context(lambda key: extra[key] if key in extra else app.node.try_get_context(key))
+    account, region = os.environ.get("CDK_DEFAULT_ACCOUNT"), os.environ.get("CDK_DEFAULT_REGION")
+    config.refuse_foreign_arns(account, region)
     stack = ImageInferenceStack(
         app,
         config.stack_name,
         config=config,
         bundle=bundle,
         description="Serverless image inference: S3 -> SQS -> Lambda -> Rekognition Custom Labels / SageMaker",
-        env=cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")),
+        env=cdk.Environment(account=account, region=region),
     )
-    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    if not overrides:
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app, stack
 
 

@@ -179,6 +179,27 @@ class StackConfig:
             )
         return config
 
+    def arns_by_context_key(self) -> dict[str, str]:
+        """Every ARN the configuration names, by the context key that set it."""
+        found = {"alarmTopicArn": self.alarm_topic_arn}
+        for variable in Settings.variables(self.backend):
+            value = getattr(self.function, variable.field, getattr(self.function.model, variable.field, None))
+            if variable.context and isinstance(value, str) and value.startswith("arn:"):
+                found[variable.context] = value
+        return {key: arn for key, arn in found.items() if arn}
+
+    def refuse_foreign_arns(self, account: str | None, region: str | None) -> None:
+        """A model or topic in another region or account than the stack's known environment cannot work (the
+        function calls its own region; alarms notify topics in theirs): refuse it at synth, naming the key.
+        An environment-agnostic stack (no CDK_DEFAULT_ACCOUNT/REGION) is not checked."""
+        for key, arn in self.arns_by_context_key().items():
+            parts = arn.split(":")
+            arn_region, arn_account = (parts[3], parts[4]) if len(parts) > 4 else ("", "")
+            if region and arn_region and arn_region != region:
+                raise ConfigError(key, f"{arn} is in {arn_region}, but the stack deploys to {region}")
+            if account and arn_account and arn_account != account:
+                raise ConfigError(key, f"{arn} belongs to account {arn_account}, but the stack deploys to {account}")
+
     @classmethod
     def from_cdk_json(cls, overrides: Mapping[str, Any] | None = None, path: Path = CDK_JSON) -> StackConfig:
         """The configuration ``cdk synth`` would use, read from cdk.json's context (plus overrides)."""

@@ -4,10 +4,14 @@ Commands:
   upload    upload a folder of images under the input prefix, optionally --wait for the results
   results   list results as a table or JSON lines, optionally --download them with annotated images
   dlq       show what sits in the dead-letter queue and why, optionally --redrive it
+  reprocess enqueue existing images: --missing, --errors [--code C], --stale, --all (paced, resumable)
+  audit     every image's state (ok, error, superseded, waiting, dead letter, missing); exit 1 if missing
   thresholds show / set / what-if: the thresholds in force and any drift; a safe live change; a
             proposal tried on the stored results without calling the model
   evaluate  results against ground truth (Ground Truth manifest or a folder per class): precision, recall,
             F1 per label across thresholds, recommended thresholds (--apply), an HTML report
+  smoke     after a deploy: one generated image through the pipeline, timed, then removed; exit 1 with
+            the reason (error document, dead letter, last logged error) when its result does not come
   demo      run the whole pipeline on an embedded AWS emulator and a local model, then exit
   serve     keep an embedded stack running (until Ctrl-C) for the commands above
   fault-run a fault-injected end-to-end run (throttling, model not ready, failing writes, corrupt files)
@@ -26,11 +30,11 @@ from collections.abc import Sequence
 from lambdas.inference.rules import ConfigError
 
 from ..target import TargetError
-from . import deadletters, embedded, evaluate, images, thresholds
+from . import backfill, deadletters, embedded, evaluate, images, smoke, thresholds
 from .common import EXIT_USAGE
 
 # One module per verb group; each adds its commands with ``register``.
-COMMAND_GROUPS = (images, deadletters, thresholds, evaluate, embedded)
+COMMAND_GROUPS = (images, deadletters, backfill, thresholds, evaluate, smoke, embedded)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -95,3 +95,45 @@ def test_app_entry_point_reports_bad_context_and_exits_2(tmp_path):
     )
     assert result.returncode == 2
     assert "Invalid CDK context: minConfidence: must be between 0 and 100" in result.stderr
+
+
+FOREIGN_MODEL = "arn:aws:rekognition:eu-west-1:123456789012:project/p/version/v/1700000000000"
+
+
+@pytest.mark.parametrize(
+    ("environment", "context", "message"),
+    [
+        (
+            {"CDK_DEFAULT_REGION": "us-east-1"},
+            {"rekognitionModelArn": FOREIGN_MODEL},
+            "rekognitionModelArn: " + FOREIGN_MODEL + " is in eu-west-1, but the stack deploys to us-east-1",
+        ),
+        (
+            {"CDK_DEFAULT_ACCOUNT": "210987654321"},
+            {"rekognitionModelArn": FOREIGN_MODEL},
+            "rekognitionModelArn: " + FOREIGN_MODEL + " belongs to account 123456789012",
+        ),
+        (
+            {"CDK_DEFAULT_REGION": "us-east-1"},
+            {"alarmTopicArn": "arn:aws:sns:eu-west-1:123456789012:ops"},
+            "alarmTopicArn: arn:aws:sns:eu-west-1:123456789012:ops is in eu-west-1",
+        ),
+    ],
+)
+def test_an_arn_outside_the_stacks_environment_is_refused_naming_the_key(monkeypatch, environment, context, message):
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as raised:
+        build_app(cdk.App(context={**cdk_json_context(), **context, "aws:cdk:bundling-stacks": []}), bundle=False)
+    assert str(raised.value).startswith(message)
+
+
+def test_an_arn_in_the_stacks_environment_or_an_agnostic_stack_is_accepted(monkeypatch):
+    context = {**cdk_json_context(), "rekognitionModelArn": FOREIGN_MODEL, "aws:cdk:bundling-stacks": []}
+    monkeypatch.delenv("CDK_DEFAULT_REGION", raising=False)
+    monkeypatch.delenv("CDK_DEFAULT_ACCOUNT", raising=False)
+    build_app(cdk.App(context=context), bundle=False)  # environment-agnostic: nothing to compare with
+    monkeypatch.setenv("CDK_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("CDK_DEFAULT_ACCOUNT", "123456789012")
+    _, stack = build_app(cdk.App(context=context), bundle=False)
+    assert stack.region == "eu-west-1"

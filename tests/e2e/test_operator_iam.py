@@ -1,0 +1,101 @@
+"""Each operator command stays within its IAM policy in ``iam/``: the command runs against the embedded stack
+with every AWS call it makes recorded, each call is mapped to the IAM action that authorizes it, and the
+actions must all be listed in the command's policy."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from inferctl import cli
+from inferctl.cli import common
+from inferctl.demo import model as demo_model
+from inferctl.demo.run import demo_config
+from inferctl.emulator.stack import embedded_stack, write_state
+from inferctl.target import Target
+from lambdas.inference.backends.base import LocalModel
+from tests.support import images
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# API operations whose IAM action has another name (the Service Authorization Reference's mapping).
+RENAMED = {
+    ("s3", "ListObjectsV2"): "s3:ListBucket",
+    ("s3", "ListObjects"): "s3:ListBucket",
+    ("s3", "ListObjectVersions"): "s3:ListBucketVersions",
+    ("s3", "HeadObject"): "s3:GetObject",
+    ("s3", "DeleteObjects"): "s3:DeleteObject",
+    ("sqs", "SendMessageBatch"): "sqs:SendMessage",
+    ("sqs", "DeleteMessageBatch"): "sqs:DeleteMessage",
+    ("sqs", "ChangeMessageVisibilityBatch"): "sqs:ChangeMessageVisibility",
+}
+
+
+def iam_actions(service: str, operation: str, params: dict[str, Any]) -> set[str]:
+    prefix = {"logs": "logs", "lambda": "lambda"}.get(service, service)
+    action = RENAMED.get((service, operation), f"{prefix}:{operation}")
+    actions = {action}
+    versioned = "VersionId" in params or any("VersionId" in o for o in params.get("Delete", {}).get("Objects", []))
+    if service == "s3" and versioned and action in ("s3:GetObject", "s3:DeleteObject"):
+        actions = {action + "Version"}
+    return actions
+
+
+def allowed(policy: str) -> set[str]:
+    document = json.loads((ROOT / "iam" / policy).read_text())
+    return {action for statement in document["Statement"] for action in statement["Action"]}
+
+
+COMMANDS = [
+    ("operator-read.json", ["results", "--format", "jsonl"]),
+    ("operator-read.json", ["audit", "--format", "json"]),
+    ("operator-read.json", ["dlq"]),
+    ("operator-read.json", ["thresholds", "show"]),
+    ("operator-read.json", ["thresholds", "what-if", "--min-confidence", "60"]),
+    ("operator-tune.json", ["thresholds", "set", "--min-confidence", "55"]),
+    ("operator-rerun.json", ["upload", "{photos}", "--wait", "--timeout", "60"]),
+    ("operator-rerun.json", ["reprocess", "--missing", "--state", "{state_dir}/reprocess.json"]),
+    ("operator-rerun.json", ["dlq", "--redrive"]),
+    ("operator-rerun.json", ["smoke", "--timeout", "60"]),
+]
+
+
+@pytest.fixture(scope="module")
+def stack_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    folder = tmp_path_factory.mktemp("iam")
+    models: dict[str, LocalModel] = {"demo-shapes": demo_model.detect}
+    with embedded_stack(demo_config(), models, log_path=folder / "lambda.log", capture_stdout=True) as stack:
+        write_state(stack, folder / "embedded.json")
+        photos = folder / "photos"
+        photos.mkdir()
+        (photos / "one.jpg").write_bytes(images.jpeg(320, 240))
+        (photos / "two.png").write_bytes(images.png(200, 160))
+        yield folder
+
+
+@pytest.mark.parametrize(("policy", "command"), COMMANDS, ids=[" ".join(c[:2]) for _, c in COMMANDS])
+def test_each_command_uses_only_the_actions_of_its_policy(stack_state, monkeypatch, policy, command):
+    calls: list[tuple[str, str, dict[str, Any]]] = []
+    real_embedded = common.embedded
+
+    def recorded(state_file: Path) -> Target:
+        target = real_embedded(state_file)
+
+        def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+            calls.append((model.service_model.service_name, model.name, params))
+
+        target.session.events.register("before-call", record)
+        return target
+
+    monkeypatch.setattr(common, "embedded", recorded)
+    argv = [word.format(photos=stack_state / "photos", state_dir=stack_state) for word in command]
+    code = cli.main([*argv, "--embedded", str(stack_state / "embedded.json")])
+
+    assert code == 0, argv
+    used = set().union(*(iam_actions(service, operation, params) for service, operation, params in calls))
+    assert used, "no AWS call was recorded: the test would prove nothing"
+    assert used <= allowed(policy), f"{' '.join(argv)} needs {sorted(used - allowed(policy))} beyond {policy}"

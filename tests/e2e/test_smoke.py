@@ -1,0 +1,83 @@
+"""``inferctl smoke`` on the embedded stack: it passes with a working model (latency and labels printed,
+nothing left in the bucket) and fails, naming the reason, when the model is broken."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from inferctl import cli
+from inferctl.demo import model as demo_model
+from inferctl.demo.run import demo_config
+from inferctl.emulator.stack import EmbeddedStack, embedded_stack, write_state
+from inferctl.smoke import SMOKE_FOLDER
+from lambdas.inference.backends.base import LocalModel, ModelFault
+
+
+class SwitchableModel:
+    def __init__(self) -> None:
+        self.fault: str | None = None
+
+    def __call__(self, body: bytes, content_type: str) -> Any:
+        if self.fault:
+            raise ModelFault(self.fault, "the model is broken for this test")
+        return demo_model.detect(body, content_type)
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedStack, SwitchableModel, str]]:
+    folder = tmp_path_factory.mktemp("smoke")
+    model = SwitchableModel()
+    models: dict[str, LocalModel] = {"demo-shapes": model}
+    # 1 s function timeout -> 6 s visibility; one receive before the dead-letter queue.
+    config = demo_config({"lambdaTimeoutSeconds": 1, "maxReceiveCount": 1})
+    with embedded_stack(config, models, log_path=folder / "lambda.log", capture_stdout=True) as stack:
+        write_state(stack, folder / "embedded.json")
+        yield stack, model, str(folder / "embedded.json")
+
+
+def left_in_bucket(stack: EmbeddedStack) -> list[str]:
+    s3 = stack.client("s3")
+    listed = s3.list_object_versions(Bucket=stack.resources.bucket, Prefix=f"test_images/{SMOKE_FOLDER}")
+    return [item["Key"] for item in listed.get("Versions", []) + listed.get("DeleteMarkers", [])]
+
+
+def test_smoke_passes_prints_latency_and_labels_and_cleans_up(running, capsys):
+    stack, model, state = running
+    model.fault = None
+
+    assert cli.main(["smoke", "--embedded", state, "--timeout", "60"]) == 0
+
+    out, err = capsys.readouterr()
+    assert "smoke passed" in out
+    assert re.search(r"result in \d+\.\d s; [a-z]+ \d+\.\d%", out), out  # "result in 1.2 s; sun 91.0%, ..."
+    assert "cleaned up 2 object versions" in err  # the image and its result
+    assert left_in_bucket(stack) == []
+
+
+def test_smoke_with_a_rejecting_model_fails_with_the_error_document(running, capsys):
+    stack, model, state = running
+    model.fault = "rejected"
+
+    assert cli.main(["smoke", "--embedded", state, "--timeout", "60"]) == 1
+
+    _, err = capsys.readouterr()
+    assert "smoke FAILED" in err
+    assert "error document: " in err
+    assert left_in_bucket(stack) == []
+
+
+def test_smoke_with_a_failing_model_names_the_dead_letter_and_the_logged_error(running, capsys):
+    stack, model, state = running
+    model.fault = "internal"
+
+    assert cli.main(["smoke", "--embedded", state, "--timeout", "60"]) == 1
+
+    _, err = capsys.readouterr()
+    assert "smoke FAILED" in err
+    assert "dead-letter queue" in err or "no result before the timeout" in err
+    assert "last error logged: " in err
+    assert left_in_bucket(stack) == []

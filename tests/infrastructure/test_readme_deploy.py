@@ -1,0 +1,99 @@
+"""The README's deploy section is the tested path: every line of its command block that needs no AWS
+credentials runs as written, through the CDK CLI pinned in package.json (``make install`` puts it in
+node_modules). Lines that need an account (``bootstrap``, ``deploy``, ``destroy``) run as ``synth`` with the
+same ``-c`` options, so every documented set of context synthesizes. No credentials reach the CLI."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NEEDS_AN_ACCOUNT = {"bootstrap", "deploy", "destroy", "diff"}
+
+
+def deploy_commands() -> list[list[str]]:
+    """Each ``npx cdk`` line of the section's bash blocks, with any leading ``NAME=value`` assignments."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Deploying\n", 1)[1].split("\n## ", 1)[0]
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", section, flags=re.S):
+        for line in block.splitlines():
+            words = shlex.split(line, comments=True)
+            assignments = list(itertools.takewhile(lambda word: re.fullmatch(r"[A-Z_]+=.*", word), words))
+            if words[len(assignments) : len(assignments) + 2] == ["npx", "cdk"]:
+                commands.append(words)
+    return commands
+
+
+COMMANDS = deploy_commands()
+PINNED = json.loads((ROOT / "package.json").read_text())["devDependencies"]["aws-cdk"]
+
+
+def split(words: list[str] | tuple[str, ...]) -> tuple[dict[str, str], list[str]]:
+    """(the line's environment assignments, the command from ``npx`` on)."""
+    start = words.index("npx")
+    return dict(word.split("=", 1) for word in words[:start]), list(words[start:])
+
+
+def credential_free(words: list[str]) -> tuple[str, ...]:
+    """The line itself, or for a verb that needs an account, ``synth`` with the same options."""
+    assignments, command = split(words)
+    prefix = tuple(f"{name}={value}" for name, value in assignments.items())
+    if command[2] in NEEDS_AN_ACCOUNT:
+        return (*prefix, "npx", "cdk", "synth", *(word for word in command[3:] if not word.startswith("--")))
+    return tuple(words)
+
+
+# bootstrap, deploy and destroy without options all come down to the plain synth: each runs once.
+RUNS = list(dict.fromkeys(credential_free(words) for words in COMMANDS))
+
+
+def cli_environment(home: Path) -> dict[str, str]:
+    keep = ("PATH", "LANG", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION")
+    environment = {name: os.environ[name] for name in keep if name in os.environ}
+    # Nothing to sign with, and nowhere to find it: a fresh HOME, no profile, no AWS_* credentials.
+    return {**environment, "HOME": str(home), "CDK_DISABLE_VERSION_CHECK": "1", "NO_COLOR": "1"}
+
+
+def test_the_section_documents_the_whole_path() -> None:
+    verbs = [split(words)[1][2] for words in COMMANDS]
+    for verb in ("--version", "ls", "synth", "bootstrap", "deploy", "destroy"):
+        assert verb in verbs, f"the README's deploy block lacks `npx cdk {verb}`"
+    assert sum(verb == "deploy" for verb in verbs) >= 3  # default, with a model, the other backend
+
+
+@pytest.mark.parametrize("line", RUNS, ids=[" ".join(split(line)[1][2:])[:70] for line in RUNS])
+def test_each_deploy_line_runs_without_credentials(line: tuple[str, ...], tmp_path: Path) -> None:
+    assert (ROOT / "node_modules" / ".bin" / "cdk").exists(), "the pinned CDK CLI is missing: run `make install`"
+    assignments, words = split(line)
+    command = [*words, "--quiet", "--output", str(tmp_path / "cdk.out")] if words[2] == "synth" else words
+    environment = {**cli_environment(tmp_path), **assignments}
+    result = subprocess.run(
+        command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300, check=False
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{output[-3000:]}"
+    assert "feature flags" not in output.lower(), output[-2000:]
+    if words[2] == "--version":
+        assert result.stdout.startswith(PINNED), result.stdout
+    if words[2] == "ls":
+        assert "ImageInference" in result.stdout.split()
+    if command[2] == "synth":
+        name = next((w.split("=", 1)[1] for w in words if w.startswith("stackName=")), "ImageInference")
+        template = json.loads((tmp_path / "cdk.out" / f"{name}.template.json").read_text())
+        environments = [r["Properties"].get("Environment", {}) for r in template["Resources"].values()]
+        (variables,) = [e["Variables"] for e in environments if "BACKEND" in e.get("Variables", {})]
+        for option in (w for w in words if "=" in w and not w.startswith("-")):
+            key, value = option.split("=", 1)
+            if key == "backend":
+                assert variables["BACKEND"] == value
+            if key == "rekognitionModelArn":
+                assert variables["REKOGNITION_MODEL_ARN"] == value
