@@ -16,7 +16,7 @@ from inferctl.cli import common
 from inferctl.demo import model as demo_model
 from inferctl.demo.run import demo_config
 from inferctl.emulator.stack import embedded_stack, write_state
-from inferctl.target import Target
+from inferctl.target import Target, embedded
 from lambdas.inference.backends.base import LocalModel
 from tests.support import images
 
@@ -80,10 +80,9 @@ def stack_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.mark.parametrize(("policy", "command"), COMMANDS, ids=[" ".join(c[:2]) for _, c in COMMANDS])
 def test_each_command_uses_only_the_actions_of_its_policy(stack_state, monkeypatch, policy, command):
     calls: list[tuple[str, str, dict[str, Any]]] = []
-    real_embedded = common.embedded
 
     def recorded(state_file: Path) -> Target:
-        target = real_embedded(state_file)
+        target = embedded(state_file)
 
         def record(model: Any, params: dict[str, Any], **_: Any) -> None:
             calls.append((model.service_model.service_name, model.name, params))
