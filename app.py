@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from cdk_nag import AwsSolutionsChecks
 
 from lambdas.inference.rules import ConfigError
@@ -34,6 +35,13 @@ def build_app(
         description="Serverless image inference: S3 -> SQS -> Lambda -> Rekognition Custom Labels / SageMaker",
         env=cdk.Environment(account=account, region=region),
     )
+    for key, value in config.tags.items():
+        cdk.Tags.of(stack).add(key, value)  # every taggable resource: cost allocation, ownership
+    if config.permissions_boundary_arn:
+        boundary = iam.ManagedPolicy.from_managed_policy_arn(
+            stack, "PermissionsBoundary", config.permissions_boundary_arn
+        )
+        iam.PermissionsBoundary.of(stack).apply(boundary)  # every role the stack creates
     if not overrides:
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app, stack

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ class StackConfig:
     log_retention_days: int = 30
     tracing: bool = True
     alarm_topic_arn: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    permissions_boundary_arn: str | None = None
     allow_destroy: bool = False
 
     # The function's settings most of the stack needs, by their names.
@@ -172,6 +175,8 @@ class StackConfig:
             tracing=value("tracing", rules.flag, defaults.tracing),
             alarm_topic_arn=value("alarmTopicArn", rules.sns_topic_arn, None),
             allow_destroy=value("allowDestroy", rules.flag, defaults.allow_destroy),
+            tags=value("tags", resource_tags, {}),
+            permissions_boundary_arn=value("permissionsBoundaryArn", managed_policy_arn, None),
         )
         if config.visibility_timeout_seconds > MAX_VISIBILITY_SECONDS:
             raise ConfigError(
@@ -181,7 +186,7 @@ class StackConfig:
 
     def arns_by_context_key(self) -> dict[str, str]:
         """Every ARN the configuration names, by the context key that set it."""
-        found = {"alarmTopicArn": self.alarm_topic_arn}
+        found = {"alarmTopicArn": self.alarm_topic_arn, "permissionsBoundaryArn": self.permissions_boundary_arn}
         for variable in Settings.variables(self.backend):
             value = getattr(self.function, variable.field, getattr(self.function.model, variable.field, None))
             if variable.context and isinstance(value, str) and value.startswith("arn:"):
@@ -213,3 +218,32 @@ def cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
     Under the CLI, its context (cdk.json plus ``-c``) takes precedence over these."""
     context = json.loads(path.read_text(encoding="utf-8")).get("context", {})
     return dict(context)
+
+
+_POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:policy/[\w+=,.@/-]{1,512}$")
+
+
+def managed_policy_arn(name: str, raw: Any) -> str:
+    value = rules.text(name, raw)
+    if not _POLICY_ARN.match(value):
+        raise ConfigError(name, f"expected an IAM policy ARN like arn:aws:iam::ACCOUNT:policy/NAME, got {raw!r}")
+    return value
+
+
+def resource_tags(name: str, raw: Any) -> dict[str, str]:
+    """Tags for every resource (cost allocation): a JSON object of strings, as AWS limits them."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            raise ConfigError(name, f'expected a JSON object like {{"CostCenter": "1234"}}, got {raw!r}') from None
+    if not isinstance(raw, dict):
+        raise ConfigError(name, f"expected a JSON object of tag names to values, got {raw!r}")
+    tags: dict[str, str] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= 128 or key.lower().startswith("aws:"):
+            raise ConfigError(name, f"tag key {key!r}: 1-128 characters, not starting with 'aws:'")
+        if not isinstance(value, str | int | float) or isinstance(value, bool) or len(str(value)) > 256:
+            raise ConfigError(name, f"tag {key!r}: the value must be a string of at most 256 characters")
+        tags[key] = str(value)
+    return tags

@@ -70,6 +70,9 @@ def test_cfn_lint_finds_no_errors(context):
         ("logRetentionDays", 31, "CloudWatch Logs accepts"),
         ("imageSuffixes", [".json"], "result suffix"),
         ("alarmTopicArn", "ops-alerts", "SNS topic ARN"),
+        ("tags", "CostCenter=1234", "JSON object"),
+        ("tags", {"aws:owner": "me"}, "not starting with 'aws:'"),
+        ("permissionsBoundaryArn", "DeveloperBoundary", "IAM policy ARN"),
     ],
 )
 def test_wrong_context_fails_synthesis_naming_the_key(key, value, fragment):

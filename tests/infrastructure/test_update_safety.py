@@ -96,3 +96,29 @@ def test_two_stacks_with_different_names_coexist_in_one_app(tmp_path) -> None:
             if r["Type"] in NAMED and NAMED[r["Type"]] in r.get("Properties", {})
         ]
         assert named == [], f"{stack.stack_name} hard-codes physical names: {named}"
+
+
+BOUNDARY = "arn:aws:iam::123456789012:policy/platform/DeveloperBoundary"
+
+
+def test_tags_reach_every_taggable_resource_and_the_boundary_every_role() -> None:
+    s = synth(tags={"CostCenter": "1234", "Owner": "ml-platform"}, permissionsBoundaryArn=BOUNDARY)
+    resources = s.json["Resources"]
+    taggable = ("AWS::S3::Bucket", "AWS::KMS::Key", "AWS::SQS::Queue", "AWS::Lambda::Function", "AWS::IAM::Role")
+    for logical_id, resource in resources.items():
+        if resource["Type"] in taggable:
+            tags = {t["Key"]: t["Value"] for t in resource["Properties"].get("Tags", [])}
+            assert tags.get("CostCenter") == "1234", logical_id
+            assert tags.get("Owner") == "ml-platform", logical_id
+    roles = {name: r for name, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
+    assert roles
+    for name, role in roles.items():
+        assert role["Properties"].get("PermissionsBoundary") == BOUNDARY, name
+    # Neither changes a stateful resource's identity.
+    assert stateful(s.json) == stateful(synth().json)
+
+
+def test_without_the_options_nothing_is_tagged_or_bounded() -> None:
+    resources = synth().json["Resources"].values()
+    assert not [r for r in resources if r["Type"] == "AWS::IAM::Role" and "PermissionsBoundary" in r["Properties"]]
+    assert not [r for r in resources if any(t["Key"] == "CostCenter" for t in r.get("Properties", {}).get("Tags", []))]
