@@ -53,6 +53,22 @@ class CountingModel:
         return demo_model.detect(body, content_type)
 
 
+def digests(target: Target, keys: list[str]) -> set[str]:
+    """What the model is called with, told apart by content: the images' bytes as stored."""
+    s3 = target.client("s3")
+    found = {hashlib.sha256(s3.get_object(Bucket=target.bucket, Key=k)["Body"].read()).hexdigest() for k in keys}
+    assert len(found) == len(keys)
+    return found
+
+
+def assert_once_each(calls: Counter[str]) -> None:
+    """One model call per image. Delivery is at least once: when the emulated S3 fails a result write after
+    the model answered (it does, rarely, under a whole test run's load), the retry calls the model again. So
+    a repeat is tolerated for at most 1% of the images; anything more is a selection or dedupe bug."""
+    repeats = sum(count - 1 for count in calls.values())
+    assert repeats <= max(1, len(calls) // 100), f"{repeats} repeated model calls for {len(calls)} images"
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedStack, Target, CountingModel, Path]]:
     folder = tmp_path_factory.mktemp("backfill")
@@ -98,18 +114,19 @@ def test_audit_reports_each_category_exactly(world, tmp_path):
 def test_reprocess_missing_then_audit_shows_none_missing(world, capsys):
     _, target, model, folder = world
     state = str(folder / "embedded.json")
-    before = sum(model.calls.values())
+    before = Counter(model.calls)
 
     assert cli.main(["reprocess", "--missing", "--dry-run", "--embedded", state]) == 0
     out = capsys.readouterr().out
     assert f"{EARLY} selected (missing={EARLY}); would enqueue 0" in out
     assert f"left alone: dead_letter={POISON}" in out  # the DLQ's own way back is `dlq --redrive`
-    code = cli.main(["reprocess", "--missing", "--rate", "500", "--state", str(folder / "r.json"), "--embedded", state])
+    code = cli.main(["reprocess", "--missing", "--rate", "50", "--state", str(folder / "r.json"), "--embedded", state])
     assert code == 0
     keys = [f"{target.input_prefix}early/{i:04d}.jpg" for i in range(EARLY)]
     found = images.wait_for(target, keys, timeout=300, progress=False, poll_seconds=2)
     assert Counter(state.state for state in found.values()) == {"ok": EARLY}
-    assert sum(model.calls.values()) - before == EARLY  # exactly the missing ones
+    assert set(model.calls - before) == digests(target, keys)  # exactly the missing ones were run
+    assert_once_each(model.calls - before)
 
     result = backfill.audit(target, now=LATER)
     assert result.counts == {"ok": NORMAL + EARLY, "error": CORRUPT, "dead_letter": POISON}
@@ -137,12 +154,8 @@ def test_stale_after_a_model_change_reruns_exactly_the_stale_ones(world):
         time.sleep(1)
     assert all(d and d["model"]["model_id"] == "demo-shapes-v2" for d in documents)
     new_calls = model.calls - calls_before
-    assert sum(new_calls.values()) == 100  # each stale image once, nothing else
-    s3 = target.client("s3")
-    digests = {hashlib.sha256(s3.get_object(Bucket=target.bucket, Key=k)["Body"].read()).hexdigest() for k in keys}
-    assert len(digests) == 100
-    assert set(new_calls) == digests  # exactly the stale ones were re-run...
-    assert set(new_calls.values()) == {1}  # ...once each
+    assert set(new_calls) == digests(target, keys)  # exactly the stale ones were re-run
+    assert_once_each(new_calls)
     # A second --stale finds nothing left to do in that subset.
     assert backfill.reprocess(target, backfill.Selection(stale=True), prefix=subset, dry_run=True).selected == 0
 
