@@ -25,6 +25,7 @@ from lambdas.inference.pacing import RateLimiter
 from lambdas.inference.results import SCHEMA_VERSION
 from lambdas.inference.rules import RESULT_SUFFIX
 from lambdas.inference.settings import Settings
+from lambdas.inference.storage import is_outcome_document
 
 from . import configuration
 from .outcomes import dead_letters
@@ -87,7 +88,7 @@ def with_documents(target: Target, entries: Iterator[Entry]) -> Iterator[tuple[E
             document = json.loads(s3.get_object(Bucket=target.bucket, Key=entry.result_key)["Body"].read())
         except Exception:  # noqa: BLE001 - unreadable or not JSON: not one of our documents
             return None
-        return document if isinstance(document, dict) and "schema_version" in document else None
+        return document if is_outcome_document(document) else None
 
     with ThreadPoolExecutor(max_workers=READ_WORKERS) as pool:
         chunk: list[Entry] = []

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from . import outcomes
 from .outcomes import DeadLetter
@@ -18,14 +20,21 @@ class DeadLetterReport:
 
 def why(target: Target, letter: DeadLetter) -> str | None:
     """The last error the function logged for this message (from its CloudWatch log group)."""
+    return last_logged_error(target, letter.message_id, lambda line: line.get("message_id") == letter.message_id)
+
+
+def last_logged_error(target: Target, term: str, about: Callable[[dict[str, Any]], bool]) -> str | None:
+    """The last ``error_code: error`` the function logged on a line that mentions ``term`` and is ``about``
+    what is asked (a message id, an image key); None without a log group or the permission to read it."""
     if not target.log_group:
         return None
-    logs = target.client("logs")
     try:
-        events = logs.filter_log_events(
-            logGroupName=target.log_group, filterPattern=f'"{letter.message_id}"', limit=100
-        ).get("events", [])
-    except Exception:  # noqa: BLE001 - the reason is a nicety; the letter itself is what matters
+        events = (
+            target.client("logs")
+            .filter_log_events(logGroupName=target.log_group, filterPattern=f'"{term}"', limit=1000)
+            .get("events", [])
+        )
+    except Exception:  # noqa: BLE001 - the reason is a nicety; the outcome itself is what matters
         return None
     reasons = []
     for event in events:
@@ -33,7 +42,7 @@ def why(target: Target, letter: DeadLetter) -> str | None:
             line = json.loads(event["message"])
         except (json.JSONDecodeError, TypeError):
             continue
-        if line.get("message_id") == letter.message_id and line.get("error_code"):
+        if isinstance(line, dict) and line.get("error_code") and about(line):
             reasons.append(f"{line['error_code']}: {line.get('error', '')}".strip())
     return reasons[-1] if reasons else None
 

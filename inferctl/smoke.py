@@ -13,12 +13,10 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
 from lambdas.inference.events import result_key_for
 
-from . import images
-from .deadletters import why
+from . import deadletters, images
 from .demo.scenes import scene
 from .outcomes import ImageState
 from .target import Target
@@ -75,7 +73,7 @@ def _explain(target: Target, found: ImageState) -> tuple[list[tuple[str, float]]
         error = found.document.get("error") or {}
         return [], f"error document: {error.get('code')}: {error.get('message')}"
     if found.state == "dead_letter" and found.dead_letter:
-        logged = why(target, found.dead_letter)
+        logged = deadletters.why(target, found.dead_letter)
         return [], f"in the dead-letter queue (message {found.dead_letter.message_id})" + (
             f"; last error logged: {logged}" if logged else ""
         )
@@ -87,25 +85,7 @@ def _explain(target: Target, found: ImageState) -> tuple[list[tuple[str, float]]
 
 def last_logged_error(target: Target, key: str) -> str | None:
     """The last error the function logged about ``key`` (from its log group), if any."""
-    if not target.log_group:
-        return None
-    try:
-        events = (
-            target.client("logs")
-            .filter_log_events(logGroupName=target.log_group, filterPattern=f'"{key}"', limit=1000)
-            .get("events", [])
-        )
-    except Exception:  # noqa: BLE001 - the reason is a nicety; the outcome itself is what matters
-        return None
-    reasons = []
-    for event in events:
-        try:
-            line: dict[str, Any] = json.loads(event["message"])
-        except (json.JSONDecodeError, TypeError):
-            continue
-        if line.get("error_code") and (line.get("key") == key or key in json.dumps(line)):
-            reasons.append(f"{line['error_code']}: {line.get('error', '')}".strip())
-    return reasons[-1] if reasons else None
+    return deadletters.last_logged_error(target, key, lambda line: line.get("key") == key or key in json.dumps(line))
 
 
 def remove(target: Target, keys: list[str]) -> int:

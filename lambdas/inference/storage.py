@@ -62,6 +62,17 @@ def is_outcome_document(document: Any) -> bool:
     return isinstance(document, dict) and "schema_version" in document and isinstance(document.get("source"), dict)
 
 
+def existing(raw: bytes, etag: str) -> Existing:
+    """What sits at a result key: one of our documents, or something else (``foreign``)."""
+    try:
+        document = json.loads(raw)
+    except ValueError:  # not JSON, or not UTF-8
+        return Existing(None, etag, foreign=True)
+    if not is_outcome_document(document):
+        return Existing(None, etag, foreign=True)
+    return Existing(document, etag)
+
+
 class S3Storage:
     """Reads images and writes outcome documents, SSE-KMS with the stack's key when one is configured."""
 
@@ -139,14 +150,7 @@ class S3Storage:
             if error.code == errors.OBJECT_NOT_FOUND:
                 return None
             raise error from None
-        etag = _etag(response.get("ETag")) or ""
-        try:
-            document = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return Existing(None, etag, foreign=True)
-        if not is_outcome_document(document):
-            return Existing(None, etag, foreign=True)
-        return Existing(document, etag)
+        return existing(raw, _etag(response.get("ETag")) or "")
 
     def write_json(
         self,

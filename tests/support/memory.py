@@ -12,7 +12,7 @@ from lambdas.inference import errors
 from lambdas.inference.backends import ImageSource
 from lambdas.inference.errors import PermanentError
 from lambdas.inference.model import Detection, ImageFacts, Label, ObjectRef
-from lambdas.inference.storage import Existing, Head, ObjectGone, WriteConflict, is_outcome_document
+from lambdas.inference.storage import Existing, Head, ObjectGone, WriteConflict, existing
 from lambdas.inference.thresholds import Thresholds
 
 
@@ -59,13 +59,7 @@ class MemoryStorage:
         data = self.objects.get((bucket, key))
         if data is None:
             return None
-        try:
-            document = json.loads(data)
-        except ValueError:
-            return Existing(None, self.etag(data), foreign=True)
-        if not is_outcome_document(document):
-            return Existing(None, self.etag(data), foreign=True)
-        return Existing(document, self.etag(data))
+        return existing(data, self.etag(data))
 
     def write_json(
         self,
