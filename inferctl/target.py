@@ -65,7 +65,10 @@ def from_outputs(
         description=description,
         function_name=outputs.get("FunctionName"),
         stack_name=stack_name,
-        endpoints={"lambda": outputs["services_url"]} if outputs.get("services_url") else {},
+        # The embedded stack serves the Lambda control plane and the model services itself.
+        endpoints=dict.fromkeys(("lambda", "rekognition", "sagemaker"), outputs["services_url"])
+        if outputs.get("services_url")
+        else {},
         outputs=dict(outputs),
     )
 

@@ -18,14 +18,21 @@ from pathlib import Path
 from typing import Any
 
 from lambdas.inference import rules
+from lambdas.inference.lifecycle import CONTROLLER_VARIABLES, ControllerSettings
 from lambdas.inference.rules import ConfigError
 from lambdas.inference.settings import Settings, platform_environment
+from lambdas.inference.variables import read_all
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922)
 DLQ_RETENTION_DAYS = 14  # SQS maximum: the longest time operators get to inspect and redrive
-QUEUE_RETENTION_DAYS = 4
+# SQS maximum too: while the model is stopped (or not yet configured) the trigger is paused and images wait
+# in the queue; they survive a stop of up to two weeks.
+QUEUE_RETENTION_DAYS = 14
+# Images waiting longer than this raise the OldestMessageAge alarm (auto mode: a start takes up to 30 min).
+DEFAULT_MAX_WAIT_MINUTES = 15
+DEFAULT_MAX_WAIT_MINUTES_AUTO = 45
 # AWS: visibility timeout >= 6 x function timeout (+ batching window), so a batch that is retried inside one
 # receive does not become visible to another poller while the first is still working.
 VISIBILITY_TIMEOUT_FACTOR = 6
@@ -52,6 +59,20 @@ class StackConfig:
     tags: Mapping[str, str] = field(default_factory=dict)
     permissions_boundary_arn: str | None = None
     allow_destroy: bool = False
+    controller: ControllerSettings = field(default_factory=lambda: controller_from_context(lambda key: None))
+    explicit_max_wait_minutes: int | None = None
+
+    @property
+    def auto_mode(self) -> bool:
+        return self.controller.auto
+
+    @property
+    def max_wait_minutes(self) -> int:
+        """The OldestMessageAge alarm's threshold: longer in auto mode, where the first image after an idle
+        stop waits for the model to start."""
+        if self.explicit_max_wait_minutes is not None:
+            return self.explicit_max_wait_minutes
+        return DEFAULT_MAX_WAIT_MINUTES_AUTO if self.auto_mode else DEFAULT_MAX_WAIT_MINUTES
 
     # The function's settings most of the stack needs, by their names.
     @property
@@ -177,6 +198,8 @@ class StackConfig:
             allow_destroy=value("allowDestroy", rules.flag, defaults.allow_destroy),
             tags=value("tags", resource_tags, {}),
             permissions_boundary_arn=value("permissionsBoundaryArn", managed_policy_arn, None),
+            controller=controller_from_context(get),
+            explicit_max_wait_minutes=value("maxWaitMinutes", number(1, 20_160), None),
         )
         if config.visibility_timeout_seconds > MAX_VISIBILITY_SECONDS:
             raise ConfigError(
@@ -211,6 +234,18 @@ class StackConfig:
         context = cdk_json_context(path)
         context.update(overrides or {})
         return cls.from_context(context.get)
+
+
+def controller_from_context(get: Callable[[str], Any]) -> ControllerSettings:
+    """The model controller's settings from context (auto mode, idle time); the stack adds the resource
+    names, and an automatic start asks for the configured inference units."""
+    values = read_all(
+        CONTROLLER_VARIABLES, lambda variable: get(variable.context) if variable.context else None, "context"
+    )
+    units = get("inferenceUnits")
+    if units not in (None, ""):
+        values["start_units"] = rules.integer("inferenceUnits", units, 1, 1000)
+    return ControllerSettings(**values)
 
 
 def cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:

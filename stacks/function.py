@@ -69,6 +69,7 @@ class InferenceFunction(Construct):
             _env("result_kms_key_arn"): ingest.key.key_arn,
             _env("queue_url"): ingest.queue.queue_url,
         }
+        self.code = function_code(bundle)  # one asset, shared with the model controller
         self.function = lambda_.Function(
             self,
             "Function",
@@ -76,7 +77,7 @@ class InferenceFunction(Construct):
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler=HANDLER,
-            code=function_code(bundle),
+            code=self.code,
             memory_size=config.lambda_memory_mb,
             timeout=Duration.seconds(config.lambda_timeout_seconds),
             tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.DISABLED,
@@ -85,17 +86,19 @@ class InferenceFunction(Construct):
             logging_format=lambda_.LoggingFormat.JSON,
             environment=environment,
         )
-        self.function.add_event_source(
-            sources.SqsEventSource(
-                ingest.queue,
-                batch_size=config.batch_size,
-                max_batching_window=(
-                    Duration.seconds(config.max_batching_window_seconds) if config.max_batching_window_seconds else None
-                ),
-                max_concurrency=config.max_concurrency,
-                report_batch_item_failures=True,
-            )
+        self.trigger = sources.SqsEventSource(
+            ingest.queue,
+            batch_size=config.batch_size,
+            max_batching_window=(
+                Duration.seconds(config.max_batching_window_seconds) if config.max_batching_window_seconds else None
+            ),
+            max_concurrency=config.max_concurrency,
+            report_batch_item_failures=True,
+            # Without a model nothing can be inferred: the trigger starts paused and images wait in the queue
+            # until the model controller sees a ready model and resumes it.
+            enabled=config.function.model_id is not None,
         )
+        self.function.add_event_source(self.trigger)
 
     def _grant_least_privilege(self, config: StackConfig, ingest: Ingest, stack: Stack) -> None:
         bucket_arn = ingest.bucket.bucket_arn

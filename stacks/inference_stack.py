@@ -8,6 +8,7 @@ from aws_cdk import Acknowledgment, CfnOutput, Stack, Validations
 from constructs import Construct
 
 from .config import StackConfig
+from .controller import ModelController
 from .function import InferenceFunction
 from .ingest import Ingest
 from .monitoring import Monitoring
@@ -21,12 +22,17 @@ class ImageInferenceStack(Stack):
         self.config = config
         self.ingest = Ingest(self, "Ingest", config=config)
         self.inference = InferenceFunction(self, "Inference", config=config, ingest=self.ingest, bundle=bundle)
+        self.controller = ModelController(
+            self, "ModelController", config=config, ingest=self.ingest, inference=self.inference
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
             queue=self.ingest.queue,
             dead_letter_queue=self.ingest.dead_letter_queue,
             function=self.inference.function,
+            controller=self.controller.function,
+            max_wait_minutes=config.max_wait_minutes,
             alarm_topic_arn=config.alarm_topic_arn,
         )
 
@@ -37,6 +43,11 @@ class ImageInferenceStack(Stack):
             "DeadLetterQueueUrl": (self.ingest.dead_letter_queue.queue_url, "Images that failed repeatedly"),
             "FunctionName": (self.inference.function.function_name, "Inference function"),
             "KeyArn": (self.ingest.key.key_arn, "KMS key for images, results and queues"),
+            "EventSourceMappingId": (
+                self.inference.trigger.event_source_mapping_id,
+                "SQS trigger the model controller pauses while the model cannot answer",
+            ),
+            "ControllerFunctionName": (self.controller.function.function_name, "Model controller (every minute)"),
         }
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)

@@ -16,9 +16,8 @@ from constructs import Construct
 from lambdas.inference import errors
 from lambdas.inference.settings import METRICS_NAMESPACE, SERVICE_NAME
 
-# Notifications should be picked up within seconds; 15 minutes of backlog means the function is not keeping
-# up (model stopped or throttled, concurrency too low) and is worth a look before messages dead-letter.
-OLDEST_MESSAGE_ALARM_SECONDS = 15 * 60
+# Notifications should be picked up within seconds; a backlog older than ``maxWaitMinutes`` (15 by default,
+# 45 in auto mode, where a start takes up to 30) means the model is not running or not keeping up.
 
 
 class Monitoring(Construct):
@@ -30,6 +29,8 @@ class Monitoring(Construct):
         queue: sqs.IQueue,
         dead_letter_queue: sqs.IQueue,
         function: lambda_.IFunction,
+        controller: lambda_.IFunction,
+        max_wait_minutes: int,
         alarm_topic_arn: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -49,10 +50,11 @@ class Monitoring(Construct):
         )
         self.backlog_alarm = self._above(
             "OldestMessageAge",
-            "Images wait too long in the queue: the model may be stopped or throttled",
+            f"Images have waited more than {max_wait_minutes} min: the model is stopped, starting, missing or "
+            "not keeping up (inferctl model status)",
             queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(1), statistic="Maximum"),
-            threshold=OLDEST_MESSAGE_ALARM_SECONDS,
-            periods=5,
+            threshold=max_wait_minutes * 60,
+            periods=1,
         )
         # A model answering in a shape nobody can read (misconfigured response format, a broken model): each
         # image gets an error document after one call, and this alarm says so at once.
@@ -82,6 +84,15 @@ class Monitoring(Construct):
             function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
             threshold=0,
             periods=1,
+        )
+        # One failed run is retried a minute later; three in a row mean nobody resumes the trigger.
+        self.controller_alarm = self._above(
+            "ModelControllerErrors",
+            "The model controller fails: the trigger is not paused or resumed and the model not started or "
+            "stopped; see its log group",
+            controller.metric_errors(period=Duration.minutes(1), statistic="Sum"),
+            threshold=0,
+            periods=3,
         )
 
     def _above(

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from lambdas.inference.backends import specs
-from lambdas.inference.backends.base import HttpRequest, HttpResponse, LocalModel
+from lambdas.inference.backends.base import HttpRequest, HttpResponse, LocalLifecycle, LocalModel
 
 Fetch = Callable[[str, str, str | None], bytes]  # (bucket, key, version) -> object bytes
 
@@ -23,12 +23,21 @@ Fetch = Callable[[str, str, str | None], bytes]  # (bucket, key, version) -> obj
 class LocalModels:
     """The models the embedded stack serves, by model id (an endpoint name, a model version ARN...)."""
 
-    def __init__(self, models: dict[str, LocalModel], fetch: Fetch) -> None:
+    def __init__(
+        self, models: dict[str, LocalModel], fetch: Fetch, lifecycles: dict[str, LocalLifecycle] | None = None
+    ) -> None:
         self.models = dict(models)
         self._fetch = fetch
+        self.lifecycles = dict(lifecycles or {})  # models without one are always running
 
     def model(self, model_id: str) -> LocalModel | None:
         return self.models.get(model_id)
+
+    def model_ids(self) -> list[str]:
+        return list(self.models)
+
+    def lifecycle(self, model_id: str) -> LocalLifecycle | None:
+        return self.lifecycles.get(model_id)
 
     def fetch(self, bucket: str, key: str, version: str | None) -> bytes:
         return self._fetch(bucket, key, version)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from lambdas.inference.backends import specs
-from lambdas.inference.backends.base import LocalModel
+from lambdas.inference.backends.base import LocalLifecycle, LocalModel
+from lambdas.inference.lifecycle import Decision
 from stacks.config import StackConfig
 
 from .lambda_api import LambdaApi, LocalFunction, LocalMapping
@@ -28,6 +30,7 @@ from .trigger import BatchReport, SqsTrigger
 
 FUNCTION_NAME = "image-inference-embedded"
 LOG_GROUP = f"/aws/lambda/{FUNCTION_NAME}"
+CONTROLLER_STATE_PARAMETER = "/image-inference-embedded/model-controller/state"
 
 
 @dataclass
@@ -42,6 +45,8 @@ class EmbeddedStack:
     mapping: LocalMapping
     deployed_environment: dict[str, str]
     reports: list[BatchReport] = field(default_factory=list)
+    models: LocalModels | None = None
+    decisions: list[Decision] = field(default_factory=list)  # the model controller's, oldest first
 
     def client(self, service: str) -> Any:
         return self.session.client(service)
@@ -59,6 +64,7 @@ class EmbeddedStack:
             "LogGroupName": LOG_GROUP,
             "KeyArn": self.resources.key_arn,
             "EventSourceMappingId": self.mapping.uuid,
+            "ControllerStateParameter": CONTROLLER_STATE_PARAMETER,
             "services_url": self.services_url,  # the Lambda control plane and the model services
             "deployed_environment": self.deployed_environment,  # what "the stack" set, for drift
         }
@@ -91,6 +97,9 @@ def embedded_stack(
     start_trigger: bool = True,
     capture_stdout: bool = False,
     containers: int | None = None,
+    lifecycles: dict[str, LocalLifecycle] | None = None,
+    controller_seconds: float | None = 1.0,
+    on_decision: Callable[[Decision], None] | None = None,
 ) -> Iterator[EmbeddedStack]:
     """Start everything; yield the running stack; stop everything, whatever happens.
 
@@ -98,7 +107,9 @@ def embedded_stack(
     sends this process's stdout to the function's logs while the stack runs (what the function prints, like
     EMF metrics, goes there on Lambda); only for callers that print nothing else. ``containers`` is how many
     execution environments poll the queue at once: by default the trigger's maximum concurrency, as Lambda
-    scales to it under load.
+    scales to it under load. ``lifecycles`` gives models states (STOPPED, STARTING...; without one a model is
+    always running); the model controller runs every ``controller_seconds`` (Lambda's schedule: a minute),
+    pausing the trigger while the model cannot answer (None: no controller).
     """
     with contextlib.ExitStack() as stack:
         emulator = stack.enter_context(embedded_aws())
@@ -111,7 +122,8 @@ def embedded_stack(
             return data
 
         lambda_api = LambdaApi()
-        services_url = stack.enter_context(local_services(LocalModels(models, fetch), routes=[lambda_api]))
+        directory = LocalModels(models, fetch, lifecycles)
+        services_url = stack.enter_context(local_services(directory, routes=[lambda_api]))
         resources = provision(session, config)
         environment_at_deploy = lambda_environment(resources, config, services_url)
         function = lambda_api.add_function(
@@ -122,7 +134,12 @@ def embedded_stack(
                 timeout_seconds=config.lambda_timeout_seconds,
             )
         )
-        mapping = lambda_api.add_mapping(LocalMapping(FUNCTION_NAME, resources.queue_arn, config.batch_size))
+        # As in the CDK stack: without a model the trigger starts paused.
+        mapping = lambda_api.add_mapping(
+            LocalMapping(
+                FUNCTION_NAME, resources.queue_arn, config.batch_size, enabled=config.function.model_id is not None
+            )
+        )
         logs = LambdaLogs(session.client("logs"), LOG_GROUP, log_path)
         stack.callback(logs.close)
         if capture_stdout:
@@ -184,7 +201,47 @@ def embedded_stack(
             mapping=mapping,
             deployed_environment=environment_at_deploy,
             reports=reports,
+            models=directory,
         )
+        if controller_seconds is not None:
+            from lambdas.inference import controller as model_controller
+
+            settings = replace(
+                config.controller,
+                function_name=FUNCTION_NAME,
+                queue_url=resources.queue_url,
+                mapping_id=mapping.uuid,
+                state_parameter=CONTROLLER_STATE_PARAMETER,
+            )
+            clients = model_controller.Clients(
+                lambda_=session.client("lambda", endpoint_url=services_url),
+                sqs=session.client("sqs"),
+                ssm=session.client("ssm"),
+                control=lambda service: session.client(service, endpoint_url=services_url),  # type: ignore[call-overload]
+            )
+            stop_controller = threading.Event()
+
+            def control() -> None:
+                while not stop_controller.wait(controller_seconds):
+                    try:
+                        decision = model_controller.tick(settings, clients)
+                    except Exception as exc:  # noqa: BLE001 - a failed run is retried at the next tick, as on AWS
+                        logs.write(
+                            json.dumps({"level": "ERROR", "service": "model-controller", "error": repr(exc)}) + "\n"
+                        )
+                        continue
+                    embedded.decisions.append(decision)
+                    if on_decision:
+                        on_decision(decision)
+
+            controller_thread = threading.Thread(target=control, name="model-controller", daemon=True)
+            controller_thread.start()
+
+            def halt_controller() -> None:
+                stop_controller.set()
+                controller_thread.join()
+
+            stack.callback(halt_controller)
         if start_trigger:
             threads, stop = trigger.start()
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .runtime import LambdaContext, sqs_event
@@ -42,6 +42,8 @@ class TriggerStats:
     received: int = 0
     deleted: int = 0
     failed: int = 0
+    # Each message's highest ApproximateReceiveCount seen: how many receives it spent.
+    receive_counts: dict[str, int] = field(default_factory=dict)
 
 
 class SqsTrigger:
@@ -135,6 +137,10 @@ class SqsTrigger:
             received=len(messages), succeeded=len(succeeded), failed=len(failed), handler_error=handler_error
         )
         with self._lock:
+            for message in messages:
+                count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
+                previous = self.stats.receive_counts.get(message["MessageId"], 0)
+                self.stats.receive_counts[message["MessageId"]] = max(previous, count)
             self.stats.batches += 1
             self.stats.received += report.received
             self.stats.deleted += report.succeeded

@@ -151,6 +151,13 @@ def one_of(name: str, raw: Any, choices: tuple[str, ...]) -> str:
     return value
 
 
+def one_of_numbers(name: str, raw: Any, choices: tuple[int, ...]) -> int:
+    value = integer(name, raw, min(choices), max(choices))
+    if value not in choices:
+        raise ConfigError(name, f"expected one of {', '.join(map(str, choices))}, got {raw!r}")
+    return value
+
+
 def _json_or_value(name: str, raw: Any) -> Any:
     if isinstance(raw, str):
         stripped = raw.strip()

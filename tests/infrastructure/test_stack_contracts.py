@@ -378,7 +378,7 @@ def test_alarms_notify_an_existing_topic_when_one_is_configured(default):
     topic = "arn:aws:sns:eu-west-1:123456789012:ops-alerts"
     s = synth(alarmTopicArn=topic)
     alarms = s.resources("AWS::CloudWatch::Alarm").values()
-    assert len(alarms) == 4
+    assert len(alarms) == 5  # dead letters, backlog age, model output, function errors, controller errors
     for alarm in alarms:
         assert alarm["Properties"]["AlarmActions"] == [topic]
         assert alarm["Properties"]["OKActions"] == [topic]

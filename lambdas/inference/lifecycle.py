@@ -1,0 +1,186 @@
+"""What the model controller decides, as a pure function of what it observes (no AWS here).
+
+Every minute the controller looks at the configured model, the queue and the SQS trigger, and decides:
+
+- The trigger runs only while the model is READY. Otherwise it is paused, so that images wait in the queue
+  (retention 14 days) instead of spending their receives on a model that cannot answer and being
+  dead-lettered: a stopped, starting, missing or not yet configured model costs no image anything.
+- Auto mode (opt-in): a STOPPED model with images waiting is started; a READY model with nothing waiting
+  and nothing in flight for ``idle_seconds`` is stopped (the trigger is paused first, so that images
+  arriving meanwhile wait for the next start).
+
+``Memory`` is what the controller keeps between runs (a small JSON document in SSM Parameter Store).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from .backends.base import NOT_CONFIGURED, STOPPED, ModelStatus
+from .rules import ConfigError, flag, integer, number, text
+from .variables import Variable, read_all, render_flag, render_number
+
+START, STOP = "start", "stop"
+
+
+@dataclass(frozen=True)
+class Observation:
+    model: ModelStatus
+    waiting: int  # visible + delayed messages
+    in_flight: int  # received and not yet deleted (being worked on, or backing off)
+    trigger_enabled: bool
+    now: float  # epoch seconds
+
+
+@dataclass(frozen=True)
+class Memory:
+    idle_since: float | None = None  # READY with nothing to do since then
+    state: str | None = None  # the model's state the last time it was seen
+    state_since: float | None = None  # when that state was first seen
+    last_action: str | None = None
+    last_action_at: float | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, raw: str | None) -> Memory:
+        try:
+            data = json.loads(raw or "{}")
+        except json.JSONDecodeError:
+            return cls()  # a hand-edited parameter must not stop the controller
+        fields = set(cls.__dataclass_fields__)
+        return cls(**{key: value for key, value in data.items() if key in fields}) if isinstance(data, dict) else cls()
+
+
+@dataclass(frozen=True)
+class Policy:
+    auto: bool
+    idle_seconds: float
+    units: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    trigger_enabled: bool
+    action: str | None  # START, STOP or None
+    reason: str
+    memory: Memory
+    trigger_changed: bool
+    waiting: int = 0
+
+
+def decide(seen: Observation, memory: Memory, policy: Policy) -> Decision:
+    model, now = seen.model, seen.now
+    if memory.state != model.state:
+        memory = replace(memory, state=model.state, state_since=now)
+    busy = seen.waiting + seen.in_flight > 0
+    action: str | None = None
+    enable = model.ready
+    if model.ready:
+        if busy or not policy.auto:
+            memory = replace(memory, idle_since=None)
+            reason = f"model ready; {seen.waiting} waiting, {seen.in_flight} in flight"
+        else:
+            idle_since = memory.idle_since if memory.idle_since is not None else now
+            memory = replace(memory, idle_since=idle_since)
+            idle = now - idle_since
+            if idle >= policy.idle_seconds:
+                action, enable = STOP, False
+                memory = replace(memory, idle_since=None)
+                reason = f"idle for {idle:.0f} s (limit {policy.idle_seconds:.0f} s): stopping the model"
+            else:
+                reason = f"model ready and idle for {idle:.0f} s of {policy.idle_seconds:.0f} s"
+    else:
+        memory = replace(memory, idle_since=None)
+        reason = f"model {model.state} ({model.service_status}); the trigger waits, {seen.waiting} images wait"
+        if model.state == NOT_CONFIGURED:
+            reason = f"no model configured ({model.detail}); {seen.waiting} images wait"
+        elif policy.auto and model.state == STOPPED and model.can_start_stop and seen.waiting > 0:
+            action = START
+            reason = f"{seen.waiting} images wait and the model is stopped: starting it with {policy.units} unit(s)"
+    if action:
+        memory = replace(memory, last_action=action, last_action_at=now)
+    return Decision(
+        trigger_enabled=enable,
+        action=action,
+        reason=reason,
+        memory=memory,
+        trigger_changed=enable != seen.trigger_enabled,
+        waiting=seen.waiting,
+    )
+
+
+def not_configured(detail: str) -> ModelStatus:
+    return ModelStatus(None, NOT_CONFIGURED, "NotConfigured", detail=detail)
+
+
+# --- the controller's environment -----------------------------------------------------------------------------
+
+CONTROLLER_VARIABLES: tuple[Variable, ...] = (
+    Variable("function_name", "CONTROLLED_FUNCTION_NAME", None, text, doc="the inference function it controls"),
+    Variable("queue_url", "QUEUE_URL", None, text, doc="the queue whose backlog it watches"),
+    Variable("mapping_id", "EVENT_SOURCE_MAPPING_ID", None, text, doc="the SQS trigger it pauses and resumes"),
+    Variable("state_parameter", "CONTROLLER_STATE_PARAMETER", None, text, doc="SSM parameter it remembers in"),
+    Variable(
+        "auto",
+        "AUTO_MODE",
+        "autoMode",
+        flag,
+        False,
+        render=render_flag,
+        doc="start the model when images wait, stop it after modelIdleMinutes (Rekognition)",
+    ),
+    Variable(
+        "idle_minutes",
+        "MODEL_IDLE_MINUTES",
+        "modelIdleMinutes",
+        lambda name, raw: number(name, raw, 0.01, 1440.0),
+        15.0,
+        render=render_number,
+        doc="auto mode stops the model after this long with nothing waiting or in flight",
+    ),
+    Variable(
+        "start_units",
+        "START_INFERENCE_UNITS",
+        None,
+        lambda name, raw: integer(name, raw, 1, 1000),
+        1,
+        doc="inference units an automatic start asks for (from inferenceUnits)",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    function_name: str | None
+    queue_url: str | None
+    mapping_id: str | None
+    state_parameter: str | None
+    auto: bool
+    idle_minutes: float
+    start_units: int
+
+    @property
+    def policy(self) -> Policy:
+        return Policy(auto=self.auto, idle_seconds=self.idle_minutes * 60, units=self.start_units)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | Any) -> ControllerSettings:
+        values = read_all(CONTROLLER_VARIABLES, lambda variable: env.get(variable.env) if variable.env else None, "env")
+        settings = cls(**values)
+        for field in ("function_name", "queue_url", "mapping_id"):
+            if not getattr(settings, field):
+                variable = next(v for v in CONTROLLER_VARIABLES if v.field == field)
+                raise ConfigError(str(variable.env), "is not set; the stack sets it")
+        return settings
+
+    def to_env(self) -> dict[str, str]:
+        env: dict[str, str] = {}
+        for variable in CONTROLLER_VARIABLES:
+            value = getattr(self, variable.field)
+            if variable.env and value is not None:
+                env[variable.env] = variable.render(value)
+        return env

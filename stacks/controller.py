@@ -1,0 +1,145 @@
+"""The model controller: a small function on a one-minute schedule that pauses the SQS trigger while the model
+cannot answer (stopped, starting, missing, not configured) and resumes it when the model is ready; in auto
+mode it also starts a stopped model when images wait and stops it after ``modelIdleMinutes`` of idleness.
+Logic: ``lambdas/inference/lifecycle.py``; handler: ``lambdas/inference/controller.py``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from lambdas.inference.settings import METRICS_NAMESPACE, POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_TRACE_DISABLED
+
+from .config import StackConfig
+from .function import RUNTIME, InferenceFunction, NagArns, StackArns
+from .ingest import Ingest
+
+HANDLER = "inference.controller.lambda_handler"
+SCHEDULE_MINUTES = 1
+STATE_PARAMETER_VALUE = "{}"
+
+
+class ModelController(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        ingest: Ingest,
+        inference: InferenceFunction,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        stack = Stack.of(self)
+        removal = RemovalPolicy.DESTROY if config.allow_destroy else RemovalPolicy.RETAIN
+        self.state = ssm.StringParameter(
+            self,
+            "State",
+            description="What the model controller saw last (idle since, model state since); it rewrites it",
+            string_value=STATE_PARAMETER_VALUE,
+        )
+        self.log_group = logs.LogGroup(self, "Logs", removal_policy=removal)
+        cfn_log_group = self.log_group.node.default_child
+        assert isinstance(cfn_log_group, logs.CfnLogGroup)
+        cfn_log_group.retention_in_days = config.log_retention_days
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Model controller: read the model's status and the queue, pause/resume the trigger"
+            + (", start/stop the model" if config.auto_mode else ""),
+        )
+        mapping_arn = inference.trigger.event_source_mapping_arn
+        statements = [
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            ),
+            iam.PolicyStatement(
+                sid="ReadInferenceConfiguration",
+                actions=["lambda:GetFunctionConfiguration"],
+                resources=[inference.function.function_arn],
+            ),
+            iam.PolicyStatement(
+                sid="PauseAndResumeTrigger",
+                actions=["lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping"],
+                resources=[mapping_arn],
+            ),
+            iam.PolicyStatement(
+                sid="ReadBacklog", actions=["sqs:GetQueueAttributes"], resources=[ingest.queue.queue_arn]
+            ),
+            iam.PolicyStatement(
+                sid="RememberState",
+                actions=["ssm:GetParameter", "ssm:PutParameter"],
+                resources=[self.state.parameter_arn],
+            ),
+        ]
+        lifecycle = config.function.spec.lifecycle
+        model = config.function.model
+        for grant in lifecycle.grants(model, StackArns(stack), config.auto_mode):
+            statements.append(
+                iam.PolicyStatement(sid=grant.sid, actions=list(grant.actions), resources=list(grant.resources))
+            )
+        for statement in statements:
+            self.role.add_to_policy(statement)
+        Validations.of(self.role).acknowledge(
+            *(
+                Acknowledgment(
+                    id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{resource}]", reason=grant.wildcard_reason
+                )
+                for grant in lifecycle.grants(model, NagArns(stack), config.auto_mode)
+                if grant.wildcard_reason
+                for resource in grant.resources
+            )
+        )
+
+        controller = config.controller
+        environment = {
+            **{
+                key: value
+                for key, value in controller.to_env().items()
+                # the resources' names come from the stack below
+                if key not in ("CONTROLLED_FUNCTION_NAME", "QUEUE_URL", "EVENT_SOURCE_MAPPING_ID")
+            },
+            "CONTROLLED_FUNCTION_NAME": inference.function.function_name,
+            "QUEUE_URL": ingest.queue.queue_url,
+            "EVENT_SOURCE_MAPPING_ID": inference.trigger.event_source_mapping_id,
+            "CONTROLLER_STATE_PARAMETER": self.state.parameter_name,
+            POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+            POWERTOOLS_TRACE_DISABLED: "true",
+            "AWS_RETRY_MODE": "standard",
+        }
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="Pauses the image trigger while the model cannot answer; starts/stops it in auto mode",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=HANDLER,
+            code=inference.code,
+            memory_size=256,
+            timeout=Duration.seconds(30),
+            role=self.role,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            # No reserved concurrency: new accounts cannot reserve any. A run takes well under the minute
+            # between runs, and a second start of a starting model is refused by the service.
+            environment=environment,
+        )
+        self.schedule = events.Rule(
+            self,
+            "Schedule",
+            description="Runs the model controller every minute",
+            schedule=events.Schedule.rate(Duration.minutes(SCHEDULE_MINUTES)),
+            targets=[targets.LambdaFunction(self.function, retry_attempts=0)],
+        )

@@ -1,0 +1,107 @@
+"""The model's lifecycle on the embedded stack: images wait while the model is stopped or not configured, the
+controller (auto mode) starts the model for them and stops it when idle, and nothing is dead-lettered.
+
+The model controller runs the real ``lambdas/inference/controller.py`` against the emulated Lambda control
+plane (event source mapping), SQS, SSM and the emulated Rekognition control plane, whose model goes
+STOPPED -> STARTING -> RUNNING -> STOPPING -> STOPPED with delays."""
+
+from __future__ import annotations
+
+import time
+
+from inferctl import images
+from inferctl.burst import small_jpeg
+from inferctl.demo import model as demo_model
+from inferctl.demo.run import demo_config, demo_models
+from inferctl.emulator.stack import embedded_stack
+from inferctl.outcomes import dead_letters
+from inferctl.target import from_outputs
+from lambdas.inference.backends.base import LocalLifecycle
+from lambdas.inference.backends.rekognition import DEMO_MODEL_ARN
+from lambdas.inference.lifecycle import START, STOP
+
+
+class CountingModel:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, data: bytes, content_type: str) -> object:
+        self.calls += 1
+        return demo_model.detect(data, content_type)
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_200_images_uploaded_while_the_model_is_stopped_wait_get_started_for_and_the_idle_model_stops():
+    # 6 s of idleness stops the model; 4 inference units (20 calls/s) keep the run short.
+    config = demo_config({"backend": "rekognition", "autoMode": True, "modelIdleMinutes": 0.1, "inferenceUnits": 4})
+    lifecycle = LocalLifecycle("STOPPED", start_seconds=3.0, stop_seconds=1.0)
+    model = CountingModel()
+    items = [(f"sleepy/{index:04d}.jpg", small_jpeg(index % 50)) for index in range(200)]
+    with embedded_stack(
+        config, demo_models(model), lifecycles={DEMO_MODEL_ARN: lifecycle}, controller_seconds=0.5
+    ) as stack:
+        target = from_outputs(stack.session, stack.state(), None, "embedded")
+        # The controller has seen the stopped model and paused the trigger before anything arrives.
+        wait_until(lambda: not stack.mapping.enabled, 10, "the trigger to be paused")
+        uploads = images.upload_many(target, items, progress=False)
+        found = images.wait_for(target, [u.key for u in uploads], timeout=300, progress=False, poll_seconds=1)
+        letters = dead_letters(stack.client("sqs"), stack.resources.dead_letter_queue_url)
+        # Idle for modelIdleMinutes: the controller pauses the trigger and stops the model.
+        wait_until(lambda: lifecycle.status == "STOPPED" and lifecycle.stops == 1, 60, "the idle model to stop")
+        trigger_enabled_at_end = stack.mapping.enabled
+        receive_counts = dict(stack.trigger.stats.receive_counts)
+        actions = [decision.action for decision in stack.decisions if decision.action]
+
+    assert {state.state for state in found.values()} == {"ok"}
+    assert len(found) == 200
+    assert letters == []
+    # Every message: the images' notifications, their results' (skipped) and S3's test event. A receive can
+    # be spent while the trigger is being paused (a long poll in progress), never more than one.
+    assert len(receive_counts) >= 200
+    assert max(receive_counts.values()) <= 2, sorted(receive_counts.values())[-5:]
+    assert model.calls >= 200
+    assert lifecycle.transitions == ["STOPPED", "STARTING", "RUNNING", "STOPPING", "STOPPED"]
+    assert actions == [START, STOP]
+    assert trigger_enabled_at_end is False  # images arriving now wait for the next start
+
+
+def test_a_stack_deployed_without_a_model_keeps_images_waiting_until_one_is_set():
+    config = demo_config({"backend": "rekognition", "rekognitionModelArn": None})
+    assert config.function.model_id is None
+    model = CountingModel()
+    items = [(f"early/{index:03d}.jpg", small_jpeg(index)) for index in range(20)]
+    with embedded_stack(config, demo_models(model), controller_seconds=0.5) as stack:
+        target = from_outputs(stack.session, stack.state(), None, "embedded")
+        assert stack.mapping.enabled is False  # deployed paused, as the CDK stack deploys it
+        uploads = images.upload_many(target, items, progress=False)
+        time.sleep(3)  # several controller runs: the model is still not configured
+        sqs = stack.client("sqs")
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=stack.resources.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        assert int(attributes["ApproximateNumberOfMessages"]) == 20 + 1  # and S3's test event
+        assert stack.trigger.stats.received == 0
+        assert stack.decisions
+        assert stack.decisions[-1].memory.state == "NOT_CONFIGURED"
+
+        # The operator sets the model on the function (as `cdk deploy -c rekognitionModelArn=...` would).
+        lambda_client = stack.session.client("lambda", endpoint_url=stack.services_url)
+        environment = lambda_client.get_function_configuration(FunctionName=stack.function.name)["Environment"]
+        variables = {**environment["Variables"], "REKOGNITION_MODEL_ARN": DEMO_MODEL_ARN}
+        lambda_client.update_function_configuration(
+            FunctionName=stack.function.name, Environment={"Variables": variables}
+        )
+        found = images.wait_for(target, [u.key for u in uploads], timeout=120, progress=False, poll_seconds=1)
+        letters = dead_letters(sqs, stack.resources.dead_letter_queue_url)
+        receive_counts = dict(stack.trigger.stats.receive_counts)
+
+    assert {state.state for state in found.values()} == {"ok"}
+    assert letters == []
+    assert max(receive_counts.values()) == 1  # not one receive was spent while there was no model
+    assert model.calls == 20
