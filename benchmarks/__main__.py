@@ -10,12 +10,15 @@ Rows (targets from the performance issue):
 5b. a burst of 1,000 images against a model limited to 5 calls/s (default settings): dead letters, throttled
     calls, wall time
 6. the Lambda deployment package, zipped, and what dominates it
+7. cost per 1,000 images: the serverless part measured on the embedded stack (calls, time, log bytes per
+   image), the model per backend and traffic profile, and auto mode's saving (``benchmarks/cost.py``)
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -28,6 +31,8 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from . import cost as cost_row
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "out"
@@ -382,13 +387,14 @@ def main(argv: list[str] | None = None) -> int:
         ("throughput", lambda: throughput(100 if args.quick else 500)),
         ("burst", lambda: burst(200 if args.quick else 1000)),
         ("package", package_size),
+        ("cost", lambda: cost_row.measure(50 if args.quick else 200)),
     ]
     results: dict[str, Any] = {}
     for name, step in steps:
         print(f"measuring {name}...", file=sys.stderr)
         results[name] = step()
 
-    cold, over, batch, mem, big, thr, bst, pkg = (results[name] for name, _ in steps)
+    cold, over, batch, mem, big, thr, bst, pkg, spent = (results[name] for name, _ in steps)
     rows = [
         (
             "1 cold start (import + first batch)",
@@ -462,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
             "-",
         )
     )
+    rows.extend(cost_row.table(spent))
+    results["cost"] = {**spent, "per_image": dataclasses.asdict(spent["per_image"])}
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     headers = ("row", "measured (median)", "target", "")
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))

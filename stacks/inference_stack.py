@@ -48,6 +48,10 @@ class ImageInferenceStack(Stack):
                 "SQS trigger the model controller pauses while the model cannot answer",
             ),
             "ControllerFunctionName": (self.controller.function.function_name, "Model controller (every minute)"),
+            "ControllerStateParameter": (
+                self.controller.state.parameter_name,
+                "What the model controller remembers (state since, idle since)",
+            ),
         }
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)

@@ -105,3 +105,37 @@ def test_a_stack_deployed_without_a_model_keeps_images_waiting_until_one_is_set(
     assert letters == []
     assert max(receive_counts.values()) == 1  # not one receive was spent while there was no model
     assert model.calls == 20
+
+
+def test_the_model_commands_show_start_and_stop_the_embedded_model(tmp_path, capsys):
+    from inferctl.cli import main
+    from inferctl.emulator.stack import write_state
+
+    config = demo_config({"backend": "rekognition"})
+    lifecycle = LocalLifecycle("STOPPED", start_seconds=1.0, stop_seconds=0.5)
+    state = tmp_path / "embedded.json"
+    with embedded_stack(config, demo_models(), lifecycles={DEMO_MODEL_ARN: lifecycle}, controller_seconds=0.3) as stack:
+        write_state(stack, state)
+        wait_until(lambda: bool(stack.decisions), 10, "the controller's first run")
+        assert main(["model", "status", "--embedded", str(state)]) == 0
+        stopped = capsys.readouterr().out
+        assert main(["model", "start", "--units", "2", "--poll", "0.2", "--embedded", str(state)]) == 0
+        started = capsys.readouterr()
+        wait_until(lambda: stack.mapping.enabled, 10, "the controller to resume the trigger")
+        assert main(["model", "status", "--price", "4", "--embedded", str(state)]) == 0
+        running = capsys.readouterr().out
+        assert main(["model", "stop", "--embedded", str(state)]) == 0
+        stop_output = capsys.readouterr().out
+        wait_until(lambda: not stack.mapping.enabled, 10, "the controller to pause the trigger")
+
+    assert "state      STOPPED (STOPPED)" in stopped
+    assert "USD 0.00" in stopped
+    assert "start requested with 2 inference unit(s)" in started.err
+    assert "STARTING (STARTING)" in started.err
+    assert "READY (RUNNING)" in started.out
+    assert "MinInferenceUnits 2" in running
+    assert "since" in running
+    assert "cost today USD" in running and "at USD 4" in running
+    assert "STOPPING" in stop_output
+    assert lifecycle.starts == 1
+    assert lifecycle.units == 2

@@ -56,6 +56,8 @@ COMMANDS = [
     ("operator-read.json", ["dlq"]),
     ("operator-read.json", ["thresholds", "show"]),
     ("operator-read.json", ["thresholds", "what-if", "--min-confidence", "60"]),
+    ("operator-read.json", ["model", "status"]),
+    ("operator-read.json", ["cost", "--days", "1"]),
     ("operator-tune.json", ["thresholds", "set", "--min-confidence", "55"]),
     ("operator-rerun.json", ["upload", "{photos}", "--wait", "--timeout", "60"]),
     ("operator-rerun.json", ["reprocess", "--missing", "--state", "{state_dir}/reprocess.json"]),

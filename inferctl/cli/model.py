@@ -1,0 +1,66 @@
+"""``model``: the configured model's status, start (waiting with progress) and stop."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from lambdas.inference.backends.base import READY
+
+from .. import models
+from ..cost import PRICES
+from .common import EXIT_LOST, EXIT_OK, add_target, target
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "model", help="the configured model: status (state, capacity, cost today), start, stop"
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    show = verbs.add_parser("status", help="state, inference units or instances, since when, cost so far today")
+    show.add_argument(
+        "--price",
+        type=float,
+        default=PRICES.rekognition_unit_hour,
+        help=f"USD per inference-unit hour (default {PRICES.rekognition_unit_hour:g}, us-east-1 list price)",
+    )
+    add_target(show)
+    show.set_defaults(run=cmd_status)
+    start = verbs.add_parser("start", help="start the model and wait until it runs (Ctrl-C leaves it starting)")
+    start.add_argument("--units", type=int, default=1, help="minimum inference units (default 1)")
+    start.add_argument("--no-wait", action="store_true", help="return once the start is requested")
+    start.add_argument("--poll", type=float, default=models.POLL_SECONDS, help="seconds between status checks")
+    add_target(start)
+    start.set_defaults(run=cmd_start)
+    stop = verbs.add_parser("stop", help="stop the model (billing stops; images wait in the queue)")
+    add_target(stop)
+    stop.set_defaults(run=cmd_stop)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    report = models.status(target(args), price=args.price)
+    print("\n".join(report.lines()))
+    return EXIT_OK
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    try:
+        found = models.start(
+            target(args),
+            units=args.units,
+            wait=not args.no_wait,
+            progress=lambda line: print(line, file=sys.stderr),
+            poll_seconds=args.poll,
+        )
+    except KeyboardInterrupt:
+        print("stopped waiting; the model keeps starting (inferctl model status)", file=sys.stderr)
+        return 130
+    print(f"model {found.model_id}: {found.state} ({found.service_status})")
+    return EXIT_OK if args.no_wait or found.state == READY else EXIT_LOST
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    found = models.stop(target(args))
+    print(f"model {found.model_id}: {found.state} ({found.service_status}); images wait in the queue")
+    return EXIT_OK

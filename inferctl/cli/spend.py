@@ -1,0 +1,45 @@
+"""``cost``: what a deployed stack spent over the last days, and per 1,000 images, from CloudWatch."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from lambdas.inference.settings import Settings
+
+from .. import cost
+from ..configuration import read_live
+from ..console import table
+from .common import EXIT_OK, add_target, target
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "cost", help="spend over the last days and per 1,000 images, from CloudWatch metrics and list prices"
+    )
+    parser.add_argument("--days", type=float, default=7.0, help="the period, in days back from now (default 7)")
+    parser.add_argument("--units", type=int, default=1, help="inference units the model runs with (default 1)")
+    add_target(parser)
+    parser.set_defaults(run=cmd_cost)
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    where = target(args)
+    live = read_live(where)
+    settings = Settings.from_env(live.environment)
+    configuration = where.client("lambda").get_function_configuration(FunctionName=where.function_name)
+    spend = cost.spend_from_metrics(
+        where.client("cloudwatch"),
+        function_name=str(where.function_name),
+        memory_mb=int(configuration.get("MemorySize", 1024)),
+        queue_name=where.queue_url.rstrip("/").rsplit("/", 1)[-1],
+        backend=settings.backend,
+        units=args.units,
+        days=args.days,
+    )
+    per_k = spend.per_thousand()
+    rows = [[name, f"{value:.4f}", f"{per_k[name]:.4f}" if per_k else "-"] for name, value in spend.parts.items()]
+    rows.append(["total", f"{spend.total:.4f}", f"{sum(per_k.values()):.4f}" if per_k else "-"])
+    print(f"{spend.images:.0f} images in {spend.days:g} days; USD, us-east-1 list prices of {cost.PRICES_AS_OF}")
+    print(table(rows, ["part", "USD", "USD per 1,000 images"]))
+    return EXIT_OK
