@@ -14,6 +14,10 @@ from lambdas.inference.rules import ConfigError
 from stacks.config import cdk_json_context
 from tests.infrastructure.synth import synth
 
+MODEL_ARN_FOR_NAG = (
+    "arn:aws:rekognition:us-east-1:123456789012:project/bees/version/bees.2025-01-01T00.00.00/1735689600000"
+)
+
 
 @pytest.mark.parametrize(
     "context",
@@ -23,8 +27,11 @@ from tests.infrastructure.synth import synth
         {"backend": "sagemaker", "sagemakerEndpointName": "detector"},
         {"allowDestroy": True},
         {"tracing": False},
+        {"autoMode": True},
+        {"autoMode": True, "rekognitionModelArn": MODEL_ARN_FOR_NAG},
+        {"backend": "sagemaker", "sagemakerEndpointName": "detector", "sagemakerServerless": True, "autoMode": True},
     ],
-    ids=["default", "model-configured", "sagemaker", "throwaway", "no-tracing"],
+    ids=["default", "model-configured", "sagemaker", "throwaway", "no-tracing", "auto", "auto-model", "serverless"],
 )
 def test_cdk_nag_aws_solutions_has_no_unacknowledged_findings_and_each_has_a_reason(context):
     report = synth(**context).nag_report
@@ -38,7 +45,10 @@ def test_cdk_nag_aws_solutions_has_no_unacknowledged_findings_and_each_has_a_rea
         assert len(suppressed["reason"]) >= 40, suppressed
 
 
-@pytest.mark.parametrize("context", [{}, {"backend": "sagemaker", "sagemakerEndpointName": "detector"}])
+@pytest.mark.parametrize(
+    "context",
+    [{}, {"backend": "sagemaker", "sagemakerEndpointName": "detector"}, {"autoMode": True}],
+)
 def test_cfn_lint_finds_no_errors(context):
     template = synth(**context).template_file
     result = subprocess.run(

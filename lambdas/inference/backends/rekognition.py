@@ -343,6 +343,8 @@ def _control(settings: RekognitionSettings, client: Any) -> RekognitionControl:
 
 
 def _control_grants(settings: RekognitionSettings, arns: Arns, start_stop: bool) -> tuple[Grant, ...]:
+    # The configured version's project (its ARN names it); before training, the configured project name.
+    project = version_parts(settings.model_arn)[0] if settings.model_arn else settings.project_name
     versions = (
         (settings.model_arn,)
         if settings.model_arn
@@ -359,7 +361,7 @@ def _control_grants(settings: RekognitionSettings, arns: Arns, start_stop: bool)
         Grant(
             "DescribeModelVersions",
             ("rekognition:DescribeProjectVersions",),
-            (arns.arn("rekognition", "project", f"{settings.project_name}/*"),),
+            (arns.arn("rekognition", "project", f"{project}/*"),),
             wildcard_reason="The project ARN ends in its creation timestamp, unknown at deploy time; scoped to "
             "the configured project",
         ),
