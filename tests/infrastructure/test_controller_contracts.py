@@ -34,7 +34,8 @@ def by_action(s: Synthesized) -> dict[str, Any]:
 
 
 def controller_function(s: Synthesized) -> dict[str, Any]:
-    return s.json["Resources"][s.logical_id(s.stack.controller.function)]
+    found: dict[str, Any] = s.json["Resources"][s.logical_id(s.stack.controller.function)]
+    return found
 
 
 def test_the_controller_runs_every_minute_on_its_own_function():
