@@ -20,6 +20,12 @@ def register(commands: Any) -> None:
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="where results go (default: out/demo)")
     add_context(demo)
     demo.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for every outcome")
+    demo.add_argument(
+        "--auto-start",
+        action="store_true",
+        help="auto mode: the Rekognition model starts STOPPED, the controller starts it for the images and "
+        "stops it after 6 s idle",
+    )
     demo.set_defaults(run=cmd_demo)
 
     serve = commands.add_parser("serve", help="run an embedded stack until Ctrl-C")
@@ -42,7 +48,7 @@ def register(commands: Any) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo.run import run_demo
 
-    return run_demo(args.images, args.out, context(args.context), args.timeout)
+    return run_demo(args.images, args.out, context(args.context), args.timeout, auto_start=args.auto_start)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

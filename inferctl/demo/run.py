@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from lambdas.inference.backends import spec, specs
-from lambdas.inference.backends.base import LocalModel
+from lambdas.inference.backends.base import LocalLifecycle, LocalModel
+from lambdas.inference.lifecycle import Decision
 from stacks.config import StackConfig
 
 from .. import images
@@ -49,7 +51,15 @@ def demo_models(local_model: LocalModel = model.detect) -> dict[str, LocalModel]
     return {registered.emulation.demo_model_id: local_model for registered in specs()}
 
 
-def run_demo(images_folder: Path | None, out: Path, overrides: dict[str, Any], timeout: float) -> int:
+# --auto-start: the model starts stopped; the controller starts it for the uploaded images and stops it when idle.
+AUTO_START_CONTEXT = {"backend": "rekognition", "autoMode": True, "modelIdleMinutes": 0.1}
+
+
+def run_demo(
+    images_folder: Path | None, out: Path, overrides: dict[str, Any], timeout: float, auto_start: bool = False
+) -> int:
+    if auto_start:
+        overrides = {**AUTO_START_CONTEXT, **overrides}
     config = demo_config(overrides)
     if images_folder:
         files, ignored = images.image_files(images_folder, config.image_suffixes)
@@ -70,14 +80,32 @@ def run_demo(images_folder: Path | None, out: Path, overrides: dict[str, Any], t
         f"batchSize={config.batch_size} maxReceiveCount={config.max_receive_count}",
         file=sys.stderr,
     )
-    with embedded_stack(config, demo_models(), log_path=out / "lambda.log", capture_stdout=True) as stack:
+    lifecycles = {}
+    if auto_start:
+        model_id = spec(config.backend).emulation.demo_model_id
+        lifecycles[model_id] = LocalLifecycle("STOPPED", start_seconds=3.0, stop_seconds=1.0)
+        print("Auto mode: the model is STOPPED; the controller starts it when images wait", file=sys.stderr)
+    with embedded_stack(
+        config,
+        demo_models(),
+        log_path=out / "lambda.log",
+        capture_stdout=True,
+        lifecycles=lifecycles,
+        controller_seconds=0.5,
+        on_decision=_show_decision if auto_start else None,
+    ) as stack:
         target = from_outputs(stack.session, stack.state(), None, "embedded stack")
+        deadline = time.monotonic() + 10
+        while lifecycles and stack.mapping.enabled and time.monotonic() < deadline:
+            time.sleep(0.1)  # as deployed: the controller has long paused the trigger of a stopped model
         uploads = images.upload_many(target, items)
         found = images.wait_for(target, [u.key for u in uploads], timeout)
         documents = [o.document for o in found.values() if o.document]
         images.download(target, documents, out)
         stats = stack.trigger.stats
         evaluated = None if images_folder else close_the_loop(target, out)
+        for lifecycle in lifecycles.values():
+            _wait_for_idle_stop(lifecycle, config.controller.idle_minutes * 60 + 30)
 
     text, counts = outcome_report(found, strip_prefix=config.input_prefix)
     print(text)
@@ -94,6 +122,24 @@ def run_demo(images_folder: Path | None, out: Path, overrides: dict[str, Any], t
         print(f"LOST: {lost} images have no result, no error document and no dead letter", file=sys.stderr)
         return EXIT_LOST
     return EXIT_OK
+
+
+def _show_decision(decision: Decision) -> None:
+    if decision.action or decision.trigger_changed:
+        trigger = "trigger resumed" if decision.trigger_enabled else "trigger paused"
+        print(f"controller: {decision.reason} ({trigger})", file=sys.stderr)
+
+
+def _wait_for_idle_stop(lifecycle: LocalLifecycle, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while lifecycle.status != "STOPPED" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    ran = lifecycle.running_seconds()
+    print(
+        f"model {lifecycle.status} after idling; it ran {ran:.0f} s for {lifecycle.starts} start(s): "
+        f"{' -> '.join(lifecycle.transitions)}",
+        file=sys.stderr,
+    )
 
 
 def close_the_loop(target: Target, out: Path) -> str:

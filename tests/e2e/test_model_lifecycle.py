@@ -140,3 +140,12 @@ def test_the_model_commands_show_start_and_stop_the_embedded_model(tmp_path, cap
     assert "STOPPING" in stop_output
     assert lifecycle.starts == 1
     assert lifecycle.units == 2
+
+
+def test_the_demo_shows_an_auto_start(tmp_path, capsys):
+    from inferctl.demo.run import run_demo
+
+    assert run_demo(None, tmp_path / "demo", {}, timeout=120, auto_start=True) == 0
+    err = capsys.readouterr().err
+    assert "images wait and the model is stopped: starting it" in err
+    assert "STOPPED -> STARTING -> RUNNING -> STOPPING -> STOPPED" in err
