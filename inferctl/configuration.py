@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -154,10 +154,29 @@ def apply(
     progress: Callable[[str], None] = lambda message: None,
 ) -> Applied:
     """Merge ``changes`` into the live environment, guarded by RevisionId; wait until the update is active."""
+    applied = apply_plan(
+        target, lambda environment: planned(environment, changes), dry_run=dry_run, wait=wait, progress=progress
+    )
+    if write_context and applied.changes and not dry_run:
+        applied = replace(applied, wrote_context=_write_context(write_context, changes))
+    return applied
+
+
+def apply_plan(
+    target: Target,
+    plan: Callable[[dict[str, str]], dict[str, str]],
+    *,
+    dry_run: bool = False,
+    wait: bool = True,
+    progress: Callable[[str], None] = lambda message: None,
+) -> Applied:
+    """Replace the live environment with ``plan(live environment)``: computed from what is live now, guarded
+    by RevisionId (a concurrent change to a variable the plan touches stops it; to others, it is merged
+    again), waited on until active."""
     client = target.client("lambda")
     live = read_live(target)
     for _ in range(UPDATE_ATTEMPTS):
-        after = planned(live.environment, changes)
+        after = plan(live.environment)
         changed = diff(live.environment, after)
         if dry_run or not changed:
             return Applied(changed, live.revision_id, dry_run, None)
@@ -171,7 +190,7 @@ def apply(
             if set(diff(live.environment, fresh.environment)) & touched:
                 raise ConcurrentChange(
                     f"{', '.join(sorted(touched))} changed on the function while this change was prepared; "
-                    "run `thresholds show` and try again"
+                    "look again and retry"
                 ) from None
             progress("the function changed meanwhile (other variables): merging again")
             live = fresh
@@ -179,8 +198,7 @@ def apply(
         revision = str(response.get("RevisionId", ""))
         if wait:
             _wait_until_active(target, progress)
-        written = _write_context(write_context, changes) if write_context else None
-        return Applied(changed, revision, False, written)
+        return Applied(changed, revision, False, None)
     raise ConcurrentChange("the function kept changing while this change was applied; try again")
 
 

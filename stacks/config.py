@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdas.inference import rules
+from lambdas.inference.challenger import model_variables
 from lambdas.inference.lifecycle import CONTROLLER_VARIABLES, ControllerSettings
 from lambdas.inference.rules import ConfigError
 from lambdas.inference.settings import Settings, platform_environment
@@ -97,8 +98,15 @@ class StackConfig:
 
     @property
     def model_capacity(self) -> float | None:
-        """Model calls per second the configured model takes (None: not known)."""
-        return self.function.spec.capacity(self.function.model)
+        """Model calls per second the configured model takes (None: not known). With a challenger that sees
+        every image, the smaller of the two: each image costs both a call."""
+        capacity = self.function.spec.capacity(self.function.model)
+        challenger = self.function.challenger
+        if challenger.enabled and challenger.sample_percent >= 100:
+            other = challenger.spec.capacity(challenger.model)
+            if other is not None:
+                capacity = other if capacity is None else min(capacity, other)
+        return capacity
 
     @property
     def max_concurrency(self) -> int:
@@ -214,6 +222,12 @@ class StackConfig:
             value = getattr(self.function, variable.field, getattr(self.function.model, variable.field, None))
             if variable.context and isinstance(value, str) and value.startswith("arn:"):
                 found[variable.context] = value
+        challenger = self.function.challenger
+        if challenger.enabled:
+            for variable in model_variables(str(challenger.backend)):
+                value = getattr(challenger.model, variable.field, None)
+                if variable.context and isinstance(value, str) and value.startswith("arn:"):
+                    found[variable.context] = value
         return {key: arn for key, arn in found.items() if arn}
 
     def refuse_foreign_arns(self, account: str | None, region: str | None) -> None:

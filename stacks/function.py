@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from lambdas.inference.backends.base import Grant
 from lambdas.inference.settings import COMMON
 
 from .bundling import LAMBDA_PYTHON_VERSION, lambda_bundling
@@ -133,8 +135,7 @@ class InferenceFunction(Construct):
             ),
         ]
         # What the configured backend needs, as its module declares it.
-        spec = config.function.spec
-        for grant in spec.grants(config.function.model, StackArns(stack)):
+        for grant in model_grants(config, StackArns(stack)):
             statements.append(
                 iam.PolicyStatement(sid=grant.sid, actions=list(grant.actions), resources=list(grant.resources))
             )
@@ -154,7 +155,7 @@ class InferenceFunction(Construct):
         }
         if config.tracing:
             reasons["*"] = "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions"
-        for grant in config.function.spec.grants(config.function.model, NagArns(stack)):
+        for grant in model_grants(config, NagArns(stack)):
             if grant.wildcard_reason:
                 reasons.update(dict.fromkeys(grant.resources, grant.wildcard_reason))
         Validations.of(self.role).acknowledge(
@@ -163,6 +164,16 @@ class InferenceFunction(Construct):
                 for resource, reason in reasons.items()
             )
         )
+
+
+def model_grants(config: StackConfig, arns: Any) -> list[Grant]:
+    """What the primary model's backend needs, and the challenger's (its statements' SIDs prefixed)."""
+    grants = list(config.function.spec.grants(config.function.model, arns))
+    challenger = config.function.challenger
+    if challenger.enabled:
+        for grant in challenger.spec.grants(challenger.model, arns):
+            grants.append(replace(grant, sid=f"Challenger{grant.sid}"))
+    return grants
 
 
 class StackArns:

@@ -10,6 +10,8 @@ Commands:
             proposal tried on the stored results without calling the model
   evaluate  results against ground truth (Ground Truth manifest or a folder per class): precision, recall,
             F1 per label across thresholds, recommended thresholds (--apply), an HTML report
+  challenger promote / retire: swap the challenger model and the primary (safely, like thresholds set;
+            --dry-run, --write-context), or remove the challenger
   model     the configured model: status (state, capacity, since, cost today), start (waits with
             progress), stop
   cost      cost per 1,000 images of a deployed stack from its CloudWatch metrics, at dated list prices
@@ -33,11 +35,11 @@ from collections.abc import Sequence
 from lambdas.inference.rules import ConfigError
 
 from ..target import TargetError
-from . import backfill, deadletters, embedded, evaluate, images, model, smoke, spend, thresholds
+from . import backfill, challenger, deadletters, embedded, evaluate, images, model, smoke, spend, thresholds
 from .common import EXIT_USAGE
 
 # One module per verb group; each adds its commands with ``register``.
-COMMAND_GROUPS = (images, deadletters, backfill, thresholds, evaluate, model, spend, smoke, embedded)
+COMMAND_GROUPS = (images, deadletters, backfill, thresholds, evaluate, challenger, model, spend, smoke, embedded)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,6 +26,11 @@ def register(commands: Any) -> None:
         help="auto mode: the Rekognition model starts STOPPED, the controller starts it for the images and "
         "stops it after 6 s idle",
     )
+    demo.add_argument(
+        "--challenger",
+        action="store_true",
+        help="run a worse copy of the demo model in shadow and end with the side-by-side comparison",
+    )
     demo.set_defaults(run=cmd_demo)
 
     serve = commands.add_parser("serve", help="run an embedded stack until Ctrl-C")
@@ -48,7 +53,14 @@ def register(commands: Any) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo.run import run_demo
 
-    return run_demo(args.images, args.out, context(args.context), args.timeout, auto_start=args.auto_start)
+    return run_demo(
+        args.images,
+        args.out,
+        context(args.context),
+        args.timeout,
+        auto_start=args.auto_start,
+        challenger=args.challenger,
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

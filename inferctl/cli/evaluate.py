@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import configuration
 from ..console import table
-from ..evaluation import model_summary, run
+from ..evaluation import compare, model_summary, run
 from .common import EXIT_OK, add_target, target
 
 
@@ -42,6 +42,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         f"\n{len(evaluation.evaluated)} images evaluated; {len(evaluation.not_evaluated)} without a result or with "
         f"an error; exact at or above the candidate floor ({evaluation.floor:g}%)"
     )
+    comparison = outcome.comparison
+    if comparison is not None:
+        print(
+            f"\nModels compared on the {comparison.images} images both answered "
+            f"(they accept the same labels on {100 * comparison.agreement:.0f}% of them):"
+        )
+        print(table(compare.model_rows(comparison), compare.MODEL_HEADERS))
+        print(table(compare.label_rows(comparison), compare.LABEL_HEADERS))
+        print("promote the challenger: inferctl challenger promote --dry-run (then without)", file=sys.stderr)
     own = model_evaluation(stack)
     if own:
         ours = {result.label: result.recommended for result in evaluation.labels}
@@ -60,7 +69,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(table(lines, ("label", "its threshold", "its P / R / F1", "ours")))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        numbers = {**evaluation.as_dict(), "model_evaluation": {k: v.__dict__ for k, v in own.items()}}
+        numbers = {
+            **evaluation.as_dict(),
+            "model_evaluation": {k: v.__dict__ for k, v in own.items()},
+            "comparison": comparison.as_dict() if comparison else None,
+        }
         args.json.write_text(json.dumps(numbers, indent=2), encoding="utf-8")
     if args.report:
         written = run.write_report(stack, outcome, args.report, f"Evaluation of {stack.description}")

@@ -101,3 +101,27 @@ def _flood(start: int, kind: int, nearest: list[int], seen: list[bool], width: i
                     seen[neighbour] = True
                     queue.append(neighbour)
     return region
+
+
+def detect_noisy(data: bytes, content_type: str = "") -> list[Prediction]:
+    """The same detector made worse, as a second demo model (the challenger): each detection's score drops to
+    80 %, one in four is missed, and boxes shift by up to 8 % of the image. Deterministic per image."""
+    import hashlib
+
+    digest = hashlib.sha256(data).digest()
+    noisy: list[Prediction] = []
+    for index, prediction in enumerate(detect(data, content_type)):
+        draw = digest[index % len(digest)]
+        if draw % 4 == 0:
+            continue
+        corners = prediction.corners
+        if corners is not None:
+            shift = ((draw % 17) - 8) / 100
+            corners = (
+                min(1.0, max(0.0, corners[0] + shift)),
+                min(1.0, max(0.0, corners[1] + shift)),
+                min(1.0, max(0.0, corners[2] + shift)),
+                min(1.0, max(0.0, corners[3] + shift)),
+            )
+        noisy.append(Prediction(prediction.class_index, prediction.name, prediction.score * 0.8, corners))
+    return noisy

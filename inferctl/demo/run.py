@@ -23,7 +23,7 @@ from stacks.config import StackConfig
 from .. import images
 from ..console import counts_text, outcome_report, table
 from ..emulator.stack import embedded_stack
-from ..evaluation import groundtruth
+from ..evaluation import compare, groundtruth
 from ..evaluation import run as evaluation_run
 from ..target import Target, from_outputs
 from . import model
@@ -51,15 +51,31 @@ def demo_models(local_model: LocalModel = model.detect) -> dict[str, LocalModel]
     return {registered.emulation.demo_model_id: local_model for registered in specs()}
 
 
+# --challenger: the demo model made worse (``model.detect_noisy``) in shadow on every image, as a SageMaker endpoint.
+CHALLENGER_ENDPOINT = "demo-shapes-noisy"
+CHALLENGER_CONTEXT = {
+    "challengerBackend": "sagemaker",
+    "challengerSagemakerEndpointName": CHALLENGER_ENDPOINT,
+    "challengerSagemakerResponseFormat": "object-detection",
+    "challengerSagemakerClassNames": model.CLASS_NAMES,
+    "challengerSamplePercent": 100,
+}
 # --auto-start: the model starts stopped; the controller starts it for the uploaded images and stops it when idle.
 AUTO_START_CONTEXT = {"backend": "rekognition", "autoMode": True, "modelIdleMinutes": 0.1}
 
 
 def run_demo(
-    images_folder: Path | None, out: Path, overrides: dict[str, Any], timeout: float, auto_start: bool = False
+    images_folder: Path | None,
+    out: Path,
+    overrides: dict[str, Any],
+    timeout: float,
+    auto_start: bool = False,
+    challenger: bool = False,
 ) -> int:
     if auto_start:
         overrides = {**AUTO_START_CONTEXT, **overrides}
+    if challenger:
+        overrides = {**CHALLENGER_CONTEXT, **overrides}
     config = demo_config(overrides)
     if images_folder:
         files, ignored = images.image_files(images_folder, config.image_suffixes)
@@ -85,9 +101,10 @@ def run_demo(
         model_id = spec(config.backend).emulation.demo_model_id
         lifecycles[model_id] = LocalLifecycle("STOPPED", start_seconds=3.0, stop_seconds=1.0)
         print("Auto mode: the model is STOPPED; the controller starts it when images wait", file=sys.stderr)
+    served = {**demo_models(), CHALLENGER_ENDPOINT: model.detect_noisy} if challenger else demo_models()
     with embedded_stack(
         config,
-        demo_models(),
+        served,
         log_path=out / "lambda.log",
         capture_stdout=True,
         lifecycles=lifecycles,
@@ -160,8 +177,17 @@ def close_the_loop(target: Target, out: Path) -> str:
     recommended = outcome.evaluation.recommendations()
     text = table(evaluation_run.rows(outcome.evaluation), evaluation_run.HEADERS)
     pairs = ", ".join(f"{name} {value:g}" for name, value in sorted(recommended.items())) or "none"
+    compared = ""
+    if outcome.comparison is not None:
+        comparison = outcome.comparison
+        (out / "comparison.json").write_text(json.dumps(comparison.as_dict(), indent=2), encoding="utf-8")
+        compared = (
+            f"\nModels compared on the {comparison.images} images both answered (same labels on "
+            f"{100 * comparison.agreement:.0f}%):\n{table(compare.model_rows(comparison), compare.MODEL_HEADERS)}\n"
+            f"{table(compare.label_rows(comparison), compare.LABEL_HEADERS)}\n"
+        )
     return (
         f"\nEvaluation against the scenes' ground truth ({manifest}):\n{text}\n"
-        f"recommended thresholds: {pairs}\n"
+        f"recommended thresholds: {pairs}\n{compared}"
         f"apply them: inferctl thresholds set --label NAME=PERCENT ... (or evaluate --apply); report: {report}"
     )

@@ -16,6 +16,7 @@ from .evaluate import Evaluation, pool
 from .groundtruth import GroundTruth
 
 THUMBNAIL_SIDE = 360
+THUMBNAILS_MAX = 60  # disagreement pictures in the comparison
 Fetch = Callable[[str, str | None], bytes]  # (key, version) -> image bytes
 
 
@@ -64,19 +65,33 @@ def gallery(
     return items
 
 
-def render(evaluation: Evaluation | None, items: list[dict[str, Any]], title: str, threshold: float) -> str:
+def render(
+    evaluation: Evaluation | None,
+    items: list[dict[str, Any]],
+    title: str,
+    threshold: float,
+    comparison: dict[str, Any] | None = None,
+) -> str:
     data = {
         "evaluation": evaluation.as_dict() if evaluation else None,
         "gallery": items,
         "threshold": threshold,
+        "comparison": comparison,
     }
     payload = json.dumps(data).replace("</", "<\\/")
     return TEMPLATE.replace("__TITLE__", html.escape(title)).replace("__DATA__", payload)
 
 
-def write(path: Path, evaluation: Evaluation | None, items: list[dict[str, Any]], title: str, threshold: float) -> Path:
+def write(
+    path: Path,
+    evaluation: Evaluation | None,
+    items: list[dict[str, Any]],
+    title: str,
+    threshold: float,
+    comparison: dict[str, Any] | None = None,
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(evaluation, items, title, threshold), encoding="utf-8")
+    path.write_text(render(evaluation, items, title, threshold, comparison), encoding="utf-8")
     return path
 
 

@@ -13,6 +13,7 @@ from lambdas.inference.thresholds import Thresholds
 from .. import configuration, images
 from ..target import Target
 from . import groundtruth, report
+from .compare import Comparison, compare
 from .evaluate import Evaluation, evaluate
 
 LIVE = {variable.field: variable for variable in COMMON if variable.live}
@@ -24,6 +25,7 @@ class Outcome:
     documents: list[dict[str, Any]]
     truth: groundtruth.GroundTruth
     thresholds: Thresholds
+    comparison: Comparison | None = None  # when results carry a challenger's answers
 
 
 def current_thresholds(target: Target) -> Thresholds:
@@ -48,7 +50,8 @@ def run(
     documents = images.list_results(target, prefix)
     thresholds = current_thresholds(target)
     evaluation = evaluate(documents, truth, thresholds, iou=iou, min_precision=min_precision)
-    return Outcome(evaluation, documents, truth, thresholds)
+    comparison = compare(documents, truth, thresholds, iou=iou, min_precision=min_precision)
+    return Outcome(evaluation, documents, truth, thresholds, comparison)
 
 
 def write_report(target: Target, outcome: Outcome, path: Path, title: str) -> Path:
@@ -62,7 +65,18 @@ def write_report(target: Target, outcome: Outcome, path: Path, title: str) -> Pa
     evaluated = set(outcome.evaluation.evaluated)
     shown = [d for d in outcome.documents if d.get("source", {}).get("key") in evaluated]
     items = report.gallery(shown, outcome.truth, fetch)
-    return report.write(path, outcome.evaluation, items, title, outcome.thresholds.min_confidence)
+    comparison = None
+    if outcome.comparison is not None:
+        comparison = outcome.comparison.as_dict()
+        by_key = {str(d["source"]["key"]): d for d in outcome.documents if isinstance(d.get("source"), dict)}
+        for item in comparison["disagreements"][: report.THUMBNAILS_MAX]:
+            source = by_key[item["key"]]
+            try:
+                data = fetch(item["key"], source["source"].get("version_id"))
+                item["image"] = report.thumbnail(data, (source.get("image") or {}).get("transformations", []))
+            except Exception:  # noqa: BLE001 - the numbers stand without the picture
+                item["image"] = None
+    return report.write(path, outcome.evaluation, items, title, outcome.thresholds.min_confidence, comparison)
 
 
 def rows(evaluation: Evaluation) -> list[tuple[str, ...]]:

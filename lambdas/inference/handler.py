@@ -21,6 +21,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from . import errors
 from .backends import InferenceBackend, build_backend
 from .batch import BatchRunner, SqsRecord
+from .challenger import Challenger
+from .challenger import build as build_challenger
 from .errors import ProcessingError, TransientError
 from .images import MemoryBudget, budget_bytes
 from .pacing import VisibilityBackoff
@@ -59,6 +61,18 @@ class PowertoolsTelemetry:
             self._sink.add_metric(name="LabelsFound", unit=MetricUnit.Count, value=labels_found)
             self._sink.add_metric(name="BackendLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
 
+    def challenger(self, section: dict[str, Any]) -> None:
+        with self._lock:
+            if section.get("status") == "ok":
+                self._sink.add_metric(name="ChallengerImages", unit=MetricUnit.Count, value=1)
+                latency = float(section.get("latency_ms") or 0.0)
+                self._sink.add_metric(name="ChallengerLatency", unit=MetricUnit.Milliseconds, value=latency)
+            else:
+                self._sink.add_metric(name="ChallengerErrors", unit=MetricUnit.Count, value=1)
+                code = (section.get("error") or {}).get("code")
+                if code:
+                    self._sink.add_metric(name=f"ChallengerError_{code}", unit=MetricUnit.Count, value=1)
+
 
 @dataclass
 class Runtime:
@@ -77,11 +91,16 @@ def _unexpected(record: SqsRecord, exc: Exception) -> None:
 
 
 def build_runtime(
-    settings: Settings, backend: InferenceBackend | None = None, storage: Storage | None = None
+    settings: Settings,
+    backend: InferenceBackend | None = None,
+    storage: Storage | None = None,
+    challenger: Challenger | None = None,
 ) -> Runtime:
     """Wire the pipeline. Real adapters are created only for what is not injected."""
     if backend is None:
         settings.require_model()
+    if challenger is None:
+        challenger = build_challenger(settings.challenger, settings.backend_read_timeout_seconds)
     pipeline = Pipeline(
         budget=MemoryBudget(budget_bytes(settings.memory_mb)),
         input_prefix=settings.input_prefix,
@@ -92,6 +111,7 @@ def build_runtime(
         or S3Storage(kms_key_arn=settings.result_kms_key_arn, read_timeout=settings.storage_read_timeout_seconds),
         telemetry=PowertoolsTelemetry(metrics),
         log=logger,
+        challenger=challenger,
     )
     runner = BatchRunner(settings.record_concurrency, expected=(ProcessingError,), on_unexpected=_unexpected)
     backoff = VisibilityBackoff(settings.queue_url, settings.retry_delay_max_seconds) if settings.queue_url else None

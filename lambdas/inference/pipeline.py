@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from . import errors, events, ordering, results
 from .backends.base import InferenceBackend
+from .challenger import Challenger
 from .errors import PermanentError, ProcessingError, TransientError
 from .events import MalformedMessage, ObjectCreated, S3TestEvent
 from .images import HEADER_BYTES, MemoryBudget
@@ -39,6 +40,7 @@ class Telemetry(Protocol):
 
     def outcome(self, status: str, code: str | None = None) -> None: ...
     def detection(self, labels_found: int, latency_ms: float) -> None: ...
+    def challenger(self, section: dict[str, Any]) -> None: ...
 
 
 class LogSink(Protocol):
@@ -109,6 +111,7 @@ class Pipeline:
         log: LogSink,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         budget: MemoryBudget | None = None,
+        challenger: Challenger | None = None,
     ) -> None:
         self.input_prefix = input_prefix
         self.image_suffixes = image_suffixes
@@ -119,6 +122,7 @@ class Pipeline:
         self.log = log
         self.clock = clock
         self.budget = budget
+        self.challenger = challenger
 
     def handle_body(self, body: str, scope: BatchScope | None = None) -> list[Outcome]:
         """Process every object in one SQS message body.
@@ -218,6 +222,11 @@ class Pipeline:
             self.telemetry.outcome("retry", exc.code)
             raise
         accepted, candidates, dropped = self.thresholds.split(detection.labels)
+        shadow = None
+        if self.challenger is not None and self.challenger.sampled(ref):
+            # After the primary answered, on its own client with one attempt: it cannot change the outcome.
+            shadow = self.challenger.run(_S3Image(ref, self.storage, self.budget, head.data), self.thresholds)
+            self.telemetry.challenger(shadow)
         document = results.result_document(
             ref=ref,
             backend=self.backend.name,
@@ -229,6 +238,7 @@ class Pipeline:
             rejected_count=len(candidates) + dropped,
             received_at=received_at,
             completed_at=self.clock(),
+            challenger=shadow,
         )
         lost_to = self._write(ref, result_key, document, existing, log_keys)
         if lost_to:

@@ -13,7 +13,8 @@ from .errors import ProcessingError
 from .model import Detection, ImageFacts, Label, ObjectRef
 from .thresholds import Thresholds
 
-SCHEMA_VERSION = "1.3"  # 1.1: source.sequencer; 1.2: candidates, thresholds.candidate_floor; 1.3: rerun
+# 1.1: source.sequencer; 1.2: candidates, thresholds.candidate_floor; 1.3: rerun; 1.4: challenger
+SCHEMA_VERSION = "1.4"
 
 
 def iso(moment: datetime) -> str:
@@ -65,9 +66,11 @@ def result_document(
     rejected_count: int,
     received_at: datetime,
     completed_at: datetime,
+    challenger: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A successful inference: the labels that cleared their thresholds and, apart, the candidates (below
-    their threshold, at or above the floor), each highest confidence first."""
+    their threshold, at or above the floor), each highest confidence first; and, when a challenger model saw
+    the image too, its own findings (``challenger.py``)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "status": "ok",
@@ -86,6 +89,7 @@ def result_document(
         "backend_request_id": detection.request_id,
         "error": None,
         "rerun": {"run": ref.rerun} if ref.rerun else None,
+        "challenger": challenger,
     }
 
 
@@ -114,4 +118,5 @@ def error_document(
         "backend_request_id": error.request_id,
         "error": {"code": error.code, "message": error.message, "retryable": error.retryable},
         "rerun": {"run": ref.rerun} if ref.rerun else None,
+        "challenger": None,
     }

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import backends, rules
+from .challenger import ChallengerSettings
 from .rules import ConfigError
 from .variables import Variable, read_all, render_json, render_list, render_number
 
@@ -180,6 +181,7 @@ class Settings:
     queue_url: str | None
     backend_read_timeout_seconds: int
     model: Any  # the backend's own settings (its spec's settings_type)
+    challenger: ChallengerSettings = field(default_factory=ChallengerSettings)
 
     @property
     def spec(self) -> backends.BackendSpec:
@@ -212,7 +214,11 @@ class Settings:
         """Parse each variable from ``get``; ``by`` ("env" or "context") is what errors name."""
         common = read_all(COMMON, get, by)
         spec = backends.spec(common["backend"])
-        return cls(**common, model=spec.settings(read_all(spec.variables, get, by)))
+        return cls(
+            **common,
+            model=spec.settings(read_all(spec.variables, get, by)),
+            challenger=ChallengerSettings.read(get, by),
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -240,6 +246,7 @@ class Settings:
             self._render(env, variable, getattr(self, variable.field))
         for variable in self.spec.variables:
             self._render(env, variable, getattr(self.model, variable.field))
+        env.update(self.challenger.to_env())
         return env
 
     @staticmethod

@@ -30,8 +30,26 @@ MODEL_ARN_FOR_NAG = (
         {"autoMode": True},
         {"autoMode": True, "rekognitionModelArn": MODEL_ARN_FOR_NAG},
         {"backend": "sagemaker", "sagemakerEndpointName": "detector", "sagemakerServerless": True, "autoMode": True},
+        {"challengerBackend": "sagemaker", "challengerSagemakerEndpointName": "detector-v2"},
+        {
+            "backend": "sagemaker",
+            "sagemakerEndpointName": "detector",
+            "challengerBackend": "rekognition",
+            "challengerRekognitionModelArn": MODEL_ARN_FOR_NAG,
+        },
     ],
-    ids=["default", "model-configured", "sagemaker", "throwaway", "no-tracing", "auto", "auto-model", "serverless"],
+    ids=[
+        "default",
+        "model-configured",
+        "sagemaker",
+        "throwaway",
+        "no-tracing",
+        "auto",
+        "auto-model",
+        "serverless",
+        "challenger",
+        "rekognition-challenger",
+    ],
 )
 def test_cdk_nag_aws_solutions_has_no_unacknowledged_findings_and_each_has_a_reason(context):
     report = synth(**context).nag_report

@@ -156,6 +156,9 @@ def test_the_pipeline_writes_the_documented_result_document(harness: Harness):
         def detection(self, labels_found: int, latency_ms: float) -> None:
             pass
 
+        def challenger(self, section: dict[str, object]) -> None:
+            pass
+
     pipeline = Pipeline(
         input_prefix="test_images/",
         image_suffixes=(".jpg",),

@@ -8,14 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from lambdas.inference import backends
+from lambdas.inference import backends, challenger
 from lambdas.inference.lifecycle import CONTROLLER_VARIABLES
 from lambdas.inference.settings import COMMON, Settings
 from stacks.config import StackConfig
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 ALL_VARIABLES = (
-    COMMON + tuple(variable for spec in backends.specs() for variable in spec.variables) + CONTROLLER_VARIABLES
+    COMMON
+    + tuple(variable for spec in backends.specs() for variable in spec.variables)
+    + CONTROLLER_VARIABLES
+    + challenger.all_variables()
 )
 MODEL_IDS = {
     "rekognition": "arn:aws:rekognition:eu-west-1:123456789012:project/p/version/v.2025-01-01T00.00.00/1735725600000",

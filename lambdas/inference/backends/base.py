@@ -306,6 +306,7 @@ class BackendSpec:
     capacity: Callable[[Any], float | None]  # model calls per second it can take; None: not known
     emulation: Emulation
     lifecycle: Lifecycle
+    runtime_service: str = ""  # the boto3 client name of the inference API
 
     def settings(self, values: Mapping[str, Any]) -> Any:
         return self.settings_type(**values)

@@ -550,4 +550,5 @@ SPEC = BackendSpec(
         demo_model_id=DEMO_MODEL_ARN,
     ),
     lifecycle=Lifecycle(service="rekognition", control=_control, grants=_control_grants, can_start_stop=True),
+    runtime_service="rekognition",
 )

@@ -522,4 +522,5 @@ SPEC = BackendSpec(
         demo_model_id="demo-shapes",
     ),
     lifecycle=Lifecycle(service="sagemaker", control=_control, grants=_control_grants, can_start_stop=False),
+    runtime_service="sagemaker-runtime",
 )
