@@ -19,7 +19,8 @@ from typing import Any
 from . import backends, errors, rules
 from .backends.base import ImageSource, InferenceBackend
 from .errors import ProcessingError
-from .model import Label, ObjectRef
+from .model import ObjectRef
+from .results import label_dict
 from .thresholds import Thresholds
 from .variables import Variable, read_all, render_number
 
@@ -123,14 +124,6 @@ def sampled(ref: ObjectRef, percent: float) -> bool:
     return bucket < percent * 100
 
 
-def _label(label: Label) -> dict[str, Any]:
-    return {
-        "name": label.name,
-        "confidence": round(label.confidence, 4),
-        "bounding_box": label.box.as_dict() if label.box else None,
-    }
-
-
 class Challenger:
     def __init__(self, backend: InferenceBackend, backend_name: str, sample_percent: float) -> None:
         self.backend = backend
@@ -158,8 +151,8 @@ class Challenger:
         return {
             **section,
             "status": "ok",
-            "labels": [_label(label) for label in accepted],
-            "candidates": [_label(label) for label in candidates],
+            "labels": [label_dict(label) for label in accepted],
+            "candidates": [label_dict(label) for label in candidates],
             "latency_ms": round(detection.latency_ms or (time.perf_counter() - started) * 1000, 3),
             "error": None,
         }

@@ -17,6 +17,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from .backends.base import ModelControl, ModelStatus
 from .lifecycle import START, STOP, ControllerSettings, Decision, Memory, Observation, decide, not_configured
 from .rules import ConfigError
 from .settings import Settings
@@ -35,8 +36,9 @@ class Clients:
     control: Callable[[str], Any]  # boto3 client name -> client (the model service's control plane)
 
 
-def observe_model(function_env: dict[str, str], clients: Clients) -> tuple[Any, Any]:
-    """(the function's settings or None, the model's status) from the function's live environment."""
+def observe_model(function_env: dict[str, str], clients: Clients) -> tuple[ModelControl | None, ModelStatus]:
+    """The configured model's control plane (None without a model) and its status, from the function's live
+    environment."""
     try:
         settings = Settings.from_env(function_env)
         settings.require_model()
@@ -44,7 +46,7 @@ def observe_model(function_env: dict[str, str], clients: Clients) -> tuple[Any, 
         return None, not_configured(str(exc))
     lifecycle = settings.spec.lifecycle
     control = lifecycle.control(settings.model, clients.control(lifecycle.service))
-    return (settings, control), control.describe()
+    return control, control.describe()
 
 
 def queue_depth(sqs: Any, queue_url: str) -> tuple[int, int]:
@@ -79,7 +81,7 @@ def tick(settings: ControllerSettings, clients: Clients, now: float | None = Non
     now = time.time() if now is None else now
     configuration = clients.lambda_.get_function_configuration(FunctionName=settings.function_name)
     function_env = dict(configuration.get("Environment", {}).get("Variables", {}))
-    handle, status = observe_model(function_env, clients)
+    control, status = observe_model(function_env, clients)
     waiting, in_flight = queue_depth(clients.sqs, settings.queue_url)
     mapping = clients.lambda_.get_event_source_mapping(UUID=settings.mapping_id)
     memory = read_memory(clients.ssm, settings.state_parameter)
@@ -94,10 +96,12 @@ def tick(settings: ControllerSettings, clients: Clients, now: float | None = Non
     # Pause before a stop, resume only when ready: images never meet a model that cannot answer.
     if decision.trigger_changed:
         clients.lambda_.update_event_source_mapping(UUID=settings.mapping_id, Enabled=decision.trigger_enabled)
-    if decision.action == START:
-        handle[1].start(settings.start_units)
-    elif decision.action == STOP:
-        handle[1].stop()
+    if decision.action is not None:
+        assert control is not None  # decide() starts or stops only a configured model
+        if decision.action == START:
+            control.start(settings.start_units)
+        elif decision.action == STOP:
+            control.stop()
     if settings.state_parameter and decision.memory != memory:
         clients.ssm.put_parameter(
             Name=settings.state_parameter, Value=decision.memory.to_json(), Type="String", Overwrite=True

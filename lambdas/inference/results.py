@@ -46,7 +46,7 @@ def _image(facts: ImageFacts | None) -> dict[str, Any] | None:
     }
 
 
-def _label(label: Label) -> dict[str, Any]:
+def label_dict(label: Label) -> dict[str, Any]:
     return {
         "name": label.name,
         "confidence": round(label.confidence, 4),
@@ -77,8 +77,8 @@ def result_document(
         "source": _source(ref),
         "model": {"backend": backend, "model_id": model_id, "response_format": detection.raw_format},
         "thresholds": thresholds.as_dict(),
-        "labels": [_label(label) for label in accepted],
-        "candidates": [_label(label) for label in candidates],
+        "labels": [label_dict(label) for label in accepted],
+        "candidates": [label_dict(label) for label in candidates],
         "rejected_label_count": rejected_count,
         "image": _image(detection.image),
         "timing": {
