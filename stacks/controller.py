@@ -5,21 +5,31 @@ Logic: ``lambdas/inference/lifecycle.py``; handler: ``lambdas/inference/controll
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from lambdas.inference.settings import METRICS_NAMESPACE, POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_TRACE_DISABLED
 
 from .config import StackConfig
-from .function import RUNTIME, InferenceFunction, NagArns, StackArns
+from .function import (
+    RUNTIME,
+    InferenceFunction,
+    NagArns,
+    StackArns,
+    acknowledge_wildcards,
+    function_log_group,
+    grant_statements,
+    own_logs_statement,
+    wildcard_reasons,
+)
 from .ingest import Ingest
 
 HANDLER = "inference.controller.lambda_handler"
@@ -40,17 +50,13 @@ class ModelController(Construct):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         stack = Stack.of(self)
-        removal = RemovalPolicy.DESTROY if config.allow_destroy else RemovalPolicy.RETAIN
         self.state = ssm.StringParameter(
             self,
             "State",
             description="What the model controller saw last (idle since, model state since); it rewrites it",
             string_value=STATE_PARAMETER_VALUE,
         )
-        self.log_group = logs.LogGroup(self, "Logs", removal_policy=removal)
-        cfn_log_group = self.log_group.node.default_child
-        assert isinstance(cfn_log_group, logs.CfnLogGroup)
-        cfn_log_group.retention_in_days = config.log_retention_days
+        self.log_group = function_log_group(self, config)
         self.role = iam.Role(
             self,
             "Role",
@@ -60,11 +66,7 @@ class ModelController(Construct):
         )
         mapping_arn = inference.trigger.event_source_mapping_arn
         statements = [
-            iam.PolicyStatement(
-                sid="WriteOwnLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[self.log_group.log_group_arn],
-            ),
+            own_logs_statement(self.log_group),
             iam.PolicyStatement(
                 sid="ReadInferenceConfiguration",
                 actions=["lambda:GetFunctionConfiguration"],
@@ -86,35 +88,21 @@ class ModelController(Construct):
         ]
         lifecycle = config.function.spec.lifecycle
         model = config.function.model
-        for grant in lifecycle.grants(model, StackArns(stack), config.auto_mode):
-            statements.append(
-                iam.PolicyStatement(sid=grant.sid, actions=list(grant.actions), resources=list(grant.resources))
-            )
+        statements += grant_statements(lifecycle.grants(model, StackArns(stack), config.auto_mode))
         for statement in statements:
             self.role.add_to_policy(statement)
-        Validations.of(self.role).acknowledge(
-            *(
-                Acknowledgment(
-                    id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{resource}]", reason=grant.wildcard_reason
-                )
-                for grant in lifecycle.grants(model, NagArns(stack), config.auto_mode)
-                if grant.wildcard_reason
-                for resource in grant.resources
-            )
-        )
+        acknowledge_wildcards(self.role, wildcard_reasons(lifecycle.grants(model, NagArns(stack), config.auto_mode)))
 
-        controller = config.controller
+        # The controller's settings from context, with the names of the resources it watches.
+        controller = replace(
+            config.controller,
+            function_name=inference.function.function_name,
+            queue_url=ingest.queue.queue_url,
+            mapping_id=inference.trigger.event_source_mapping_id,
+            state_parameter=self.state.parameter_name,
+        )
         environment = {
-            **{
-                key: value
-                for key, value in controller.to_env().items()
-                # the resources' names come from the stack below
-                if key not in ("CONTROLLED_FUNCTION_NAME", "QUEUE_URL", "EVENT_SOURCE_MAPPING_ID")
-            },
-            "CONTROLLED_FUNCTION_NAME": inference.function.function_name,
-            "QUEUE_URL": ingest.queue.queue_url,
-            "EVENT_SOURCE_MAPPING_ID": inference.trigger.event_source_mapping_id,
-            "CONTROLLER_STATE_PARAMETER": self.state.parameter_name,
+            **controller.to_env(),
             POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
             POWERTOOLS_TRACE_DISABLED: "true",
             "AWS_RETRY_MODE": "standard",

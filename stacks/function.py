@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -47,17 +48,8 @@ class InferenceFunction(Construct):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         stack = Stack.of(self)
-        removal = RemovalPolicy.DESTROY if config.allow_destroy else RemovalPolicy.RETAIN
 
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            removal_policy=removal,
-        )
-        # RetentionDays is an enum of names; the validated number of days goes straight to CloudFormation.
-        cfn_log_group = self.log_group.node.default_child
-        assert isinstance(cfn_log_group, logs.CfnLogGroup)
-        cfn_log_group.retention_in_days = config.log_retention_days
+        self.log_group = function_log_group(self, config)
         self.role = iam.Role(
             self,
             "Role",
@@ -106,11 +98,7 @@ class InferenceFunction(Construct):
         bucket_arn = ingest.bucket.bucket_arn
         prefix = config.input_prefix
         statements = [
-            iam.PolicyStatement(
-                sid="WriteOwnLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[self.log_group.log_group_arn],
-            ),
+            own_logs_statement(self.log_group),
             iam.PolicyStatement(
                 sid="ReadImagesUnderInputPrefix",
                 actions=["s3:GetObject", "s3:GetObjectVersion"],
@@ -135,10 +123,7 @@ class InferenceFunction(Construct):
             ),
         ]
         # What the configured backend needs, as its module declares it.
-        for grant in model_grants(config, StackArns(stack)):
-            statements.append(
-                iam.PolicyStatement(sid=grant.sid, actions=list(grant.actions), resources=list(grant.resources))
-            )
+        statements += grant_statements(model_grants(config, StackArns(stack)))
         for statement in statements:
             self.role.add_to_policy(statement)
         self._acknowledge_wildcards(config, ingest, stack)
@@ -155,15 +140,51 @@ class InferenceFunction(Construct):
         }
         if config.tracing:
             reasons["*"] = "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions"
-        for grant in model_grants(config, NagArns(stack)):
-            if grant.wildcard_reason:
-                reasons.update(dict.fromkeys(grant.resources, grant.wildcard_reason))
-        Validations.of(self.role).acknowledge(
-            *(
-                Acknowledgment(id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{resource}]", reason=reason)
-                for resource, reason in reasons.items()
-            )
+        reasons.update(wildcard_reasons(model_grants(config, NagArns(stack))))
+        acknowledge_wildcards(self.role, reasons)
+
+
+def function_log_group(scope: Construct, config: StackConfig) -> logs.LogGroup:
+    """A function's log group ("Logs"), kept for ``logRetentionDays`` and retained unless ``allowDestroy``."""
+    removal = RemovalPolicy.DESTROY if config.allow_destroy else RemovalPolicy.RETAIN
+    log_group = logs.LogGroup(scope, "Logs", removal_policy=removal)
+    # RetentionDays is an enum of names; the validated number of days goes straight to CloudFormation.
+    cfn_log_group = log_group.node.default_child
+    assert isinstance(cfn_log_group, logs.CfnLogGroup)
+    cfn_log_group.retention_in_days = config.log_retention_days
+    return log_group
+
+
+def own_logs_statement(log_group: logs.LogGroup) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        sid="WriteOwnLogs",
+        actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+        resources=[log_group.log_group_arn],
+    )
+
+
+def grant_statements(grants: Iterable[Grant]) -> list[iam.PolicyStatement]:
+    return [
+        iam.PolicyStatement(sid=grant.sid, actions=list(grant.actions), resources=list(grant.resources))
+        for grant in grants
+    ]
+
+
+def wildcard_reasons(grants: Iterable[Grant]) -> dict[str, str]:
+    """Each wildcard resource of these grants, with why it is the narrowest that works."""
+    return {
+        resource: grant.wildcard_reason for grant in grants if grant.wildcard_reason for resource in grant.resources
+    }
+
+
+def acknowledge_wildcards(role: iam.Role, reasons: Mapping[str, str]) -> None:
+    """cdk-nag IAM5, acknowledged per resource with its reason (never the whole rule)."""
+    Validations.of(role).acknowledge(
+        *(
+            Acknowledgment(id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{resource}]", reason=reason)
+            for resource, reason in reasons.items()
         )
+    )
 
 
 def model_grants(config: StackConfig, arns: Any) -> list[Grant]:
