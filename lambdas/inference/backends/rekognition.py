@@ -245,19 +245,23 @@ def _create(settings: RekognitionSettings, options: ClientOptions, client: Any) 
     return RekognitionBackend(settings.model_arn, client=client, options=options)
 
 
-def _grants(settings: RekognitionSettings, arns: Arns) -> tuple[Grant, ...]:
+def _model_versions(settings: RekognitionSettings, arns: Arns, sid: str, actions: tuple[str, ...]) -> Grant:
+    """``actions`` on the configured model version; deployed before training (deploy, train, then set the ARN),
+    on the project's versions."""
     if settings.model_arn:
-        return (Grant("DetectWithConfiguredModel", ("rekognition:DetectCustomLabels",), (settings.model_arn,)),)
-    # Deployed before training (deploy, train, then set the ARN): scoped to the project's versions.
-    return (
-        Grant(
-            "DetectWithProjectModels",
-            ("rekognition:DetectCustomLabels",),
-            (arns.arn("rekognition", "project", f"{settings.project_name}/version/*"),),
-            wildcard_reason="No model version exists before the first training; scoped to the project's versions "
-            "until rekognitionModelArn is set",
-        ),
+        return Grant(sid, actions, (settings.model_arn,))
+    return Grant(
+        sid,
+        actions,
+        (arns.arn("rekognition", "project", f"{settings.project_name}/version/*"),),
+        wildcard_reason="No model version exists before the first training; scoped to the project's versions "
+        "until rekognitionModelArn is set",
     )
+
+
+def _grants(settings: RekognitionSettings, arns: Arns) -> tuple[Grant, ...]:
+    sid = "DetectWithConfiguredModel" if settings.model_arn else "DetectWithProjectModels"
+    return (_model_versions(settings, arns, sid, ("rekognition:DetectCustomLabels",)),)
 
 
 def _capacity(settings: RekognitionSettings) -> float:
@@ -345,11 +349,6 @@ def _control(settings: RekognitionSettings, client: Any) -> RekognitionControl:
 def _control_grants(settings: RekognitionSettings, arns: Arns, start_stop: bool) -> tuple[Grant, ...]:
     # The configured version's project (its ARN names it); before training, the configured project name.
     project = version_parts(settings.model_arn)[0] if settings.model_arn else settings.project_name
-    versions = (
-        (settings.model_arn,)
-        if settings.model_arn
-        else (arns.arn("rekognition", "project", f"{settings.project_name}/version/*"),)
-    )
     grants = [
         Grant(
             "FindProject",
@@ -367,17 +366,8 @@ def _control_grants(settings: RekognitionSettings, arns: Arns, start_stop: bool)
         ),
     ]
     if start_stop:
-        grants.append(
-            Grant(
-                "StartStopConfiguredModel",
-                ("rekognition:StartProjectVersion", "rekognition:StopProjectVersion"),
-                versions,
-                wildcard_reason=None
-                if settings.model_arn
-                else "No model version exists before the first "
-                "training; scoped to the project's versions until rekognitionModelArn is set",
-            )
-        )
+        actions = ("rekognition:StartProjectVersion", "rekognition:StopProjectVersion")
+        grants.append(_model_versions(settings, arns, "StartStopConfiguredModel", actions))
     return tuple(grants)
 
 
