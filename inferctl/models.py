@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lambdas.inference.backends.base import READY, STARTING, STOPPED, ModelControl, ModelStatus, NotSupported
-from lambdas.inference.lifecycle import Memory
+from lambdas.inference.lifecycle import Memory, not_configured
 from lambdas.inference.rules import ConfigError
 from lambdas.inference.settings import Settings
 
@@ -80,8 +80,6 @@ def status(target: Target, price: float = PRICES.rekognition_unit_hour, now: flo
     try:
         settings, model = control(target)
     except ConfigError as exc:
-        from lambdas.inference.lifecycle import not_configured
-
         live = read_live(target).environment.get("BACKEND", "rekognition")
         return StatusReport(live, not_configured(str(exc)), None, None, None, None)
     found = model.describe()

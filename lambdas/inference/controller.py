@@ -8,6 +8,7 @@ or stops the model (auto mode), remembers what it saw in SSM, and logs and count
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -127,7 +128,7 @@ _clients: Clients | None = None
 @metrics.log_metrics()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     global _clients
-    settings = ControllerSettings.from_env(_environ())
+    settings = ControllerSettings.from_env(os.environ)
     _clients = _clients or boto3_clients()
     decision = tick(settings, _clients)
     state = decision.memory.state or "UNKNOWN"
@@ -150,9 +151,3 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         names = {START: "ModelStarts", STOP: "ModelStops"}
         metrics.add_metric(name=names[decision.action], unit=MetricUnit.Count, value=1)
     return {"state": state, "triggerEnabled": decision.trigger_enabled, "action": decision.action}
-
-
-def _environ() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)

@@ -15,8 +15,8 @@ Every minute the controller looks at the configured model, the queue and the SQS
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Any
 
 from .backends.base import NOT_CONFIGURED, STOPPED, ModelStatus
 from .rules import ConfigError, flag, integer, number, text
@@ -168,7 +168,7 @@ class ControllerSettings:
         return Policy(auto=self.auto, idle_seconds=self.idle_minutes * 60, units=self.start_units)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | Any) -> ControllerSettings:
+    def from_env(cls, env: Mapping[str, str]) -> ControllerSettings:
         values = read_all(CONTROLLER_VARIABLES, lambda variable: env.get(variable.env) if variable.env else None, "env")
         settings = cls(**values)
         for field in ("function_name", "queue_url", "mapping_id"):
