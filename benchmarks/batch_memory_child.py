@@ -37,7 +37,7 @@ def main() -> None:
     size = path.stat().st_size
 
     def record(index: int) -> dict[str, Any]:
-        obj = {"key": f"test_images/large-{index}.png", "size": size, "eTag": f"e{index}"}
+        obj = {"key": f"test_images/large-{index}{path.suffix}", "size": size, "eTag": f"e{index}"}
         body = {
             "Records": [
                 {
@@ -58,7 +58,7 @@ def main() -> None:
         response = handler.lambda_handler(event, LambdaContext(memory_limit_in_mb=int(memory_mb), timeout_seconds=900))
     seconds = time.perf_counter() - started
     peak = rss_kb("VmHWM")
-    statuses = [storage.documents.get(f"test_images/large-{i}.png.json", {}).get("status") for i in range(10)]
+    statuses = [storage.documents.get(f"test_images/large-{i}{path.suffix}.json", {}).get("status") for i in range(10)]
     print(
         json.dumps(
             {

@@ -51,7 +51,7 @@ class Rekognition:
 
 
 class Body:
-    def read(self) -> bytes:
+    def read(self, amount: int | None = None) -> bytes:
         return b'{"prediction": [[0.0, 0.9, 0.1, 0.1, 0.5, 0.5]]}'
 
 

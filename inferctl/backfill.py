@@ -25,10 +25,9 @@ from lambdas.inference.pacing import RateLimiter
 from lambdas.inference.results import SCHEMA_VERSION
 from lambdas.inference.rules import RESULT_SUFFIX
 from lambdas.inference.settings import Settings
-from lambdas.inference.storage import is_outcome_document
 
 from . import configuration
-from .outcomes import dead_letters
+from .outcomes import dead_letters, read_document
 from .target import Target
 
 SEND_BATCH = 10  # SendMessageBatch takes at most 10 entries
@@ -85,10 +84,10 @@ def with_documents(target: Target, entries: Iterator[Entry]) -> Iterator[tuple[E
         if entry.result_key is None:
             return None
         try:
-            document = json.loads(s3.get_object(Bucket=target.bucket, Key=entry.result_key)["Body"].read())
-        except Exception:  # noqa: BLE001 - unreadable or not JSON: not one of our documents
+            document, _ = read_document(s3, target.bucket, entry.result_key, entry.key)
+        except Exception:  # noqa: BLE001 - unreadable: not one of our documents
             return None
-        return document if is_outcome_document(document) else None
+        return document
 
     with ThreadPoolExecutor(max_workers=READ_WORKERS) as pool:
         chunk: list[Entry] = []
@@ -113,7 +112,8 @@ class Selection:
 
     @property
     def needs_documents(self) -> bool:
-        return self.errors or self.stale
+        # --missing reads them too: a document that answers an older upload leaves the current one without one
+        return self.errors or self.stale or self.missing
 
     @property
     def forced(self) -> bool:
@@ -189,7 +189,7 @@ def selected(
     entry: Entry, document: dict[str, Any] | None, selection: Selection, now: Current | None, settled: Settled
 ) -> str | None:
     """Why this image is selected ("missing", "forced", "model", "schema", "thresholds", "error"), or None."""
-    if entry.result_key is None and selection.missing:
+    if selection.missing and (entry.result_key is None or answers_another_upload(entry, document)):
         return None if settled.why(entry) else "missing"
     if selection.all:
         return "missing" if entry.result_key is None else "forced"
@@ -199,6 +199,12 @@ def selected(
     if selection.stale and document and now is not None:
         return staleness(document, now)
     return None
+
+
+def answers_another_upload(entry: Entry, document: dict[str, Any] | None) -> bool:
+    """The document beside the image answers another upload of its key than the one listed now."""
+    recorded = ((document or {}).get("source") or {}).get("etag")
+    return bool(recorded) and recorded != entry.etag
 
 
 def notification(bucket: str, region: str, entry: Entry, run: str | None) -> str:
@@ -296,7 +302,7 @@ def reprocess(
             if reason:
                 report.selected += 1
                 report.by_reason[reason] = report.by_reason.get(reason, 0) + 1
-            elif entry.result_key is None and selection.missing:
+            elif selection.missing and (entry.result_key is None or answers_another_upload(entry, document)):
                 skipped = settled.why(entry) or "other"
                 report.skipped[skipped] = report.skipped.get(skipped, 0) + 1
             if reason and not dry_run:
@@ -353,7 +359,7 @@ def _send(sqs: Any, target: Target, region: str, batch: list[Entry], run: str | 
 
 # --- audit -------------------------------------------------------------------------------------------------
 
-STATES = ("ok", "error", "superseded", "waiting", "dead_letter", "missing")
+STATES = ("ok", "error", "waiting", "dead_letter", "missing")
 
 
 @dataclass
@@ -414,9 +420,8 @@ def audit(
 
 def _state(entry: Entry, document: dict[str, Any] | None, settled: Settled) -> tuple[str, str | None]:
     if document is not None:
-        recorded = (document.get("source") or {}).get("etag")
-        if recorded and recorded != entry.etag:
-            return "superseded", None  # the document answers an older upload of this key
+        if answers_another_upload(entry, document):  # the current upload has no outcome (yet)
+            return settled.why(entry) or "missing", None
         if document.get("status") == "error":
             return "error", (document.get("error") or {}).get("code")
         return "ok", None

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from lambdas.inference.events import result_key_for
+from lambdas.inference.storage import FOREIGN, MAX_RESULT_DOCUMENT_BYTES, document_kind
 
 
 @dataclass(frozen=True)
@@ -79,12 +80,30 @@ def _release(sqs: Any, queue_url: str, handles: list[tuple[str, str]]) -> None:
 
 
 def read_result(s3: Any, bucket: str, image_key: str) -> dict[str, Any] | None:
+    """The outcome document beside an image, or None: nothing there, or something the function did not write
+    (a user's JSON, a forged document without the function's metadata, more than a document can hold)."""
+    return read_document(s3, bucket, result_key_for(image_key), image_key)[0]
+
+
+def read_document(s3: Any, bucket: str, key: str, image_key: str) -> tuple[dict[str, Any] | None, str]:
+    """(the document, its kind: storage.OURS / LEGACY / FOREIGN, or "absent")."""
     try:
-        body = s3.get_object(Bucket=bucket, Key=result_key_for(image_key))["Body"].read()
+        response = s3.get_object(Bucket=bucket, Key=key)
     except s3.exceptions.NoSuchKey:
-        return None
-    document: dict[str, Any] = json.loads(body)
-    return document
+        return None, "absent"
+    body = response["Body"]
+    try:
+        if int(response.get("ContentLength") or 0) > MAX_RESULT_DOCUMENT_BYTES:
+            return None, FOREIGN
+        raw = body.read(MAX_RESULT_DOCUMENT_BYTES + 1)
+    finally:
+        body.close()
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        return None, FOREIGN
+    kind = document_kind(document, image_key, response.get("Metadata") or {})
+    return (document if kind != FOREIGN else None), kind
 
 
 def collect(

@@ -62,6 +62,9 @@ class StackConfig:
     allow_destroy: bool = False
     controller: ControllerSettings = field(default_factory=lambda: controller_from_context(lambda key: None))
     explicit_max_wait_minutes: int | None = None
+    # Break glass: principals besides the function that may write result documents (the bucket policy denies
+    # everyone else, so that nobody can forge or block an image's result).
+    result_writer_arns: tuple[str, ...] = ()
 
     @property
     def auto_mode(self) -> bool:
@@ -129,6 +132,12 @@ class StackConfig:
         return max(1, budget // self.retry_max_attempts - CONNECT_TIMEOUT_SECONDS)
 
     @property
+    def backend_call_timeout_seconds(self) -> int:
+        """A whole model call (connect, every read, every retry) ends within three quarters of the function's
+        timeout: a model that trickles its answer cannot take the invocation, and the batch, with it."""
+        return max(1, self.lambda_timeout_seconds * 3 // 4)
+
+    @property
     def storage_read_timeout_seconds(self) -> int:
         """Per-attempt read timeout for S3 calls: every attempt (plus a 2 s connect each) fits in the quarter
         of the function's timeout that model calls leave."""
@@ -149,6 +158,7 @@ class StackConfig:
         return replace(
             self.function,
             backend_read_timeout_seconds=self.backend_read_timeout_seconds,
+            backend_call_timeout_seconds=self.backend_call_timeout_seconds,
             storage_read_timeout_seconds=self.storage_read_timeout_seconds,
             model_calls_per_second=self.model_calls_per_second,
             # A back-off never makes a record wait longer than the queue alone would have.
@@ -208,6 +218,7 @@ class StackConfig:
             permissions_boundary_arn=value("permissionsBoundaryArn", managed_policy_arn, None),
             controller=controller_from_context(get),
             explicit_max_wait_minutes=value("maxWaitMinutes", number(1, 20_160), None),
+            result_writer_arns=value("resultWriterArns", principal_arns, ()),
         )
         if config.visibility_timeout_seconds > MAX_VISIBILITY_SECONDS:
             raise ConfigError(
@@ -267,6 +278,31 @@ def cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
     Under the CLI, its context (cdk.json plus ``-c``) takes precedence over these."""
     context = json.loads(path.read_text(encoding="utf-8")).get("context", {})
     return dict(context)
+
+
+_PRINCIPAL_ARN = re.compile(
+    r"^arn:aws[a-z-]*:(iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}|sts::\d{12}:assumed-role/.+)$"
+)
+
+
+def principal_arns(name: str, raw: Any) -> tuple[str, ...]:
+    """IAM role or user ARNs: a JSON list, or one ARN, or ARNs separated by commas."""
+    if isinstance(raw, str):
+        stripped = raw.strip()
+        if stripped.startswith("["):
+            try:
+                raw = json.loads(stripped)
+            except json.JSONDecodeError:
+                raise ConfigError(name, f"expected a JSON list of IAM role ARNs, got {raw!r}") from None
+        else:
+            raw = [part for part in stripped.split(",") if part.strip()]
+    if not isinstance(raw, list):
+        raise ConfigError(name, f"expected a list of IAM role ARNs, got {raw!r}")
+    arns = tuple(rules.text(name, item) for item in raw)
+    for arn in arns:
+        if not _PRINCIPAL_ARN.match(arn):
+            raise ConfigError(name, f"expected IAM role ARNs like arn:aws:iam::ACCOUNT:role/NAME, got {arn!r}")
+    return arns
 
 
 _POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:policy/[\w+=,.@/-]{1,512}$")

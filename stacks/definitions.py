@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from lambdas.inference.rules import RESULT_SUFFIX
+
 from .config import DLQ_RETENTION_DAYS, QUEUE_RETENTION_DAYS, StackConfig
 
 DAY_SECONDS = 24 * 60 * 60
@@ -78,6 +80,23 @@ def key_policy_statement(account: Any) -> dict[str, Any]:
         "Action": list(S3_KEY_ACTIONS),
         "Resource": "*",  # in a key policy, "*" means this key
         "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+    }
+
+
+RESULT_WRITERS_SID = "OnlyTheFunctionWritesResults"
+
+
+def result_writers_statement(bucket_arn: Any, input_prefix: str, writer_arns: list[Any]) -> dict[str, Any]:
+    """Nobody but the function (and the operator's break-glass principals, ``resultWriterArns``) may write a
+    result key: a forged ``<image>.json`` could otherwise stand as the image's result or block it for good.
+    ``aws:PrincipalArn`` is the role's ARN for any of its sessions."""
+    return {
+        "Sid": RESULT_WRITERS_SID,
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": "s3:PutObject",
+        "Resource": f"{bucket_arn}/{input_prefix}*{RESULT_SUFFIX}",
+        "Condition": {"ArnNotEquals": {"aws:PrincipalArn": writer_arns}},
     }
 
 

@@ -17,6 +17,7 @@ from constructs import Construct
 from lambdas.inference.backends.base import Grant
 from lambdas.inference.settings import COMMON
 
+from . import definitions
 from .bundling import LAMBDA_PYTHON_VERSION, lambda_bundling
 from .config import StackConfig
 from .ingest import Ingest
@@ -57,6 +58,13 @@ class InferenceFunction(Construct):
             description="Image inference function: read images, write results, call the configured model",
         )
         self._grant_least_privilege(config, ingest, stack)
+        ingest.bucket.add_to_resource_policy(
+            iam.PolicyStatement.from_json(
+                definitions.result_writers_statement(
+                    ingest.bucket.bucket_arn, config.input_prefix, [self.role.role_arn, *config.result_writer_arns]
+                )
+            )
+        )
 
         environment: dict[str, str] = {
             **config.lambda_environment(),

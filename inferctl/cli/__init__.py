@@ -5,7 +5,7 @@ Commands:
   results   list results as a table or JSON lines, optionally --download them with annotated images
   dlq       show what sits in the dead-letter queue and why, optionally --redrive it
   reprocess enqueue existing images: --missing, --errors [--code C], --stale, --all (paced, resumable)
-  audit     every image's state (ok, error, superseded, waiting, dead letter, missing); exit 1 if missing
+  audit     every image's state (ok, error, waiting, dead letter, missing); exit 1 if missing
   thresholds show / set / what-if: the thresholds in force and any drift; a safe live change; a
             proposal tried on the stored results without calling the model
   evaluate  results against ground truth (Ground Truth manifest or a folder per class): precision, recall,

@@ -5,7 +5,10 @@ Used against the embedded emulator (moto) by ``make demo`` and the end-to-end te
 policy lets S3 send encrypted notifications, a versioned SSE-KMS bucket with its public access blocked and
 its access logged to a second bucket, the queue and dead-letter queue (same visibility timeout, redrive
 policy and retention), the queue policy, and the same notification filters. The one deliberate difference:
-no TLS-only statements, because the emulator speaks plain HTTP on 127.0.0.1 (moto would enforce them).
+no TLS-only statements, because the emulator speaks plain HTTP on 127.0.0.1 (moto would enforce them), and no
+statement that only the function writes result documents: moto evaluates a bucket policy's Deny on object
+writes but ignores its conditions, so it would deny the function too (and the embedded stack has no roles to
+tell apart). The template tests prove that statement; the function's own checks are proven here.
 """
 
 from __future__ import annotations

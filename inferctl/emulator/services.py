@@ -64,7 +64,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(response.body)))
         self.send_header("x-amzn-RequestId", f"local-{threading.get_ident()}-{id(response)}")
         self.end_headers()
-        self.wfile.write(response.body)
+        if not response.seconds_per_byte:
+            self.wfile.write(response.body)
+            return
+        stop = self.server.stopping
+        for index in range(len(response.body)):
+            self.wfile.write(response.body[index : index + 1])
+            self.wfile.flush()
+            if stop.wait(response.seconds_per_byte):
+                return
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
 
@@ -88,6 +96,7 @@ class _ServicesServer(ThreadingHTTPServer):
         self.models = models
         self.emulations = [spec.emulation for spec in specs()]
         self.routes = list(routes)
+        self.stopping = threading.Event()  # set on shutdown: answers being trickled end at once
 
     def route(self, request: HttpRequest) -> HttpResponse:
         for route in self.routes:
@@ -113,6 +122,7 @@ def local_services(models: LocalModels, routes: Sequence[Route] = ()) -> Iterato
         host, port = server.server_address[:2]
         yield f"http://{host!s}:{port}"
     finally:
+        server.stopping.set()
         server.shutdown()
         server.server_close()
         thread.join()

@@ -21,6 +21,7 @@ from lambdas.inference.backends.base import LocalLifecycle, LocalModel
 from lambdas.inference.lifecycle import Decision
 from stacks.config import StackConfig
 
+from .isolation import ProcessInvoker, Report
 from .lambda_api import LambdaApi, LocalFunction, LocalMapping
 from .resources import Resources, provision
 from .runtime import LambdaLogs
@@ -47,6 +48,7 @@ class EmbeddedStack:
     reports: list[BatchReport] = field(default_factory=list)
     models: LocalModels | None = None
     decisions: list[Decision] = field(default_factory=list)  # the model controller's, oldest first
+    invocations: list[Report] = field(default_factory=list)  # isolation="process": one REPORT per invocation
 
     def client(self, service: str) -> Any:
         return self.session.client(service)
@@ -82,9 +84,14 @@ def lambda_environment(resources: Resources, config: StackConfig, services_url: 
     }
     for spec in specs():
         variable = spec.emulation.endpoint_variable
-        # A model server the user already points at wins over the local services.
-        env[variable] = os.environ.get(variable) or services_url
+        # A model server the user already points at wins over the local services (another embedded stack's,
+        # set in this process by that stack, does not).
+        chosen = os.environ.get(variable)
+        env[variable] = chosen if chosen and chosen not in _SERVICES_URLS else services_url
     return env
+
+
+_SERVICES_URLS: set[str] = set()  # every embedded stack's local services in this process
 
 
 @contextlib.contextmanager
@@ -100,6 +107,7 @@ def embedded_stack(
     lifecycles: dict[str, LocalLifecycle] | None = None,
     controller_seconds: float | None = 1.0,
     on_decision: Callable[[Decision], None] | None = None,
+    isolation: str = "thread",
 ) -> Iterator[EmbeddedStack]:
     """Start everything; yield the running stack; stop everything, whatever happens.
 
@@ -109,8 +117,13 @@ def embedded_stack(
     execution environments poll the queue at once: by default the trigger's maximum concurrency, as Lambda
     scales to it under load. ``lifecycles`` gives models states (STOPPED, STARTING...; without one a model is
     always running); the model controller runs every ``controller_seconds`` (Lambda's schedule: a minute),
-    pausing the trigger while the model cannot answer (None: no controller).
+    pausing the trigger while the model cannot answer (None: no controller). ``isolation="process"`` runs every
+    invocation the way Lambda does when memory and time matter (``isolation.py``): a fresh process with the
+    function's environment, killed above its memory size or past its timeout; the default runs the handler in
+    this process's threads (fast, but it cannot be killed for memory).
     """
+    if isolation not in ("thread", "process"):
+        raise ValueError(f"isolation is 'thread' or 'process', not {isolation!r}")
     with contextlib.ExitStack() as stack:
         emulator = stack.enter_context(embedded_aws())
         session = emulator.session()
@@ -124,6 +137,8 @@ def embedded_stack(
         lambda_api = LambdaApi()
         directory = LocalModels(models, fetch, lifecycles)
         services_url = stack.enter_context(local_services(directory, routes=[lambda_api]))
+        _SERVICES_URLS.add(services_url)
+        stack.callback(_SERVICES_URLS.discard, services_url)
         resources = provision(session, config)
         environment_at_deploy = lambda_environment(resources, config, services_url)
         function = lambda_api.add_function(
@@ -173,13 +188,33 @@ def embedded_stack(
             finally:
                 logs.ship()
 
+        invokers: list[ProcessInvoker] = []
+        if isolation == "process":
+            invoker = ProcessInvoker(
+                lambda: {**emulator.environment(), **function.environment, "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME},
+                memory_mb=function.memory_mb,
+                timeout_seconds=function.timeout_seconds,
+                write=logs.write,
+            )
+            invokers.append(invoker)
+
+            def invoke_isolated(event: dict[str, Any], context: Any) -> Any:
+                try:
+                    return invoker(event, context)
+                finally:
+                    logs.ship()
+
+            handler, bind = invoke_isolated, _no_binding
+        else:
+            handler, bind = invoke, environment
+
         reports: list[BatchReport] = []
         trigger = SqsTrigger(
             session.client("sqs"),
             queue_url=resources.queue_url,
             queue_arn=resources.queue_arn,
             region=resources.region,
-            handler=invoke,
+            handler=handler,
             batch_size=config.batch_size,
             batching_window_seconds=config.max_batching_window_seconds,
             function_timeout_seconds=config.lambda_timeout_seconds,
@@ -187,7 +222,7 @@ def embedded_stack(
             poll_wait_seconds=poll_wait_seconds,
             on_batch=reports.append,
             containers=config.max_concurrency if containers is None else containers,
-            bind=environment,
+            bind=bind,
             enabled=lambda: mapping.enabled,
         )
         embedded = EmbeddedStack(
@@ -202,6 +237,7 @@ def embedded_stack(
             deployed_environment=environment_at_deploy,
             reports=reports,
             models=directory,
+            invocations=invokers[0].reports if invokers else [],
         )
         if controller_seconds is not None:
             from lambdas.inference import controller as model_controller
@@ -252,6 +288,10 @@ def embedded_stack(
 
             stack.callback(halt)
         yield embedded
+
+
+def _no_binding(index: int) -> contextlib.AbstractContextManager[None]:
+    return contextlib.nullcontext()  # a process per invocation: nothing to bind in this one
 
 
 def write_state(stack: EmbeddedStack, path: Path) -> None:

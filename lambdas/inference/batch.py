@@ -13,8 +13,10 @@ This replaces Powertools' BatchProcessor, whose module imports asyncio and every
 from __future__ import annotations
 
 import contextvars
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,31 +49,53 @@ class SqsRecord:
 
 RecordHandler = Callable[[SqsRecord], object]
 Unexpected = Callable[[SqsRecord, Exception], None]
+Late = Callable[[SqsRecord], None]
 
 
 class BatchRunner:
     """Runs a record handler over a batch and builds the partial batch response."""
 
-    def __init__(self, max_workers: int, expected: tuple[type[Exception], ...], on_unexpected: Unexpected) -> None:
+    def __init__(
+        self,
+        max_workers: int,
+        expected: tuple[type[Exception], ...],
+        on_unexpected: Unexpected,
+        on_late: Late = lambda record: None,
+    ) -> None:
         self.max_workers = max_workers
         self.expected = expected  # failures the handler has already logged and counted
         self.on_unexpected = on_unexpected
+        self.on_late = on_late
         self._executor: ThreadPoolExecutor | None = None
 
-    def process(self, event: Mapping[str, Any], handle: RecordHandler) -> dict[str, list[dict[str, str]]]:
+    def process(
+        self, event: Mapping[str, Any], handle: RecordHandler, wait_seconds: float | None = None
+    ) -> dict[str, list[dict[str, str]]]:
+        """The partial batch response. With ``wait_seconds`` (what is left of the invocation), a record still
+        running when it is up is reported as failed, so the batch's response reaches Lambda before the timeout
+        and the records that did finish are deleted, not received again."""
         # A record without a messageId cannot be reported: KeyError fails the whole batch, as Lambda would.
         records = [SqsRecord.from_event(record) for record in event.get("Records", [])]
-        if self.max_workers <= 1 or len(records) <= 1:
+        if wait_seconds is None and (self.max_workers <= 1 or len(records) <= 1):
             failed = [contextvars.copy_context().run(self._run, handle, record) for record in records]
-        else:
-            if self._executor is None:
-                # Created once per execution environment and reused by every invocation.
-                self._executor = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="record")
-            futures = [
-                self._executor.submit(contextvars.copy_context().run, self._run, handle, record) for record in records
-            ]
-            failed = [future.result() for future in futures]
-        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed if message_id]}
+            return _response(failed)
+        if self._executor is None:
+            # Created once per execution environment and reused by every invocation; one worker at least, so
+            # that a bounded wait is possible even when records run one at a time.
+            self._executor = ThreadPoolExecutor(max_workers=max(1, self.max_workers), thread_name_prefix="record")
+        futures = [
+            self._executor.submit(contextvars.copy_context().run, self._run, handle, record) for record in records
+        ]
+        end = None if wait_seconds is None else time.monotonic() + wait_seconds
+        failed = []
+        for record, future in zip(records, futures, strict=True):
+            try:
+                failed.append(future.result(timeout=None if end is None else max(0.0, end - time.monotonic())))
+            except FutureTimeout:
+                future.cancel()  # not started yet: it never will be
+                self.on_late(record)
+                failed.append(record.message_id)
+        return _response(failed)
 
     def _run(self, handle: RecordHandler, record: SqsRecord) -> str | None:
         """None when the record succeeded, else its message id (to redeliver)."""
@@ -83,3 +107,7 @@ class BatchRunner:
             self.on_unexpected(record, exc)
             return record.message_id
         return None
+
+
+def _response(failed: list[str | None]) -> dict[str, list[dict[str, str]]]:
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed if message_id]}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import backends, errors, rules
@@ -158,8 +158,9 @@ class Challenger:
         }
 
 
-def build(settings: ChallengerSettings, read_timeout: int, client: Any = None) -> Challenger | None:
-    """The challenger's adapter: one attempt per call (``total_max_attempts=1``), its own client."""
+def build(settings: ChallengerSettings, options: backends.ClientOptions, client: Any = None) -> Challenger | None:
+    """The challenger's adapter: one attempt per call (``total_max_attempts=1``), its own client, the same limits
+    as the primary's; the whole call bounded by one attempt's time."""
     if not settings.enabled:
         return None
     spec = settings.spec
@@ -169,11 +170,12 @@ def build(settings: ChallengerSettings, read_timeout: int, client: Any = None) -
 
         config = Config(
             connect_timeout=2,
-            read_timeout=read_timeout,
+            read_timeout=options.read_timeout,
             retries={"total_max_attempts": 1, "mode": "standard"},
         )
         client = boto3.client(spec.runtime_service, config=config)  # type: ignore[call-overload]
-    adapter = spec.create(settings.model, backends.ClientOptions(read_timeout=read_timeout), client)
+    one_attempt = replace(options, pace=None, call_timeout=min(options.call_timeout, options.read_timeout + 2))
+    adapter = spec.create(settings.model, one_attempt, client)
     return Challenger(adapter, spec.name, settings.sample_percent)
 
 

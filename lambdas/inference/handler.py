@@ -18,8 +18,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import errors
-from .backends import InferenceBackend, build_backend
+from . import deadline, errors
+from .backends import InferenceBackend, build_backend, client_options
 from .batch import BatchRunner, SqsRecord
 from .challenger import Challenger
 from .challenger import build as build_challenger
@@ -40,6 +40,10 @@ metrics = Metrics()
 # Records still waiting when less than this remains are returned as failures rather than cut off mid-write:
 # 10 s, or a quarter of the invocation's time for short timeouts.
 SAFETY_MARGIN_MS = 10_000
+# The batch's response leaves this long before the timeout (a second, or 5% of a short invocation), with every
+# record still running reported failed.
+RESPONSE_MARGIN_SECONDS = 1.0
+RESPONSE_MARGIN_SHARE = 0.05
 
 
 class PowertoolsTelemetry:
@@ -90,6 +94,15 @@ def _unexpected(record: SqsRecord, exc: Exception) -> None:
         metrics.add_metric(name=f"Error_{errors.UNEXPECTED_ERROR}", unit=MetricUnit.Count, value=1)
 
 
+def _late(record: SqsRecord) -> None:
+    logger.warning(
+        "Record still running at the end of the invocation; returned for redelivery",
+        extra={"error_code": errors.OUT_OF_TIME, "message_id": record.message_id},
+    )
+    with contextlib.suppress(Exception):
+        metrics.add_metric(name=f"Error_{errors.OUT_OF_TIME}", unit=MetricUnit.Count, value=1)
+
+
 def build_runtime(
     settings: Settings,
     backend: InferenceBackend | None = None,
@@ -100,7 +113,7 @@ def build_runtime(
     if backend is None:
         settings.require_model()
     if challenger is None:
-        challenger = build_challenger(settings.challenger, settings.backend_read_timeout_seconds)
+        challenger = build_challenger(settings.challenger, client_options(settings))
     pipeline = Pipeline(
         budget=MemoryBudget(budget_bytes(settings.memory_mb)),
         input_prefix=settings.input_prefix,
@@ -113,7 +126,9 @@ def build_runtime(
         log=logger,
         challenger=challenger,
     )
-    runner = BatchRunner(settings.record_concurrency, expected=(ProcessingError,), on_unexpected=_unexpected)
+    runner = BatchRunner(
+        settings.record_concurrency, expected=(ProcessingError,), on_unexpected=_unexpected, on_late=_late
+    )
     backoff = VisibilityBackoff(settings.queue_url, settings.retry_delay_max_seconds) if settings.queue_url else None
     return Runtime(pipeline=pipeline, runner=runner, backoff=backoff)
 
@@ -169,12 +184,6 @@ def _margin_ms(context: LambdaContext | None) -> int:
     return min(SAFETY_MARGIN_MS, context.get_remaining_time_in_millis() // 4)
 
 
-# Failures that mean "the model is busy or away": the record steps back for a growing delay.
-BACKOFF_CODES = frozenset(
-    {errors.BACKEND_THROTTLED, errors.MODEL_NOT_READY, errors.BACKEND_UNAVAILABLE, errors.BACKEND_TIMEOUT}
-)
-
-
 def record_handler(record: SqsRecord, context: LambdaContext | None, margin_ms: int, scope: BatchScope) -> None:
     logger.thread_safe_append_keys(message_id=record.message_id)
     if context is not None and margin_ms and context.get_remaining_time_in_millis() < margin_ms:
@@ -188,7 +197,7 @@ def record_handler(record: SqsRecord, context: LambdaContext | None, margin_ms: 
         try:
             current.pipeline.handle_body(record.body, scope)
         except TransientError as exc:
-            delay = _back_off(current, record) if exc.code in BACKOFF_CODES else None
+            delay = _back_off(current, record)
             logger.warning(
                 "Record failed; SQS will redeliver it",
                 extra={
@@ -226,7 +235,21 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         raise
     margin = _margin_ms(context)
     scope = BatchScope()  # the same object twice in this batch is worked on once
-    response: dict[str, Any] = current.runner.process(
-        event, lambda record: record_handler(record, context, margin, scope)
-    )
+    left = _remaining_seconds(context)
+    # Records and model calls work until the margin; the batch's response is sent, whatever still runs, a
+    # moment before Lambda's timeout would throw every record of the batch back into the queue.
+    with deadline.invocation(None if left is None else left - margin / 1000):
+        response: dict[str, Any] = current.runner.process(
+            event,
+            lambda record: record_handler(record, context, margin, scope),
+            wait_seconds=None
+            if left is None
+            else max(0.0, left - min(RESPONSE_MARGIN_SECONDS, left * RESPONSE_MARGIN_SHARE)),
+        )
     return response
+
+
+def _remaining_seconds(context: LambdaContext | None) -> float | None:
+    if context is None or not hasattr(context, "get_remaining_time_in_millis"):
+        return None
+    return float(context.get_remaining_time_in_millis()) / 1000

@@ -1,4 +1,4 @@
-"""Read a JPEG's or PNG's header without Pillow: format, size, mode, EXIF orientation and frames.
+"""Read a JPEG's, PNG's or WebP's header without Pillow: format, size, mode, EXIF orientation and frames.
 
 The Rekognition path sends most images by reference after looking only at their first 64 KB; importing
 Pillow for that costs about 25-30 ms of cold start (``make bench`` row 1). These parsers cover the common
@@ -9,7 +9,7 @@ own EXIF, damaged markers...), so the caller falls back to Pillow. A test checks
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Pillow's default Image.MAX_IMAGE_PIXELS; Image.open refuses more than twice this (DecompressionBombError).
 # tests/unit/test_headers.py checks it against the installed Pillow.
@@ -17,6 +17,8 @@ PILLOW_MAX_IMAGE_PIXELS = 89_478_485
 EXIF_ORIENTATION_TAG = 0x0112
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_PROGRESSIVE_SOF = {0xC2, 0xC6, 0xCA, 0xCE}
+COEFFICIENT_BYTES = 64 * 2  # libjpeg keeps a 8x8 block of 16-bit coefficients per block of each component
 _STANDALONE = {0x01, *range(0xD0, 0xD9)}
 _JPEG_MODES = {1: "L", 3: "RGB", 4: "CMYK"}
 # (bit depth, colour type) -> Pillow's mode
@@ -40,6 +42,34 @@ _PNG_MODES = {
 
 
 @dataclass(frozen=True)
+class JpegLayout:
+    """How a JPEG is coded, as far as decoding memory is concerned.
+
+    A progressive JPEG, or a baseline one whose first scan does not carry every component (multi-scan), cannot
+    be decoded a row at a time: libjpeg keeps the whole image's DCT coefficients, two bytes per sample of
+    every component at full resolution, whatever the output scale (``draft``). A 6000 x 4000 4:4:4
+    progressive photo of 300 KB holds 144 MB of them (measured: 163 MB peak with the 1/2-scale output)."""
+
+    progressive: bool
+    sampling: tuple[tuple[int, int], ...]  # (horizontal, vertical) sampling factor of each component
+    buffered: bool | None  # the whole-image coefficient buffer is needed; None: the header did not say
+
+    def coefficient_bytes(self, width: int, height: int) -> int:
+        """What libjpeg's whole-image coefficient arrays hold: blocks padded to whole MCUs, per component."""
+        if not self.sampling:
+            return 0
+        h_max = max(h for h, _ in self.sampling)
+        v_max = max(v for _, v in self.sampling)
+        mcus_across = -(-width // (8 * h_max))
+        mcus_down = -(-height // (8 * v_max))
+        return sum(mcus_across * h * mcus_down * v * COEFFICIENT_BYTES for h, v in self.sampling)
+
+    def decoder_bytes(self, width: int, height: int) -> int:
+        """The coefficient buffer when decoding needs it (or when the header could not tell), else nothing."""
+        return 0 if self.buffered is False else self.coefficient_bytes(width, height)
+
+
+@dataclass(frozen=True)
 class Header:
     """What an image's first bytes say, without decoding pixels."""
 
@@ -48,7 +78,10 @@ class Header:
     height: int
     mode: str
     orientation: int
-    frames: int
+    frames: int | None  # None: not known from the bytes read (a TIFF's pages are counted by reading them)
+    # How a JPEG is coded (its decoding memory). Not part of equality: Pillow cannot tell a multi-scan
+    # baseline JPEG from a plain one, and the parsers must agree on everything else.
+    jpeg: JpegLayout | None = field(default=None, compare=False)
 
 
 class TooManyPixels(ValueError):
@@ -56,12 +89,14 @@ class TooManyPixels(ValueError):
 
 
 def probe(data: bytes) -> Header | None:
-    """The header of a plain JPEG or PNG; None when these parsers are not sure (use Pillow)."""
+    """The header of a plain JPEG, PNG or still WebP; None when these parsers are not sure (use Pillow)."""
     try:
         if data.startswith(b"\xff\xd8"):
             header = _jpeg(data)
         elif data.startswith(PNG_SIGNATURE):
             header = _png(data)
+        elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            header = _webp(data)
         else:
             return None
     except (struct.error, IndexError, ValueError) as exc:
@@ -75,6 +110,7 @@ def probe(data: bytes) -> Header | None:
 
 def _jpeg(data: bytes) -> Header | None:
     position, orientation = 2, 1
+    frame: Header | None = None
     while position + 4 <= len(data):
         if data[position] != 0xFF:
             return None  # not at a marker: damaged, let Pillow judge
@@ -88,20 +124,35 @@ def _jpeg(data: bytes) -> Header | None:
         (length,) = struct.unpack(">H", data[position + 2 : position + 4])
         segment = data[position + 4 : position + 2 + length]
         if len(segment) < length - 2:
-            return None  # the header goes on past what we were given
-        if marker == 0xE1 and segment.startswith(b"Exif\x00\x00"):
+            break  # the header goes on past what we were given
+        if marker == 0xE1 and segment.startswith(b"Exif\x00\x00") and frame is None:
             orientation = _exif_orientation(segment[6:])
         elif marker == 0xE2 and segment.startswith(b"MPF\x00"):
             return None  # a multi-picture file: Pillow calls it MPO
-        elif marker in _SOF:
+        elif marker in _SOF and frame is None:
             precision, height, width, components = struct.unpack(">BHHB", segment[:6])
             if precision != 8 or components not in _JPEG_MODES or not width or not height:
                 return None
-            return Header("JPEG", width, height, _JPEG_MODES[components], orientation, 1)
+            sampling = tuple(
+                (segment[7 + 3 * index] >> 4, segment[7 + 3 * index] & 0x0F) for index in range(components)
+            )
+            if any(not 1 <= h <= 4 or not 1 <= v <= 4 for h, v in sampling):
+                return None
+            progressive = marker in _PROGRESSIVE_SOF
+            layout = JpegLayout(progressive, sampling, True if progressive else None)
+            frame = Header("JPEG", width, height, _JPEG_MODES[components], orientation, 1, layout)
+            if progressive:
+                return frame
         elif marker == 0xDA:
-            return None  # scan data before any frame header
+            if frame is None or frame.jpeg is None:
+                return None  # scan data before any frame header
+            # A first scan with fewer components than the frame: the scans that follow carry the others, and
+            # the whole image's coefficients are kept until the last one.
+            in_scan = segment[0] if segment else 0
+            layout = JpegLayout(False, frame.jpeg.sampling, in_scan < len(frame.jpeg.sampling))
+            return Header(frame.format, frame.width, frame.height, frame.mode, frame.orientation, 1, layout)
         position += 2 + length
-    return None
+    return frame  # the frame header without its first scan: how it is coded stays unknown (buffered None)
 
 
 def _exif_orientation(tiff: bytes) -> int:
@@ -119,6 +170,30 @@ def _exif_orientation(tiff: bytes) -> int:
     except (KeyError, struct.error):
         return 1
     return 1
+
+
+def _webp(data: bytes) -> Header | None:
+    """A still WebP's canvas (Pillow's WebP reader needs the whole file even for its size: without this, every
+    WebP would reserve the function's whole decode budget)."""
+    kind, chunk = data[12:16], data[20:40]
+    if kind == b"VP8 " and chunk[3:6] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", chunk[6:10])
+        width, height, alpha = width & 0x3FFF, height & 0x3FFF, False
+    elif kind == b"VP8L" and chunk[:1] == b"\x2f":
+        (bits,) = struct.unpack("<I", chunk[1:5])
+        width, height, alpha = (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, bool(bits >> 28 & 1)
+    elif kind == b"VP8X":
+        flags = chunk[0]
+        if flags & 0x02 or flags & 0x08:
+            return None  # animated, or with EXIF (orientation): Pillow decides
+        width = int.from_bytes(chunk[4:7], "little") + 1
+        height = int.from_bytes(chunk[7:10], "little") + 1
+        alpha = bool(flags & 0x10)
+    else:
+        return None
+    if not width or not height:
+        return None
+    return Header("WEBP", width, height, "RGBA" if alpha else "RGB", 1, 1)
 
 
 def _png(data: bytes) -> Header | None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from . import errors, headers
 from .errors import PermanentError
-from .headers import Header
+from .headers import Header, JpegLayout
 from .model import ImageFacts
 
 if TYPE_CHECKING:
@@ -165,16 +165,22 @@ def read_header(data: bytes, *, complete: bool) -> Header | None:
         if complete or exc.code == errors.IMAGE_TOO_LARGE:  # a bomb's header fits: that answer is final
             raise
         return None
-    return _header(image)
+    return _header(image, complete=complete)
 
 
-def _header(image: Image) -> Header:
+def _header(image: Image, *, complete: bool = True) -> Header:
+    """The header Pillow read. Counting frames reads through the file (a TIFF's pages, a GIF's frames): from
+    the first bytes only, a failure to count says nothing about the file, and the count stays unknown (None)."""
+    frames: int | None
     try:
-        frames = int(getattr(image, "n_frames", 1))  # counting frames reads the file: it can fail too
+        frames = int(getattr(image, "n_frames", 1))
     except MemoryError:
         raise
     except Exception as exc:  # noqa: BLE001 - see decode_failure
-        raise decode_failure(exc, "the image's frames cannot be counted", image.format) from None
+        if not complete:
+            frames = None
+        else:
+            raise decode_failure(exc, "the image's frames cannot be counted", image.format) from None
     return Header(
         format=image.format,
         width=image.width,
@@ -182,7 +188,22 @@ def _header(image: Image) -> Header:
         mode=image.mode,
         orientation=_orientation(image),
         frames=frames,
+        jpeg=_jpeg_layout(image),
     )
+
+
+def _jpeg_layout(image: Image) -> JpegLayout | None:
+    """A JPEG's (or MPO's) coding as Pillow read it. Pillow does not say whether a baseline file has several
+    scans, so only a progressive one is known for sure; the rest count as "may need the coefficient buffer"."""
+    layers = getattr(image, "layer", None)
+    if image.format not in ("JPEG", "MPO") or not isinstance(layers, list):
+        return None
+    try:
+        sampling = tuple((int(layer[1]), int(layer[2])) for layer in layers)
+    except (TypeError, ValueError, IndexError):
+        sampling = ()
+    progressive = bool(image.info.get("progressive") or image.info.get("progression"))
+    return JpegLayout(progressive, sampling or ((1, 1),) * len(image.getbands()), True if progressive else None)
 
 
 def fits_as_is(header: Header, limits: ImageLimits, size: int | None) -> bool:
@@ -263,7 +284,7 @@ def _prepare(holder: list[bytes], limits: ImageLimits, *, verify: bool) -> Prepa
 
     steps: list[str] = []
     try:
-        if frames > 1:
+        if frames is not None and frames > 1:
             image.seek(0)
             steps.append(f"first_frame_of_{frames}")
         scale = _draft_scale(source_format, max(width, height), limits.max_side)
@@ -401,8 +422,19 @@ def _encode_jpeg_within(image: Image, limits: ImageLimits, steps: list[str]) -> 
 
 # --- memory: decoded pixels are budgeted per execution environment, not per image -------------------------
 
-# Pillow's bytes per pixel by mode (RGB is stored in 4 bytes).
+# Pillow's bytes per pixel by mode (RGB, RGBA, CMYK, I, F: 4).
 _BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "LA": 4, "PA": 4}
+# What a decoder holds besides the image it fills, as a multiple of that image (measured on tests/support/
+# corpus.py: libwebp decodes into its own buffer before Pillow copies it, about 1.0-1.6 times the image).
+# JPEG's is its coefficient buffer (headers.JpegLayout), PNG, GIF, BMP and TIFF decode in place.
+_DECODER_EXTRA = {"WEBP": 2.25}
+# libjpeg's and zlib's own tables and row buffers, Pillow's decoder state: about 2 MB measured, whatever the size.
+_DECODER_FIXED = 4 * MB
+_JPEG_FORMATS = frozenset({"JPEG", "MPO"})
+_MODE_BANDS = {"L": "L", "RGB": "RGB", "CMYK": "CMYK", "YCbCr": "RGB"}
+# Copies of the output while it is converted and encoded; palettes and alpha take one more (RGBA, mask,
+# background) than a plain RGB image.
+_OUTPUT_COPIES, _OUTPUT_COPIES_CONVERTED = 3, 4
 # Held by the Python runtime, boto3, Powertools, Pillow and the threads before any image (measured: about
 # 110-130 MB on arm64, with margin for the result documents and the client buffers).
 RUNTIME_RESERVE_MB = 256
@@ -416,23 +448,49 @@ def budget_bytes(memory_mb: int) -> int:
 
 
 def decode_cost(header: Header | None, size: int | None, limits: ImageLimits, *, verify: bool) -> int | None:
-    """Bytes held at the peak of preparing this image: its encoded bytes, its decoded pixels (at the JPEG draft
-    scale when it is downscaled) and up to three copies of the output while it is converted and encoded.
-    None when the header is unknown (the preparation then runs alone)."""
+    """Bytes held at the peak of preparing this image (``_prepare``), from its header alone: the encoded bytes;
+    the decoded image (at the JPEG draft scale); what the decoder holds besides (a progressive or multi-scan
+    JPEG's whole-image coefficients, libwebp's own buffer); resampling's intermediates (the full-size
+    premultiplied copy Pillow makes of an image with alpha, the first pass of a two-pass resize); and the
+    output's copies while it is converted and encoded. None when the header is unknown (the preparation then
+    runs alone). Checked against measured peaks: tests/integration/test_decode_memory.py."""
     if header is None:
         return None
     encoded = size or 0
-    if fits_as_is(header, limits, size):
-        if not verify:
-            return encoded
-        scale = 8 if header.format == "JPEG" else 1  # verified at the smallest DCT scale, see _prepare
+    as_is = fits_as_is(header, limits, size)
+    if as_is and not verify:
+        return encoded
+    width, height = header.width, header.height
+    scale = 1
+    jpeg = header.jpeg
+    if header.format in _JPEG_FORMATS:  # decoded at the smallest DCT scale when verified, the draft scale otherwise
+        scale = 8 if as_is else _draft_scale("JPEG", max(width, height), limits.max_side)
+        # Without its coding known, a JPEG may be progressive: every component at full resolution.
+        jpeg = jpeg or JpegLayout(False, ((1, 1),) * len(_MODE_BANDS.get(header.mode, "RGB")), None)
+    drafted_w, drafted_h = max(1, -(-width // scale)), max(1, -(-height // scale))
+    decoded = drafted_w * drafted_h * _BYTES_PER_PIXEL.get(header.mode, 4)
+    if jpeg is not None:
+        decoder = jpeg.decoder_bytes(width, height)
     else:
-        scale = _draft_scale(header.format, max(header.width, header.height), limits.max_side)
-    decoded = (header.width // scale or 1) * (header.height // scale or 1) * _BYTES_PER_PIXEL.get(header.mode, 4)
-    longest = max(header.width, header.height)
-    ratio = min(1.0, limits.max_side / longest) if longest else 1.0
-    output = int(header.width * ratio) * int(header.height * ratio) * 4
-    return encoded + decoded + 3 * output
+        decoder = int(decoded * _DECODER_EXTRA.get(header.format or "", 0.0))
+    if as_is:
+        return encoded + decoded + decoder + _DECODER_FIXED
+    longest = max(drafted_w, drafted_h)
+    ratio = min(1.0, limits.max_side / max(width, height))
+    out_w, out_h = max(1, int(width * ratio)), max(1, int(height * ratio))
+    output = out_w * out_h * 4
+    factor = longest // limits.max_side
+    alpha = header.mode in ("RGBA", "LA", "PA", "P")
+    if factor >= 2:
+        resample = drafted_w * STRIP_ROWS * factor * 4 * 2  # a strip's crop and its conversion
+    elif longest > limits.max_side:
+        # The first pass of the resize at the image's own depth; with alpha, a premultiplied full-size copy.
+        working = 1 if header.mode in ("L", "1") else 4
+        resample = out_w * drafted_h * working + (drafted_w * drafted_h * 4 if alpha else 0)
+    else:
+        resample = 0
+    copies = _OUTPUT_COPIES_CONVERTED if alpha or header.mode not in ("RGB", "CMYK") else _OUTPUT_COPIES
+    return encoded + decoded + decoder + resample + copies * output + _DECODER_FIXED
 
 
 class MemoryBudget:

@@ -77,3 +77,4 @@ class Detection:
     latency_ms: float
     request_id: str | None = None
     raw_format: str | None = None  # for SageMaker: which response format was parsed
+    dropped_over_limit: int = 0  # labels the model sent beyond MAX_LABELS_PER_IMAGE (least confident)

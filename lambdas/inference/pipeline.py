@@ -98,6 +98,15 @@ class _S3Image:
         return self._storage.read_head(self.ref, length)
 
 
+def _describes(ref: ObjectRef, head: Head) -> bool:
+    """The notification still describes the key's current version (by version id, else by ETag)."""
+    if ref.version_id:
+        return not head.version_id or head.version_id == ref.version_id
+    if ref.etag and head.etag:
+        return head.etag == ref.etag
+    return True  # nothing to compare (an emulator that gives neither): the event is taken at its word
+
+
 class Pipeline:
     def __init__(
         self,
@@ -191,17 +200,22 @@ class Pipeline:
     def _process(self, ref: ObjectRef, result_key: str, log_keys: dict[str, Any]) -> Outcome:
         existing = self._existing(ref, result_key, log_keys)
         verdict = ordering.judge(ref, existing.document if existing else None)
-        if verdict is not ordering.Verdict.PROCESS:
+        if verdict is ordering.Verdict.DUPLICATE:
             return self._settled(verdict.value, ref, result_key, log_keys)
         try:
             head = self.storage.head_current(ref.bucket, ref.key, HEADER_BYTES)
         except ObjectGone:
             return self._settled("deleted", ref, result_key, log_keys)
-        if (ref.version_id and head.version_id and head.version_id != ref.version_id) or (
-            not ref.version_id and ref.etag and head.etag and head.etag != ref.etag
-        ):
+        if not _describes(ref, head):
             # A newer version is current: its own notification brings its outcome.
             return self._settled("superseded", ref, result_key, log_keys)
+        if verdict is ordering.Verdict.SUPERSEDED:
+            # The document claims a later event, yet this version is the current one: the version it answers
+            # was deleted since, or the document is not what it says. The current version's outcome replaces it.
+            self.log.warning(
+                "The result answers a version that is no longer current; replacing it",
+                extra={**log_keys, "recorded": (existing.document or {}).get("source") if existing else None},
+            )
         if ref.size is None and head.size is not None:
             ref = replace(ref, size=head.size)
         if ref.version_id is None and head.version_id and ref.etag and head.etag == ref.etag:
@@ -258,6 +272,14 @@ class Pipeline:
         )
         return Outcome(status="ok", key=ref.key, result_key=result_key)
 
+    def _current_now(self, ref: ObjectRef) -> str | None:
+        """None when ``ref`` is still the key's current version; otherwise the outcome to settle with."""
+        try:
+            head = self.storage.head_current(ref.bucket, ref.key, 1)
+        except ObjectGone:
+            return "deleted"
+        return None if _describes(ref, head) else "superseded"
+
     def _existing(self, ref: ObjectRef, result_key: str, log_keys: dict[str, Any]) -> Existing | None:
         """The outcome document at the result key. Something else there (a user's own JSON) is never replaced:
         the message goes back to SQS, and to the DLQ, without a model call, until the key is freed."""
@@ -265,12 +287,18 @@ class Pipeline:
         if existing is not None and existing.foreign:
             self.log.error(
                 "The result key holds a document that is not ours; not replacing it",
-                extra={**log_keys, "result_key": result_key, "error_code": errors.RESULT_KEY_TAKEN},
+                extra={
+                    **log_keys,
+                    "result_key": result_key,
+                    "error_code": errors.RESULT_KEY_TAKEN,
+                    "reason": existing.reason,
+                },
             )
             self.telemetry.outcome("retry", errors.RESULT_KEY_TAKEN)
             raise TransientError(
                 errors.RESULT_KEY_TAKEN,
-                f"{result_key} exists and is not a result document; rename or remove it, then redrive",
+                f"{result_key} exists and {existing.reason or 'is not a result document'}; "
+                "rename or remove it, then redrive",
             )
         return existing
 
@@ -331,10 +359,15 @@ class Pipeline:
                 )
                 return None
             except WriteConflict:
+                # Another invocation wrote meanwhile: judge again against what is there now.
                 existing = self._existing(ref, key, log_keys)
                 verdict = ordering.judge(ref, existing.document if existing else None)
-                if verdict is not ordering.Verdict.PROCESS:
+                if verdict in (ordering.Verdict.DUPLICATE, ordering.Verdict.SUPERSEDED):
                     return str(verdict.value)
+                if verdict is ordering.Verdict.UNORDERED:
+                    lost_to = self._current_now(ref)
+                    if lost_to:
+                        return lost_to
             except TransientError as exc:  # storage says RESULT_WRITE_FAILED
                 self.log.warning(
                     "Result write failed; the message will be retried",

@@ -13,8 +13,13 @@ from .errors import ProcessingError
 from .model import Detection, ImageFacts, Label, ObjectRef
 from .thresholds import Thresholds
 
-# 1.1: source.sequencer; 1.2: candidates, thresholds.candidate_floor; 1.3: rerun; 1.4: challenger
-SCHEMA_VERSION = "1.4"
+# 1.1: source.sequencer; 1.2: candidates, thresholds.candidate_floor; 1.3: rerun; 1.4: challenger;
+# 1.5: producer (with the object metadata x-amz-meta-producer), over_limit_label_count
+SCHEMA_VERSION = "1.5"
+# Every document the function writes says who wrote it twice: in its body and in the object's user metadata
+# (``x-amz-meta-producer``), which a JSON file uploaded by hand does not carry by accident (storage.py).
+PRODUCER = "image-inference"
+PRODUCER_METADATA = "producer"
 
 
 def iso(moment: datetime) -> str:
@@ -73,6 +78,7 @@ def result_document(
     the image too, its own findings (``challenger.py``)."""
     return {
         "schema_version": SCHEMA_VERSION,
+        "producer": PRODUCER,
         "status": "ok",
         "source": _source(ref),
         "model": {"backend": backend, "model_id": model_id, "response_format": detection.raw_format},
@@ -80,6 +86,7 @@ def result_document(
         "labels": [label_dict(label) for label in accepted],
         "candidates": [label_dict(label) for label in candidates],
         "rejected_label_count": rejected_count,
+        "over_limit_label_count": detection.dropped_over_limit,
         "image": _image(detection.image),
         "timing": {
             "received_at": iso(received_at),
@@ -106,6 +113,7 @@ def error_document(
     """A failure that retrying cannot fix, recorded where the result would have been."""
     return {
         "schema_version": SCHEMA_VERSION,
+        "producer": PRODUCER,
         "status": "error",
         "source": _source(ref),
         "model": {"backend": backend, "model_id": model_id, "response_format": None},
@@ -113,6 +121,7 @@ def error_document(
         "labels": [],
         "candidates": [],
         "rejected_label_count": 0,
+        "over_limit_label_count": 0,
         "image": None,
         "timing": {"received_at": iso(received_at), "completed_at": iso(completed_at), "backend_latency_ms": None},
         "backend_request_id": error.request_id,

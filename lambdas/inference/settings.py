@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import backends, rules
+from .backends.base import DEFAULT_MAX_LABELS, DEFAULT_MAX_RESPONSE_BYTES
 from .challenger import ChallengerSettings
 from .rules import ConfigError
 from .variables import Variable, read_all, render_json, render_list, render_number
@@ -132,6 +133,30 @@ COMMON: tuple[Variable, ...] = (
         30,
         doc="per-attempt read timeout of model calls (derived from the function timeout)",
     ),
+    Variable(
+        "backend_call_timeout_seconds",
+        "BACKEND_CALL_TIMEOUT_SECONDS",
+        None,
+        _integer(1, 900),
+        45,
+        doc="bound on a whole model call, every attempt and every read (derived: 3/4 of the function timeout)",
+    ),
+    Variable(
+        "max_labels_per_image",
+        "MAX_LABELS_PER_IMAGE",
+        "maxLabelsPerImage",
+        _integer(1, 10_000),
+        DEFAULT_MAX_LABELS,
+        doc="labels kept per image at most, the most confident (accepted first, then candidates)",
+    ),
+    Variable(
+        "model_response_max_bytes",
+        "MODEL_RESPONSE_MAX_BYTES",
+        "maxModelResponseBytes",
+        _integer(1024, 100 * 1024 * 1024),
+        DEFAULT_MAX_RESPONSE_BYTES,
+        doc="a model answer larger than this is MODEL_OUTPUT_TOO_LARGE, never parsed",
+    ),
 )
 
 # Set by the stack for the libraries the function uses (names defined here once).
@@ -180,6 +205,9 @@ class Settings:
     retry_delay_max_seconds: int
     queue_url: str | None
     backend_read_timeout_seconds: int
+    backend_call_timeout_seconds: int
+    max_labels_per_image: int
+    model_response_max_bytes: int
     model: Any  # the backend's own settings (its spec's settings_type)
     challenger: ChallengerSettings = field(default_factory=ChallengerSettings)
 

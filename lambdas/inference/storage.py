@@ -14,12 +14,19 @@ from typing import TYPE_CHECKING, Any
 from . import errors
 from .errors import PermanentError, ProcessingError, TransientError
 from .model import ObjectRef
+from .results import PRODUCER, PRODUCER_METADATA
+from .rules import RESULT_SUFFIX
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 # Larger objects are not images we can do anything with inside a Lambda's memory.
 MAX_READ_BYTES = 100 * 1024 * 1024
+# Our documents stay far below this (labels are capped per image); anything larger at a result key is not ours
+# and is never read: a 39 MB JSON parsed whole would cost the function its memory, and its neighbours with it.
+MAX_RESULT_DOCUMENT_BYTES = 2 * 1024 * 1024
+# Documents written before the marker existed (schema 1.0-1.4) are recognised by their full shape instead.
+LEGACY_SCHEMAS = frozenset({"1.0", "1.1", "1.2", "1.3", "1.4"})
 NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
 CONFLICT_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 CONNECT_TIMEOUT_SECONDS = 2
@@ -27,11 +34,12 @@ CONNECT_TIMEOUT_SECONDS = 2
 
 @dataclass(frozen=True)
 class Existing:
-    """What sits at a result key: one of our outcome documents, or something else (``foreign``)."""
+    """What sits at a result key: one of our outcome documents, or something else (``foreign``, and why)."""
 
     document: dict[str, Any] | None
     etag: str
     foreign: bool = False
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,19 +66,69 @@ class WriteConflict(TransientError):
         super().__init__(errors.RESULT_WRITE_FAILED, message)
 
 
-def is_outcome_document(document: Any) -> bool:
-    return isinstance(document, dict) and "schema_version" in document and isinstance(document.get("source"), dict)
+OURS, LEGACY, FOREIGN = "ours", "legacy", "foreign"
 
 
-def existing(raw: bytes, etag: str) -> Existing:
-    """What sits at a result key: one of our documents, or something else (``foreign``)."""
+def document_kind(document: Any, image_key: str | None = None, metadata: Any = None) -> str:
+    """Who wrote what sits at a result key.
+
+    ``ours``: the function, now: the body names its producer and so does the object's metadata (``metadata``
+    None means the caller could not see it, and the body is taken at its word). ``legacy``: the function before
+    the mark existed (schema 1.0-1.4, recognised by its complete shape); the function replaces such a document
+    the next time the image is notified and never takes its ordering fields at their word. ``foreign``:
+    anything else (a user's JSON, a document that claims the producer without its metadata, another image's).
+    With ``image_key``, the document must answer that image."""
+    if not isinstance(document, dict) or not isinstance(document.get("source"), dict):
+        return FOREIGN
+    source = document["source"]
+    if image_key is not None and source.get("key") != image_key:
+        return FOREIGN
+    if document.get("producer") == PRODUCER:
+        marked = metadata is None or (isinstance(metadata, dict) and metadata.get(PRODUCER_METADATA) == PRODUCER)
+        return OURS if marked else FOREIGN
+    legacy = (
+        document.get("schema_version") in LEGACY_SCHEMAS
+        and document.get("status") in ("ok", "error")
+        and isinstance(source.get("bucket"), str)
+        and isinstance(document.get("model"), dict)
+        and isinstance(document.get("thresholds"), dict)
+        and isinstance(document.get("timing"), dict)
+        and "labels" in document
+    )
+    return LEGACY if legacy else FOREIGN
+
+
+def is_outcome_document(document: Any, image_key: str | None = None, metadata: Any = None) -> bool:
+    """A result or error document of the function's, current or from before the mark (for showing it)."""
+    return document_kind(document, image_key, metadata) != FOREIGN
+
+
+def existing(raw: bytes, etag: str, image_key: str, metadata: Any = None) -> Existing:
+    """What sits at a result key, as the function judges it: one of its documents about ``image_key``; a
+    document of its from before the mark (``document`` None: replaced like an absent one, If-Match its ETag);
+    or something else (``foreign``: never replaced)."""
     try:
         document = json.loads(raw)
     except ValueError:  # not JSON, or not UTF-8
-        return Existing(None, etag, foreign=True)
-    if not is_outcome_document(document):
-        return Existing(None, etag, foreign=True)
-    return Existing(document, etag)
+        return Existing(None, etag, foreign=True, reason="it is not JSON")
+    kind = document_kind(document, image_key, metadata)
+    if kind == FOREIGN:
+        return Existing(None, etag, foreign=True, reason="it is not a result document written by this function")
+    return Existing(document if kind == OURS else None, etag)
+
+
+def image_key_of(result_key: str) -> str:
+    """The image a result key answers (``<image key>.json``)."""
+    return result_key[: -len(RESULT_SUFFIX)] if result_key.endswith(RESULT_SUFFIX) else result_key
+
+
+def too_large(size: int, etag: str) -> Existing:
+    return Existing(
+        None,
+        etag,
+        foreign=True,
+        reason=f"it holds {size} bytes, more than a result document ({MAX_RESULT_DOCUMENT_BYTES}); it was not read",
+    )
 
 
 class S3Storage:
@@ -141,16 +199,29 @@ class S3Storage:
         return Head(b"", response.get("VersionId"), _etag(response.get("ETag")), 0)
 
     def read_result(self, bucket: str, key: str) -> Existing | None:
-        """What sits at a result key, or None when nothing does."""
+        """What sits at a result key, or None when nothing does. More than ``MAX_RESULT_DOCUMENT_BYTES`` is
+        never read: it cannot be ours."""
         try:
             response = self._client.get_object(Bucket=bucket, Key=key)
-            raw = response["Body"].read()
         except Exception as exc:  # noqa: BLE001
             error = _translate(exc, f"read s3://{bucket}/{key}")
             if error.code == errors.OBJECT_NOT_FOUND:
                 return None
             raise error from None
-        return existing(raw, _etag(response.get("ETag")) or "")
+        etag = _etag(response.get("ETag")) or ""
+        body = response["Body"]
+        size = response.get("ContentLength")
+        try:
+            if isinstance(size, int) and size > MAX_RESULT_DOCUMENT_BYTES:
+                return too_large(size, etag)
+            raw: bytes = body.read(MAX_RESULT_DOCUMENT_BYTES + 1)
+            if len(raw) > MAX_RESULT_DOCUMENT_BYTES:
+                return too_large(len(raw), etag)
+        except Exception as exc:  # noqa: BLE001 - a read cut short is a storage fault
+            raise _translate(exc, f"read s3://{bucket}/{key}") from None
+        finally:
+            body.close()
+        return existing(raw, etag, image_key_of(key), response.get("Metadata") or {})
 
     def write_json(
         self,
@@ -169,6 +240,7 @@ class S3Storage:
             "Key": key,
             "Body": body,
             "ContentType": "application/json; charset=utf-8",
+            "Metadata": {PRODUCER_METADATA: PRODUCER},
         }
         if if_match:
             kwargs["IfMatch"] = f'"{if_match}"'

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
+from stacks.definitions import RESULT_WRITERS_SID
 from tests.infrastructure.synth import Synthesized, synth
 
 MODEL_ARN = (
@@ -130,6 +131,35 @@ def test_buckets_deny_requests_without_tls(default, construct):
     ]
     assert len(denies) == 1
     assert denies[0]["Principal"] == {"AWS": "*"}
+
+
+def _result_writer_denies(synthesized):
+    bucket_id = synthesized.logical_id(synthesized.stack.ingest.bucket)
+    (policy,) = [
+        p
+        for p in synthesized.resources("AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": bucket_id}
+    ]
+    return [st for st in policy["Properties"]["PolicyDocument"]["Statement"] if st.get("Sid") == RESULT_WRITERS_SID]
+
+
+def test_only_the_function_may_write_result_keys(default):
+    (deny,) = _result_writer_denies(default)
+    role_id = default.logical_id(default.stack.inference.role)
+    bucket_id = default.logical_id(default.stack.ingest.bucket)
+    assert deny["Effect"] == "Deny"
+    assert deny["Principal"] == {"AWS": "*"}
+    assert deny["Action"] == "s3:PutObject"  # PutObject, CopyObject and multipart uploads all need it
+    assert deny["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/test_images/*.json"]]}
+    assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": [{"Fn::GetAtt": [role_id, "Arn"]}]}}
+
+
+def test_break_glass_writers_come_from_context():
+    admin = "arn:aws:iam::123456789012:role/ImageInferenceBreakGlass"
+    (deny,) = _result_writer_denies(synth(resultWriterArns=[admin]))
+    writers = deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    assert len(writers) == 2
+    assert admin in writers
 
 
 def test_access_log_bucket_is_private_and_not_public(default):

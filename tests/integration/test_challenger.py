@@ -15,6 +15,7 @@ from moto import mock_aws
 from inferctl.emulator.resources import Resources, provision
 from lambdas.inference import challenger as shadow
 from lambdas.inference import errors, handler
+from lambdas.inference.backends import ClientOptions
 from lambdas.inference.backends.rekognition import RekognitionBackend
 from lambdas.inference.model import ObjectRef
 from lambdas.inference.settings import Settings
@@ -41,7 +42,7 @@ def install(monkeypatch: Any, session: Any, env: dict[str, str], respond: Any) -
     settings = Settings.from_env(env)
     primary = RekognitionBackend(MODEL_ARN, client=FakeRekognition(session.client("s3"), lambda key: PRIMARY_LABELS))
     runtime_client = FakeSageMakerRuntime(respond)
-    challenger = shadow.build(settings.challenger, 5, client=runtime_client)
+    challenger = shadow.build(settings.challenger, ClientOptions(read_timeout=5), client=runtime_client)
     runtime = handler.build_runtime(
         settings,
         backend=primary,
@@ -89,7 +90,7 @@ def test_without_a_challenger_the_section_is_null(aws, monkeypatch):
     assert failed == []
     assert [d["challenger"] for d in documents] == [None, None, None]
     assert fake.requests == []
-    assert documents[0]["schema_version"] == "1.4"
+    assert documents[0]["schema_version"] == "1.5"
 
 
 def test_a_challenger_at_100_percent_records_its_own_labels_and_candidates_beside_the_primarys(aws, monkeypatch):

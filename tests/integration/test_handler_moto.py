@@ -104,7 +104,8 @@ def test_tricky_keys_get_results_beside_them_read_back_field_by_field(aws, monke
         assert result_head["SSEKMSKeyId"] == resources.key_arn
         assert result_head["ContentType"].startswith("application/json")
         document = read_json(session, resources.bucket, key + ".json")
-        assert document["schema_version"] == "1.4"
+        assert document["schema_version"] == "1.5"
+        assert document["producer"] == "image-inference"
         assert document["status"] == "ok"
         assert document["challenger"] is None  # no challenger configured
         assert document["source"] == {

@@ -5,6 +5,7 @@ objects and foreign documents are never written over."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import threading
 from collections.abc import Iterator
@@ -163,6 +164,9 @@ def test_the_same_notification_twice_in_one_batch_is_inferred_once(aws, monkeypa
     assert result(session, resources) is not None
 
 
+SEEN_AS: contextvars.ContextVar[str] = contextvars.ContextVar("seen_as", default="")
+
+
 @pytest.mark.parametrize("newer_writes_first", [True, False])
 def test_two_versions_in_two_concurrent_invocations_leave_the_newer(aws, monkeypatch, newer_writes_first):
     # GIVEN v1 and v2, each notified to its own invocation; both read "no result yet" and call the model
@@ -197,15 +201,19 @@ def test_two_versions_in_two_concurrent_invocations_leave_the_newer(aws, monkeyp
 
     def head_as_seen(bucket: str, key: str, length: int) -> Any:
         head = real_head(bucket, key, length)
-        seen = threading.current_thread().name
-        return head if seen == "v2" else type(head)(head.data, v1, head.etag, head.size)
+        return head if SEEN_AS.get() == "v2" else type(head)(head.data, v1, head.etag, head.size)
 
     monkeypatch.setattr(runtime.pipeline.storage, "head_current", head_as_seen)
 
     # WHEN both run at once
     results: dict[str, Any] = {}
+
+    def run_as(name: str, message: str) -> None:
+        SEEN_AS.set(name)  # records run in a copy of the invoking context: they see it too
+        results[name] = invoke(message)
+
     threads = [
-        threading.Thread(target=lambda n=n, b=b: results.update({n: invoke(b)}), name=n)
+        threading.Thread(target=run_as, args=(n, b), name=n)
         for n, b in (("v1", body(resources, v1, SEQ_V1)), ("v2", body(resources, v2, SEQ_V2)))
     ]
     for thread in threads:

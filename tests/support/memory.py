@@ -12,7 +12,17 @@ from lambdas.inference import errors
 from lambdas.inference.backends import ImageSource
 from lambdas.inference.errors import PermanentError
 from lambdas.inference.model import Detection, ImageFacts, Label, ObjectRef
-from lambdas.inference.storage import Existing, Head, ObjectGone, WriteConflict, existing
+from lambdas.inference.results import PRODUCER, PRODUCER_METADATA
+from lambdas.inference.storage import (
+    MAX_RESULT_DOCUMENT_BYTES,
+    Existing,
+    Head,
+    ObjectGone,
+    WriteConflict,
+    existing,
+    image_key_of,
+    too_large,
+)
 from lambdas.inference.thresholds import Thresholds
 
 
@@ -23,12 +33,22 @@ class MemoryStorage:
         self.objects: dict[tuple[str, str], bytes] = {}
         self.versions: dict[tuple[str, str], str | None] = {}
         self.etags: dict[tuple[str, str], str] = {}
+        self.metadata: dict[tuple[str, str], dict[str, str]] = {}
         self.writes: list[tuple[str, str]] = []
         self._lock = threading.Lock()
 
-    def put(self, bucket: str, key: str, data: bytes, version_id: str | None = None, etag: str | None = None) -> str:
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        version_id: str | None = None,
+        etag: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> str:
         """Store an object as the current version; its ETag (``etag``, or S3's MD5) is returned."""
         self.objects[(bucket, key)] = data
+        self.metadata[(bucket, key)] = dict(metadata or {})
         self.versions[(bucket, key)] = version_id
         self.etags[(bucket, key)] = etag or self.etag(data)
         return self.etags[(bucket, key)]
@@ -59,7 +79,9 @@ class MemoryStorage:
         data = self.objects.get((bucket, key))
         if data is None:
             return None
-        return existing(data, self.etag(data))
+        if len(data) > MAX_RESULT_DOCUMENT_BYTES:
+            return too_large(len(data), self.etag(data))
+        return existing(data, self.etag(data), image_key_of(key), self.metadata.get((bucket, key), {}))
 
     def write_json(
         self,
@@ -77,6 +99,7 @@ class MemoryStorage:
             ):
                 raise WriteConflict(f"{key} changed")
             self.objects[(bucket, key)] = json.dumps(document).encode()
+            self.metadata[(bucket, key)] = {PRODUCER_METADATA: PRODUCER}
             self.writes.append((bucket, key))
 
     def document(self, bucket: str, key: str) -> dict[str, Any]:

@@ -137,3 +137,20 @@ def test_a_reprocess_notification_is_read_by_the_function_like_one_from_s3() -> 
     assert isinstance(plain_body, list)
     (plain,) = plain_body
     assert plain.ref.rerun is None
+
+
+def test_a_document_that_answers_an_older_upload_leaves_the_current_one_missing() -> None:
+    # GIVEN the key's current upload (ETag "v2") beside a document that answers the one before ("v1")
+    entry = backfill.Entry("in/a.jpg", "v2", 1, T0, "in/a.jpg.json")
+    older = {"status": "ok", "source": {"etag": "v1"}}
+    current = {"status": "ok", "source": {"etag": "v2"}}
+    waiting = backfill.Settled(uploaded_before=T0)  # uploaded inside the waiting window
+    late = backfill.Settled(uploaded_before=T0 + timedelta(hours=1))
+
+    # THEN audit says missing (exit 1) once its notification is late, waiting before; reprocess --missing takes it
+    assert backfill._state(entry, older, late) == ("missing", None)
+    assert backfill._state(entry, older, waiting) == ("waiting", None)
+    assert backfill._state(entry, current, late) == ("ok", None)
+    assert backfill.selected(entry, older, backfill.Selection(missing=True), None, late) == "missing"
+    assert backfill.selected(entry, current, backfill.Selection(missing=True), None, late) is None
+    assert backfill.Selection(missing=True).needs_documents

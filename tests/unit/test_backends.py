@@ -79,6 +79,7 @@ def test_rekognition_sends_s3_object_with_version_and_reads_no_bytes():
             "ProjectVersionArn": ARN,
             "Image": {"S3Object": {"Bucket": "bkt", "Name": "test_images/tulip.JPG", "Version": "v7"}},
             "MinConfidence": 19.0,
+            "MaxResults": 1000,
         },
     )
     with stub:
@@ -99,7 +100,12 @@ def test_rekognition_omits_version_for_unversioned_objects():
     stub.add_response(
         "detect_custom_labels",
         {"CustomLabels": []},
-        {"ProjectVersionArn": ARN, "Image": {"S3Object": {"Bucket": "bkt", "Name": "k.png"}}, "MinConfidence": 19.0},
+        {
+            "ProjectVersionArn": ARN,
+            "Image": {"S3Object": {"Bucket": "bkt", "Name": "k.png"}},
+            "MinConfidence": 19.0,
+            "MaxResults": 1000,
+        },
     )
     with stub:
         assert backend.detect(Source("k.png", images.png(), version=None), THRESHOLDS).labels == ()
@@ -111,7 +117,7 @@ def test_rekognition_sends_converted_bytes_for_formats_it_cannot_read():
     stub.add_response(
         "detect_custom_labels",
         {"CustomLabels": []},
-        {"ProjectVersionArn": ARN, "Image": {"Bytes": ANY}, "MinConfidence": 19.0},
+        {"ProjectVersionArn": ARN, "Image": {"Bytes": ANY}, "MinConfidence": 19.0, "MaxResults": 1000},
     )
     with stub:
         detection = backend.detect(source, THRESHOLDS)
@@ -126,7 +132,12 @@ def test_rekognition_falls_back_to_bytes_when_it_rejects_the_s3_object():
     stub.add_client_error(
         "detect_custom_labels", "InvalidImageFormatException", "Request has invalid image format", http_status_code=400
     )
-    bytes_request = {"ProjectVersionArn": ARN, "Image": {"Bytes": source.data}, "MinConfidence": 19.0}
+    bytes_request = {
+        "ProjectVersionArn": ARN,
+        "Image": {"Bytes": source.data},
+        "MinConfidence": 19.0,
+        "MaxResults": 1000,
+    }
     stub.add_response("detect_custom_labels", LABELS_RESPONSE, bytes_request)
     with stub:
         detection = backend.detect(source, THRESHOLDS)
@@ -138,7 +149,7 @@ def test_rekognition_falls_back_to_bytes_when_it_rejects_the_s3_object():
 def test_rekognition_header_sends_oversized_images_as_downscaled_bytes_without_trying_s3_object():
     backend, stub = rekognition()
     source = Source("big.jpg", images.jpeg(5000, 1000))
-    request = {"ProjectVersionArn": ARN, "Image": {"Bytes": ANY}, "MinConfidence": 19.0}
+    request = {"ProjectVersionArn": ARN, "Image": {"Bytes": ANY}, "MinConfidence": 19.0, "MaxResults": 1000}
     stub.add_response("detect_custom_labels", LABELS_RESPONSE, request)
     with stub:
         detection = backend.detect(source, THRESHOLDS)
@@ -150,7 +161,7 @@ def test_rekognition_header_sends_oversized_images_as_downscaled_bytes_without_t
 def test_rekognition_header_applies_exif_orientation_on_the_bytes_path():
     backend, stub = rekognition()
     source = Source("phone.jpg", images.exif_rotated_jpeg(320, 200, orientation=6))
-    request = {"ProjectVersionArn": ARN, "Image": {"Bytes": ANY}, "MinConfidence": 19.0}
+    request = {"ProjectVersionArn": ARN, "Image": {"Bytes": ANY}, "MinConfidence": 19.0, "MaxResults": 1000}
     stub.add_response("detect_custom_labels", {"CustomLabels": []}, request)
     with stub:
         detection = backend.detect(source, THRESHOLDS)
@@ -180,7 +191,7 @@ def test_rekognition_sends_bytes_directly_for_objects_over_15_mb():
     stub.add_response(
         "detect_custom_labels",
         {"CustomLabels": []},
-        {"ProjectVersionArn": ARN, "Image": {"Bytes": ANY}, "MinConfidence": 19.0},
+        {"ProjectVersionArn": ARN, "Image": {"Bytes": ANY}, "MinConfidence": 19.0, "MaxResults": 1000},
     )
     with stub:
         backend.detect(source, THRESHOLDS)

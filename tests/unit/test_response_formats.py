@@ -21,7 +21,9 @@ CALTECH = dict(enumerate(load("responses/caltech257_class_names.json")))
 def parsed(
     payload: object, response_format: str = "auto", names: dict[int, str] | None = None
 ) -> tuple[str, list[Any]]:
-    return formats.parse(payload, response_format, names or {})
+    used, labels, dropped = formats.parse(payload, response_format, names or {})
+    assert dropped == 0
+    return used, labels
 
 
 def test_the_built_in_classifiers_bare_list_is_image_classification():

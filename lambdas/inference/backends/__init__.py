@@ -23,6 +23,7 @@ __all__ = [
     "ImageSource",
     "InferenceBackend",
     "build_backend",
+    "client_options",
     "spec",
     "specs",
 ]
@@ -44,12 +45,19 @@ def specs() -> tuple[BackendSpec, ...]:
 
 def build_backend(settings: Settings, client: object | None = None) -> InferenceBackend:
     """The configured backend's adapter; creates a client for that backend only."""
+    return spec(settings.backend).create(settings.model, client_options(settings), client)
+
+
+def client_options(settings: Settings) -> ClientOptions:
+    """How the configured model is called: timeouts, pace and limits from the settings."""
     from ..pacing import RateLimiter
 
     rate = settings.model_calls_per_second
-    options = ClientOptions(
+    return ClientOptions(
         read_timeout=settings.backend_read_timeout_seconds,
         pool_size=settings.record_concurrency,
         pace=RateLimiter(rate) if rate else None,
+        call_timeout=settings.backend_call_timeout_seconds,
+        max_response_bytes=settings.model_response_max_bytes,
+        max_labels=settings.max_labels_per_image,
     )
-    return spec(settings.backend).create(settings.model, options, client)

@@ -8,7 +8,8 @@ emulates the service (a pure request -> response function the local services ser
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -18,6 +19,7 @@ from ..errors import PermanentError, ProcessingError, TransientError
 if TYPE_CHECKING:
     from botocore.config import Config
 
+    from ..deadline import BoundedCalls
     from ..images import MemoryBudget
     from ..model import Detection, ObjectRef
     from ..pacing import RateLimiter
@@ -60,19 +62,43 @@ class InferenceBackend(Protocol):
 # --- what a backend declares ------------------------------------------------------------------------------
 
 
+# What one image's answer may cost at most. SageMaker refuses responses above 6 MB itself; a container behind
+# another endpoint may not. More labels than this per image are dropped, least confident first.
+DEFAULT_MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+DEFAULT_MAX_LABELS = 1000
+# Parsing a JSON answer holds about this many times its size in Python objects (measured: a 5.2 MB detection
+# answer held 31 MB; compact numbers hold more per byte), reserved within the decode budget while it is parsed.
+RESPONSE_PARSE_FACTOR = 12
+
+
 @dataclass(frozen=True)
 class ClientOptions:
-    """How the function's clients are built: per-attempt read timeout, connection pool size, and the pace
-    (``pacing.RateLimiter``) every model call keeps to."""
+    """How the function calls its model: per-attempt read timeout, connection pool size, the pace
+    (``pacing.RateLimiter``) every attempt keeps to, the bound on the whole call (all attempts), and the limits
+    on what one answer may cost."""
 
     read_timeout: int = 30
     pool_size: int = 10
     pace: RateLimiter | None = None
+    call_timeout: float = 45.0
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    max_labels: int = DEFAULT_MAX_LABELS
 
-    def paced(self, client: Any) -> Any:
+    def attach(self, client: Any) -> Any:
+        """Every HTTP attempt of ``client`` keeps to the pace, and none starts past the invocation's deadline."""
+        from ..deadline import before_attempt
+
         if self.pace is not None:
             self.pace.attach(client)
+        events = getattr(getattr(client, "meta", None), "events", None)
+        if events is not None:
+            events.register("before-send", before_attempt)
         return client
+
+    def calls(self) -> BoundedCalls:
+        from ..deadline import BoundedCalls
+
+        return BoundedCalls(self.call_timeout)
 
 
 @dataclass(frozen=True)
@@ -170,6 +196,16 @@ class HttpResponse:
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    seconds_per_byte: float = 0.0  # the body is sent this slowly (a model that trickles its answer)
+
+
+@dataclass(frozen=True)
+class Trickled:
+    """A local model's answer sent a byte at a time: every socket read gets a byte before its timeout, and the
+    whole answer takes ``len(payload) * seconds_per_byte``."""
+
+    payload: Any
+    seconds_per_byte: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -186,9 +222,10 @@ class Prediction:
 class ModelFault(Exception):
     """Raised by a local model to answer like the service would: ``kind`` is one of FAULT_KINDS."""
 
-    def __init__(self, kind: str, message: str = "") -> None:
+    def __init__(self, kind: str, message: str = "", status: int | None = None) -> None:
         super().__init__(f"{kind}: {message}")
         self.kind, self.message = kind, message or kind
+        self.status = status  # the container's own HTTP status, when the service passes it on (SageMaker)
 
 
 FAULT_KINDS = ("throttled", "not_ready", "rejected", "internal")
@@ -348,6 +385,8 @@ def translate_client_error(exc: Exception, service: str) -> ProcessingError:
     handle itself)."""
     from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 
+    if isinstance(exc, ProcessingError):  # already ours (a deadline, a limit)
+        return exc
     if isinstance(exc, ReadTimeoutError):
         return TransientError(errors.BACKEND_TIMEOUT, f"{service} did not answer in time: {exc}")
     if isinstance(exc, ConnectionError):
@@ -371,6 +410,16 @@ def translate_client_error(exc: Exception, service: str) -> ProcessingError:
     if 400 <= status < 500:
         return PermanentError(errors.BACKEND_REJECTED_IMAGE, detail, request_id=request_id)
     return TransientError(errors.BACKEND_UNAVAILABLE, detail, request_id=request_id)
+
+
+@contextlib.contextmanager
+def reserve_for_answer(budget: MemoryBudget | None, size: int, what: str) -> Iterator[None]:
+    """Hold the memory a ``size``-byte JSON answer takes while it is parsed (never more than the whole budget)."""
+    if budget is None:
+        yield
+        return
+    with budget.reserve(min(budget.total, size * RESPONSE_PARSE_FACTOR), f"the model's answer for {what}"):
+        yield
 
 
 # --- helpers the emulations share -------------------------------------------------------------------------------

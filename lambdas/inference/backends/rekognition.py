@@ -110,12 +110,14 @@ class RekognitionBackend:
         self, model_arn: str, client: RekognitionClient | Any | None = None, options: ClientOptions | None = None
     ) -> None:
         self.model_id = model_arn
+        options = options or ClientOptions()
         if client is None:
             import boto3
 
-            options = options or ClientOptions()
-            client = options.paced(boto3.client("rekognition", config=client_config(options)))
-        self._client: Any = client  # a boto3 client, or a fake with the same method
+            client = boto3.client("rekognition", config=client_config(options))
+        self._client: Any = options.attach(client)  # a boto3 client, or a fake with the same method
+        self._calls = options.calls()
+        self._max_labels = options.max_labels
 
     def detect(self, image: ImageSource, thresholds: Thresholds) -> Detection:
         ref = image.ref
@@ -160,8 +162,15 @@ class RekognitionBackend:
         min_confidence = max(0.0, thresholds.lowest() - 1.0)
         started = time.perf_counter()
         try:
-            response = self._client.detect_custom_labels(
-                ProjectVersionArn=self.model_id, Image=image, MinConfidence=min_confidence
+            # MaxResults: the service keeps the most confident (highest first), so the answer is bounded too.
+            response = self._calls.run(
+                lambda: self._client.detect_custom_labels(
+                    ProjectVersionArn=self.model_id,
+                    Image=image,
+                    MinConfidence=min_confidence,
+                    MaxResults=self._max_labels,
+                ),
+                SERVICE,
             )
         except Exception as exc:  # noqa: BLE001 - every failure is translated into the project's kinds
             raise self._translate(exc) from None

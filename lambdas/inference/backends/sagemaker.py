@@ -34,6 +34,7 @@ from .base import (
     ModelStatus,
     NotSupported,
     Prediction,
+    Trickled,
     client_config,
     json_response,
     translate_client_error,
@@ -52,6 +53,14 @@ JSON_CONTENT_TYPE = "application/json"
 # A container's own statuses that say "not now" rather than "not this image".
 CONTAINER_RETRY_CODES = {408: (errors.BACKEND_TIMEOUT, "timed out"), 429: (errors.BACKEND_THROTTLED, "throttled")}
 CONTENT_TYPES = ("image/jpeg", "image/png", "application/x-image", JSON_CONTENT_TYPE)
+# What containers say while their model is not loaded yet: TF Serving ("Servable not found for request:
+# Latest(model)", "Could not find any versions of model"), TorchServe and MMS ("Model ... is not loaded",
+# "Model ... has no worker to serve inference request"), SageMaker multi-model endpoints ("model is loading").
+MODEL_LOADING = re.compile(
+    r"servable not found|could not find any versions|model is (still |being )?loading|is not (yet )?loaded"
+    r"|not loaded yet|has no worker|model not (yet )?ready",
+    re.IGNORECASE,
+)
 # Without a configured limit, the stack lets this many batches run at once against an endpoint.
 DEFAULT_MAX_CONCURRENCY = 10
 SERVERLESS_MEMORY_SIZES = (1024, 2048, 3072, 4096, 5120, 6144)
@@ -182,39 +191,59 @@ class SageMakerBackend:
             max_side=max_image_side,
             native_formats=native.get(content_type, frozenset({"JPEG", "PNG"})),
         )
+        options = options or ClientOptions()
         if client is None:
             import boto3
 
-            options = options or ClientOptions()
-            client = options.paced(boto3.client("sagemaker-runtime", config=client_config(options)))
-        self._client: Any = client  # a boto3 client, or a fake with the same method
+            client = boto3.client("sagemaker-runtime", config=client_config(options))
+        self._client: Any = options.attach(client)  # a boto3 client, or a fake with the same method
+        self._calls = options.calls()
+        self._max_response_bytes = options.max_response_bytes
+        self._max_labels = options.max_labels
 
     def detect(self, image: ImageSource, thresholds: Thresholds) -> Detection:
         # Verified: a truncated file that would pass through untouched must not reach (and bill) the model.
         prepared = images.prepare_source(image, self._limits, verify=True, budget=image.budget)
         body, content_type = self._request_body(prepared)
+        facts = prepared.facts
+        del prepared  # the request body is all that is needed from here on
         started = time.perf_counter()
-        try:
+        limit = self._max_response_bytes
+
+        def invoke() -> tuple[dict[str, Any], bytes]:
             response = self._client.invoke_endpoint(
                 EndpointName=self.model_id, ContentType=content_type, Accept=JSON_CONTENT_TYPE, Body=body
             )
-            raw = response["Body"].read()
+            return response, response["Body"].read(limit + 1)  # never more than the limit in memory
+
+        try:
+            response, raw = self._calls.run(invoke, SERVICE)
         except Exception as exc:  # noqa: BLE001 - every failure is translated into the project's kinds
             raise self._translate(exc) from None
         latency_ms = (time.perf_counter() - started) * 1000
         request_id = response.get("ResponseMetadata", {}).get("RequestId")
+        if len(raw) > limit:
+            raise PermanentError(
+                errors.MODEL_OUTPUT_TOO_LARGE,
+                f"{SERVICE} answered more than {limit} bytes (MODEL_RESPONSE_MAX_BYTES); nothing of it was parsed",
+                request_id=request_id,
+            )
         try:
-            payload = sagemaker_formats.loads(raw)
-            used_format, labels = sagemaker_formats.parse(payload, self._response_format, self._class_names)
+            with base.reserve_for_answer(image.budget, len(raw), image.ref.key):
+                payload = sagemaker_formats.loads(raw)
+                used_format, labels, dropped = sagemaker_formats.parse(
+                    payload, self._response_format, self._class_names, self._max_labels
+                )
         except PermanentError as exc:
             exc.request_id = request_id
             raise
         return Detection(
             labels=tuple(labels),
-            image=prepared.facts,
+            image=facts,
             latency_ms=latency_ms,
             request_id=request_id,
             raw_format=used_format,
+            dropped_over_limit=dropped,
         )
 
     def _request_body(self, prepared: images.PreparedImage) -> tuple[bytes, str]:
@@ -240,6 +269,14 @@ class SageMakerBackend:
                 fields: dict[str, Any] = dict(exc.response)
                 original = int(fields.get("OriginalStatusCode") or 0)
                 message = error.get("Message", "")
+                if MODEL_LOADING.search(message):
+                    # TF Serving answers 404 "Servable not found" while its model loads (after a deploy, a
+                    # scale-out, a multi-model endpoint's first call): not this image's fault, it waits.
+                    return TransientError(
+                        errors.MODEL_NOT_READY,
+                        f"{SERVICE} model is still loading ({original}): {message}",
+                        request_id=request_id,
+                    )
                 if original in CONTAINER_RETRY_CODES:
                     kind, word = CONTAINER_RETRY_CODES[original]
                     return TransientError(
@@ -486,9 +523,12 @@ def _serve(request: HttpRequest, models: ModelDirectory) -> HttpResponse:
             return _error(400, "ThrottlingException", fault.message)
         if fault.kind == "not_ready":
             return _error(429, "ModelNotReadyException", fault.message)
-        return _model_error(400 if fault.kind == "rejected" else 500, fault.message)
+        return _model_error(fault.status or (400 if fault.kind == "rejected" else 500), fault.message)
     except Exception as exc:  # noqa: BLE001 - a crashing model is a 500 from the container
         return _model_error(500, f"model failed: {exc!r}")
+    if isinstance(answer, Trickled):
+        slow = json_response(200, answer.payload, "application/json")
+        return HttpResponse(slow.status, slow.body, slow.headers, seconds_per_byte=answer.seconds_per_byte)
     if isinstance(answer, list) and all(isinstance(item, Prediction) for item in answer):
         # Predictions travel in the built-in object-detection format.
         rows = [[float(p.class_index), p.score, *(p.corners or (0.0, 0.0, 1.0, 1.0))] for p in answer]

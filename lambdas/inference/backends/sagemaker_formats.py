@@ -21,9 +21,10 @@ Scores must be finite numbers from 0 to 1 and coordinates finite: ``json.loads``
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from .. import errors
@@ -100,14 +101,12 @@ def _class_name(index: int, class_names: Mapping[int, str]) -> str:
     return class_names.get(index, f"class_{index}")
 
 
-def _probabilities(values: list[Any], where: str, class_names: Mapping[int, str]) -> list[Label]:
-    return [
-        Label(name=_class_name(index, class_names), confidence=_score(value, f"{where}[{index}]"))
-        for index, value in enumerate(values)
-    ]
+def _probabilities(values: list[Any], where: str, class_names: Mapping[int, str]) -> Iterator[Label]:
+    for index, value in enumerate(values):
+        yield Label(name=_class_name(index, class_names), confidence=_score(value, f"{where}[{index}]"))
 
 
-def parse_image_classification(payload: Any, class_names: Mapping[int, str]) -> list[Label]:
+def parse_image_classification(payload: Any, class_names: Mapping[int, str]) -> Iterator[Label]:
     values = payload.get("prediction") if isinstance(payload, dict) else payload
     where = "prediction" if isinstance(payload, dict) else "response"
     if not isinstance(values, list) or not values or not all(_is_number(v) for v in values):
@@ -118,31 +117,31 @@ def parse_image_classification(payload: Any, class_names: Mapping[int, str]) -> 
     return _probabilities(values, where, class_names)
 
 
-def parse_object_detection(payload: Any, class_names: Mapping[int, str]) -> list[Label]:
+def parse_object_detection(payload: Any, class_names: Mapping[int, str]) -> Iterator[Label]:
     rows = payload.get("prediction") if isinstance(payload, dict) else None
     if not isinstance(rows, list) or not all(isinstance(row, list) and len(row) == 6 for row in rows):
         raise ResponseFormatError(
             "expected object-detection output {'prediction': [[class, score, xmin, ymin, xmax, ymax], ...]}, "
             f"got {describe(payload)}"
         )
-    labels = []
+    return _detections(rows, class_names)
+
+
+def _detections(rows: list[list[Any]], class_names: Mapping[int, str]) -> Iterator[Label]:
     for number, (raw_class, score, *corners) in enumerate(rows):
         where = f"prediction[{number}]"
         class_index = _class_index(raw_class, f"{where} class")
         if class_index < 0:
             continue  # the built-in detector pads with class -1
         xmin, ymin, xmax, ymax = (_coordinate(c, f"{where} box") for c in corners)
-        labels.append(
-            Label(
-                name=_class_name(class_index, class_names),
-                confidence=_score(score, f"{where} score"),
-                box=BoundingBox.from_corners(xmin, ymin, xmax, ymax),
-            )
+        yield Label(
+            name=_class_name(class_index, class_names),
+            confidence=_score(score, f"{where} score"),
+            box=BoundingBox.from_corners(xmin, ymin, xmax, ymax),
         )
-    return labels
 
 
-def parse_tensorflow_serving_classification(payload: Any, class_names: Mapping[int, str]) -> list[Label]:
+def parse_tensorflow_serving_classification(payload: Any, class_names: Mapping[int, str]) -> Iterator[Label]:
     predictions = payload.get("predictions") if isinstance(payload, dict) else None
     if (
         not isinstance(predictions, list)
@@ -157,7 +156,7 @@ def parse_tensorflow_serving_classification(payload: Any, class_names: Mapping[i
     return _probabilities(predictions[0], "predictions[0]", class_names)  # one instance per request
 
 
-def parse_tensorflow_serving_detection(payload: Any, class_names: Mapping[int, str]) -> list[Label]:
+def parse_tensorflow_serving_detection(payload: Any, class_names: Mapping[int, str]) -> Iterator[Label]:
     predictions = payload.get("predictions") if isinstance(payload, dict) else None
     if not isinstance(predictions, list) or not predictions or not isinstance(predictions[0], dict):
         raise ResponseFormatError(
@@ -176,23 +175,27 @@ def parse_tensorflow_serving_detection(payload: Any, class_names: Mapping[int, s
     count = prediction.get("num_detections", len(scores))
     if not _is_number(count) or not math.isfinite(count):
         raise ModelOutputError(f"num_detections is {count!r}")
-    labels = []
-    for number, (box, class_value, score) in enumerate(list(zip(boxes, classes, scores, strict=False))[: int(count)]):
+    return _tf_detections(boxes, classes, scores, int(count), class_names)
+
+
+def _tf_detections(
+    boxes: list[Any], classes: list[Any], scores: list[Any], count: int, class_names: Mapping[int, str]
+) -> Iterator[Label]:
+    for number, (box, class_value, score) in enumerate(zip(boxes, classes, scores, strict=False)):
+        if number >= count:
+            return
         where = f"predictions[0] detection {number}"
         if not isinstance(box, list) or len(box) != 4:
             raise ResponseFormatError(f"{where}: a box is [ymin, xmin, ymax, xmax], got {box!r}")
         ymin, xmin, ymax, xmax = (_coordinate(c, f"{where} box") for c in box)
-        labels.append(
-            Label(
-                name=_class_name(_class_index(class_value, f"{where} class"), class_names),
-                confidence=_score(score, f"{where} score"),
-                box=BoundingBox.from_corners(xmin, ymin, xmax, ymax),
-            )
+        yield Label(
+            name=_class_name(_class_index(class_value, f"{where} class"), class_names),
+            confidence=_score(score, f"{where} score"),
+            box=BoundingBox.from_corners(xmin, ymin, xmax, ymax),
         )
-    return labels
 
 
-def parse_tensorflow_serving(payload: Any, class_names: Mapping[int, str]) -> list[Label]:
+def parse_tensorflow_serving(payload: Any, class_names: Mapping[int, str]) -> Iterator[Label]:
     """Either TF Serving form (the row type tells them apart)."""
     predictions = payload.get("predictions") if isinstance(payload, dict) else None
     if isinstance(predictions, list) and predictions and isinstance(predictions[0], list):
@@ -200,7 +203,7 @@ def parse_tensorflow_serving(payload: Any, class_names: Mapping[int, str]) -> li
     return parse_tensorflow_serving_detection(payload, class_names)
 
 
-PARSERS: dict[str, Callable[[Any, Mapping[int, str]], list[Label]]] = {
+PARSERS: dict[str, Callable[[Any, Mapping[int, str]], Iterable[Label]]] = {
     "image-classification": parse_image_classification,
     "object-detection": parse_object_detection,
     "tensorflow-serving-classification": parse_tensorflow_serving_classification,
@@ -228,12 +231,34 @@ def detect_format(payload: Any) -> str:
     raise ResponseFormatError(f"unrecognised response: {describe(payload)}; set one of {', '.join(PARSERS)}")
 
 
-def parse(payload: Any, response_format: str, class_names: Mapping[int, str]) -> tuple[str, list[Label]]:
-    """(format used, labels)."""
+def parse(
+    payload: Any, response_format: str, class_names: Mapping[int, str], max_labels: int | None = None
+) -> tuple[str, list[Label], int]:
+    """(format used, labels, how many were dropped by ``max_labels``). Every value is validated, kept or not;
+    only the ``max_labels`` most confident become labels (highest first), however many the model sent."""
     if response_format == "auto":
         chosen = detect_format(payload)
     elif response_format == "tensorflow-serving":
         chosen = detect_format(payload) if isinstance(payload, dict) and "predictions" in payload else response_format
     else:
         chosen = response_format
-    return chosen, PARSERS[chosen](payload, class_names)
+    labels, dropped = top_labels(PARSERS[chosen](payload, class_names), max_labels)
+    return chosen, labels, dropped
+
+
+def top_labels(labels: Iterable[Label], limit: int | None) -> tuple[list[Label], int]:
+    """The ``limit`` most confident labels, in the model's order, and how many others there were. Holds at most
+    ``limit`` labels at a time, so a model that answers with a million boxes costs no more than ``limit``."""
+    if limit is None:
+        return list(labels), 0
+    heap: list[tuple[float, int, Label]] = []  # the least confident kept label on top
+    seen = 0
+    for index, label in enumerate(labels):
+        seen += 1
+        entry = (label.confidence, -index, label)
+        if len(heap) < limit:
+            heapq.heappush(heap, entry)
+        elif entry[:2] > heap[0][:2]:
+            heapq.heapreplace(heap, entry)
+    kept = [label for _, _, label in sorted(heap, key=lambda entry: -entry[1])]
+    return kept, seen - len(kept)

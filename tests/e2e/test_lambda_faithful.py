@@ -1,0 +1,424 @@
+"""The core promise, run the way Lambda runs the function: every invocation in a fresh process with the
+function's environment (set before the interpreter starts), killed above its memory size or past its timeout
+(``inferctl/emulator/isolation.py``), on the embedded stack's queue with its redrive.
+
+Promise: every image ends with exactly one outcome (a result for its newest version, an error document that
+says why, or a dead letter for a failure that may pass), within the function's memory and time, and no
+image's trouble spills onto its neighbours (each neighbour: one model call, one result, never dead-lettered).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from inferctl import backfill
+from inferctl import images as operations
+from inferctl.deadletters import inspect_dlq
+from inferctl.demo import model as demo_model
+from inferctl.demo.run import demo_config
+from inferctl.emulator.resources import notification_configuration
+from inferctl.emulator.stack import EmbeddedStack, embedded_stack
+from inferctl.outcomes import ImageState, dead_letters, read_result
+from inferctl.target import Target, from_outputs
+from lambdas.inference import errors
+from lambdas.inference.backends.base import ModelFault, Trickled
+from tests.support import corpus
+from tests.support import images as make
+
+MEMORY_MB = 1024
+LOGS = Path(__file__).resolve().parents[2] / "out" / "test-logs" / "lambda-faithful"
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class Model:
+    """The demo model, with a behaviour chosen per image (recognised by the bytes the function sends)."""
+
+    special: dict[str, Callable[[bytes, str], Any]] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, body: bytes, content_type: str) -> Any:
+        key = digest(body)
+        with self.lock:
+            self.calls[key] = self.calls.get(key, 0) + 1
+        behaviour = self.special.get(key)
+        return behaviour(body, content_type) if behaviour else demo_model.detect(body, content_type)
+
+    def count(self, data: bytes) -> int:
+        return self.calls.get(digest(data), 0)
+
+
+@dataclass
+class Harness:
+    stack: EmbeddedStack
+    model: Model
+    target: Target
+    reports: list[Any] = field(default_factory=list)  # the REPORT of each invocation of the last run
+
+    @contextlib.contextmanager
+    def trigger(self) -> Iterator[None]:
+        threads, stop = self.stack.trigger.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+
+    def run(self, items: dict[str, bytes], timeout: float = 240) -> dict[str, ImageState]:
+        """Upload everything first (one batch when it fits), then let the trigger work until all have settled."""
+        before = len(self.stack.invocations)
+        keys = [u.key for u in operations.upload_many(self.target, list(items.items()), progress=False)]
+        with self.trigger():
+            states = operations.wait_for(self.target, keys, timeout, progress=False, poll_seconds=0.25)
+        self.reports = self.stack.invocations[before:]
+        return {key.removeprefix(self.target.input_prefix): state for key, state in states.items()}
+
+    def why_dead_lettered(self) -> dict[str, str | None]:
+        """Each dead-lettered image and the last error the function logged for it (what `inferctl dlq` shows)."""
+        return {
+            key.removeprefix(self.target.input_prefix): report.last_error
+            for report in inspect_dlq(self.target)
+            for key in report.letter.keys
+        }
+
+    def dead_lettered(self) -> set[str]:
+        sqs = self.target.client("sqs")
+        return {key for letter in dead_letters(sqs, self.target.dead_letter_queue_url) for key in letter.keys}
+
+    def kills(self) -> list[str]:
+        return [report.line() for report in self.reports if report.status not in ("ok", "error")]
+
+
+def harness(overrides: dict[str, Any], containers: int = 1) -> Iterator[Harness]:
+    model = Model()
+    config = demo_config({"lambdaMemoryMb": MEMORY_MB, "batchSize": 10, **overrides})
+    with embedded_stack(
+        config,
+        {"demo-shapes": model},
+        start_trigger=False,
+        containers=containers,
+        isolation="process",
+        log_path=LOGS / f"lambda-{containers}-{overrides.get('lambdaTimeoutSeconds', 60)}.log",
+    ) as stack:
+        # As an operator may: a failed record comes back after a second, not after 30 s and more.
+        stack.function.environment["RETRY_DELAY_MAX_SECONDS"] = "1"
+        yield Harness(stack, model, from_outputs(stack.session, stack.state(), None, "embedded"))
+
+
+@pytest.fixture(scope="module")
+def roomy() -> Iterator[Harness]:
+    """The stack's defaults (60 s, 1024 MB), two receives before the dead-letter queue."""
+    yield from harness({"maxReceiveCount": 2})
+
+
+def assert_neighbours_once(h: Harness, states: dict[str, ImageState], neighbours: dict[str, bytes]) -> None:
+    letters = h.dead_lettered()
+    for name, data in neighbours.items():
+        assert states[name].state == "ok", (name, states[name])
+        assert h.model.count(data) == 1, f"{name} reached the model {h.model.count(data)} times"
+        assert h.target.input_prefix + name not in letters, f"{name} has a result and a dead letter"
+
+
+def with_tail(data: bytes, tail: int) -> bytes:
+    """The same JPEG with a different byte after its end marker (decoders ignore it): another object."""
+    return data + tail.to_bytes(2, "big")
+
+
+# --- 1. memory: what the decoder really holds ---------------------------------------------------------------
+
+
+def test_ten_progressive_photos_in_one_batch_stay_within_the_functions_memory(roomy: Harness):
+    # GIVEN ten 6000 x 4000 progressive 4:4:4 photos (about 2 MB each; 144 MB of coefficients each to decode)
+    photo = corpus.path(next(e for e in corpus.entries() if e.name == "jpeg-progressive-444")).read_bytes()
+    photos = {f"progressive/{n}.jpg": with_tail(photo, n) for n in range(10)}
+
+    calls_before = sum(roomy.model.calls.values())
+
+    # WHEN they arrive in one batch of a 1024 MB function
+    states = roomy.run(photos)
+
+    # THEN ten results, in one invocation that was never killed and stayed under its memory size
+    assert {name: state.state for name, state in states.items()} == dict.fromkeys(photos, "ok")
+    assert roomy.kills() == []
+    assert max(report.max_memory_used_mb for report in roomy.reports) < MEMORY_MB
+    assert sum(roomy.model.calls.values()) - calls_before == 10  # one call each (downscaled: the same bytes)
+
+
+def test_a_progressive_jpeg_too_large_to_decode_is_an_error_document_not_a_kill(roomy: Harness):
+    # GIVEN the 2.1 MB progressive 13376 x 13376 4:4:4 JPEG (1.07 GB of coefficients) beside an ordinary photo
+    huge = corpus.huge_progressive_jpeg().read_bytes()
+    neighbours = {"ordinary.jpg": make.jpeg(640, 480)}
+
+    states = roomy.run({"huge.jpg": huge, **neighbours})
+
+    assert states["huge.jpg"].state == "error"
+    document = states["huge.jpg"].document
+    assert document is not None
+    assert document["error"]["code"] == errors.IMAGE_TOO_LARGE
+    assert "lambdaMemoryMb" in document["error"]["message"]
+    assert roomy.model.count(huge) == 0
+    assert roomy.kills() == []
+    assert_neighbours_once(roomy, states, neighbours)
+
+
+# --- 7. multi-page TIFF ---------------------------------------------------------------------------------------
+
+
+def test_a_plain_two_page_tiff_gets_a_result_from_its_first_page(roomy: Harness):
+    pages = [make.picture(640, 480, color=(200, 40, 40)), make.picture(640, 480, color=(40, 40, 200))]
+    buffer = io.BytesIO()
+    pages[0].save(buffer, format="TIFF", save_all=True, append_images=pages[1:])
+
+    states = roomy.run({"two-pages.tif": buffer.getvalue()})
+
+    document = states["two-pages.tif"].document
+    assert states["two-pages.tif"].state == "ok", document
+    assert document is not None
+    assert "first_frame_of_2" in document["image"]["transformations"]
+
+
+# --- 5. result keys: forged, foreign, oversized -----------------------------------------------------------
+
+
+def test_what_sits_at_a_result_key_without_the_functions_mark_is_never_trusted_nor_read_whole(roomy: Harness):
+    s3 = roomy.target.client("s3")
+    prefix, bucket = roomy.target.input_prefix, roomy.target.bucket
+    forged = {  # every field of a result, a huge sequencer, but not written by the function
+        "schema_version": "1.5",
+        "producer": "image-inference",
+        "status": "ok",
+        "source": {"bucket": bucket, "key": prefix + "forged.jpg", "sequencer": "F" * 40},
+        "model": {"backend": "sagemaker", "model_id": "x"},
+        "thresholds": {},
+        "timing": {},
+        "labels": [{"name": "unicorn", "confidence": 100.0, "bounding_box": None}],
+    }
+    users_json = {"schema_version": "2", "source": {"camera": "front door"}}
+    oversized = b'{"padding": "' + b"x" * (39 * 1024 * 1024) + b'"}'
+    for name, body in (
+        ("forged.jpg.json", json.dumps(forged).encode()),
+        ("notes.jpg.json", json.dumps(users_json).encode()),
+        ("big.jpg.json", oversized),
+    ):
+        s3.put_object(Bucket=bucket, Key=prefix + name, Body=body)
+    taken = {"forged.jpg": make.jpeg(300, 200), "notes.jpg": make.jpeg(310, 200), "big.jpg": make.jpeg(320, 200)}
+    neighbours = {"fine.jpg": make.jpeg(330, 200)}
+
+    states = roomy.run({**taken, **neighbours})
+
+    # The images wait in the dead-letter queue, where `inferctl dlq` says why; nothing at their keys changed.
+    why = roomy.why_dead_lettered()
+    for name in taken:
+        assert states[name].state == "dead_letter", (name, states[name])
+        assert (why[name] or "").startswith(errors.RESULT_KEY_TAKEN), why
+        assert roomy.model.count(taken[name]) == 0  # no billed call for a result that has nowhere to go
+    assert json.loads(s3.get_object(Bucket=bucket, Key=prefix + "notes.jpg.json")["Body"].read()) == users_json
+    assert json.loads(s3.get_object(Bucket=bucket, Key=prefix + "forged.jpg.json")["Body"].read()) == forged
+    assert read_result(s3, bucket, prefix + "forged.jpg") is None  # the operator tool does not trust it either
+    assert roomy.kills() == []  # the 39 MB document was never read
+    assert_neighbours_once(roomy, states, neighbours)
+
+
+# --- 6. bounded answers -------------------------------------------------------------------------------------
+
+
+def test_model_answers_are_bounded_and_a_loading_model_is_waited_for(roomy: Harness):
+    huge_answer, many_boxes, loading = make.jpeg(300, 210), make.jpeg(300, 220), make.jpeg(300, 230)
+    rows = [[float(n % 7), 0.9 - (n % 1000) / 2000, 0.1, 0.1, 0.2, 0.2] for n in range(400_000)]  # ~11 MB
+    roomy.model.special[digest(huge_answer)] = lambda body, kind: {"prediction": rows}
+    roomy.model.special[digest(many_boxes)] = lambda body, kind: {"prediction": rows[:20_000]}  # ~0.6 MB
+
+    def servable_not_found_once(body: bytes, kind: str) -> Any:
+        if roomy.model.count(loading) == 1:
+            raise ModelFault("rejected", "Servable not found for request: Latest(model)", status=404)
+        return demo_model.detect(body, kind)
+
+    roomy.model.special[digest(loading)] = servable_not_found_once
+    neighbours = {"plain.jpg": make.jpeg(300, 240)}
+
+    states = roomy.run(
+        {"huge-answer.jpg": huge_answer, "many-boxes.jpg": many_boxes, "loading.jpg": loading, **neighbours}
+    )
+
+    too_large = states["huge-answer.jpg"].document
+    assert too_large is not None
+    assert too_large["error"]["code"] == errors.MODEL_OUTPUT_TOO_LARGE
+    many = states["many-boxes.jpg"].document
+    assert many is not None
+    assert many["status"] == "ok"
+    assert len(many["labels"]) + len(many["candidates"]) <= 1000
+    assert many["over_limit_label_count"] == 20_000 - 1000
+    assert [label["confidence"] for label in many["labels"][:2]] == [90.0, 90.0]  # the most confident kept
+    assert states["loading.jpg"].state == "ok"  # retried, not an error document
+    assert roomy.model.count(loading) == 2
+    assert roomy.kills() == []
+    assert_neighbours_once(roomy, states, neighbours)
+
+
+# --- 2 and 3. order: the newest version's result stands ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_environments() -> Iterator[Harness]:
+    """Two execution environments, so that one invocation can finish while another waits on the model."""
+    yield from harness({"maxReceiveCount": 2}, containers=2)
+
+
+class Gate:
+    """Holds the model's answer for one image until released (the race's slow invocation)."""
+
+    def __init__(self, model: Model, data: bytes, hold_call: int) -> None:
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.model, self.data, self.hold_call = model, data, hold_call
+        model.special[digest(data)] = self
+
+    def __call__(self, body: bytes, kind: str) -> Any:
+        if self.model.count(self.data) == self.hold_call:
+            self.entered.set()
+            assert self.release.wait(60), "the gate was never released"
+        return demo_model.detect(body, kind)
+
+
+def wait_for_version(h: Harness, key: str, version: str | None, timeout: float = 60) -> None:
+    states = operations.wait_for(h.target, [key], timeout, progress=False, poll_seconds=0.2, versions={key: version})
+    assert states[key].state == "ok", states[key]
+
+
+def test_a_reprocess_message_in_flight_never_replaces_the_newer_versions_result(two_environments: Harness):
+    h, s3 = two_environments, two_environments.target.client("s3")
+    key = h.target.input_prefix + "race/reprocess.jpg"
+    v1_data, v2_data = make.jpeg(321, 240), make.jpeg(322, 240)
+    gate = Gate(h.model, v1_data, hold_call=2)  # the re-run of v1 waits at the model
+    with h.trigger():
+        v1 = s3.put_object(Bucket=h.target.bucket, Key=key, Body=v1_data)["VersionId"]
+        wait_for_version(h, key, v1)
+        # WHEN `inferctl reprocess --all` re-runs v1 and, while that waits on the model, v2 is uploaded
+        selection = backfill.Selection(all=True)
+        report = backfill.reprocess(h.target, selection, prefix=h.target.input_prefix + "race/reprocess")
+        assert report.enqueued == 1
+        assert gate.entered.wait(60)
+        v2 = s3.put_object(Bucket=h.target.bucket, Key=key, Body=v2_data)["VersionId"]
+        wait_for_version(h, key, v2)
+        gate.release.set()
+        # THEN once the re-run of v1 has written or given up, the result still answers v2
+        _wait_until_queue_is_empty(h)
+    document = read_result(s3, h.target.bucket, key)
+    assert document is not None
+    assert document["source"]["version_id"] == v2
+    assert (h.model.count(v1_data), h.model.count(v2_data)) == (2, 1)
+    assert key not in h.dead_lettered()
+
+
+# Sequencers from AWS's own examples of different lengths (the S3 User Guide's EventBridge "Object Created"
+# example, newer and older spelling). By S3's rule (right-pad the shorter with zeros, compare as strings) the
+# 16-character one is the later event; compared as numbers the two are equal and nothing would be superseded.
+EARLIER, LATER = "00617F08299329D189", "617f08299329d189"
+
+
+def test_the_later_sequencer_wins_by_s3s_rule_when_two_versions_race(two_environments: Harness):
+    h, s3, sqs = two_environments, two_environments.target.client("s3"), two_environments.target.client("sqs")
+    bucket, key = h.target.bucket, h.target.input_prefix + "race/sequencer.jpg"
+    v1_data, v2_data = make.jpeg(323, 240), make.jpeg(324, 240)
+    gate = Gate(h.model, v1_data, hold_call=1)
+    # moto sends no sequencer: its notifications are off for this test, and the events are sent as S3 would
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
+    try:
+        with h.trigger():
+            v1 = s3.put_object(Bucket=bucket, Key=key, Body=v1_data)["VersionId"]
+            sqs.send_message(QueueUrl=h.target.queue_url, MessageBody=s3_event(bucket, key, v1, v1_data, EARLIER))
+            assert gate.entered.wait(60)  # v1 was current when its invocation looked; now it waits on the model
+            v2 = s3.put_object(Bucket=bucket, Key=key, Body=v2_data)["VersionId"]
+            sqs.send_message(QueueUrl=h.target.queue_url, MessageBody=s3_event(bucket, key, v2, v2_data, LATER))
+            wait_for_version(h, key, v2)
+            gate.release.set()  # v1's conditional write fails; it judges again against v2's document
+            _wait_until_queue_is_empty(h)
+    finally:
+        config = notification_configuration(h.stack.config, h.stack.resources.queue_arn)
+        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)
+    document = read_result(s3, bucket, key)
+    assert document is not None
+    assert (document["source"]["version_id"], document["source"]["sequencer"]) == (v2, LATER)
+    assert h.model.count(v1_data) == 1  # v1 was inferred, and its result given up for v2's
+
+
+def s3_event(bucket: str, key: str, version: str, data: bytes, sequencer: str) -> str:
+    record = {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "bucket": {"name": bucket},
+            "object": {
+                "key": key,
+                "size": len(data),
+                "eTag": hashlib.md5(data).hexdigest(),
+                "versionId": version,
+                "sequencer": sequencer,
+            },
+        },
+    }
+    return json.dumps({"Records": [record]})
+
+
+def _wait_until_queue_is_empty(h: Harness, timeout: float = 60) -> None:
+    sqs = h.target.client("sqs")
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+
+    def empty() -> bool:
+        attributes = sqs.get_queue_attributes(QueueUrl=h.target.queue_url, AttributeNames=names)["Attributes"]
+        return all(attributes[name] == "0" for name in names)
+
+    assert poll(empty, timeout), "the queue did not drain"
+
+
+def poll(condition: Callable[[], bool], timeout: float, every: float = 0.2) -> bool:
+    """Wait on a condition, not for a time: True as soon as it holds, False after ``timeout``."""
+    stop = threading.Event()
+    deadline = timeout / every
+    for _ in range(int(deadline) + 1):
+        if condition():
+            return True
+        stop.wait(every)
+    return condition()
+
+
+# --- 4. time: a model that trickles its answer --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def short_timeout() -> Iterator[Harness]:
+    """A 6 s function (a whole model call gets 4 s), two receives before the dead-letter queue, a second
+    between retries."""
+    yield from harness({"lambdaTimeoutSeconds": 6, "maxReceiveCount": 2})
+
+
+def test_a_trickling_model_fails_its_own_image_only(short_timeout: Harness):
+    h = short_timeout
+    slow = make.jpeg(301, 240)
+    # Five bytes a second: every socket read gets a byte well inside its 1 s read timeout; the whole answer
+    # (about 120 bytes) would take 24 s, the function has 6.
+    answer = {"prediction": [[0.0, 0.9, 0.1, 0.1, 0.6, 0.6], [1.0, 0.8, 0.2, 0.2, 0.7, 0.7]] * 2}
+    h.model.special[digest(slow)] = lambda body, kind: Trickled(answer, 0.2)
+    neighbours = {f"fine-{n}.jpg": make.jpeg(310 + n, 240) for n in range(4)}
+
+    states = h.run({"slow.jpg": slow, **neighbours}, timeout=120)
+
+    assert states["slow.jpg"].state == "dead_letter"  # a failure that may pass: retried, then kept
+    assert (h.why_dead_lettered()["slow.jpg"] or "").startswith(errors.BACKEND_TIMEOUT)  # the call was bounded
+    assert h.kills() == []  # every invocation answered before its timeout
+    assert_neighbours_once(h, states, neighbours)
