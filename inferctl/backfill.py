@@ -160,14 +160,19 @@ def staleness(document: dict[str, Any], now: Current) -> str | None:
 @dataclass(frozen=True)
 class Settled:
     """What ``--missing`` leaves alone: images in the dead-letter queue (``deadletters redrive`` is their way
-    back) and images still inside their waiting window (their own notification is on its way)."""
+    back) and images still waiting: inside their waiting window (their own notification is on its way), or
+    any image at all while the trigger is paused (the queue holds them until the model can answer, and the
+    model controller keeps them there past the queue's retention)."""
 
     dead_letters: frozenset[str] = frozenset()
     uploaded_before: datetime | None = None
+    paused: bool = False
 
     def why(self, entry: Entry) -> str | None:
         if entry.key in self.dead_letters:
             return "dead_letter"
+        if self.paused:
+            return "waiting"
         if self.uploaded_before is not None and entry.last_modified >= self.uploaded_before:
             return "waiting"
         return None
@@ -180,7 +185,7 @@ def settled_now(target: Target, moment: datetime | None = None) -> Settled:
         for key in letter.keys
     )
     if trigger_paused(target):
-        return Settled(letters)  # nothing is on its way while the trigger is off
+        return Settled(letters, paused=True)  # nothing is worked on: whatever has no outcome waits in the queue
     moment = moment or datetime.now(UTC)
     return Settled(letters, moment - timedelta(seconds=waiting_window_seconds(target)))
 
@@ -387,10 +392,17 @@ def waiting_window_seconds(target: Target) -> float:
 
 
 def trigger_paused(target: Target) -> bool:
+    """The function's SQS trigger is paused (the model controller pauses it while the model cannot answer).
+    Without the permission to look (``lambda:ListEventSourceMappings``), it is taken to run; any other failure
+    is raised: a wrong answer here would call waiting images missing."""
+    from botocore.exceptions import ClientError
+
     try:
         mappings = target.client("lambda").list_event_source_mappings(FunctionName=target.function_name)
-    except Exception:  # noqa: BLE001 - without the permission, assume the trigger runs
-        return False
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("AccessDeniedException", "AccessDenied"):
+            return False
+        raise
     return any(mapping.get("State") in ("Disabled", "Disabling") for mapping in mappings["EventSourceMappings"])
 
 

@@ -86,6 +86,10 @@ def _write_context(path: Path, settings: Settings) -> None:
     for key in [key for key in context if key.startswith(CONTEXT_PREFIX) and key != SAMPLE_PERCENT.context]:
         del context[key]
     context["backend"] = settings.backend
+    if context.get("autoMode") in (True, "true") and not settings.spec.lifecycle.can_start_stop:
+        # Auto mode cannot start or stop this backend's model and the stack refuses the pair at synth: the
+        # written context must deploy. (Live, the controller already leaves such a model running.)
+        context["autoMode"] = False
     for variable in settings.spec.variables:
         value = getattr(settings.model, variable.field)
         if variable.context and value is not None and variable.env:

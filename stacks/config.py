@@ -57,6 +57,7 @@ class StackConfig:
     log_retention_days: int = 30
     tracing: bool = True
     alarm_topic_arn: str | None = None
+    alarm_email: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     permissions_boundary_arn: str | None = None
     allow_destroy: bool = False
@@ -213,6 +214,7 @@ class StackConfig:
             log_retention_days=retention,
             tracing=value("tracing", rules.flag, defaults.tracing),
             alarm_topic_arn=value("alarmTopicArn", rules.sns_topic_arn, None),
+            alarm_email=value("alarmEmail", email_address, None),
             allow_destroy=value("allowDestroy", rules.flag, defaults.allow_destroy),
             tags=value("tags", resource_tags, {}),
             permissions_boundary_arn=value("permissionsBoundaryArn", managed_policy_arn, None),
@@ -220,6 +222,17 @@ class StackConfig:
             explicit_max_wait_minutes=value("maxWaitMinutes", number(1, 20_160), None),
             result_writer_arns=value("resultWriterArns", principal_arns, ()),
         )
+        if config.auto_mode and not config.function.spec.lifecycle.can_start_stop:
+            raise ConfigError(
+                "autoMode",
+                f"a {config.function.spec.title} cannot be started or stopped (it is created and deleted), so auto "
+                "mode has nothing to do; the controller pauses the trigger while the model cannot answer either "
+                "way. Remove -c autoMode=true (a serverless endpoint scales to zero by itself)",
+            )
+        if config.alarm_email and config.alarm_topic_arn:
+            raise ConfigError(
+                "alarmEmail", "subscribes to the topic the stack makes; with alarmTopicArn, subscribe to that topic"
+            )
         if config.visibility_timeout_seconds > MAX_VISIBILITY_SECONDS:
             raise ConfigError(
                 "lambdaTimeoutSeconds", "6 x timeout + batching window exceeds SQS's 12-hour visibility limit"
@@ -278,6 +291,16 @@ def cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
     Under the CLI, its context (cdk.json plus ``-c``) takes precedence over these."""
     context = json.loads(path.read_text(encoding="utf-8")).get("context", {})
     return dict(context)
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def email_address(name: str, raw: Any) -> str:
+    value = rules.text(name, raw)
+    if not _EMAIL.match(value):
+        raise ConfigError(name, f"expected an email address like ops@example.com, got {raw!r}")
+    return value
 
 
 _PRINCIPAL_ARN = re.compile(

@@ -78,7 +78,20 @@ class ModelController(Construct):
                 resources=[mapping_arn],
             ),
             iam.PolicyStatement(
-                sid="ReadBacklog", actions=["sqs:GetQueueAttributes"], resources=[ingest.queue.queue_arn]
+                # The backlog; and while the trigger is paused, the waiting messages sent again before the
+                # queue's retention would drop them.
+                sid="WatchAndRefreshBacklog",
+                actions=[
+                    "sqs:GetQueueAttributes",
+                    "sqs:ReceiveMessage",
+                    "sqs:SendMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility",
+                ],
+                resources=[ingest.queue.queue_arn],
+            ),
+            iam.PolicyStatement(
+                sid="UseQueueKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[ingest.key.key_arn]
             ),
             iam.PolicyStatement(
                 sid="RememberState",

@@ -70,16 +70,19 @@ def queue_policy_statement(queue_arn: Any, bucket_arn: Any, account: Any) -> dic
     }
 
 
-def key_policy_statement(account: Any) -> dict[str, Any]:
-    """S3 may use the key for notifications from this account. Pinned by account, not bucket: naming the
-    bucket would make a cycle (key policy -> bucket -> key)."""
+def key_policy_statement() -> dict[str, Any]:
+    """S3 may use the key to send encrypted notifications: the statement as the S3 User Guide documents it ("Granting
+    permissions to publish event notification messages to a destination") and CDK's ``SqsDestination`` writes it,
+    without conditions. Nothing documents that S3 puts ``aws:SourceAccount`` into its KMS requests; a condition on
+    it can fail the first deploy ("Unable to validate the following destination configurations"). Which bucket may
+    send, from which account, is the queue policy's to say (``queue_policy_statement``): without SendMessage on
+    the queue the key is of no use to anyone."""
     return {
         "Sid": KEY_POLICY_SID,
         "Effect": "Allow",
         "Principal": {"Service": S3_PRINCIPAL},
         "Action": list(S3_KEY_ACTIONS),
         "Resource": "*",  # in a key policy, "*" means this key
-        "Condition": {"StringEquals": {"aws:SourceAccount": account}},
     }
 
 

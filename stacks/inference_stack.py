@@ -33,7 +33,9 @@ class ImageInferenceStack(Stack):
             function=self.inference.function,
             controller=self.controller.function,
             max_wait_minutes=config.max_wait_minutes,
+            key=self.ingest.key,
             alarm_topic_arn=config.alarm_topic_arn,
+            alarm_email=config.alarm_email,
         )
 
         outputs = {
@@ -43,6 +45,7 @@ class ImageInferenceStack(Stack):
             "DeadLetterQueueUrl": (self.ingest.dead_letter_queue.queue_url, "Images that failed repeatedly"),
             "FunctionName": (self.inference.function.function_name, "Inference function"),
             "KeyArn": (self.ingest.key.key_arn, "KMS key for images, results and queues"),
+            "AlarmTopicArn": (self.monitoring.topic.topic_arn, "Every alarm notifies this topic (alarm and OK)"),
             "EventSourceMappingId": (
                 self.inference.trigger.event_source_mapping_id,
                 "SQS trigger the model controller pauses while the model cannot answer",

@@ -22,10 +22,10 @@ from .config import StackConfig
 class EncryptedQueueDestination:
     """S3 -> SQS notification target for a queue encrypted with a customer-managed key.
 
-    CDK's ``SqsDestination`` grants ``s3.amazonaws.com`` the queue's key with no condition at all, and
-    grants SendMessage with a condition on the bucket's ARN. Here the queue policy pins the bucket ARN and
-    the account (queue policy -> bucket is no cycle), and the key policy pins the account: naming the bucket
-    in the key policy would make a cycle (key policy -> bucket -> key). Statements: ``definitions.py``.
+    Like CDK's ``SqsDestination``, the key policy lets ``s3.amazonaws.com`` use the key with no condition (as
+    the S3 User Guide documents it; naming the bucket there would also make a cycle: key policy -> bucket ->
+    key), and the queue policy pins the bucket's ARN and the account (queue policy -> bucket is no cycle).
+    Statements: ``definitions.py``.
     """
 
     def __init__(self, queue: sqs.Queue, key: kms.Key) -> None:
@@ -49,7 +49,7 @@ class EncryptedQueueDestination:
                 definitions.queue_policy_statement(self.queue.queue_arn, bucket.bucket_ref.bucket_arn, account)
             )
         )
-        self.key.add_to_resource_policy(iam.PolicyStatement.from_json(definitions.key_policy_statement(account)))
+        self.key.add_to_resource_policy(iam.PolicyStatement.from_json(definitions.key_policy_statement()))
         assert added.policy_dependable is not None
         return added.policy_dependable
 

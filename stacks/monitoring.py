@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -31,14 +34,18 @@ class Monitoring(Construct):
         function: lambda_.IFunction,
         controller: lambda_.IFunction,
         max_wait_minutes: int,
+        key: kms.Key,
         alarm_topic_arn: str | None = None,
+        alarm_email: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self._actions: list[cloudwatch.IAlarmAction] = []
-        if alarm_topic_arn:
-            topic = sns.Topic.from_topic_arn(self, "AlarmTopic", alarm_topic_arn)
-            self._actions.append(cloudwatch_actions.SnsAction(topic))
+        self.topic = (
+            sns.Topic.from_topic_arn(self, "AlarmTopic", alarm_topic_arn)
+            if alarm_topic_arn
+            else self._own_topic(key, alarm_email)
+        )
+        self._actions: list[cloudwatch.IAlarmAction] = [cloudwatch_actions.SnsAction(self.topic)]
         self.dlq_alarm = self._above(
             "DeadLetters",
             "Images are in the dead-letter queue: inspect them, fix the cause, then redrive",
@@ -94,6 +101,40 @@ class Monitoring(Construct):
             threshold=0,
             periods=3,
         )
+
+    def _own_topic(self, key: kms.Key, email: str | None) -> sns.Topic:
+        """Somebody is told by default: without ``alarmTopicArn`` the stack makes its own topic (encrypted with the
+        stack's key, TLS only) and subscribes ``alarmEmail`` to it when given. Images waiting on a stopped or
+        missing model would otherwise sit unseen until the queue's retention (the controller keeps them past it)."""
+        topic = sns.Topic(self, "Alarms", display_name="Image inference alarms", master_key=key, enforce_ssl=True)
+        stack = Stack.of(self)
+        # CloudWatch publishes the alarms: the topic policy (which enforce_ssl creates) must let it, and the key
+        # must let it encrypt (as the CloudWatch User Guide writes both statements).
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:*"
+                    },
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                },
+            )
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsEncrypt",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+            )
+        )
+        if email:
+            topic.add_subscription(subscriptions.EmailSubscription(email))
+        return topic
 
     def _above(
         self, construct_id: str, description: str, metric: cloudwatch.IMetric, *, threshold: float, periods: int

@@ -21,7 +21,9 @@ from lambdas.inference.backends.base import HttpRequest, HttpResponse, json_resp
 
 API = "/2015-03-31"
 _FUNCTION = re.compile(rf"^{API}/functions/(?P<name>[^/]+)(?P<rest>/configuration)?/?$")
-_MAPPING = re.compile(rf"^{API}/event-source-mappings/(?P<uuid>[^/]*)$")
+# botocore sends ListEventSourceMappings as ``/event-source-mappings`` (no trailing slash) and the others as
+# ``/event-source-mappings/<UUID>``.
+_MAPPING = re.compile(rf"^{API}/event-source-mappings(/(?P<uuid>[^/]*))?/?$")
 UPDATE_SECONDS = 0.3  # an update is InProgress this long, then Successful (Lambda: seconds)
 
 
@@ -100,7 +102,7 @@ class LambdaApi:
             return self._function(request, unquote(function_match["name"]), bool(function_match["rest"]))
         mapping_match = _MAPPING.match(request.path)
         if mapping_match:
-            return self._mapping(request, mapping_match["uuid"])
+            return self._mapping(request, mapping_match["uuid"] or "")
         return _error(404, "ResourceNotFoundException", f"{request.method} {request.path} is not served here")
 
     def _find(self, name: str) -> LocalFunction | None:

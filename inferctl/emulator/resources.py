@@ -96,7 +96,7 @@ def provision(session: Any, config: StackConfig, name: str | None = None) -> Res
     key_arn = kms.create_key(Description=f"{name} images, results and queues")["KeyMetadata"]["Arn"]
     kms.enable_key_rotation(KeyId=key_arn)
     key_policy = json.loads(kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
-    key_policy["Statement"].append(definitions.key_policy_statement(ACCOUNT))
+    key_policy["Statement"].append(definitions.key_policy_statement())
     kms.put_key_policy(KeyId=key_arn, PolicyName="default", Policy=json.dumps(key_policy))
 
     access_logs = f"{name}-access-logs"

@@ -21,6 +21,7 @@ from lambdas.inference.backends.base import LocalLifecycle, LocalModel
 from lambdas.inference.lifecycle import Decision
 from stacks.config import StackConfig
 
+from .clock import EmulatedClock
 from .isolation import ProcessInvoker, Report
 from .lambda_api import LambdaApi, LocalFunction, LocalMapping
 from .resources import Resources, provision
@@ -108,6 +109,7 @@ def embedded_stack(
     controller_seconds: float | None = 1.0,
     on_decision: Callable[[Decision], None] | None = None,
     isolation: str = "thread",
+    clock: EmulatedClock | None = None,
 ) -> Iterator[EmbeddedStack]:
     """Start everything; yield the running stack; stop everything, whatever happens.
 
@@ -120,12 +122,15 @@ def embedded_stack(
     pausing the trigger while the model cannot answer (None: no controller). ``isolation="process"`` runs every
     invocation the way Lambda does when memory and time matter (``isolation.py``): a fresh process with the
     function's environment, killed above its memory size or past its timeout; the default runs the handler in
-    this process's threads (fast, but it cannot be killed for memory).
+    this process's threads (fast, but it cannot be killed for memory). ``clock`` (an ``EmulatedClock``) moves
+    SQS's time and the controller's forward by days when asked.
     """
     if isolation not in ("thread", "process"):
         raise ValueError(f"isolation is 'thread' or 'process', not {isolation!r}")
     with contextlib.ExitStack() as stack:
         emulator = stack.enter_context(embedded_aws())
+        if clock is not None:
+            stack.enter_context(clock.installed())
         session = emulator.session()
         s3 = session.client("s3")
 
@@ -260,7 +265,7 @@ def embedded_stack(
             def control() -> None:
                 while not stop_controller.wait(controller_seconds):
                     try:
-                        decision = model_controller.tick(settings, clients)
+                        decision = model_controller.tick(settings, clients, now=clock.now() if clock else None)
                     except Exception as exc:  # noqa: BLE001 - a failed run is retried at the next tick, as on AWS
                         logs.write(
                             json.dumps({"level": "ERROR", "service": "model-controller", "error": repr(exc)}) + "\n"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -50,19 +50,102 @@ def observe_model(function_env: dict[str, str], clients: Clients) -> tuple[Model
     return control, control.describe()
 
 
-def queue_depth(sqs: Any, queue_url: str) -> tuple[int, int]:
+def queue_depth(sqs: Any, queue_url: str) -> tuple[int, int, float | None]:
+    """(waiting, in flight, the queue's retention in seconds)."""
     attributes = sqs.get_queue_attributes(
         QueueUrl=queue_url,
         AttributeNames=[
             "ApproximateNumberOfMessages",
             "ApproximateNumberOfMessagesDelayed",
             "ApproximateNumberOfMessagesNotVisible",
+            "MessageRetentionPeriod",
         ],
     )["Attributes"]
     waiting = int(attributes.get("ApproximateNumberOfMessages", 0)) + int(
         attributes.get("ApproximateNumberOfMessagesDelayed", 0)
     )
-    return waiting, int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0))
+    retention = attributes.get("MessageRetentionPeriod")
+    return (
+        waiting,
+        int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+        float(retention) if retention else None,
+    )
+
+
+# Copies are held back this long (SQS's maximum delay), so that one sweep never receives its own copies.
+REFRESH_DELAY_SECONDS = 900
+REFRESH_HOLD_SECONDS = 120  # a received original stays hidden this long while its copy is sent
+REFRESH_MARK = "inference-refresh"  # message attribute: which sweep sent the copy
+REFRESH_BATCHES_PER_RUN = 500  # 5,000 messages a run; a larger queue is finished by the next runs
+
+
+def refresh_queue(sqs: Any, queue_url: str, sweep: str, batches: int = REFRESH_BATCHES_PER_RUN) -> tuple[int, bool]:
+    """Send every waiting message again as a new message (the same body and attributes, marked with ``sweep``)
+    and delete the original, so that the queue's retention counts from now. Returns (messages refreshed,
+    whether the sweep is complete). Safe to repeat and to stop half-way: a message is deleted only once its
+    copy was accepted, and a copy and its original processed both end as one outcome (the function's result
+    keys and conditional writes); every message received is sent again, so receives do not accumulate
+    towards the dead-letter queue."""
+    refreshed = 0
+    for _ in range(batches):
+        messages = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=REFRESH_HOLD_SECONDS,
+            WaitTimeSeconds=0,
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return refreshed, True
+        fresh = [m for m in messages if _mark(m) != sweep]
+        seen_again = [m for m in messages if _mark(m) == sweep]
+        if seen_again:  # this sweep's own copies: release them; the sweep has gone round
+            sqs.change_message_visibility_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for i, m in enumerate(seen_again)
+                ],
+            )
+        if fresh:
+            entries = []
+            for index, message in enumerate(fresh):
+                attributes = {
+                    name: {
+                        key: value
+                        for key, value in attribute.items()
+                        if key in ("DataType", "StringValue", "BinaryValue")
+                    }
+                    for name, attribute in (message.get("MessageAttributes") or {}).items()
+                    if name != REFRESH_MARK
+                }
+                attributes[REFRESH_MARK] = {"DataType": "String", "StringValue": sweep}
+                entries.append(
+                    {
+                        "Id": str(index),
+                        "MessageBody": message["Body"],
+                        "DelaySeconds": REFRESH_DELAY_SECONDS,
+                        "MessageAttributes": attributes,
+                    }
+                )
+            response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+            sent = {item["Id"] for item in response.get("Successful", [])}
+            done = [m for index, m in enumerate(fresh) if str(index) in sent]
+            if done:
+                sqs.delete_message_batch(
+                    QueueUrl=queue_url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                )
+            refreshed += len(done)
+        if seen_again and not fresh:
+            return refreshed, True
+    return refreshed, False
+
+
+def _mark(message: dict[str, Any]) -> str | None:
+    attribute = (message.get("MessageAttributes") or {}).get(REFRESH_MARK) or {}
+    value = attribute.get("StringValue")
+    return value if isinstance(value, str) else None
 
 
 def read_memory(ssm: Any, name: str | None) -> Memory:
@@ -83,7 +166,7 @@ def tick(settings: ControllerSettings, clients: Clients, now: float | None = Non
     configuration = clients.lambda_.get_function_configuration(FunctionName=settings.function_name)
     function_env = dict(configuration.get("Environment", {}).get("Variables", {}))
     control, status = observe_model(function_env, clients)
-    waiting, in_flight = queue_depth(clients.sqs, settings.queue_url)
+    waiting, in_flight, retention = queue_depth(clients.sqs, settings.queue_url)
     mapping = clients.lambda_.get_event_source_mapping(UUID=settings.mapping_id)
     memory = read_memory(clients.ssm, settings.state_parameter)
     seen = Observation(
@@ -92,6 +175,7 @@ def tick(settings: ControllerSettings, clients: Clients, now: float | None = Non
         in_flight=in_flight,
         trigger_enabled=mapping.get("State") in ENABLED_STATES,
         now=now,
+        retention_seconds=retention,
     )
     decision = decide(seen, memory, settings.policy)
     # Pause before a stop, resume only when ready: images never meet a model that cannot answer.
@@ -103,6 +187,15 @@ def tick(settings: ControllerSettings, clients: Clients, now: float | None = Non
             control.start(settings.start_units)
         elif decision.action == STOP:
             control.stop()
+    if decision.refresh:
+        # The trigger is off, so nothing else receives: the sweep sees every waiting message. One sweep can take
+        # several runs; it is complete when it meets its own copies or an empty queue.
+        sweep = decision.memory.sweep or f"sweep-{int(now)}"
+        count, complete = refresh_queue(clients.sqs, settings.queue_url, sweep)
+        memory_after = replace(decision.memory, sweep=None if complete else sweep)
+        if complete:
+            memory_after = replace(memory_after, refreshed_at=now)
+        decision = replace(decision, memory=memory_after, refreshed=count)
     if settings.state_parameter and decision.memory != memory:
         clients.ssm.put_parameter(
             Name=settings.state_parameter, Value=decision.memory.to_json(), Type="String", Overwrite=True
@@ -140,6 +233,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "trigger_changed": decision.trigger_changed,
             "action": decision.action,
             "reason": decision.reason,
+            "refreshed": decision.refreshed,
         },
     )
     metrics.add_metric(name="ModelReady", unit=MetricUnit.Count, value=1 if state == "READY" else 0)
@@ -147,6 +241,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         name = "TriggerResumed" if decision.trigger_enabled else "TriggerPaused"
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ImagesWaiting", unit=MetricUnit.Count, value=decision.waiting)
+    if decision.refreshed:
+        metrics.add_metric(name="ImagesRefreshed", unit=MetricUnit.Count, value=decision.refreshed)
     if decision.action:
         names = {START: "ModelStarts", STOP: "ModelStops"}
         metrics.add_metric(name=names[decision.action], unit=MetricUnit.Count, value=1)

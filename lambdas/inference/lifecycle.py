@@ -7,7 +7,12 @@ Every minute the controller looks at the configured model, the queue and the SQS
   dead-lettered: a stopped, starting, missing or not yet configured model costs no image anything.
 - Auto mode (opt-in): a STOPPED model with images waiting is started; a READY model with nothing waiting
   and nothing in flight for ``idle_seconds`` is stopped (the trigger is paused first, so that images
-  arriving meanwhile wait for the next start).
+  arriving meanwhile wait for the next start). A model whose service cannot start or stop it (a SageMaker
+  endpoint) is never stopped: it keeps running and its trigger on.
+- Nothing expires unseen: SQS drops a message after the queue's retention (14 days). While the trigger is
+  paused, the waiting messages are refreshed (each sent again as a new message, then the old one deleted)
+  before the oldest could reach it: ``refresh`` is due ``retention - REFRESH_MARGIN`` after the pause began or
+  after the last refresh.
 
 ``Memory`` is what the controller keeps between runs (a small JSON document in SSM Parameter Store).
 """
@@ -23,6 +28,9 @@ from .rules import ConfigError, flag, integer, number, text
 from .variables import Variable, read_all, render_flag, render_number
 
 START, STOP = "start", "stop"
+# Refresh the waiting messages this long before the oldest could expire (messages enqueued before the pause,
+# retried with back-off, are younger than this); never later than three quarters of the retention.
+REFRESH_MARGIN_SECONDS = 2 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,7 @@ class Observation:
     in_flight: int  # received and not yet deleted (being worked on, or backing off)
     trigger_enabled: bool
     now: float  # epoch seconds
+    retention_seconds: float | None = None  # the queue's MessageRetentionPeriod
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,9 @@ class Memory:
     state_since: float | None = None  # when that state was first seen
     last_action: str | None = None
     last_action_at: float | None = None
+    paused_since: float | None = None  # the trigger has been off since then (images wait in the queue)
+    refreshed_at: float | None = None  # the waiting messages were last sent again then
+    sweep: str | None = None  # a refresh under way (its copies carry this mark), finished by the next run
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -70,6 +82,8 @@ class Decision:
     memory: Memory
     trigger_changed: bool
     waiting: int = 0
+    refresh: bool = False  # send the waiting messages again before the queue's retention drops them
+    refreshed: int = 0  # how many were sent again (set by the controller once done)
 
 
 def decide(seen: Observation, memory: Memory, policy: Policy) -> Decision:
@@ -87,7 +101,12 @@ def decide(seen: Observation, memory: Memory, policy: Policy) -> Decision:
             idle_since = memory.idle_since if memory.idle_since is not None else now
             memory = replace(memory, idle_since=idle_since)
             idle = now - idle_since
-            if idle >= policy.idle_seconds:
+            if not model.can_start_stop:
+                # An endpoint is created and deleted, not stopped (a promoted challenger may bring one into an
+                # auto-mode stack): the trigger stays on and the model keeps running.
+                memory = replace(memory, idle_since=None)
+                reason = f"model ready; {model.service_status} cannot be stopped, auto mode leaves it running"
+            elif idle >= policy.idle_seconds:
                 action, enable = STOP, False
                 memory = replace(memory, idle_since=None)
                 reason = f"idle for {idle:.0f} s (limit {policy.idle_seconds:.0f} s): stopping the model"
@@ -103,6 +122,16 @@ def decide(seen: Observation, memory: Memory, policy: Policy) -> Decision:
             reason = f"{seen.waiting} images wait and the model is stopped: starting it with {policy.units} unit(s)"
     if action:
         memory = replace(memory, last_action=action, last_action_at=now)
+    refresh = False
+    if enable:
+        memory = replace(memory, paused_since=None, refreshed_at=None, sweep=None)
+    else:
+        paused_since = memory.paused_since if memory.paused_since is not None else now
+        memory = replace(memory, paused_since=paused_since)
+        due = refresh_due(seen, memory)
+        if memory.sweep is not None or (due is not None and seen.waiting + seen.in_flight > 0):
+            refresh = True
+            reason += "; sending the waiting messages again before the queue's retention drops them"
     return Decision(
         trigger_enabled=enable,
         action=action,
@@ -110,7 +139,18 @@ def decide(seen: Observation, memory: Memory, policy: Policy) -> Decision:
         memory=memory,
         trigger_changed=enable != seen.trigger_enabled,
         waiting=seen.waiting,
+        refresh=refresh,
     )
+
+
+def refresh_due(seen: Observation, memory: Memory) -> float | None:
+    """How old the oldest waiting message may be when it is time to send them again (None: not yet)."""
+    if seen.retention_seconds is None or memory.paused_since is None:
+        return None
+    since = max(memory.paused_since, memory.refreshed_at or memory.paused_since)
+    margin = min(REFRESH_MARGIN_SECONDS, seen.retention_seconds / 4)
+    age = seen.now - since
+    return age if age >= seen.retention_seconds - margin else None
 
 
 def not_configured(detail: str) -> ModelStatus:

@@ -65,6 +65,12 @@ def test_without_auto_mode_the_controller_can_only_look_and_pause():
         "lambda:GetEventSourceMapping",
         "lambda:UpdateEventSourceMapping",
         "sqs:GetQueueAttributes",
+        "sqs:ReceiveMessage",
+        "sqs:SendMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
         "ssm:GetParameter",
         "ssm:PutParameter",
         "rekognition:DescribeProjects",
@@ -75,7 +81,10 @@ def test_without_auto_mode_the_controller_can_only_look_and_pause():
     mapping_resource = granted["lambda:UpdateEventSourceMapping"]
     assert "event-source-mapping:" in str(mapping_resource)
     assert "Ref" in str(mapping_resource)
-    assert granted["sqs:GetQueueAttributes"] == {"Fn::GetAtt": [s.logical_id(s.stack.ingest.queue), "Arn"]}
+    queue = {"Fn::GetAtt": [s.logical_id(s.stack.ingest.queue), "Arn"]}
+    for action in ("GetQueueAttributes", "ReceiveMessage", "SendMessage", "DeleteMessage"):
+        assert granted[f"sqs:{action}"] == queue  # this queue only: refreshing its waiting messages
+    assert granted["kms:Decrypt"] == {"Fn::GetAtt": [s.logical_id(s.stack.ingest.key), "Arn"]}
     assert "project/bees/*" in str(granted["rekognition:DescribeProjectVersions"])
 
 
@@ -97,7 +106,7 @@ def test_auto_mode_before_training_is_scoped_to_the_projects_versions():
 
 
 def test_a_sagemaker_controller_only_describes_the_configured_endpoint():
-    s = synth(backend="sagemaker", sagemakerEndpointName="Bee-Detector", autoMode=True)
+    s = synth(backend="sagemaker", sagemakerEndpointName="Bee-Detector")
     granted = by_action(s)
     assert not any(action.startswith("rekognition:") for action in granted)
     assert "endpoint/bee-detector" in str(granted["sagemaker:DescribeEndpoint"])

@@ -98,6 +98,8 @@ def test_cfn_lint_finds_no_errors(context):
         ("logRetentionDays", 31, "CloudWatch Logs accepts"),
         ("imageSuffixes", [".json"], "result suffix"),
         ("alarmTopicArn", "ops-alerts", "SNS topic ARN"),
+        ("alarmEmail", "ops at example", "email address"),
+        ("resultWriterArns", "admin", "IAM role ARNs"),
         ("tags", "CostCenter=1234", "JSON object"),
         ("tags", {"aws:owner": "me"}, "not starting with 'aws:'"),
         ("permissionsBoundaryArn", "DeveloperBoundary", "IAM policy ARN"),

@@ -72,7 +72,7 @@ def test_one_customer_managed_key_with_rotation(default):
     assert key["DeletionPolicy"] == "Retain"
 
 
-def test_key_lets_s3_send_encrypted_notifications_scoped_by_account_not_bucket(default):
+def test_key_lets_s3_send_encrypted_notifications_as_aws_documents_it(default):
     _, key = default.one("AWS::KMS::Key")
     s3_statements = [
         st for st in key["Properties"]["KeyPolicy"]["Statement"] if st["Principal"] == {"Service": "s3.amazonaws.com"}
@@ -80,7 +80,9 @@ def test_key_lets_s3_send_encrypted_notifications_scoped_by_account_not_bucket(d
     assert len(s3_statements) == 1
     statement = s3_statements[0]
     assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
-    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    # S3 User Guide: no condition (S3 is not documented to send aws:SourceAccount to KMS); the queue policy scopes
+    assert "Condition" not in statement
+    assert statement["Resource"] == "*"
     # Naming the bucket here would make a cycle (key policy -> bucket -> key).
     assert default.logical_id(default.stack.ingest.bucket) not in json.dumps(key)
 
@@ -412,7 +414,51 @@ def test_alarms_notify_an_existing_topic_when_one_is_configured(default):
     for alarm in alarms:
         assert alarm["Properties"]["AlarmActions"] == [topic]
         assert alarm["Properties"]["OKActions"] == [topic]
-    assert all("AlarmActions" not in a["Properties"] for a in default.resources("AWS::CloudWatch::Alarm").values())
+    assert not s.resources("AWS::SNS::Topic")  # no topic of its own then
+
+
+def test_without_a_topic_the_stack_makes_one_and_every_alarm_notifies_it(default):
+    ((topic_id, topic),) = default.resources("AWS::SNS::Topic").items()
+    assert topic["Properties"]["KmsMasterKeyId"] == {
+        "Fn::GetAtt": [default.logical_id(default.stack.ingest.key), "Arn"]
+    }
+    alarms = default.resources("AWS::CloudWatch::Alarm").values()
+    assert len(alarms) == 5
+    for alarm in alarms:
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+        assert alarm["Properties"]["OKActions"] == [{"Ref": topic_id}]
+    # CloudWatch may publish to it (from this account's alarms) and encrypt with the key
+    ((_, policy),) = default.resources("AWS::SNS::TopicPolicy").items()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    (publish,) = [st for st in statements if st.get("Sid") == "CloudWatchAlarmsPublish"]
+    assert publish["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert publish["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert any(st["Effect"] == "Deny" and "aws:SecureTransport" in json.dumps(st) for st in statements)
+    _, key = default.one("AWS::KMS::Key")
+    (encrypt,) = [
+        st for st in key["Properties"]["KeyPolicy"]["Statement"] if st.get("Sid") == "CloudWatchAlarmsEncrypt"
+    ]
+    assert encrypt["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert default.json["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": topic_id}
+    assert not default.resources("AWS::SNS::Subscription")
+
+
+def test_alarm_email_subscribes_to_the_stacks_topic():
+    s = synth(alarmEmail="ops@example.com")
+    ((_, subscription),) = s.resources("AWS::SNS::Subscription").items()
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == "ops@example.com"
+
+
+def test_the_oldest_waiting_image_alarm_reaches_the_topic(default):
+    ((topic_id, _),) = default.resources("AWS::SNS::Topic").items()
+    (age,) = [
+        alarm
+        for alarm in default.resources("AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("MetricName") == "ApproximateAgeOfOldestMessage"
+    ]
+    assert age["Properties"]["Threshold"] == 15 * 60
+    assert age["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
 
 
 def test_alarms_watch_the_dlq_and_the_backlog(default):

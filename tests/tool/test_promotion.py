@@ -81,3 +81,27 @@ def test_the_context_written_back_names_the_new_models(tmp_path):
     assert context["challengerRekognitionModelArn"] == ARN
     assert "challengerSagemakerEndpointName" not in context
     assert context["x"] == 1
+
+
+def test_promoting_an_endpoint_into_an_auto_mode_stack_leaves_a_configuration_the_controller_can_run(tmp_path):
+    from lambdas.inference.backends.base import READY, ModelStatus
+    from lambdas.inference.lifecycle import Memory, Observation, Policy, decide
+    from stacks.config import StackConfig
+
+    # GIVEN a Rekognition primary in auto mode and a SageMaker challenger
+    path = tmp_path / "cdk.json"
+    path.write_text(json.dumps({"app": "python3 app.py", "context": {"backend": "rekognition", "autoMode": True}}))
+    after = Settings.from_env(promotion.swapped(dict(LIVE)))
+
+    # WHEN it is promoted (written back to cdk.json)
+    promotion._write_context(path, after)
+
+    # THEN the written context deploys (auto mode off: an endpoint cannot be stopped) ...
+    written = json.loads(path.read_text())["context"]
+    assert written["autoMode"] is False
+    assert StackConfig.from_cdk_json({}, path=path).backend == "sagemaker"
+    # ... and the live controller, still in auto mode, never stops the endpoint nor pauses its trigger
+    endpoint = ModelStatus("bees-diy", READY, "InService", can_start_stop=after.spec.lifecycle.can_start_stop)
+    idle = Observation(model=endpoint, waiting=0, in_flight=0, trigger_enabled=True, now=10_000.0)
+    decision = decide(idle, Memory(state=READY, idle_since=0.0), Policy(auto=True, idle_seconds=60, units=1))
+    assert (decision.trigger_enabled, decision.action) == (True, None)

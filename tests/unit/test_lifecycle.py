@@ -109,3 +109,109 @@ def test_memory_survives_json_and_a_hand_edited_parameter_does_not_stop_the_cont
     assert Memory.from_json("not json") == Memory()
     assert Memory.from_json('{"idle_since": 3, "unknown": 1}') == Memory(idle_since=3)
     assert Memory.from_json("[]") == Memory()
+
+
+# --- every backend x mode x state ------------------------------------------------------------------------------
+
+# (trigger on?, action) for: manual mode / auto mode with a model that can stop / auto mode with one that cannot
+ROWS = {
+    "ready, images waiting": ((True, None), (True, None), (True, None)),
+    "ready, idle past the limit": ((True, None), (False, STOP), (True, None)),
+    "ready, idle within the limit": ((True, None), (True, None), (True, None)),
+    "stopped, images waiting": ((False, None), (False, START), (False, None)),
+    "stopped, nothing waiting": ((False, None), (False, None), (False, None)),
+    "starting": ((False, None), (False, None), (False, None)),
+    "stopping": ((False, None), (False, None), (False, None)),
+    "failed": ((False, None), (False, None), (False, None)),
+    "missing": ((False, None), (False, None), (False, None)),
+    "not configured": ((False, None), (False, None), (False, None)),
+}
+SITUATIONS = {  # state, waiting, idle since (seconds before now; None: not idle yet)
+    "ready, images waiting": (READY, 4, None),
+    "ready, idle past the limit": (READY, 0, 1200),
+    "ready, idle within the limit": (READY, 0, 300),
+    "stopped, images waiting": (STOPPED, 4, None),
+    "stopped, nothing waiting": (STOPPED, 0, None),
+    "starting": (STARTING, 4, None),
+    "stopping": (STOPPING, 4, None),
+    "failed": (FAILED, 4, None),
+    "missing": (MISSING, 4, None),
+    "not configured": ("NOT_CONFIGURED", 4, None),
+}
+
+
+def _table() -> list[tuple[str, str, str]]:
+    from lambdas.inference.backends import REGISTERED
+
+    return [(backend, mode, row) for backend in REGISTERED for mode in ("manual", "auto") for row in ROWS]
+
+
+@pytest.mark.parametrize(("backend", "mode", "row"), _table())
+def test_the_decision_for_every_backend_mode_and_state(backend, mode, row):
+    from lambdas.inference.backends import spec
+
+    can_stop = spec(backend).lifecycle.can_start_stop
+    state, waiting, idle_for = SITUATIONS[row]
+    status = not_configured("unset") if state == "NOT_CONFIGURED" else model(state, can_start_stop=can_stop)
+    memory = Memory(state=state, state_since=0.0, idle_since=None if idle_for is None else 10_000.0 - idle_for)
+    decision = decide(seen(status, waiting=waiting, now=10_000.0), memory, AUTO if mode == "auto" else MANUAL)
+
+    column = 0 if mode == "manual" else (1 if can_stop else 2)
+    assert (decision.trigger_enabled, decision.action) == ROWS[row][column]
+
+
+def test_auto_mode_is_refused_at_synth_for_a_backend_that_cannot_stop_naming_the_key():
+    from lambdas.inference.rules import ConfigError
+    from stacks.config import StackConfig
+
+    with pytest.raises(ConfigError) as raised:
+        StackConfig.from_cdk_json({"backend": "sagemaker", "sagemakerEndpointName": "ep", "autoMode": True})
+    assert raised.value.setting == "autoMode"
+    assert "cannot be started or stopped" in str(raised.value)
+    assert StackConfig.from_cdk_json({"backend": "rekognition", "autoMode": True}).auto_mode
+
+
+# --- keeping waiting images past the queue's retention ----------------------------------------------------------
+
+RETENTION = 14 * 24 * 3600.0
+
+
+def test_waiting_messages_are_sent_again_before_the_queues_retention_drops_them():
+    stopped = model(STOPPED)
+
+    def look(now: float, memory: Memory) -> tuple[bool, Memory]:
+        observed = Observation(
+            model=stopped, waiting=20, in_flight=0, trigger_enabled=False, now=now, retention_seconds=RETENTION
+        )
+        decision = decide(observed, memory, MANUAL)
+        return decision.refresh, decision.memory
+
+    refresh, memory = look(0.0, Memory())
+    assert (refresh, memory.paused_since) == (False, 0.0)
+    day = 24 * 3600.0
+    assert look(11.9 * day, memory)[0] is False
+    refresh, memory = look(12.0 * day, memory)  # 14 days - 2 days of margin
+    assert refresh is True
+    # the controller records the sweep as done; the next one is due 12 days later
+    memory = Memory(**{**memory.__dict__, "refreshed_at": 12.0 * day})
+    assert look(23.9 * day, memory)[0] is False
+    assert look(24.0 * day, memory)[0] is True
+
+
+def test_nothing_is_sent_again_while_the_trigger_runs_or_nothing_waits():
+    long_ago = Memory(paused_since=0.0)
+    ready = Observation(
+        model=model(READY), waiting=20, in_flight=0, trigger_enabled=True, now=30 * 86400.0, retention_seconds=RETENTION
+    )
+    assert decide(ready, long_ago, MANUAL).refresh is False
+    empty = Observation(
+        model=model(STOPPED),
+        waiting=0,
+        in_flight=0,
+        trigger_enabled=False,
+        now=30 * 86400.0,
+        retention_seconds=RETENTION,
+    )
+    assert decide(empty, long_ago, MANUAL).refresh is False
+    # a sweep under way is finished even if the queue looks empty
+    assert decide(empty, Memory(paused_since=0.0, sweep="sweep-1"), MANUAL).refresh is True
