@@ -123,4 +123,3 @@ def test_bucket_versioning_encryption_public_access_and_logging_agree(template, 
     logging = s3.get_bucket_logging(Bucket=resources.bucket)["LoggingEnabled"]
     assert logging["TargetPrefix"] == declared["LoggingConfiguration"]["LogFilePrefix"] == ACCESS_LOG_PREFIX
     assert logging["TargetBucket"] == resources.access_log_bucket
-
