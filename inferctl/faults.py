@@ -208,7 +208,9 @@ def run(plan: FaultPlan, out: Path, timeout: float = 600.0, progress: bool = Tru
     items = corpus(plan)
     model = UnreliableModel(plan)
     # 1 s timeout: a 6 s visibility timeout, so retries come round quickly; 2 botocore attempts per call.
-    config = demo_config({"lambdaTimeoutSeconds": 1, "retryMaxAttempts": 2, "backend": plan.backend})
+    config = demo_config(
+        {"lambdaTimeoutSeconds": 10, "retryMaxAttempts": 2, "retryDelayMaxSeconds": 1, "backend": plan.backend}
+    )
     failing = {
         config.input_prefix + item.key + ".json"
         for item in items

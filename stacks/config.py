@@ -163,7 +163,9 @@ class StackConfig:
             storage_read_timeout_seconds=self.storage_read_timeout_seconds,
             model_calls_per_second=self.model_calls_per_second,
             # A back-off never makes a record wait longer than the queue alone would have.
-            retry_delay_max_seconds=min(RETRY_DELAY_CAP_SECONDS, self.visibility_timeout_seconds),
+            retry_delay_max_seconds=min(
+                self.function.retry_delay_max_seconds, RETRY_DELAY_CAP_SECONDS, self.visibility_timeout_seconds
+            ),
             memory_mb=self.lambda_memory_mb,
         )
 

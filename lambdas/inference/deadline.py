@@ -32,8 +32,9 @@ T = TypeVar("T")
 
 # The latest moment (time.monotonic) work of this invocation may still start or wait for.
 _END: contextvars.ContextVar[float | None] = contextvars.ContextVar("invocation_end", default=None)
-# A model attempt is not started with less than this left: it could not answer in time anyway.
-MIN_ATTEMPT_SECONDS = 1.0
+# A model attempt is not started with less than this left before the deadline (which already keeps the
+# invocation's safety margin for the write): it could not answer in time anyway.
+MIN_ATTEMPT_SECONDS = 0.25
 # Model calls run here so that the record's thread can stop waiting. Abandoned calls keep a worker until their
 # socket gives up; the pool is sized for a batch's records plus that many stragglers.
 MAX_CALL_WORKERS = 64

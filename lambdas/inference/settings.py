@@ -117,10 +117,10 @@ COMMON: tuple[Variable, ...] = (
     Variable(
         "retry_delay_max_seconds",
         "RETRY_DELAY_MAX_SECONDS",
-        None,
+        "retryDelayMaxSeconds",
         _integer(1, 43_200),
         900,
-        doc="longest back-off of a retried record (derived: the queue's visibility timeout, at most 15 minutes)",
+        doc="longest back-off of a retried record (at most the queue's visibility timeout; default 15 minutes)",
     ),
     Variable(
         "queue_url", "QUEUE_URL", None, rules.text, doc="the queue, for the visibility back-off of retried records"

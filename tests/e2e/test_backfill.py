@@ -26,6 +26,7 @@ from inferctl.emulator.stack import EmbeddedStack, embedded_stack, write_state
 from inferctl.outcomes import read_result
 from inferctl.target import Target, from_outputs
 from lambdas.inference.backends.base import LocalModel, ModelFault
+from tests.support.emulated import backdate_uploads
 
 NORMAL, CORRUPT, POISON, EARLY = 1600, 100, 50, 250
 LATER = datetime.now(UTC) + timedelta(hours=1)  # audit "now": long past any image's waiting window
@@ -72,7 +73,7 @@ def assert_once_each(calls: Counter[str]) -> None:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedStack, Target, CountingModel, Path]]:
     folder = tmp_path_factory.mktemp("backfill")
-    config = demo_config({"lambdaTimeoutSeconds": 2, "maxReceiveCount": 2})
+    config = demo_config({"lambdaTimeoutSeconds": 10, "maxReceiveCount": 2, "retryDelayMaxSeconds": 1})
     model = CountingModel()
     models: dict[str, LocalModel] = {"demo-shapes": model, "demo-shapes-v2": model}
     with embedded_stack(config, models, log_path=folder / "lambda.log", capture_stdout=True) as stack:
@@ -116,6 +117,8 @@ def test_reprocess_missing_then_audit_shows_none_missing(world, capsys):
     state = str(folder / "embedded.json")
     before = Counter(model.calls)
 
+    # The early images were uploaded before the bucket notified anything, long ago: past any waiting window.
+    assert backdate_uploads(target.bucket, f"{target.input_prefix}early/", timedelta(days=1)) == EARLY
     assert cli.main(["reprocess", "--missing", "--dry-run", "--embedded", state]) == 0
     out = capsys.readouterr().out
     assert f"{EARLY} selected (missing={EARLY}); would enqueue 0" in out

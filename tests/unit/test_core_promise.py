@@ -239,7 +239,7 @@ def test_a_call_that_does_not_finish_in_time_is_abandoned_with_backend_timeout()
 
 
 def test_no_call_starts_when_the_invocation_has_no_time_left():
-    with deadline.invocation(0.5), pytest.raises(TransientError) as raised:
+    with deadline.invocation(0.1), pytest.raises(TransientError) as raised:
         deadline.BoundedCalls(30).run(lambda: "never", "Model")
     assert raised.value.code == errors.OUT_OF_TIME
 
