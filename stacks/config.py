@@ -227,9 +227,9 @@ class StackConfig:
         if config.auto_mode and not config.function.spec.lifecycle.can_start_stop:
             raise ConfigError(
                 "autoMode",
-                f"a {config.function.spec.title} cannot be started or stopped (it is created and deleted), so auto "
-                "mode has nothing to do; the controller pauses the trigger while the model cannot answer either "
-                "way. Remove -c autoMode=true (a serverless endpoint scales to zero by itself)",
+                f"the {config.function.spec.title} ({config.backend}) cannot be started or stopped (it is created "
+                "and deleted), so auto mode has nothing to do; the controller pauses the trigger while the model "
+                "cannot answer either way. Remove -c autoMode=true (a serverless endpoint scales to zero by itself)",
             )
         if config.alarm_email and config.alarm_topic_arn:
             raise ConfigError(

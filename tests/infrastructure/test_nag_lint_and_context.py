@@ -29,7 +29,7 @@ MODEL_ARN_FOR_NAG = (
         {"tracing": False},
         {"autoMode": True},
         {"autoMode": True, "rekognitionModelArn": MODEL_ARN_FOR_NAG},
-        {"backend": "sagemaker", "sagemakerEndpointName": "detector", "sagemakerServerless": True, "autoMode": True},
+        {"backend": "sagemaker", "sagemakerEndpointName": "detector", "sagemakerServerless": True},
         {"challengerBackend": "sagemaker", "challengerSagemakerEndpointName": "detector-v2"},
         {
             "backend": "sagemaker",
