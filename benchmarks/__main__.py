@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import cost as cost_row
+from benchmarks import cost as cost_row
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "out"

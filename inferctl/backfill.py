@@ -20,15 +20,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
+from inferctl import configuration
+from inferctl.outcomes import dead_letters, read_document
+from inferctl.target import Target
 from lambdas.inference.events import RERUN_FIELD
 from lambdas.inference.pacing import RateLimiter
 from lambdas.inference.results import SCHEMA_VERSION
 from lambdas.inference.rules import RESULT_SUFFIX
 from lambdas.inference.settings import Settings
-
-from . import configuration
-from .outcomes import dead_letters, read_document
-from .target import Target
 
 SEND_BATCH = 10  # SendMessageBatch takes at most 10 entries
 READ_WORKERS = 16

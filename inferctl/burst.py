@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import images
-from .demo import model as demo_model
-from .demo.run import demo_config, demo_models
-from .demo.scenes import scene
-from .emulator.capacity import LimitedModel
-from .emulator.stack import embedded_stack
-from .outcomes import dead_letters
-from .target import from_outputs
+from inferctl import images
+from inferctl.demo import model as demo_model
+from inferctl.demo.run import demo_config, demo_models
+from inferctl.demo.scenes import scene
+from inferctl.emulator.capacity import LimitedModel
+from inferctl.emulator.stack import embedded_stack
+from inferctl.outcomes import dead_letters
+from inferctl.target import from_outputs
 
 
 @dataclass(frozen=True)

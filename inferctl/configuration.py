@@ -14,12 +14,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from inferctl.target import Target
 from lambdas.inference.rules import ConfigError
 from lambdas.inference.settings import COMMON
 from lambdas.inference.variables import Variable
 from stacks.config import CDK_JSON, cdk_json_context
-
-from .target import Target
 
 LIVE: tuple[Variable, ...] = tuple(variable for variable in COMMON if variable.live)
 BY_FIELD = {variable.field: variable for variable in LIVE}

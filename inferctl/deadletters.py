@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import outcomes
-from .outcomes import DeadLetter
-from .target import Target
+from inferctl import outcomes
+from inferctl.outcomes import DeadLetter
+from inferctl.target import Target
 
 
 @dataclass(frozen=True)

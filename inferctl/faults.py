@@ -22,15 +22,14 @@ from typing import Any
 import boto3
 from botocore.awsrequest import AWSResponse
 
+from inferctl import images
+from inferctl.demo import model as demo_model
+from inferctl.demo.run import demo_config, demo_models
+from inferctl.demo.scenes import scene
+from inferctl.emulator.stack import embedded_stack
+from inferctl.outcomes import ImageState, dead_letters
+from inferctl.target import from_outputs
 from lambdas.inference.backends.base import ModelFault, Prediction
-
-from . import images
-from .demo import model as demo_model
-from .demo.run import demo_config, demo_models
-from .demo.scenes import scene
-from .emulator.stack import embedded_stack
-from .outcomes import ImageState, dead_letters
-from .target import from_outputs
 
 
 @dataclass(frozen=True)

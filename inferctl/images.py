@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inferctl import outcomes
+from inferctl.annotate import annotate
+from inferctl.console import Progress
+from inferctl.outcomes import ImageState
+from inferctl.target import Target
 from lambdas.inference import rules
-
-from . import outcomes
-from .annotate import annotate
-from .console import Progress
-from .outcomes import ImageState
-from .target import Target
 
 
 @dataclass(frozen=True)

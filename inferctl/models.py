@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from inferctl.configuration import read_live
+from inferctl.cost import PRICES
+from inferctl.target import Target
 from lambdas.inference.backends.base import READY, STARTING, STOPPED, ModelControl, ModelStatus, NotSupported
 from lambdas.inference.lifecycle import Memory, not_configured
 from lambdas.inference.rules import ConfigError
 from lambdas.inference.settings import Settings
-
-from .configuration import read_live
-from .cost import PRICES
-from .target import Target
 
 POLL_SECONDS = 30.0  # boto3's project_version_running waiter polls this often
 

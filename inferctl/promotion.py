@@ -15,13 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from inferctl.configuration import Applied, apply_plan, read_live
+from inferctl.target import Target
 from lambdas.inference import backends
 from lambdas.inference.challenger import CONTEXT_PREFIX, ENV_PREFIX, OWN, SAMPLE_PERCENT, ChallengerSettings
 from lambdas.inference.rules import ConfigError
 from lambdas.inference.settings import COMMON, Settings
-
-from .configuration import Applied, apply_plan, read_live
-from .target import Target
 
 BACKEND_ENV = next(variable.env for variable in COMMON if variable.field == "backend")
 

@@ -14,12 +14,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from inferctl import deadletters, images
+from inferctl.demo.scenes import scene
+from inferctl.outcomes import ImageState
+from inferctl.target import Target
 from lambdas.inference.events import result_key_for
-
-from . import deadletters, images
-from .demo.scenes import scene
-from .outcomes import ImageState
-from .target import Target
 
 SMOKE_FOLDER = "_smoke/"
 

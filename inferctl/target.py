@@ -90,7 +90,7 @@ def embedded(state_file: Path = DEFAULT_STATE) -> Target:
     if not state_file.exists():
         raise TargetError(f"{state_file} not found: start the embedded stack with `inferctl serve` first")
     state = json.loads(state_file.read_text(encoding="utf-8"))
-    from .emulator.server import Emulator
+    from inferctl.emulator.server import Emulator
 
     session = Emulator(endpoint_url=state["endpoint_url"], region=state["region"]).session()
     return from_outputs(session, state, state["endpoint_url"], f"embedded stack at {state['endpoint_url']}")

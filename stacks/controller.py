@@ -17,9 +17,8 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from lambdas.inference.settings import METRICS_NAMESPACE, POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_TRACE_DISABLED
-
-from .config import StackConfig
-from .function import (
+from stacks.config import StackConfig
+from stacks.function import (
     RUNTIME,
     InferenceFunction,
     NagArns,
@@ -30,7 +29,7 @@ from .function import (
     own_logs_statement,
     wildcard_reasons,
 )
-from .ingest import Ingest
+from stacks.ingest import Ingest
 
 HANDLER = "inference.controller.lambda_handler"
 SCHEDULE_MINUTES = 1

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambdas.inference.rules import RESULT_SUFFIX
-
-from .config import DLQ_RETENTION_DAYS, QUEUE_RETENTION_DAYS, StackConfig
+from stacks.config import DLQ_RETENTION_DAYS, QUEUE_RETENTION_DAYS, StackConfig
 
 DAY_SECONDS = 24 * 60 * 60
 S3_PRINCIPAL = "s3.amazonaws.com"

@@ -16,11 +16,10 @@ from constructs import Construct
 
 from lambdas.inference.backends.base import Grant
 from lambdas.inference.settings import COMMON
-
-from . import definitions
-from .bundling import LAMBDA_PYTHON_VERSION, lambda_bundling
-from .config import StackConfig
-from .ingest import Ingest
+from stacks import definitions
+from stacks.bundling import LAMBDA_PYTHON_VERSION, lambda_bundling
+from stacks.config import StackConfig
+from stacks.ingest import Ingest
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_14

@@ -7,11 +7,11 @@ from typing import Any
 from aws_cdk import Acknowledgment, CfnOutput, Stack, Validations
 from constructs import Construct
 
-from .config import StackConfig
-from .controller import ModelController
-from .function import InferenceFunction
-from .ingest import Ingest
-from .monitoring import Monitoring
+from stacks.config import StackConfig
+from stacks.controller import ModelController
+from stacks.function import InferenceFunction
+from stacks.ingest import Ingest
+from stacks.monitoring import Monitoring
 
 
 class ImageInferenceStack(Stack):

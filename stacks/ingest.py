@@ -14,8 +14,8 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.interfaces.aws_s3 import IBucketRef
 from constructs import Construct, IDependable
 
-from . import definitions
-from .config import StackConfig
+from stacks import definitions
+from stacks.config import StackConfig
 
 
 @jsii.implements(s3.IBucketNotificationDestination)

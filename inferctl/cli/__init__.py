@@ -32,11 +32,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from inferctl.cli import backfill, challenger, deadletters, embedded, evaluate, images, model, smoke, spend, thresholds
+from inferctl.cli.common import EXIT_USAGE
+from inferctl.target import TargetError
 from lambdas.inference.rules import ConfigError
-
-from ..target import TargetError
-from . import backfill, challenger, deadletters, embedded, evaluate, images, model, smoke, spend, thresholds
-from .common import EXIT_USAGE
 
 # One module per verb group; each adds its commands with ``register``.
 COMMAND_GROUPS = (images, deadletters, backfill, thresholds, evaluate, challenger, model, spend, smoke, embedded)

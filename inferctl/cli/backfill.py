@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from .. import backfill
-from ..console import table
-from .common import EXIT_LOST, EXIT_OK, add_target, target
+from inferctl import backfill
+from inferctl.cli.common import EXIT_LOST, EXIT_OK, add_target, target
+from inferctl.console import table
 
 
 def register(commands: Any) -> None:

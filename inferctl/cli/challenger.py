@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from inferctl import promotion
+from inferctl.cli.common import EXIT_OK, add_target, target
 from stacks.config import CDK_JSON
-
-from .. import promotion
-from .common import EXIT_OK, add_target, target
 
 
 def register(commands: Any) -> None:

@@ -7,9 +7,9 @@ import json
 import sys
 from typing import Any
 
-from .. import deadletters
-from ..console import table
-from .common import EXIT_OK, add_target, target
+from inferctl import deadletters
+from inferctl.cli.common import EXIT_OK, add_target, target
+from inferctl.console import table
 
 
 def register(commands: Any) -> None:

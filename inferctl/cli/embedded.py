@@ -10,8 +10,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..target import DEFAULT_STATE
-from .common import EXIT_LOST, EXIT_OK, add_context, context
+from inferctl.cli.common import EXIT_LOST, EXIT_OK, add_context, context
+from inferctl.target import DEFAULT_STATE
 
 
 def register(commands: Any) -> None:
@@ -51,7 +51,7 @@ def register(commands: Any) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ..demo.run import run_demo
+    from inferctl.demo.run import run_demo
 
     return run_demo(
         args.images,
@@ -64,8 +64,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ..demo.run import demo_config, demo_models
-    from ..emulator.stack import embedded_stack, write_state
+    from inferctl.demo.run import demo_config, demo_models
+    from inferctl.emulator.stack import embedded_stack, write_state
 
     config = demo_config(context(args.context))
     stop = threading.Event()
@@ -85,7 +85,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_fault_run(args: argparse.Namespace) -> int:
-    from ..faults import FaultPlan, print_report, run
+    from inferctl.faults import FaultPlan, print_report, run
 
     plan = FaultPlan(
         images=args.images,

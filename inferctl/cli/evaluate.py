@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import configuration
-from ..console import table
-from ..evaluation import compare, model_summary, run
-from .common import EXIT_OK, add_target, target
+from inferctl import configuration
+from inferctl.cli.common import EXIT_OK, add_target, target
+from inferctl.console import table
+from inferctl.evaluation import compare, model_summary, run
 
 
 def register(commands: Any) -> None:

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import images
-from ..console import counts_text, labels_text, outcome_report, table
-from ..outcomes import ImageState
-from .common import EXIT_LOST, EXIT_OK, EXIT_USAGE, add_target, target
+from inferctl import images
+from inferctl.cli.common import EXIT_LOST, EXIT_OK, EXIT_USAGE, add_target, target
+from inferctl.console import counts_text, labels_text, outcome_report, table
+from inferctl.outcomes import ImageState
 
 
 def register(commands: Any) -> None:

@@ -6,11 +6,10 @@ import argparse
 import sys
 from typing import Any
 
+from inferctl import models
+from inferctl.cli.common import EXIT_LOST, EXIT_OK, add_target, target
+from inferctl.cost import PRICES
 from lambdas.inference.backends.base import READY
-
-from .. import models
-from ..cost import PRICES
-from .common import EXIT_LOST, EXIT_OK, add_target, target
 
 
 def register(commands: Any) -> None:

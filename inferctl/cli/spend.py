@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from inferctl import cost
+from inferctl.cli.common import EXIT_OK, add_target, target
+from inferctl.configuration import read_live
+from inferctl.console import table
 from lambdas.inference.settings import Settings
-
-from .. import cost
-from ..configuration import read_live
-from ..console import table
-from .common import EXIT_OK, add_target, target
 
 
 def register(commands: Any) -> None:

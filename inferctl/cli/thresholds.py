@@ -9,13 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from inferctl import configuration, images, whatif
+from inferctl.cli.common import EXIT_LOST, EXIT_OK, add_target, target
+from inferctl.console import table
 from lambdas.inference.rules import ConfigError
 from lambdas.inference.thresholds import Thresholds
 from stacks.config import CDK_JSON
-
-from .. import configuration, images, whatif
-from ..console import table
-from .common import EXIT_LOST, EXIT_OK, add_target, target
 
 
 def register(commands: Any) -> None:

@@ -15,19 +15,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from inferctl import images
+from inferctl.console import counts_text, outcome_report, table
+from inferctl.demo import model
+from inferctl.demo.scenes import demo_samples
+from inferctl.emulator.stack import embedded_stack
+from inferctl.evaluation import compare, groundtruth
+from inferctl.evaluation import run as evaluation_run
+from inferctl.target import Target, from_outputs
 from lambdas.inference.backends import spec, specs
 from lambdas.inference.backends.base import LocalLifecycle, LocalModel
 from lambdas.inference.lifecycle import Decision
 from stacks.config import StackConfig
-
-from .. import images
-from ..console import counts_text, outcome_report, table
-from ..emulator.stack import embedded_stack
-from ..evaluation import compare, groundtruth
-from ..evaluation import run as evaluation_run
-from ..target import Target, from_outputs
-from . import model
-from .scenes import demo_samples
 
 EXIT_OK, EXIT_LOST, EXIT_USAGE = 0, 1, 2
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
-from .model import KINDS
+from inferctl.demo.model import KINDS
 
 SIZE = (640, 480)
 SKY = (190, 215, 240)

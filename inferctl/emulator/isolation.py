@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .lambda_bootstrap import INVOKE_MARKER
+from inferctl.emulator.lambda_bootstrap import INVOKE_MARKER
 
 BOOTSTRAP = Path(__file__).resolve().with_name("lambda_bootstrap.py")
 CODE_ROOT = Path(__file__).resolve().parents[2] / "lambdas"  # the asset's root: Lambda's task root

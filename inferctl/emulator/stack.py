@@ -16,19 +16,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from inferctl.emulator.clock import EmulatedClock
+from inferctl.emulator.isolation import ProcessInvoker, Report
+from inferctl.emulator.lambda_api import LambdaApi, LocalFunction, LocalMapping
+from inferctl.emulator.resources import Resources, provision
+from inferctl.emulator.runtime import LambdaLogs
+from inferctl.emulator.server import Emulator, embedded_aws, patched_environ
+from inferctl.emulator.services import LocalModels, local_services
+from inferctl.emulator.trigger import BatchReport, SqsTrigger
 from lambdas.inference.backends import specs
 from lambdas.inference.backends.base import LocalLifecycle, LocalModel
 from lambdas.inference.lifecycle import Decision
 from stacks.config import StackConfig
-
-from .clock import EmulatedClock
-from .isolation import ProcessInvoker, Report
-from .lambda_api import LambdaApi, LocalFunction, LocalMapping
-from .resources import Resources, provision
-from .runtime import LambdaLogs
-from .server import Emulator, embedded_aws, patched_environ
-from .services import LocalModels, local_services
-from .trigger import BatchReport, SqsTrigger
 
 FUNCTION_NAME = "image-inference-embedded"
 LOG_GROUP = f"/aws/lambda/{FUNCTION_NAME}"

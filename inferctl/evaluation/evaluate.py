@@ -7,11 +7,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from inferctl.evaluation.groundtruth import Box, GroundTruth
+from inferctl.evaluation.matching import DEFAULT_IOU, Scored, match_boxes
+from inferctl.evaluation.metrics import Point, at, curve, recommend
 from lambdas.inference.thresholds import Thresholds
-
-from .groundtruth import Box, GroundTruth
-from .matching import DEFAULT_IOU, Scored, match_boxes
-from .metrics import Point, at, curve, recommend
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .groundtruth import Box
+from inferctl.evaluation.groundtruth import Box
 
 DEFAULT_IOU = 0.5
 

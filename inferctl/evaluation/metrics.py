@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .matching import Scored
+from inferctl.evaluation.matching import Scored
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .evaluate import Evaluation, pool
-from .groundtruth import GroundTruth
+from inferctl.evaluation.evaluate import Evaluation, pool
+from inferctl.evaluation.groundtruth import GroundTruth
 
 THUMBNAIL_SIDE = 360
 THUMBNAILS_MAX = 60  # disagreement pictures in the comparison

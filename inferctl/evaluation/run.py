@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inferctl import configuration, images
+from inferctl.evaluation import groundtruth, report
+from inferctl.evaluation.compare import Comparison, compare
+from inferctl.evaluation.evaluate import Evaluation, evaluate
+from inferctl.target import Target
 from lambdas.inference.settings import COMMON
 from lambdas.inference.thresholds import Thresholds
-
-from .. import configuration, images
-from ..target import Target
-from . import groundtruth, report
-from .compare import Comparison, compare
-from .evaluate import Evaluation, evaluate
 
 LIVE = {variable.field: variable for variable in COMMON if variable.live}
 

@@ -12,105 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from . import backends, errors, rules
-from .backends.base import ImageSource, InferenceBackend
-from .errors import ProcessingError
-from .model import ObjectRef
-from .results import label_dict
-from .thresholds import Thresholds
-from .variables import Variable, read_all, render_number
-
-ENV_PREFIX, CONTEXT_PREFIX = "CHALLENGER_", "challenger"
-
-
-def _backend_or_off(name: str, raw: Any) -> str | None:
-    value = rules.text(name, raw).lower()
-    if value in ("", "none", "off"):
-        return None
-    return rules.backend(name, value, backends.REGISTERED)
-
-
-BACKEND = Variable(
-    "backend",
-    "CHALLENGER_BACKEND",
-    "challengerBackend",
-    _backend_or_off,
-    None,
-    doc=f"a second model in shadow: {', '.join(backends.REGISTERED)} (unset: none)",
-)
-SAMPLE_PERCENT = Variable(
-    "sample_percent",
-    "CHALLENGER_SAMPLE_PERCENT",
-    "challengerSamplePercent",
-    rules.confidence,
-    100.0,
-    render=render_number,
-    doc="percent of images the challenger also sees (deterministic per object version)",
-)
-OWN = (BACKEND, SAMPLE_PERCENT)
-
-
-def model_variables(backend: str) -> tuple[Variable, ...]:
-    """The challenger's model settings: its backend's variables, prefixed (``CHALLENGER_REKOGNITION_MODEL_ARN``,
-    ``challengerRekognitionModelArn``...)."""
-    return tuple(variable.prefixed(ENV_PREFIX, CONTEXT_PREFIX) for variable in backends.spec(backend).variables)
-
-
-def all_variables() -> tuple[Variable, ...]:
-    return OWN + tuple(variable for name in backends.REGISTERED for variable in model_variables(name))
-
-
-@dataclass(frozen=True)
-class ChallengerSettings:
-    backend: str | None = None
-    sample_percent: float = 100.0
-    model: Any = None  # the challenger backend's settings
-
-    @property
-    def enabled(self) -> bool:
-        return self.backend is not None and self.model is not None and self.model.model_id is not None
-
-    @property
-    def model_id(self) -> str | None:
-        return None if self.model is None else self.model.model_id
-
-    @property
-    def spec(self) -> backends.BackendSpec:
-        assert self.backend is not None
-        return backends.spec(self.backend)
-
-    @classmethod
-    def read(cls, get: Callable[[Variable], Any], by: str) -> ChallengerSettings:
-        own = read_all(OWN, get, by)
-        backend = own["backend"]
-        if backend is None:
-            return cls(None, own["sample_percent"], None)
-        values = read_all(model_variables(backend), get, by)
-        model = backends.spec(backend).settings(values)
-        if model.model_id is None:
-            variable = next(
-                v for v in model_variables(backend) if v.field == backends.spec(backend).model_variable.field
-            )
-            raise rules.ConfigError(
-                str(getattr(variable, by) or variable.name), f"is not set; a {backend} challenger needs its model"
-            )
-        return cls(backend, own["sample_percent"], model)
-
-    def to_env(self) -> dict[str, str]:
-        env: dict[str, str] = {}
-        if self.backend is None:
-            return env
-        env[str(BACKEND.env)] = self.backend
-        env[str(SAMPLE_PERCENT.env)] = SAMPLE_PERCENT.render(self.sample_percent)
-        for variable in model_variables(self.backend):
-            value = getattr(self.model, variable.field)
-            if variable.env and variable.written and value is not None:
-                env[variable.env] = variable.render(value)
-        return env
+from lambdas.inference import backends, errors
+from lambdas.inference.backends.base import ImageSource, InferenceBackend
+from lambdas.inference.errors import ProcessingError
+from lambdas.inference.model import ObjectRef
+from lambdas.inference.results import label_dict
+from lambdas.inference.settings import ChallengerSettings
+from lambdas.inference.thresholds import Thresholds
 
 
 def sampled(ref: ObjectRef, percent: float) -> bool:
@@ -178,10 +89,3 @@ def build(settings: ChallengerSettings, options: backends.ClientOptions, client:
     adapter = spec.create(settings.model, one_attempt, client)
     return Challenger(adapter, spec.name, settings.sample_percent)
 
-
-def summary(section: Mapping[str, Any] | None) -> str:
-    if not section:
-        return "not sampled"
-    if section.get("status") != "ok":
-        return f"error {(section.get('error') or {}).get('code')}"
-    return ", ".join(f"{label['name']} {label['confidence']:.0f}%" for label in section.get("labels", [])) or "none"

@@ -25,8 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TypeVar
 
-from . import errors
-from .errors import TransientError
+from lambdas.inference import errors
+from lambdas.inference.errors import TransientError
 
 T = TypeVar("T")
 

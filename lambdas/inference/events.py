@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import unquote_plus
 
-from .model import ObjectRef
-from .rules import RESULT_SUFFIX
+from lambdas.inference.model import ObjectRef
+from lambdas.inference.rules import RESULT_SUFFIX
 
 # Set by `inferctl reprocess` on a record it enqueues to force a re-run (S3 never sends this field).
 RERUN_FIELD = "inferenceRerun"

@@ -18,20 +18,20 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import deadline, errors
-from .backends import InferenceBackend, build_backend, client_options
-from .batch import BatchRunner, SqsRecord
-from .challenger import Challenger
-from .challenger import build as build_challenger
-from .errors import ProcessingError, TransientError
-from .images import MemoryBudget, budget_bytes
-from .pacing import VisibilityBackoff
-from .pipeline import BatchScope, Pipeline, Storage
-from .rules import ConfigError
-from .settings import Settings, tracing_enabled
-from .storage import S3Storage
-from .thresholds import Thresholds
-from .tracing import make_tracing
+from lambdas.inference import deadline, errors
+from lambdas.inference.backends import ClientOptions, InferenceBackend, spec
+from lambdas.inference.batch import BatchRunner, SqsRecord
+from lambdas.inference.challenger import Challenger
+from lambdas.inference.challenger import build as build_challenger
+from lambdas.inference.errors import ProcessingError, TransientError
+from lambdas.inference.images import MemoryBudget, budget_bytes
+from lambdas.inference.pacing import RateLimiter, VisibilityBackoff
+from lambdas.inference.pipeline import BatchScope, Pipeline, Storage
+from lambdas.inference.rules import ConfigError
+from lambdas.inference.settings import Settings, tracing_enabled
+from lambdas.inference.storage import S3Storage
+from lambdas.inference.thresholds import Thresholds
+from lambdas.inference.tracing import make_tracing
 
 logger = Logger()
 tracing = make_tracing(tracing_enabled())
@@ -92,6 +92,24 @@ def _unexpected(record: SqsRecord, exc: Exception) -> None:
     )
     with contextlib.suppress(Exception):
         metrics.add_metric(name=f"Error_{errors.UNEXPECTED_ERROR}", unit=MetricUnit.Count, value=1)
+
+
+def build_backend(settings: Settings, client: object | None = None) -> InferenceBackend:
+    """The configured backend's adapter; creates a client for that backend only."""
+    return spec(settings.backend).create(settings.model, client_options(settings), client)
+
+
+def client_options(settings: Settings) -> ClientOptions:
+    """How the configured model is called: timeouts, pace and limits from the settings."""
+    rate = settings.model_calls_per_second
+    return ClientOptions(
+        read_timeout=settings.backend_read_timeout_seconds,
+        pool_size=settings.record_concurrency,
+        pace=RateLimiter(rate) if rate else None,
+        call_timeout=settings.backend_call_timeout_seconds,
+        max_response_bytes=settings.model_response_max_bytes,
+        max_labels=settings.max_labels_per_image,
+    )
 
 
 def _late(record: SqsRecord) -> None:

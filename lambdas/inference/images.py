@@ -19,15 +19,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import errors, headers
-from .errors import PermanentError
-from .headers import Header, JpegLayout
-from .model import ImageFacts
+from lambdas.inference import errors, headers
+from lambdas.inference.errors import PermanentError
+from lambdas.inference.headers import Header, JpegLayout
+from lambdas.inference.model import ImageFacts
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from .model import ObjectRef
+    from lambdas.inference.model import ObjectRef
 
 MB = 1024 * 1024
 EXIF_ORIENTATION_TAG = 0x0112

@@ -11,15 +11,15 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from . import errors, events, ordering, results
-from .backends.base import InferenceBackend
-from .challenger import Challenger
-from .errors import PermanentError, ProcessingError, TransientError
-from .events import MalformedMessage, ObjectCreated, S3TestEvent
-from .images import HEADER_BYTES, MemoryBudget
-from .model import ObjectRef
-from .storage import Existing, Head, ObjectGone, WriteConflict
-from .thresholds import Thresholds
+from lambdas.inference import errors, events, ordering, results
+from lambdas.inference.backends.base import InferenceBackend
+from lambdas.inference.challenger import Challenger
+from lambdas.inference.errors import PermanentError, ProcessingError, TransientError
+from lambdas.inference.events import MalformedMessage, ObjectCreated, S3TestEvent
+from lambdas.inference.images import HEADER_BYTES, MemoryBudget
+from lambdas.inference.model import ObjectRef
+from lambdas.inference.storage import Existing, Head, ObjectGone, WriteConflict
+from lambdas.inference.thresholds import Thresholds
 
 MAX_KEY_BYTES = 1024  # S3's limit for an object key, in UTF-8 bytes
 WRITE_ATTEMPTS = 3  # conditional writes lost to another invocation before the message is retried

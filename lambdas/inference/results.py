@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from .errors import ProcessingError
-from .model import Detection, ImageFacts, Label, ObjectRef
-from .thresholds import Thresholds
+from lambdas.inference.errors import ProcessingError
+from lambdas.inference.model import Detection, ImageFacts, Label, ObjectRef
+from lambdas.inference.thresholds import Thresholds
 
 # 1.1: source.sequencer; 1.2: candidates, thresholds.candidate_floor; 1.3: rerun; 1.4: challenger;
 # 1.5: producer (with the object metadata x-amz-meta-producer), over_limit_label_count

@@ -13,11 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import backends, rules
-from .backends.base import DEFAULT_MAX_LABELS, DEFAULT_MAX_RESPONSE_BYTES
-from .challenger import ChallengerSettings
-from .rules import ConfigError
-from .variables import Variable, read_all, render_json, render_list, render_number
+from lambdas.inference import backends, rules
+from lambdas.inference.backends.base import DEFAULT_MAX_LABELS, DEFAULT_MAX_RESPONSE_BYTES
+from lambdas.inference.rules import ConfigError
+from lambdas.inference.variables import Variable, read_all, render_json, render_list, render_number
 
 
 def _integer(low: int, high: int) -> Callable[[str, Any], int]:
@@ -187,6 +186,97 @@ def platform_environment(*, tracing: bool, max_attempts: int, log_level: str = "
     if not tracing:
         env[POWERTOOLS_TRACE_DISABLED] = "true"  # and the X-Ray SDK is not even imported
     return env
+
+
+# --- a challenger model in shadow: its own switch and rate, and its backend's settings, prefixed ----------------
+
+ENV_PREFIX, CONTEXT_PREFIX = "CHALLENGER_", "challenger"
+
+
+def _backend_or_off(name: str, raw: Any) -> str | None:
+    value = rules.text(name, raw).lower()
+    if value in ("", "none", "off"):
+        return None
+    return rules.backend(name, value, backends.REGISTERED)
+
+
+BACKEND = Variable(
+    "backend",
+    "CHALLENGER_BACKEND",
+    "challengerBackend",
+    _backend_or_off,
+    None,
+    doc=f"a second model in shadow: {', '.join(backends.REGISTERED)} (unset: none)",
+)
+SAMPLE_PERCENT = Variable(
+    "sample_percent",
+    "CHALLENGER_SAMPLE_PERCENT",
+    "challengerSamplePercent",
+    rules.confidence,
+    100.0,
+    render=render_number,
+    doc="percent of images the challenger also sees (deterministic per object version)",
+)
+OWN = (BACKEND, SAMPLE_PERCENT)
+
+
+def model_variables(backend: str) -> tuple[Variable, ...]:
+    """The challenger's model settings: its backend's variables, prefixed (``CHALLENGER_REKOGNITION_MODEL_ARN``,
+    ``challengerRekognitionModelArn``...)."""
+    return tuple(variable.prefixed(ENV_PREFIX, CONTEXT_PREFIX) for variable in backends.spec(backend).variables)
+
+
+def all_variables() -> tuple[Variable, ...]:
+    return OWN + tuple(variable for name in backends.REGISTERED for variable in model_variables(name))
+
+
+@dataclass(frozen=True)
+class ChallengerSettings:
+    backend: str | None = None
+    sample_percent: float = 100.0
+    model: Any = None  # the challenger backend's settings
+
+    @property
+    def enabled(self) -> bool:
+        return self.backend is not None and self.model is not None and self.model.model_id is not None
+
+    @property
+    def model_id(self) -> str | None:
+        return None if self.model is None else self.model.model_id
+
+    @property
+    def spec(self) -> backends.BackendSpec:
+        assert self.backend is not None
+        return backends.spec(self.backend)
+
+    @classmethod
+    def read(cls, get: Callable[[Variable], Any], by: str) -> ChallengerSettings:
+        own = read_all(OWN, get, by)
+        backend = own["backend"]
+        if backend is None:
+            return cls(None, own["sample_percent"], None)
+        values = read_all(model_variables(backend), get, by)
+        model = backends.spec(backend).settings(values)
+        if model.model_id is None:
+            variable = next(
+                v for v in model_variables(backend) if v.field == backends.spec(backend).model_variable.field
+            )
+            raise rules.ConfigError(
+                str(getattr(variable, by) or variable.name), f"is not set; a {backend} challenger needs its model"
+            )
+        return cls(backend, own["sample_percent"], model)
+
+    def to_env(self) -> dict[str, str]:
+        env: dict[str, str] = {}
+        if self.backend is None:
+            return env
+        env[str(BACKEND.env)] = self.backend
+        env[str(SAMPLE_PERCENT.env)] = SAMPLE_PERCENT.render(self.sample_percent)
+        for variable in model_variables(self.backend):
+            value = getattr(self.model, variable.field)
+            if variable.env and variable.written and value is not None:
+                env[variable.env] = variable.render(value)
+        return env
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import errors
-from .errors import PermanentError, ProcessingError, TransientError
-from .model import ObjectRef
-from .results import PRODUCER, PRODUCER_METADATA
-from .rules import RESULT_SUFFIX
+from lambdas.inference import errors
+from lambdas.inference.errors import PermanentError, ProcessingError, TransientError
+from lambdas.inference.model import ObjectRef
+from lambdas.inference.results import PRODUCER, PRODUCER_METADATA
+from lambdas.inference.rules import RESULT_SUFFIX
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .model import Label
+from lambdas.inference.model import Label
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .rules import ConfigError
+from lambdas.inference.rules import ConfigError
 
 
 def render_text(value: Any) -> str:

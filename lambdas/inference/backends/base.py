@@ -2,29 +2,33 @@
 backends share.
 
 A backend is one module with a ``SPEC``: its settings (environment variables and context keys), the factory
-of its adapter, the IAM statements the function needs for it, its capacity, and how the embedded stack
-emulates the service (a pure request -> response function the local services server calls).
+of its adapter, the IAM statements the function needs for it (``grants.py``), its capacity, and its model's
+control plane (``control.py``). How the embedded stack emulates each service lives with the operator tool
+(``inferctl/local/models``), never in the function's asset.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .. import errors
-from ..errors import PermanentError, ProcessingError, TransientError
+from lambdas.inference import errors
+from lambdas.inference.errors import PermanentError, ProcessingError, TransientError
 
 if TYPE_CHECKING:
     from botocore.config import Config
 
-    from ..deadline import BoundedCalls
-    from ..images import MemoryBudget
-    from ..model import Detection, ObjectRef
-    from ..pacing import RateLimiter
-    from ..thresholds import Thresholds
-    from ..variables import Variable
+    from lambdas.inference.deadline import BoundedCalls
+    from lambdas.inference.images import MemoryBudget
+    from lambdas.inference.model import Detection, ObjectRef
+    from lambdas.inference.pacing import RateLimiter
+    from lambdas.inference.thresholds import Thresholds
+    from lambdas.inference.variables import Variable
+
+from lambdas.inference.backends.control import Lifecycle
+from lambdas.inference.backends.grants import Arns, Grant
 
 
 class ImageSource(Protocol):
@@ -86,7 +90,7 @@ class ClientOptions:
 
     def attach(self, client: Any) -> Any:
         """Every HTTP attempt of ``client`` keeps to the pace, and none starts past the invocation's deadline."""
-        from ..deadline import before_attempt
+        from lambdas.inference.deadline import before_attempt
 
         if self.pace is not None:
             self.pace.attach(client)
@@ -96,239 +100,10 @@ class ClientOptions:
         return client
 
     def calls(self) -> BoundedCalls:
-        from ..deadline import BoundedCalls
+        from lambdas.inference.deadline import BoundedCalls
 
         return BoundedCalls(self.call_timeout)
 
-
-@dataclass(frozen=True)
-class Grant:
-    """An IAM statement the function needs. ``wildcard_reason`` says why a wildcard resource is the
-    narrowest that works (it becomes the cdk-nag IAM5 acknowledgement)."""
-
-    sid: str
-    actions: tuple[str, ...]
-    resources: tuple[str, ...]
-    wildcard_reason: str | None = None
-
-
-class Arns(Protocol):
-    """Builds ARNs in the deployment's partition, region and account (CDK tokens at synth, strings elsewhere)."""
-
-    def arn(self, service: str, resource: str, name: str) -> str: ...
-
-
-# --- the model's lifecycle (control plane): what the controller and ``inferctl model`` use ---------------------
-
-# Normalised states. READY is the only one in which images should be taken off the queue.
-READY, STARTING, STOPPING, STOPPED, FAILED, MISSING, NOT_CONFIGURED = (
-    "READY",
-    "STARTING",
-    "STOPPING",
-    "STOPPED",
-    "FAILED",
-    "MISSING",
-    "NOT_CONFIGURED",
-)
-
-
-@dataclass(frozen=True)
-class ModelStatus:
-    """What the control plane says about the configured model. ``state`` is one of the normalised states above;
-    ``service_status`` is the service's own word (RUNNING, InService...); ``capacity`` describes what runs
-    (inference units, instance type and count, serverless memory and concurrency)."""
-
-    model_id: str | None
-    state: str
-    service_status: str
-    capacity: Mapping[str, Any] = field(default_factory=dict)
-    detail: str = ""
-    can_start_stop: bool = False
-
-    @property
-    def ready(self) -> bool:
-        return self.state == READY
-
-
-class ModelControl(Protocol):
-    """A backend's control plane: describe the model and, where the service allows, start and stop it."""
-
-    def describe(self) -> ModelStatus: ...
-
-    def start(self, units: int) -> None:
-        """Ask the service to start the model (returns at once; the model is STARTING)."""
-        ...
-
-    def stop(self) -> None:
-        """Ask the service to stop the model (returns at once; the model is STOPPING)."""
-        ...
-
-
-class NotSupported(Exception):
-    """The backend's service has no start/stop for this kind of model."""
-
-
-@dataclass(frozen=True)
-class Lifecycle:
-    """How a backend's model is controlled: ``control(settings, client)`` builds the adapter (a boto3 client is
-    created when ``client`` is None); ``grants(settings, arns, start_stop)`` are what the controller needs."""
-
-    service: str  # the boto3 client name of the control plane
-    control: Callable[[Any, Any], ModelControl]
-    grants: Callable[[Any, Arns, bool], tuple[Grant, ...]]
-    can_start_stop: bool
-
-
-# --- how the embedded stack emulates a backend ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HttpRequest:
-    method: str
-    path: str
-    query: Mapping[str, str]
-    headers: Mapping[str, str]
-    body: bytes
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    seconds_per_byte: float = 0.0  # the body is sent this slowly (a model that trickles its answer)
-
-
-@dataclass(frozen=True)
-class Trickled:
-    """A local model's answer sent a byte at a time: every socket read gets a byte before its timeout, and the
-    whole answer takes ``len(payload) * seconds_per_byte``."""
-
-    payload: Any
-    seconds_per_byte: float = 1.0
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """What a local model sees: a class (index and name), a score from 0 to 1 and, for detectors, a box as
-    normalised corners (xmin, ymin, xmax, ymax)."""
-
-    class_index: int
-    name: str
-    score: float
-    corners: tuple[float, float, float, float] | None = None
-
-
-class ModelFault(Exception):
-    """Raised by a local model to answer like the service would: ``kind`` is one of FAULT_KINDS."""
-
-    def __init__(self, kind: str, message: str = "", status: int | None = None) -> None:
-        super().__init__(f"{kind}: {message}")
-        self.kind, self.message = kind, message or kind
-        self.status = status  # the container's own HTTP status, when the service passes it on (SageMaker)
-
-
-FAULT_KINDS = ("throttled", "not_ready", "rejected", "internal")
-
-# A local model: image bytes (and the request's content type) in; predictions, or a raw JSON payload that
-# the emulation returns as it is (to replay a real endpoint's response), out.
-LocalModel = Callable[[bytes, str], "Sequence[Prediction] | Any"]
-
-
-class ModelDirectory(Protocol):
-    """The local models the embedded stack serves, by model id, and the emulator's S3 for by-reference images."""
-
-    def model(self, model_id: str) -> LocalModel | None: ...
-
-    def model_ids(self) -> list[str]: ...
-
-    def lifecycle(self, model_id: str) -> LocalLifecycle | None:
-        """The model's emulated lifecycle (None: always running)."""
-        ...
-
-    def fetch(self, bucket: str, key: str, version: str | None) -> bytes: ...
-
-
-class LocalLifecycle:
-    """An emulated model's states: STOPPED -> STARTING -> RUNNING -> STOPPING -> STOPPED, each transition taking
-    its configured delay (seconds). Tracks how long the model ran (for cost) and every transition."""
-
-    def __init__(
-        self, status: str = "RUNNING", *, start_seconds: float = 2.0, stop_seconds: float = 1.0, units: int = 1
-    ) -> None:
-        import threading
-        import time
-
-        self._time = time.monotonic
-        self._lock = threading.Lock()
-        self.start_seconds, self.stop_seconds = start_seconds, stop_seconds
-        self.units = units
-        self._status = status
-        self._until = 0.0  # when a transition settles
-        self._running_since: float | None = self._time() if status == "RUNNING" else None
-        self.ran_seconds = 0.0
-        self.transitions: list[str] = [status]
-        self.starts = self.stops = 0
-
-    def _settle(self) -> None:
-        now = self._time()
-        if self._status == "STARTING" and now >= self._until:
-            self._set("RUNNING")
-            self._running_since = self._until
-        elif self._status == "STOPPING" and now >= self._until:
-            self._set("STOPPED")
-            if self._running_since is not None:
-                self.ran_seconds += self._until - self._running_since
-                self._running_since = None
-
-    def _set(self, status: str) -> None:
-        self._status = status
-        self.transitions.append(status)
-
-    @property
-    def status(self) -> str:
-        with self._lock:
-            self._settle()
-            return self._status
-
-    def start(self, units: int) -> str | None:
-        """None when started, else the reason it cannot start now."""
-        with self._lock:
-            self._settle()
-            if self._status != "STOPPED":
-                return f"the model is {self._status}"
-            self.units, self.starts = units, self.starts + 1
-            self._set("STARTING")
-            self._until = self._time() + self.start_seconds
-            return None
-
-    def stop(self) -> str | None:
-        with self._lock:
-            self._settle()
-            if self._status != "RUNNING":
-                return f"the model is {self._status}"
-            self.stops += 1
-            self._set("STOPPING")
-            self._until = self._time() + self.stop_seconds
-            return None
-
-    def running_seconds(self) -> float:
-        with self._lock:
-            self._settle()
-            extra = self._time() - self._running_since if self._running_since is not None else 0.0
-            return self.ran_seconds + extra
-
-
-@dataclass(frozen=True)
-class Emulation:
-    """How the embedded stack stands in for the service: requests that ``handles`` accepts reach ``serve``
-    on the local services server, which the unchanged adapter reaches through ``endpoint_variable``."""
-
-    endpoint_variable: str
-    handles: Callable[[HttpRequest], bool]
-    serve: Callable[[HttpRequest, ModelDirectory], HttpResponse]
-    demo_context: Callable[[str, Sequence[str]], dict[str, Any]]  # (model id, class names) -> context keys
-    demo_model_id: str
 
 
 @dataclass(frozen=True)
@@ -341,12 +116,12 @@ class BackendSpec:
     create: Callable[[Any, ClientOptions, Any], InferenceBackend]  # (settings, options, client or None)
     grants: Callable[[Any, Arns], tuple[Grant, ...]]
     capacity: Callable[[Any], float | None]  # model calls per second it can take; None: not known
-    emulation: Emulation
     lifecycle: Lifecycle
     runtime_service: str = ""  # the boto3 client name of the inference API
 
     def settings(self, values: Mapping[str, Any]) -> Any:
         return self.settings_type(**values)
+
 
 
 # --- error translation ----------------------------------------------------------------------------------------
@@ -422,10 +197,3 @@ def reserve_for_answer(budget: MemoryBudget | None, size: int, what: str) -> Ite
         yield
 
 
-# --- helpers the emulations share -------------------------------------------------------------------------------
-
-
-def json_response(status: int, payload: Any, content_type: str, **headers: str) -> HttpResponse:
-    import json
-
-    return HttpResponse(status, json.dumps(payload).encode(), {"Content-Type": content_type, **headers})

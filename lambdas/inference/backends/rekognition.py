@@ -7,42 +7,30 @@ the image is read, converted or downscaled with Pillow, and sent as ``Image.Byte
 
 from __future__ import annotations
 
-import base64
-import json
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import errors, images, rules
-from ..errors import PermanentError, ProcessingError, TransientError
-from ..model import BoundingBox, Detection, ImageFacts, Label
-from ..variables import Variable
-from . import base
-from .base import (
-    Arns,
+from lambdas.inference import errors, images, rules
+from lambdas.inference.backends import control
+from lambdas.inference.backends.base import (
     BackendSpec,
     ClientOptions,
-    Emulation,
-    Grant,
-    HttpRequest,
-    HttpResponse,
     ImageSource,
-    Lifecycle,
-    ModelDirectory,
-    ModelFault,
-    ModelStatus,
-    Prediction,
     client_config,
-    json_response,
     translate_client_error,
 )
+from lambdas.inference.backends.control import Lifecycle, ModelStatus
+from lambdas.inference.backends.grants import Arns, Grant
+from lambdas.inference.errors import PermanentError, ProcessingError, TransientError
+from lambdas.inference.model import BoundingBox, Detection, ImageFacts, Label
+from lambdas.inference.variables import Variable
 
 if TYPE_CHECKING:
     from mypy_boto3_rekognition import RekognitionClient
 
-    from ..thresholds import Thresholds
+    from lambdas.inference.thresholds import Thresholds
 
 SERVICE = "Rekognition"
 S3_OBJECT_MAX_BYTES = images.REKOGNITION_S3_OBJECT.max_bytes
@@ -281,14 +269,14 @@ def _capacity(settings: RekognitionSettings) -> float:
 
 # The service's statuses by what they mean for the queue (anything else, e.g. TRAINING_FAILED, EXPIRED: FAILED).
 _STATES = {
-    "RUNNING": base.READY,
-    "STARTING": base.STARTING,
-    "STOPPING": base.STOPPING,
-    "STOPPED": base.STOPPED,
-    "TRAINING_COMPLETED": base.STOPPED,  # trained, never started
-    "COPYING_COMPLETED": base.STOPPED,
-    "TRAINING_IN_PROGRESS": base.STARTING,
-    "COPYING_IN_PROGRESS": base.STARTING,
+    "RUNNING": control.READY,
+    "STARTING": control.STARTING,
+    "STOPPING": control.STOPPING,
+    "STOPPED": control.STOPPED,
+    "TRAINING_COMPLETED": control.STOPPED,  # trained, never started
+    "COPYING_COMPLETED": control.STOPPED,
+    "TRAINING_IN_PROGRESS": control.STARTING,
+    "COPYING_IN_PROGRESS": control.STARTING,
 }
 
 
@@ -328,7 +316,7 @@ class RekognitionControl:
             ]
         if not found:
             where = f"project {self.project}" if project_arn else f"no project named {self.project}"
-            return ModelStatus(self.model_arn, base.MISSING, "NOT_FOUND", detail=f"version {self.version}: {where}")
+            return ModelStatus(self.model_arn, control.MISSING, "NOT_FOUND", detail=f"version {self.version}: {where}")
         version = found[0]
         status = str(version.get("Status", "UNKNOWN"))
         capacity = {
@@ -336,7 +324,7 @@ class RekognitionControl:
         }
         return ModelStatus(
             self.model_arn,
-            _STATES.get(status, base.FAILED),
+            _STATES.get(status, control.FAILED),
             status,
             capacity=capacity,
             detail=str(version.get("StatusMessage", "")),
@@ -380,158 +368,6 @@ def _control_grants(settings: RekognitionSettings, arns: Arns, start_stop: bool)
     return tuple(grants)
 
 
-# --- emulation: DetectCustomLabels on the local services server (JSON 1.1 protocol) ---------------------------
-
-_TARGET_PREFIX = "RekognitionService."
-_FAULT_CODES = {
-    "throttled": (400, "ProvisionedThroughputExceededException"),
-    "not_ready": (400, "ResourceNotReadyException"),
-    "rejected": (400, "InvalidImageFormatException"),
-    "internal": (500, "InternalServerError"),
-}
-_JSON = "application/x-amz-json-1.1"
-
-
-def _error(status: int, code: str, message: str) -> HttpResponse:
-    return json_response(status, {"__type": code, "message": message}, _JSON)
-
-
-_OPERATIONS = (
-    "DetectCustomLabels",
-    "DescribeProjects",
-    "DescribeProjectVersions",
-    "StartProjectVersion",
-    "StopProjectVersion",
-)
-_EMULATED_PROJECT_TIMESTAMP = "1700000000000"
-
-
-def _handles(request: HttpRequest) -> bool:
-    target = request.headers.get("X-Amz-Target", "")
-    return target.startswith(_TARGET_PREFIX) and target[len(_TARGET_PREFIX) :] in _OPERATIONS
-
-
-def _serve(request: HttpRequest, models: ModelDirectory) -> HttpResponse:
-    operation = request.headers.get("X-Amz-Target", "")[len(_TARGET_PREFIX) :]
-    payload = json.loads(request.body or b"{}")
-    if operation == "DetectCustomLabels":
-        return _detect(payload, models)
-    return _lifecycle(operation, payload, models)
-
-
-def _lifecycle(operation: str, payload: dict[str, Any], models: ModelDirectory) -> HttpResponse:
-    """The control plane of the emulated model versions: each model id that is a version ARN is a version of
-    its project; a model without an emulated lifecycle is always RUNNING."""
-    versions = {arn: version_parts(arn) for arn in models.model_ids() if arn.startswith("arn:aws:rekognition:")}
-    if operation == "DescribeProjects":
-        names = set(payload.get("ProjectNames") or {project for project, _ in versions.values()})
-        projects = sorted({project for project, _ in versions.values()} & names)
-        return json_response(
-            200,
-            {
-                "ProjectDescriptions": [
-                    {"ProjectArn": _project_arn(project), "Status": "CREATED", "CreationTimestamp": 1700000000.0}
-                    for project in projects
-                ]
-            },
-            _JSON,
-        )
-    if operation == "DescribeProjectVersions":
-        wanted = set(payload.get("VersionNames") or [])
-        found = []
-        for arn, (project, version) in sorted(versions.items()):
-            if _project_arn(project) != payload.get("ProjectArn") or (wanted and version not in wanted):
-                continue
-            lifecycle = models.lifecycle(arn)
-            status = lifecycle.status if lifecycle else "RUNNING"
-            description: dict[str, Any] = {"ProjectVersionArn": arn, "Status": status, "StatusMessage": status}
-            if status in ("RUNNING", "STARTING"):
-                description["MinInferenceUnits"] = lifecycle.units if lifecycle else 1
-            found.append(description)
-        return json_response(200, {"ProjectVersionDescriptions": found}, _JSON)
-    arn = str(payload.get("ProjectVersionArn", ""))
-    if arn not in versions:
-        return _error(400, "ResourceNotFoundException", "The model version does not exist")
-    lifecycle = models.lifecycle(arn)
-    if lifecycle is None:
-        return _error(400, "ResourceInUseException", "The model is RUNNING")
-    refused = (
-        lifecycle.start(int(payload.get("MinInferenceUnits", 1)))
-        if operation == "StartProjectVersion"
-        else (lifecycle.stop())
-    )
-    if refused:
-        return _error(400, "ResourceInUseException", refused)
-    return json_response(200, {"Status": lifecycle.status}, _JSON)
-
-
-def _project_arn(project: str) -> str:
-    return f"arn:aws:rekognition:us-east-1:123456789012:project/{project}/{_EMULATED_PROJECT_TIMESTAMP}"
-
-
-def _detect(payload: dict[str, Any], models: ModelDirectory) -> HttpResponse:
-    """DetectCustomLabels as the service answers it: reads ``S3Object`` images from the emulator's S3, refuses
-    what Rekognition refuses (format, 64-4096 px, 4/15 MB), answers ``CustomLabels`` with geometry."""
-    model_arn = str(payload.get("ProjectVersionArn", ""))
-    model = models.model(model_arn)
-    if model is None:
-        return _error(400, "ResourceNotFoundException", "The model version does not exist")
-    lifecycle = models.lifecycle(model_arn)
-    if lifecycle is not None and lifecycle.status != "RUNNING":
-        return _error(400, "ResourceNotReadyException", f"The model is {lifecycle.status}, not RUNNING")
-    image = payload.get("Image", {})
-    if "S3Object" in image:
-        s3_object = image["S3Object"]
-        try:
-            data = models.fetch(s3_object["Bucket"], s3_object["Name"], s3_object.get("Version"))
-        except Exception:  # noqa: BLE001 - whatever S3 said, Rekognition reports it like this
-            return _error(400, "InvalidS3ObjectException", "Unable to get object metadata from S3")
-        limit = images.REKOGNITION_S3_OBJECT.max_bytes
-    else:
-        data = base64.b64decode(image.get("Bytes", ""))
-        limit = images.REKOGNITION_BYTES.max_bytes
-    if len(data) > limit:
-        return _error(400, "ImageTooLargeException", "Image size is too large")
-    if not _acceptable_image(data):
-        return _error(400, "InvalidImageFormatException", "Request has invalid image format")
-    try:
-        predictions: Sequence[Prediction] = model(data, "")
-    except ModelFault as fault:
-        status, code = _FAULT_CODES[fault.kind]
-        return _error(status, code, fault.message)
-    minimum = float(payload.get("MinConfidence", 0.0))
-    labels = []
-    for prediction in predictions:
-        if prediction.score * 100 < minimum:
-            continue
-        label: dict[str, Any] = {"Name": prediction.name, "Confidence": prediction.score * 100}
-        if prediction.corners:
-            xmin, ymin, xmax, ymax = prediction.corners
-            box = {"Width": xmax - xmin, "Height": ymax - ymin, "Left": xmin, "Top": ymin}
-            label["Geometry"] = {"BoundingBox": box}
-        labels.append(label)
-    return json_response(200, {"CustomLabels": labels}, _JSON)
-
-
-def _acceptable_image(data: bytes) -> bool:
-    import io
-
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            fmt, (width, height) = image.format, image.size
-    except Exception:  # noqa: BLE001 - undecodable, truncated, decompression bomb: all the same answer
-        return False
-    return fmt in ("JPEG", "PNG") and min(width, height) >= 64 and max(width, height) <= 4096
-
-
-DEMO_MODEL_ARN = (
-    "arn:aws:rekognition:us-east-1:123456789012:project/image-inference/version/demo-shapes.2026-11-23T00.00.00"
-    "/1795392000000"
-)
-
 SPEC = BackendSpec(
     name="rekognition",
     title="Amazon Rekognition Custom Labels",
@@ -541,13 +377,6 @@ SPEC = BackendSpec(
     create=_create,
     grants=_grants,
     capacity=_capacity,
-    emulation=Emulation(
-        endpoint_variable="AWS_ENDPOINT_URL_REKOGNITION",
-        handles=_handles,
-        serve=_serve,
-        demo_context=lambda model_id, classes: {"backend": "rekognition", "rekognitionModelArn": model_id},
-        demo_model_id=DEMO_MODEL_ARN,
-    ),
     lifecycle=Lifecycle(service="rekognition", control=_control, grants=_control_grants, can_start_stop=True),
     runtime_service="rekognition",
 )

@@ -14,36 +14,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .. import errors, images, rules
-from ..errors import PermanentError, TransientError
-from ..model import Detection
-from ..variables import Variable, render_flag, render_json, render_number
-from . import base, sagemaker_formats
-from .base import (
-    Arns,
+from lambdas.inference import errors, images, rules
+from lambdas.inference.backends import base, control, sagemaker_formats
+from lambdas.inference.backends.base import (
     BackendSpec,
     ClientOptions,
-    Emulation,
-    Grant,
-    HttpRequest,
-    HttpResponse,
     ImageSource,
-    Lifecycle,
-    ModelDirectory,
-    ModelFault,
-    ModelStatus,
-    NotSupported,
-    Prediction,
-    Trickled,
     client_config,
-    json_response,
     translate_client_error,
 )
+from lambdas.inference.backends.control import Lifecycle, ModelStatus, NotSupported
+from lambdas.inference.backends.grants import Arns, Grant
+from lambdas.inference.errors import PermanentError, TransientError
+from lambdas.inference.model import Detection
+from lambdas.inference.variables import Variable, render_flag, render_json, render_number
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
 
-    from ..thresholds import Thresholds
+    from lambdas.inference.thresholds import Thresholds
 
 SERVICE = "SageMaker"
 # InvokeEndpoint payloads above about 6 MB fail (4 MB on a serverless endpoint); JSON/base64 wrapping counts.
@@ -344,12 +333,12 @@ def _capacity(settings: SageMakerSettings) -> float | None:
 # --- lifecycle: DescribeEndpoint / DescribeEndpointConfig (endpoints are created and deleted, not started) -----
 
 _ENDPOINT_STATES = {
-    "InService": base.READY,
-    "Updating": base.READY,  # an endpoint being updated keeps serving
-    "SystemUpdating": base.READY,
-    "Creating": base.STARTING,
-    "RollingBack": base.STARTING,
-    "Deleting": base.STOPPING,
+    "InService": control.READY,
+    "Updating": control.READY,  # an endpoint being updated keeps serving
+    "SystemUpdating": control.READY,
+    "Creating": control.STARTING,
+    "RollingBack": control.STARTING,
+    "Deleting": control.STOPPING,
 }
 
 
@@ -372,7 +361,7 @@ class SageMakerControl:
         except ClientError as exc:
             message = str(exc.response.get("Error", {}).get("Message", ""))
             if "could not find" in message.lower() or "not found" in message.lower():
-                return ModelStatus(self.endpoint_name, base.MISSING, "NotFound", detail=message)
+                return ModelStatus(self.endpoint_name, control.MISSING, "NotFound", detail=message)
             raise
         status = str(endpoint.get("EndpointStatus", "Unknown"))
         capacity: dict[str, Any] = {}
@@ -396,7 +385,7 @@ class SageMakerControl:
                 capacity = {"ServerlessMemoryMB": serverless.get("MemorySizeInMB"), **_concurrency(serverless)}
         return ModelStatus(
             self.endpoint_name,
-            _ENDPOINT_STATES.get(status, base.FAILED),
+            _ENDPOINT_STATES.get(status, control.FAILED),
             status,
             capacity={key: value for key, value in capacity.items() if value is not None},
             detail=str(endpoint.get("FailureReason", "")),
@@ -440,111 +429,6 @@ def _control_grants(settings: SageMakerSettings, arns: Arns, start_stop: bool) -
     )
 
 
-# --- emulation: InvokeEndpoint on the local services server (REST protocol) --------------------------------------
-
-_INVOCATIONS = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
-
-
-def _error(status: int, code: str, message: str, **fields: Any) -> HttpResponse:
-    return json_response(status, {"message": message, **fields}, "application/json", **{"x-amzn-ErrorType": code})
-
-
-def _model_error(original_status: int, message: str) -> HttpResponse:
-    # A container that answers with an error status surfaces as ModelError (424) with its original status.
-    return _error(
-        424,
-        "ModelError",
-        f'Received client error ({original_status}) from primary with message "{message}"',
-        OriginalStatusCode=original_status,
-        OriginalMessage=message,
-    )
-
-
-_CONTROL_TARGET = "SageMaker."
-# An emulated lifecycle's status as the endpoint's (a stopped model is an endpoint that does not exist).
-_ENDPOINT_STATUS = {"RUNNING": "InService", "STARTING": "Creating", "STOPPING": "Deleting"}
-
-
-def _handles(request: HttpRequest) -> bool:
-    target = request.headers.get("X-Amz-Target", "")
-    if target in (_CONTROL_TARGET + "DescribeEndpoint", _CONTROL_TARGET + "DescribeEndpointConfig"):
-        return True
-    return request.method == "POST" and bool(_INVOCATIONS.match(request.path))
-
-
-def _endpoint_status(name: str, models: ModelDirectory) -> str | None:
-    """The emulated endpoint's status; None when it does not exist."""
-    if models.model(name) is None:
-        return None
-    lifecycle = models.lifecycle(name)
-    return _ENDPOINT_STATUS.get(lifecycle.status) if lifecycle else "InService"
-
-
-def _describe(request: HttpRequest, models: ModelDirectory) -> HttpResponse:
-    payload = json.loads(request.body or b"{}")
-    json_type = "application/x-amz-json-1.1"
-    if request.headers.get("X-Amz-Target", "").endswith("DescribeEndpointConfig"):
-        name = str(payload.get("EndpointConfigName", ""))
-        variant = {"VariantName": "AllTraffic", "InstanceType": "ml.m5.xlarge", "InitialInstanceCount": 1}
-        return json_response(200, {"EndpointConfigName": name, "ProductionVariants": [variant]}, json_type)
-    name = str(payload.get("EndpointName", ""))
-    status = _endpoint_status(name, models)
-    if status is None:
-        return json_response(
-            400, {"__type": "ValidationException", "message": f'Could not find endpoint "{name}".'}, json_type
-        )
-    return json_response(
-        200,
-        {
-            "EndpointName": name,
-            "EndpointStatus": status,
-            "EndpointConfigName": f"{name}-config",
-            "ProductionVariants": [{"VariantName": "AllTraffic", "CurrentInstanceCount": 1}],
-        },
-        json_type,
-    )
-
-
-def _serve(request: HttpRequest, models: ModelDirectory) -> HttpResponse:
-    if request.headers.get("X-Amz-Target", "").startswith(_CONTROL_TARGET):
-        return _describe(request, models)
-    match = _INVOCATIONS.match(request.path)
-    name = match["name"] if match else ""
-    model = models.model(name)
-    status = _endpoint_status(name, models)
-    if model is None or status is None:
-        return _error(400, "ValidationException", f"Endpoint {name} of account 123456789012 not found.")
-    if status != "InService":
-        return _error(429, "ModelNotReadyException", f"Endpoint {name} is {status}")
-    try:
-        answer = model(request.body, request.headers.get("Content-Type", ""))
-    except ModelFault as fault:
-        if fault.kind == "throttled":
-            return _error(400, "ThrottlingException", fault.message)
-        if fault.kind == "not_ready":
-            return _error(429, "ModelNotReadyException", fault.message)
-        return _model_error(fault.status or (400 if fault.kind == "rejected" else 500), fault.message)
-    except Exception as exc:  # noqa: BLE001 - a crashing model is a 500 from the container
-        return _model_error(500, f"model failed: {exc!r}")
-    if isinstance(answer, Trickled):
-        slow = json_response(200, answer.payload, "application/json")
-        return HttpResponse(slow.status, slow.body, slow.headers, seconds_per_byte=answer.seconds_per_byte)
-    if isinstance(answer, list) and all(isinstance(item, Prediction) for item in answer):
-        # Predictions travel in the built-in object-detection format.
-        rows = [[float(p.class_index), p.score, *(p.corners or (0.0, 0.0, 1.0, 1.0))] for p in answer]
-        answer = {"prediction": rows}
-    return json_response(200, answer, "application/json")
-
-
-def _demo_context(model_id: str, classes: Any) -> dict[str, Any]:
-    return {
-        "backend": "sagemaker",
-        "sagemakerEndpointName": model_id,
-        "sagemakerResponseFormat": "object-detection",
-        "sagemakerClassNames": list(classes),
-    }
-
-
 SPEC = BackendSpec(
     name="sagemaker",
     title="Amazon SageMaker real-time endpoint",
@@ -554,13 +438,6 @@ SPEC = BackendSpec(
     create=_create,
     grants=_grants,
     capacity=_capacity,
-    emulation=Emulation(
-        endpoint_variable="AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
-        handles=_handles,
-        serve=_serve,
-        demo_context=_demo_context,
-        demo_model_id="demo-shapes",
-    ),
     lifecycle=Lifecycle(service="sagemaker", control=_control, grants=_control_grants, can_start_stop=False),
     runtime_service="sagemaker-runtime",
 )

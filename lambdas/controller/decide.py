@@ -1,4 +1,4 @@
-"""What the model controller decides, as a pure function of what it observes (no AWS here).
+"""What the model controller decides, as a pure function of what it observes (no AWS here, no environment).
 
 Every minute the controller looks at the configured model, the queue and the SQS trigger, and decides:
 
@@ -20,14 +20,20 @@ Every minute the controller looks at the configured model, the queue and the SQS
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
 
-from .backends.base import NOT_CONFIGURED, STOPPED, ModelStatus
-from .rules import ConfigError, flag, integer, number, text
-from .variables import Variable, read_all, render_flag, render_number
+from lambdas.inference.backends.control import NOT_CONFIGURED, STOPPED, ModelStatus
 
-START, STOP = "start", "stop"
+
+class Action(StrEnum):
+    """What the controller does to the model, beside pausing or resuming the trigger."""
+
+    START = "start"
+    STOP = "stop"
+
+
+START, STOP = Action.START, Action.STOP
 # Refresh the waiting messages this long before the oldest could expire (messages enqueued before the pause,
 # retried with back-off, are younger than this); never later than three quarters of the retention.
 REFRESH_MARGIN_SECONDS = 2 * 24 * 3600
@@ -77,7 +83,7 @@ class Policy:
 @dataclass(frozen=True)
 class Decision:
     trigger_enabled: bool
-    action: str | None  # START, STOP or None
+    action: Action | None
     reason: str
     memory: Memory
     trigger_changed: bool
@@ -91,7 +97,7 @@ def decide(seen: Observation, memory: Memory, policy: Policy) -> Decision:
     if memory.state != model.state:
         memory = replace(memory, state=model.state, state_since=now)
     busy = seen.waiting + seen.in_flight > 0
-    action: str | None = None
+    action: Action | None = None
     enable = model.ready
     if model.ready:
         if busy or not policy.auto:
@@ -155,72 +161,3 @@ def refresh_due(seen: Observation, memory: Memory) -> float | None:
 
 def not_configured(detail: str) -> ModelStatus:
     return ModelStatus(None, NOT_CONFIGURED, "NotConfigured", detail=detail)
-
-
-# --- the controller's environment -----------------------------------------------------------------------------
-
-CONTROLLER_VARIABLES: tuple[Variable, ...] = (
-    Variable("function_name", "CONTROLLED_FUNCTION_NAME", None, text, doc="the inference function it controls"),
-    Variable("queue_url", "QUEUE_URL", None, text, doc="the queue whose backlog it watches"),
-    Variable("mapping_id", "EVENT_SOURCE_MAPPING_ID", None, text, doc="the SQS trigger it pauses and resumes"),
-    Variable("state_parameter", "CONTROLLER_STATE_PARAMETER", None, text, doc="SSM parameter it remembers in"),
-    Variable(
-        "auto",
-        "AUTO_MODE",
-        "autoMode",
-        flag,
-        False,
-        render=render_flag,
-        doc="start the model when images wait, stop it after modelIdleMinutes (Rekognition)",
-    ),
-    Variable(
-        "idle_minutes",
-        "MODEL_IDLE_MINUTES",
-        "modelIdleMinutes",
-        lambda name, raw: number(name, raw, 0.01, 1440.0),
-        15.0,
-        render=render_number,
-        doc="auto mode stops the model after this long with nothing waiting or in flight",
-    ),
-    Variable(
-        "start_units",
-        "START_INFERENCE_UNITS",
-        None,
-        lambda name, raw: integer(name, raw, 1, 1000),
-        1,
-        doc="inference units an automatic start asks for (from inferenceUnits)",
-    ),
-)
-
-
-@dataclass(frozen=True)
-class ControllerSettings:
-    function_name: str | None
-    queue_url: str | None
-    mapping_id: str | None
-    state_parameter: str | None
-    auto: bool
-    idle_minutes: float
-    start_units: int
-
-    @property
-    def policy(self) -> Policy:
-        return Policy(auto=self.auto, idle_seconds=self.idle_minutes * 60, units=self.start_units)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ControllerSettings:
-        values = read_all(CONTROLLER_VARIABLES, lambda variable: env.get(variable.env) if variable.env else None, "env")
-        settings = cls(**values)
-        for field in ("function_name", "queue_url", "mapping_id"):
-            if not getattr(settings, field):
-                variable = next(v for v in CONTROLLER_VARIABLES if v.field == field)
-                raise ConfigError(str(variable.env), "is not set; the stack sets it")
-        return settings
-
-    def to_env(self) -> dict[str, str]:
-        env: dict[str, str] = {}
-        for variable in CONTROLLER_VARIABLES:
-            value = getattr(self, variable.field)
-            if variable.env and value is not None:
-                env[variable.env] = variable.render(value)
-        return env
