@@ -18,14 +18,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt requirements-dev.txt lambdas/inference/requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt lambdas/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps --editable .  # the `inferctl` command
 	touch $@
 
-$(WHEELS_STAMP): $(STAMP) lambdas/inference/requirements.txt stacks/bundling.py
+$(WHEELS_STAMP): $(STAMP) lambdas/requirements.txt stacks/bundling.py
 	rm -rf $(VENV)/lambda-wheels
 	$(PY) -m stacks.bundling
 	touch $@

@@ -12,7 +12,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from cdk_nag import AwsSolutionsChecks
 
-from lambdas.inference.rules import ConfigError
+from lambdas.inference.core.rules import ConfigError
 from stacks.config import StackConfig, cdk_json_context
 from stacks.inference_stack import ImageInferenceStack
 

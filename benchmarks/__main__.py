@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cost as cost_row
+from benchmarks import cost_per_image as cost_row
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "out"
@@ -83,7 +83,7 @@ def child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
 
 
 def cold_start(runs: int) -> dict[str, Any]:
-    from inferctl.emulator.server import embedded_aws
+    from inferctl.local.emulator.server import embedded_aws
 
     images_env = {"PYTHONPATH": str(ROOT), "REKOGNITION_MODEL_ARN": ARN}
     with embedded_aws() as emulator:
@@ -162,7 +162,7 @@ class SleepingBackend:
         self.seconds = seconds
 
     def detect(self, image: Any, thresholds: Any) -> Any:
-        from lambdas.inference.model import Detection, ImageFacts, Label
+        from lambdas.inference.core.values import Detection, ImageFacts, Label
 
         if self.seconds:
             time.sleep(self.seconds)
@@ -172,7 +172,7 @@ class SleepingBackend:
 @contextlib.contextmanager
 def in_process_handler(backend: SleepingBackend) -> Iterator[Callable[[dict[str, Any]], dict[str, Any]]]:
     """The real lambda_handler with this backend and in-memory storage; logs and metrics discarded."""
-    from inferctl.emulator.runtime import LambdaContext
+    from inferctl.local.emulator.runtime import LambdaContext
     from lambdas.inference import handler
     from lambdas.inference.settings import Settings
 
@@ -319,7 +319,7 @@ def large_batch(memory_mb: int = 1024, kind: str = "png") -> dict[str, Any]:
 
 
 def throughput(images: int) -> dict[str, Any]:
-    from inferctl.faults import FaultPlan, run
+    from inferctl.local.faults import FaultPlan, run
 
     plan = FaultPlan(images=images, throttle_rate=0.0, not_ready_bursts=(), corrupt_rate=0.0, write_fail_rate=0.0)
     with tempfile.TemporaryDirectory() as folder:
@@ -335,7 +335,7 @@ def throughput(images: int) -> dict[str, Any]:
 
 
 def burst(images: int) -> dict[str, Any]:
-    from inferctl.burst import run
+    from inferctl.local.burst import run
 
     return run(count=images, per_second=5.0, timeout=1800, progress=False).as_dict()
 

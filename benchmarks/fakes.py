@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lambdas.inference.model import ObjectRef
+from lambdas.inference.core.values import ObjectRef
 from lambdas.inference.storage import Head
 
 

@@ -75,11 +75,13 @@ class PipPlatformBundling:
         return True
 
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent / "lambdas" / "inference"
+# The asset holds the ``lambdas`` package (both functions: ``lambdas.inference`` and ``lambdas.controller``) and the
+# dependencies, so that the code imports itself by the same names in Lambda as here.
+PACKAGE_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 
 
 def lambda_bundling() -> PipPlatformBundling:
-    """The bundling of the inference function's asset."""
+    """The bundling of the functions' asset."""
     return PipPlatformBundling(PACKAGE_DIR, PACKAGE_DIR / "requirements.txt")
 
 

@@ -4,7 +4,7 @@ The function's own settings come from the environment contract (``lambdas/infere
 backend modules for their keys): the same definitions read them from context here and from the environment
 in the Lambda. The keys below are the stack's own (sizes, batching, retention...). Every key is validated
 with the rules the Lambda applies and a failure names the context key. No CDK imports: the embedded stack
-(``inferctl.emulator``) builds the same resources from the same values.
+(``inferctl.local.emulator``) builds the same resources from the same values.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from lambdas.inference import rules
-from lambdas.inference.challenger import model_variables
-from lambdas.inference.lifecycle import CONTROLLER_VARIABLES, ControllerSettings
-from lambdas.inference.rules import ConfigError
-from lambdas.inference.settings import Settings, platform_environment
-from lambdas.inference.variables import read_all
+from lambdas.controller.settings import CONTROLLER_VARIABLES, ControllerSettings
+from lambdas.inference.core import rules
+from lambdas.inference.core.rules import ConfigError
+from lambdas.inference.core.variables import read_all
+from lambdas.inference.settings import Settings, model_variables, platform_environment
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 # CloudWatch Logs accepts only these retention periods (days).

@@ -31,7 +31,7 @@ from stacks.function import (
 )
 from stacks.ingest import Ingest
 
-HANDLER = "inference.controller.lambda_handler"
+HANDLER = "lambdas.controller.handler.lambda_handler"
 SCHEDULE_MINUTES = 1
 STATE_PARAMETER_VALUE = "{}"
 

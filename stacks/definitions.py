@@ -1,5 +1,5 @@
 """The stack's resource definitions as plain data, shared by the CDK constructs (``ingest.py``) and the
-embedded stack (``inferctl.emulator.resources``): queue attributes, the redrive policy, the notification
+embedded stack (``inferctl.local.emulator.resources``): queue attributes, the redrive policy, the notification
 filters and the resource policies that let S3 notify an encrypted queue. No CDK imports.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lambdas.inference.rules import RESULT_SUFFIX
+from lambdas.inference.core.rules import RESULT_SUFFIX
 from stacks.config import DLQ_RETENTION_DAYS, QUEUE_RETENTION_DAYS, StackConfig
 
 DAY_SECONDS = 24 * 60 * 60

@@ -14,7 +14,7 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from lambdas.inference.backends.base import Grant
+from lambdas.inference.backends.grants import Grant
 from lambdas.inference.settings import COMMON
 from stacks import definitions
 from stacks.bundling import LAMBDA_PYTHON_VERSION, lambda_bundling
@@ -24,7 +24,7 @@ from stacks.ingest import Ingest
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 assert RUNTIME.name == f"python{LAMBDA_PYTHON_VERSION}", "wheels are selected for the runtime's Python"
-HANDLER = "inference.handler.lambda_handler"
+HANDLER = "lambdas.inference.handler.lambda_handler"
 
 
 def function_code(bundle: bool) -> lambda_.Code:

@@ -16,7 +16,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from lambdas.inference import errors
+from lambdas.inference.core import errors
 from lambdas.inference.settings import METRICS_NAMESPACE, SERVICE_NAME
 
 # Notifications should be picked up within seconds; a backlog older than ``maxWaitMinutes`` (15 by default,

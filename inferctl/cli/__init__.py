@@ -32,13 +32,42 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from inferctl.cli import backfill, challenger, deadletters, embedded, evaluate, images, model, smoke, spend, thresholds
+from inferctl.cli import (
+    audit,
+    challenger,
+    cost,
+    demo,
+    dlq,
+    evaluate,
+    fault_run,
+    model,
+    reprocess,
+    results,
+    serve,
+    smoke,
+    thresholds,
+    upload,
+)
 from inferctl.cli.common import EXIT_USAGE
-from inferctl.target import TargetError
-from lambdas.inference.rules import ConfigError
+from inferctl.stack.errors import ConfigError, TargetError
 
-# One module per verb group; each adds its commands with ``register``.
-COMMAND_GROUPS = (images, deadletters, backfill, thresholds, evaluate, challenger, model, spend, smoke, embedded)
+# One module per command, named as the command (``fault-run``: fault_run.py); each adds itself with ``register``.
+COMMANDS = (
+    upload,
+    results,
+    dlq,
+    reprocess,
+    audit,
+    thresholds,
+    evaluate,
+    challenger,
+    model,
+    cost,
+    smoke,
+    demo,
+    serve,
+    fault_run,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="inferctl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in COMMAND_GROUPS:
-        group.register(commands)
+    for command in COMMANDS:
+        command.register(commands)
     return parser
 
 

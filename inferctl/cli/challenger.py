@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from inferctl import promotion
 from inferctl.cli.common import EXIT_OK, add_target, target
-from stacks.config import CDK_JSON
+from inferctl.stack import promotion
+from inferctl.stack.configuration import CDK_JSON
 
 
 def register(commands: Any) -> None:

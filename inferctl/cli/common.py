@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from inferctl.target import DEFAULT_STATE, Target, deployed, embedded
-from lambdas.inference.rules import ConfigError
+from inferctl.stack.errors import ConfigError
+from inferctl.stack.target import DEFAULT_STATE, Target, deployed, embedded
 
 EXIT_OK, EXIT_LOST, EXIT_USAGE = 0, 1, 2
 

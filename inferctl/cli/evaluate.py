@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from inferctl import configuration
 from inferctl.cli.common import EXIT_OK, add_target, target
 from inferctl.console import table
-from inferctl.evaluation import compare, model_summary, run
+from inferctl.evaluation import compare, model_summary
+from inferctl.stack import configuration
+from inferctl.stack import evaluate as run
 
 
 def register(commands: Any) -> None:

@@ -6,10 +6,9 @@ import argparse
 import sys
 from typing import Any
 
-from inferctl import models
 from inferctl.cli.common import EXIT_LOST, EXIT_OK, add_target, target
-from inferctl.cost import PRICES
-from lambdas.inference.backends.base import READY
+from inferctl.pricing import PRICES
+from inferctl.stack import model_control as models
 
 
 def register(commands: Any) -> None:
@@ -56,7 +55,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         print("stopped waiting; the model keeps starting (inferctl model status)", file=sys.stderr)
         return 130
     print(f"model {found.model_id}: {found.state} ({found.service_status})")
-    return EXIT_OK if args.no_wait or found.state == READY else EXIT_LOST
+    return EXIT_OK if args.no_wait or found.ready else EXIT_LOST
 
 
 def cmd_stop(args: argparse.Namespace) -> int:

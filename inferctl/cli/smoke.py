@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from inferctl import smoke
 from inferctl.cli.common import EXIT_LOST, EXIT_OK, add_target, target
+from inferctl.stack import smoke
 
 
 def register(commands: Any) -> None:

@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from inferctl import configuration, images, whatif
 from inferctl.cli.common import EXIT_LOST, EXIT_OK, add_target, target
 from inferctl.console import table
-from lambdas.inference.rules import ConfigError
-from lambdas.inference.thresholds import Thresholds
-from stacks.config import CDK_JSON
+from inferctl.evaluation import whatif
+from inferctl.stack import configuration
+from inferctl.stack import uploads as images
+from inferctl.stack.configuration import CDK_JSON
+from inferctl.stack.errors import ConfigError
 
 
 def register(commands: Any) -> None:
@@ -134,12 +135,7 @@ def cmd_set(args: argparse.Namespace) -> int:
 def cmd_what_if(args: argparse.Namespace) -> int:
     stack = target(args)
     changes = changes_of(args)
-    live = configuration.read_live(stack).environment
-    proposed_env = configuration.planned(live, changes)
-    from lambdas.inference.settings import COMMON
-
-    fields = {variable.field: variable.read(proposed_env.get(variable.env or ""), variable.env) for variable in COMMON}
-    proposed = Thresholds(fields["min_confidence"], fields["label_thresholds"], fields["candidate_floor"])
+    proposed = configuration.thresholds_after(configuration.read_live(stack).environment, changes)
     report = whatif.what_if(images.list_results(stack, args.prefix), proposed)
     if args.format == "json":
         print(json.dumps(report.as_dict(), indent=2))

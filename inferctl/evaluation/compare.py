@@ -11,12 +11,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from inferctl import cost
+from inferctl import pricing as cost
 from inferctl.evaluation.evaluate import Evaluation, evaluate, pool
 from inferctl.evaluation.groundtruth import GroundTruth
 from inferctl.evaluation.matching import DEFAULT_IOU
 from inferctl.evaluation.metrics import Point
-from lambdas.inference.thresholds import Thresholds
+from lambdas.inference.core.thresholds import Thresholds
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any
 from inferctl.evaluation.groundtruth import Box, GroundTruth
 from inferctl.evaluation.matching import DEFAULT_IOU, Scored, match_boxes
 from inferctl.evaluation.metrics import Point, at, curve, recommend
-from lambdas.inference.thresholds import Thresholds
+from lambdas.inference.core.thresholds import Thresholds
 
 
 @dataclass

@@ -22,7 +22,7 @@ from lambdas.controller.decide import START, STOP, Decision, Memory, Observation
 from lambdas.controller.queue import queue_depth, refresh_queue
 from lambdas.controller.settings import ControllerSettings
 from lambdas.inference.backends.control import ModelControl, ModelStatus
-from lambdas.inference.rules import ConfigError
+from lambdas.inference.core.rules import ConfigError
 from lambdas.inference.settings import Settings
 
 logger = Logger(service="model-controller")

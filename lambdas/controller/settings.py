@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lambdas.controller.decide import Policy
-from lambdas.inference.rules import ConfigError, flag, integer, number, text
-from lambdas.inference.variables import Variable, read_all, render_flag, render_number
+from lambdas.inference.core.rules import flag, integer, number, text
+from lambdas.inference.core.variables import Variable, read_all, render_env, render_flag, render_number, require
 
 CONTROLLER_VARIABLES: tuple[Variable, ...] = (
     Variable("function_name", "CONTROLLED_FUNCTION_NAME", None, text, doc="the inference function it controls"),
@@ -60,17 +60,10 @@ class ControllerSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ControllerSettings:
         values = read_all(CONTROLLER_VARIABLES, lambda variable: env.get(variable.env) if variable.env else None, "env")
-        settings = cls(**values)
-        for field in ("function_name", "queue_url", "mapping_id"):
-            if not getattr(settings, field):
-                variable = next(v for v in CONTROLLER_VARIABLES if v.field == field)
-                raise ConfigError(str(variable.env), "is not set; the stack sets it")
-        return settings
+        for variable in CONTROLLER_VARIABLES:
+            if variable.field in ("function_name", "queue_url", "mapping_id"):
+                require(values[variable.field], variable, "env", "the stack sets it")
+        return cls(**values)
 
     def to_env(self) -> dict[str, str]:
-        env: dict[str, str] = {}
-        for variable in CONTROLLER_VARIABLES:
-            value = getattr(self, variable.field)
-            if variable.env and value is not None:
-                env[variable.env] = variable.render(value)
-        return env
+        return render_env(CONTROLLER_VARIABLES, self)

@@ -1,5 +1,2 @@
-"""Image inference Lambda: S3 notifications arrive through SQS, labels land next to the image as JSON.
-
-Modules import each other relatively so the package runs both as ``inference`` (the Lambda asset root) and
-as ``lambdas.inference`` (the repository root, for tests, the CDK app and the embedded stack).
-"""
+"""The inference function: ``handler.py`` is its entry; ``pipeline.py`` what happens to one message; ``core/``
+its vocabulary; ``images/`` headers and preparation; ``backends/`` the model services behind one port."""

@@ -15,13 +15,15 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from lambdas.inference import backends, errors
-from lambdas.inference.backends.base import ImageSource, InferenceBackend
-from lambdas.inference.errors import ProcessingError
-from lambdas.inference.model import ObjectRef
-from lambdas.inference.results import label_dict
+from lambdas.inference import backends
+from lambdas.inference.backends.base import InferenceBackend
+from lambdas.inference.core import errors
+from lambdas.inference.core.errors import ProcessingError
+from lambdas.inference.core.results import label_dict
+from lambdas.inference.core.thresholds import Thresholds
+from lambdas.inference.core.values import ObjectRef
+from lambdas.inference.images import ImageSource
 from lambdas.inference.settings import ChallengerSettings
-from lambdas.inference.thresholds import Thresholds
 
 
 def sampled(ref: ObjectRef, percent: float) -> bool:
@@ -88,4 +90,3 @@ def build(settings: ChallengerSettings, options: backends.ClientOptions, client:
     one_attempt = replace(options, pace=None, call_timeout=min(options.call_timeout, options.read_timeout + 2))
     adapter = spec.create(settings.model, one_attempt, client)
     return Challenger(adapter, spec.name, settings.sample_percent)
-

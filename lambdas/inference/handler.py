@@ -18,19 +18,19 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.inference import deadline, errors
+from lambdas.inference import deadline
 from lambdas.inference.backends import ClientOptions, InferenceBackend, spec
 from lambdas.inference.batch import BatchRunner, SqsRecord
 from lambdas.inference.challenger import Challenger
 from lambdas.inference.challenger import build as build_challenger
-from lambdas.inference.errors import ProcessingError, TransientError
-from lambdas.inference.images import MemoryBudget, budget_bytes
+from lambdas.inference.core import errors
+from lambdas.inference.core.errors import ProcessingError, TransientError
+from lambdas.inference.core.rules import ConfigError
+from lambdas.inference.images.prepare import MemoryBudget, budget_bytes
 from lambdas.inference.pacing import RateLimiter, VisibilityBackoff
 from lambdas.inference.pipeline import BatchScope, Pipeline, Storage
-from lambdas.inference.rules import ConfigError
 from lambdas.inference.settings import Settings, tracing_enabled
 from lambdas.inference.storage import S3Storage
-from lambdas.inference.thresholds import Thresholds
 from lambdas.inference.tracing import make_tracing
 
 logger = Logger()
@@ -136,7 +136,7 @@ def build_runtime(
         budget=MemoryBudget(budget_bytes(settings.memory_mb)),
         input_prefix=settings.input_prefix,
         image_suffixes=settings.image_suffixes,
-        thresholds=Thresholds(settings.min_confidence, settings.label_thresholds, settings.candidate_floor),
+        thresholds=settings.thresholds,
         backend=backend or build_backend(settings),
         storage=storage
         or S3Storage(kms_key_arn=settings.result_kms_key_arn, read_timeout=settings.storage_read_timeout_seconds),

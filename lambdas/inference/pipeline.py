@@ -9,17 +9,18 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
-from lambdas.inference import errors, events, ordering, results
 from lambdas.inference.backends.base import InferenceBackend
 from lambdas.inference.challenger import Challenger
-from lambdas.inference.errors import PermanentError, ProcessingError, TransientError
-from lambdas.inference.events import MalformedMessage, ObjectCreated, S3TestEvent
-from lambdas.inference.images import HEADER_BYTES, MemoryBudget
-from lambdas.inference.model import ObjectRef
+from lambdas.inference.core import errors, events, ordering, results
+from lambdas.inference.core.errors import PermanentError, ProcessingError, TransientError
+from lambdas.inference.core.events import MalformedMessage, ObjectCreated, S3TestEvent
+from lambdas.inference.core.thresholds import Thresholds
+from lambdas.inference.core.values import ObjectRef
+from lambdas.inference.images.prepare import HEADER_BYTES, MemoryBudget
 from lambdas.inference.storage import Existing, Head, ObjectGone, WriteConflict
-from lambdas.inference.thresholds import Thresholds
 
 MAX_KEY_BYTES = 1024  # S3's limit for an object key, in UTF-8 bytes
 WRITE_ATTEMPTS = 3  # conditional writes lost to another invocation before the message is retried
@@ -38,7 +39,7 @@ class Storage(Protocol):
 class Telemetry(Protocol):
     """Where counts and latencies go (Powertools Metrics in the Lambda, a list in tests)."""
 
-    def outcome(self, status: str, code: str | None = None) -> None: ...
+    def outcome(self, status: Status, code: str | None = None) -> None: ...
     def detection(self, labels_found: int, latency_ms: float) -> None: ...
     def challenger(self, section: dict[str, Any]) -> None: ...
 
@@ -49,12 +50,25 @@ class LogSink(Protocol):
     def error(self, msg: str, *args: Any, **kwargs: Any) -> None: ...
 
 
+class Status(StrEnum):
+    """How one object (or a message without objects) ended."""
+
+    OK = "ok"  # a result was written
+    ERROR = "error"  # an error document was written
+    SKIPPED = "skipped"  # not an image under the prefix
+    DUPLICATE = "duplicate"  # this version's outcome is already recorded
+    SUPERSEDED = "superseded"  # a later version has (or will have) its own outcome
+    DELETED = "deleted"  # the object was gone before it was processed
+    TEST_EVENT = "test_event"  # S3's s3:TestEvent
+    MALFORMED = "malformed"  # not an S3 notification
+    RETRY = "retry"  # counted, never an Outcome: the message goes back to the queue (TransientError)
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How one object (or a message without objects) ended."""
 
-    # "ok", "error", "skipped", "duplicate", "superseded", "deleted", "test_event", "malformed"
-    status: str
+    status: Status
     key: str | None = None
     result_key: str | None = None
     code: str | None = None
@@ -144,12 +158,12 @@ class Pipeline:
         except MalformedMessage as exc:
             # Retrying cannot change a body. Logged with a sample for the operator, then acknowledged.
             self.log.error("Malformed message acknowledged", extra={"reason": str(exc), "body_sample": body[:256]})
-            self.telemetry.outcome("malformed")
-            return [Outcome(status="malformed", detail=str(exc))]
+            self.telemetry.outcome(Status.MALFORMED)
+            return [Outcome(status=Status.MALFORMED, detail=str(exc))]
         if isinstance(parsed, S3TestEvent):
             self.log.info("S3 test event acknowledged", extra={"bucket": parsed.bucket})
-            self.telemetry.outcome("test_event")
-            return [Outcome(status="test_event")]
+            self.telemetry.outcome(Status.TEST_EVENT)
+            return [Outcome(status=Status.TEST_EVENT)]
         scope = scope or BatchScope()
         outcomes: list[Outcome] = []
         retry: TransientError | None = None
@@ -168,15 +182,15 @@ class Pipeline:
         reason = events.skip_reason(event, self.input_prefix, self.image_suffixes)
         if reason is not None:
             self.log.info("Object skipped", extra={**log_keys, "reason": reason.value})
-            self.telemetry.outcome("skipped")
-            return Outcome(status="skipped", key=ref.key, detail=reason.value)
+            self.telemetry.outcome(Status.SKIPPED)
+            return Outcome(status=Status.SKIPPED, key=ref.key, detail=reason.value)
 
         result_key = events.result_key_for(ref.key)
         if len(result_key.encode("utf-8")) > MAX_KEY_BYTES:
             # Neither a result nor an error document fits beside the image: the DLQ is the only place left,
             # and the model is not called on the way there.
             self.log.error("Key too long for a result document", extra={**log_keys, "error_code": errors.KEY_TOO_LONG})
-            self.telemetry.outcome("retry", errors.KEY_TOO_LONG)
+            self.telemetry.outcome(Status.RETRY, errors.KEY_TOO_LONG)
             raise TransientError(
                 errors.KEY_TOO_LONG, f"'{result_key[:60]}...' exceeds S3's {MAX_KEY_BYTES}-byte key limit"
             )
@@ -187,8 +201,8 @@ class Pipeline:
         if not first:
             shared = future.result()  # re-raises the first's TransientError: both messages are retried
             self.log.info("Same object twice in one batch: worked on once", extra={**log_keys, "shared": shared.status})
-            self.telemetry.outcome("duplicate")
-            return Outcome(status="duplicate", key=ref.key, result_key=result_key, detail="twice in one batch")
+            self.telemetry.outcome(Status.DUPLICATE)
+            return Outcome(status=Status.DUPLICATE, key=ref.key, result_key=result_key, detail="twice in one batch")
         try:
             outcome = self._process(ref, result_key, log_keys)
         except BaseException as exc:
@@ -201,14 +215,14 @@ class Pipeline:
         existing = self._existing(ref, result_key, log_keys)
         verdict = ordering.judge(ref, existing.document if existing else None)
         if verdict is ordering.Verdict.DUPLICATE:
-            return self._settled(verdict.value, ref, result_key, log_keys)
+            return self._settled(Status.DUPLICATE, ref, result_key, log_keys)
         try:
             head = self.storage.head_current(ref.bucket, ref.key, HEADER_BYTES)
         except ObjectGone:
-            return self._settled("deleted", ref, result_key, log_keys)
+            return self._settled(Status.DELETED, ref, result_key, log_keys)
         if not _describes(ref, head):
             # A newer version is current: its own notification brings its outcome.
-            return self._settled("superseded", ref, result_key, log_keys)
+            return self._settled(Status.SUPERSEDED, ref, result_key, log_keys)
         if verdict is ordering.Verdict.SUPERSEDED:
             # The document claims a later event, yet this version is the current one: the version it answers
             # was deleted since, or the document is not what it says. The current version's outcome replaces it.
@@ -226,14 +240,14 @@ class Pipeline:
             detection = self.backend.detect(_S3Image(ref, self.storage, self.budget, head.data), self.thresholds)
         except PermanentError as exc:
             if exc.code == errors.OBJECT_NOT_FOUND:  # the version went away after we looked
-                return self._settled("deleted", ref, result_key, log_keys)
+                return self._settled(Status.DELETED, ref, result_key, log_keys)
             return self._record_error(ref, result_key, exc, received_at, log_keys, existing)
         except TransientError as exc:
             self.log.warning(
                 "Transient failure; the message will be retried",
                 extra={**log_keys, "error_code": exc.code, "error": exc.message, "request_id": exc.request_id},
             )
-            self.telemetry.outcome("retry", exc.code)
+            self.telemetry.outcome(Status.RETRY, exc.code)
             raise
         accepted, candidates, dropped = self.thresholds.split(detection.labels)
         shadow = None
@@ -258,7 +272,7 @@ class Pipeline:
         if lost_to:
             return self._settled(lost_to, ref, result_key, log_keys)
         self.telemetry.detection(len(accepted), detection.latency_ms)
-        self.telemetry.outcome("ok")
+        self.telemetry.outcome(Status.OK)
         self.log.info(
             "Result written",
             extra={
@@ -270,15 +284,15 @@ class Pipeline:
                 "sent_as": detection.image.sent_as,
             },
         )
-        return Outcome(status="ok", key=ref.key, result_key=result_key)
+        return Outcome(status=Status.OK, key=ref.key, result_key=result_key)
 
-    def _current_now(self, ref: ObjectRef) -> str | None:
+    def _current_now(self, ref: ObjectRef) -> Status | None:
         """None when ``ref`` is still the key's current version; otherwise the outcome to settle with."""
         try:
             head = self.storage.head_current(ref.bucket, ref.key, 1)
         except ObjectGone:
-            return "deleted"
-        return None if _describes(ref, head) else "superseded"
+            return Status.DELETED
+        return None if _describes(ref, head) else Status.SUPERSEDED
 
     def _existing(self, ref: ObjectRef, result_key: str, log_keys: dict[str, Any]) -> Existing | None:
         """The outcome document at the result key. Something else there (a user's own JSON) is never replaced:
@@ -294,7 +308,7 @@ class Pipeline:
                     "reason": existing.reason,
                 },
             )
-            self.telemetry.outcome("retry", errors.RESULT_KEY_TAKEN)
+            self.telemetry.outcome(Status.RETRY, errors.RESULT_KEY_TAKEN)
             raise TransientError(
                 errors.RESULT_KEY_TAKEN,
                 f"{result_key} exists and {existing.reason or 'is not a result document'}; "
@@ -302,12 +316,12 @@ class Pipeline:
             )
         return existing
 
-    def _settled(self, status: str, ref: ObjectRef, result_key: str, log_keys: dict[str, Any]) -> Outcome:
+    def _settled(self, status: Status, ref: ObjectRef, result_key: str, log_keys: dict[str, Any]) -> Outcome:
         """An outcome that needs no model call and writes nothing."""
         messages = {
-            "duplicate": "Duplicate notification: this version's outcome is already recorded",
-            "superseded": "Superseded: a later version of this key has (or will have) its own outcome",
-            "deleted": "The object was deleted before it was processed; nothing to record",
+            Status.DUPLICATE: "Duplicate notification: this version's outcome is already recorded",
+            Status.SUPERSEDED: "Superseded: a later version of this key has (or will have) its own outcome",
+            Status.DELETED: "The object was deleted before it was processed; nothing to record",
         }
         self.log.info(messages[status], extra={**log_keys, "sequencer": ref.sequencer})
         self.telemetry.outcome(status)
@@ -338,8 +352,8 @@ class Pipeline:
             "Image cannot be processed; error document written",
             extra={**log_keys, "result_key": result_key, "error_code": error.code, "error": error.message},
         )
-        self.telemetry.outcome("error", error.code)
-        return Outcome(status="error", key=ref.key, result_key=result_key, code=error.code, detail=error.message)
+        self.telemetry.outcome(Status.ERROR, error.code)
+        return Outcome(status=Status.ERROR, key=ref.key, result_key=result_key, code=error.code, detail=error.message)
 
     def _write(
         self,
@@ -348,10 +362,10 @@ class Pipeline:
         document: dict[str, Any],
         existing: Existing | None,
         log_keys: dict[str, Any],
-    ) -> str | None:
+    ) -> Status | None:
         """Write the outcome only over what was read (conditional write). When another invocation wrote in the
-        meantime, read again: a later event's outcome wins (returns "superseded"), the same version's outcome
-        is a duplicate (returns "duplicate"), an earlier event's is overwritten. None when written."""
+        meantime, read again: a later event's outcome wins (returns SUPERSEDED), the same version's outcome is a
+        duplicate (returns DUPLICATE), an earlier event's is overwritten. None when written."""
         for _ in range(WRITE_ATTEMPTS):
             try:
                 self.storage.write_json(
@@ -363,7 +377,7 @@ class Pipeline:
                 existing = self._existing(ref, key, log_keys)
                 verdict = ordering.judge(ref, existing.document if existing else None)
                 if verdict in (ordering.Verdict.DUPLICATE, ordering.Verdict.SUPERSEDED):
-                    return str(verdict.value)
+                    return Status(verdict.value)
                 if verdict is ordering.Verdict.UNORDERED:
                     lost_to = self._current_now(ref)
                     if lost_to:
@@ -373,7 +387,7 @@ class Pipeline:
                     "Result write failed; the message will be retried",
                     extra={**log_keys, "error_code": exc.code, "error": exc.message},
                 )
-                self.telemetry.outcome("retry", exc.code)
+                self.telemetry.outcome(Status.RETRY, exc.code)
                 raise
-        self.telemetry.outcome("retry", errors.RESULT_WRITE_FAILED)
+        self.telemetry.outcome(Status.RETRY, errors.RESULT_WRITE_FAILED)
         raise TransientError(errors.RESULT_WRITE_FAILED, f"{key} kept changing while it was written")

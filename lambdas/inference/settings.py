@@ -13,10 +13,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lambdas.inference import backends, rules
+from lambdas.inference import backends
 from lambdas.inference.backends.base import DEFAULT_MAX_LABELS, DEFAULT_MAX_RESPONSE_BYTES
-from lambdas.inference.rules import ConfigError
-from lambdas.inference.variables import Variable, read_all, render_json, render_list, render_number
+from lambdas.inference.core import rules
+from lambdas.inference.core.thresholds import Thresholds
+from lambdas.inference.core.variables import (
+    Variable,
+    read_all,
+    render_env,
+    render_json,
+    render_list,
+    render_number,
+    require,
+)
 
 
 def _integer(low: int, high: int) -> Callable[[str, Any], int]:
@@ -257,26 +266,15 @@ class ChallengerSettings:
             return cls(None, own["sample_percent"], None)
         values = read_all(model_variables(backend), get, by)
         model = backends.spec(backend).settings(values)
-        if model.model_id is None:
-            variable = next(
-                v for v in model_variables(backend) if v.field == backends.spec(backend).model_variable.field
-            )
-            raise rules.ConfigError(
-                str(getattr(variable, by) or variable.name), f"is not set; a {backend} challenger needs its model"
-            )
+        field = backends.spec(backend).model_variable.field
+        variable = next(v for v in model_variables(backend) if v.field == field)
+        require(model.model_id, variable, by, f"a {backend} challenger needs its model")
         return cls(backend, own["sample_percent"], model)
 
     def to_env(self) -> dict[str, str]:
-        env: dict[str, str] = {}
         if self.backend is None:
-            return env
-        env[str(BACKEND.env)] = self.backend
-        env[str(SAMPLE_PERCENT.env)] = SAMPLE_PERCENT.render(self.sample_percent)
-        for variable in model_variables(self.backend):
-            value = getattr(self.model, variable.field)
-            if variable.env and variable.written and value is not None:
-                env[variable.env] = variable.render(value)
-        return env
+            return {}
+        return {**render_env(OWN, self), **render_env(model_variables(self.backend), self.model)}
 
 
 @dataclass(frozen=True)
@@ -306,6 +304,11 @@ class Settings:
         return backends.spec(self.backend)
 
     @property
+    def thresholds(self) -> Thresholds:
+        """The thresholds in force: the global minimum, the per-label overrides, the candidate floor."""
+        return Thresholds(self.min_confidence, self.label_thresholds, self.candidate_floor)
+
+    @property
     def model_id(self) -> str | None:
         """The configured model: a Rekognition model ARN, a SageMaker endpoint name... None until set."""
         model_id: str | None = self.model.model_id
@@ -313,14 +316,15 @@ class Settings:
 
     def require_model(self) -> str:
         """The model id; ConfigError naming the backend's model variable when it is not set."""
-        if self.model_id is None:
-            variable = self.spec.model_variable
-            raise ConfigError(
-                variable.env or variable.name,
-                f"is not set; BACKEND={self.backend} needs it "
-                f"(redeploy with -c {variable.context}=... or set the variable on the function)",
-            )
-        return self.model_id
+        variable = self.spec.model_variable
+        model_id: str = require(
+            self.model_id,
+            variable,
+            "env",
+            f"BACKEND={self.backend} needs it (redeploy with -c {variable.context}=... or set the variable on the "
+            "function)",
+        )
+        return model_id
 
     @staticmethod
     def variables(backend: str) -> tuple[Variable, ...]:
@@ -359,18 +363,11 @@ class Settings:
 
     def to_env(self) -> dict[str, str]:
         """The environment that reads back as these settings (unset values are left out)."""
-        env: dict[str, str] = {}
-        for variable in COMMON:
-            self._render(env, variable, getattr(self, variable.field))
-        for variable in self.spec.variables:
-            self._render(env, variable, getattr(self.model, variable.field))
-        env.update(self.challenger.to_env())
-        return env
-
-    @staticmethod
-    def _render(env: dict[str, str], variable: Variable, value: Any) -> None:
-        if variable.env and variable.written and value is not None:
-            env[variable.env] = variable.render(value)
+        return {
+            **render_env(COMMON, self),
+            **render_env(self.spec.variables, self.model),
+            **self.challenger.to_env(),
+        }
 
 
 def tracing_enabled(environ: Mapping[str, str] | None = None) -> bool:

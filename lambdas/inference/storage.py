@@ -11,11 +11,11 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lambdas.inference import errors
-from lambdas.inference.errors import PermanentError, ProcessingError, TransientError
-from lambdas.inference.model import ObjectRef
-from lambdas.inference.results import PRODUCER, PRODUCER_METADATA
-from lambdas.inference.rules import RESULT_SUFFIX
+from lambdas.inference.core import errors
+from lambdas.inference.core.errors import PermanentError, ProcessingError, TransientError
+from lambdas.inference.core.results import PRODUCER, PRODUCER_METADATA
+from lambdas.inference.core.rules import RESULT_SUFFIX
+from lambdas.inference.core.values import ObjectRef
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

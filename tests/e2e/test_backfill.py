@@ -17,15 +17,17 @@ from typing import Any
 
 import pytest
 
-from inferctl import backfill, cli, images
-from inferctl.demo import model as demo_model
-from inferctl.demo.run import demo_config
-from inferctl.demo.scenes import scene
-from inferctl.emulator.resources import notification_configuration
-from inferctl.emulator.stack import EmbeddedStack, embedded_stack, write_state
-from inferctl.outcomes import read_result
-from inferctl.target import Target, from_outputs
-from lambdas.inference.backends.base import LocalModel, ModelFault
+from inferctl import cli
+from inferctl.local.demo import detector as demo_model
+from inferctl.local.demo.run import demo_config
+from inferctl.local.demo.scenes import scene
+from inferctl.local.emulator.resources import notification_configuration
+from inferctl.local.emulator.stack import EmbeddedStack, embedded_stack, write_state
+from inferctl.local.models.base import LocalModel, ModelFault
+from inferctl.stack import backfill
+from inferctl.stack import uploads as images
+from inferctl.stack.outcomes import read_result
+from inferctl.stack.target import Target, from_outputs
 from tests.support.emulated import backdate_uploads
 
 NORMAL, CORRUPT, POISON, EARLY = 1600, 100, 50, 250

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inferctl.burst import run
+from inferctl.local.burst import run
 
 
 def test_a_burst_of_1000_images_against_5_calls_per_second_dead_letters_nothing(tmp_path: Path):

@@ -7,14 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from inferctl import images
 from inferctl.cli import main
-from inferctl.demo import model as demo_model
-from inferctl.demo.run import CHALLENGER_CONTEXT, CHALLENGER_ENDPOINT, demo_config, demo_models, run_demo
-from inferctl.emulator.stack import embedded_stack, write_state
 from inferctl.evaluation.evaluate import evaluate
-from inferctl.outcomes import dead_letters
-from inferctl.target import from_outputs
+from inferctl.local.demo import detector as demo_model
+from inferctl.local.demo.run import CHALLENGER_CONTEXT, CHALLENGER_ENDPOINT, demo_config, demo_models, run_demo
+from inferctl.local.emulator.stack import embedded_stack, write_state
+from inferctl.stack import uploads as images
+from inferctl.stack.outcomes import dead_letters
+from inferctl.stack.target import from_outputs
 from tests.support import images as test_images
 
 
@@ -90,7 +90,7 @@ def test_promote_and_retire_through_the_operator_tool_change_the_next_results(tm
 def test_the_evaluation_of_the_primary_alone_is_unchanged_by_a_challenger_section():
     # The primary's numbers come from its own labels: a challenger section beside them changes nothing.
     from inferctl.evaluation.groundtruth import GroundTruth, ImageTruth
-    from lambdas.inference.thresholds import Thresholds
+    from lambdas.inference.core.thresholds import Thresholds
 
     truth = GroundTruth("classification", {"k": ImageTruth(classes={"bee"})})
     plain = {"status": "ok", "source": {"key": "k"}, "labels": [{"name": "bee", "confidence": 80.0}]}

@@ -7,8 +7,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from inferctl.demo.run import run_demo
-from inferctl.demo.scenes import demo_samples
+from inferctl.local.demo.run import run_demo
+from inferctl.local.demo.scenes import demo_samples
 
 
 def overlap(a: list[float], b: list[float]) -> float:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inferctl import images as operations
-from inferctl.demo.run import demo_config, demo_models
-from inferctl.emulator.stack import embedded_stack
-from inferctl.target import from_outputs
+from inferctl.local.demo.run import demo_config, demo_models
+from inferctl.local.emulator.stack import embedded_stack
+from inferctl.stack import uploads as operations
+from inferctl.stack.target import from_outputs
 from tests.support import images
 
 
@@ -44,7 +44,7 @@ def test_rekognition_backend_end_to_end_by_reference_and_by_bytes(tmp_path: Path
 
 
 def test_the_demo_gives_every_image_suffix_in_any_letter_case_its_outcome(tmp_path: Path):
-    from inferctl.demo.run import run_demo
+    from inferctl.local.demo.run import run_demo
 
     folder = tmp_path / "camera"
     folder.mkdir()

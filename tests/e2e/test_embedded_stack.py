@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from inferctl import cli
-from inferctl import images as operations
-from inferctl.demo import model as demo_model
-from inferctl.demo.run import demo_config
-from inferctl.emulator.stack import EmbeddedStack, embedded_stack, write_state
-from inferctl.outcomes import ImageState
-from inferctl.target import from_outputs
+from inferctl.local.demo import detector as demo_model
+from inferctl.local.demo.run import demo_config
+from inferctl.local.emulator.stack import EmbeddedStack, embedded_stack, write_state
+from inferctl.stack import uploads as operations
+from inferctl.stack.outcomes import ImageState
+from inferctl.stack.target import from_outputs
 from tests.support import images
 
 FAIL_ONCE = images.jpeg(330, 240)

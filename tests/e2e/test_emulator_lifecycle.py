@@ -9,9 +9,9 @@ from urllib.parse import urlparse
 import boto3
 import pytest
 
-from inferctl.demo import model as demo_model
-from inferctl.emulator.server import embedded_aws
-from inferctl.emulator.services import LocalModels, local_services
+from inferctl.local.demo import detector as demo_model
+from inferctl.local.emulator.server import embedded_aws
+from inferctl.local.emulator.services import LocalModels, local_services
 
 
 def port_open(url: str) -> bool:

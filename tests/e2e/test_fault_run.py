@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from inferctl.faults import FaultPlan, run
+from inferctl.local.faults import FaultPlan, run
 
 
 @pytest.mark.parametrize("backend", ["sagemaker", "rekognition"])

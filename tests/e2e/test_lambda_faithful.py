@@ -21,17 +21,17 @@ from typing import Any
 
 import pytest
 
-from inferctl import backfill
-from inferctl import images as operations
-from inferctl.deadletters import inspect_dlq
-from inferctl.demo import model as demo_model
-from inferctl.demo.run import demo_config
-from inferctl.emulator.resources import notification_configuration
-from inferctl.emulator.stack import EmbeddedStack, embedded_stack
-from inferctl.outcomes import ImageState, dead_letters, read_result
-from inferctl.target import Target, from_outputs
-from lambdas.inference import errors
-from lambdas.inference.backends.base import ModelFault, Trickled
+from inferctl.local.demo import detector as demo_model
+from inferctl.local.demo.run import demo_config
+from inferctl.local.emulator.resources import notification_configuration
+from inferctl.local.emulator.stack import EmbeddedStack, embedded_stack
+from inferctl.local.models.base import ModelFault, Trickled
+from inferctl.stack import backfill
+from inferctl.stack import uploads as operations
+from inferctl.stack.deadletters import inspect_dlq
+from inferctl.stack.outcomes import ImageState, dead_letters, read_result
+from inferctl.stack.target import Target, from_outputs
+from lambdas.inference.core import errors
 from tests.support import corpus
 from tests.support import images as make
 

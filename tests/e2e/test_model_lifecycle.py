@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import time
 
-from inferctl import images
-from inferctl.burst import small_jpeg
-from inferctl.demo import model as demo_model
-from inferctl.demo.run import demo_config, demo_models
-from inferctl.emulator.stack import embedded_stack
-from inferctl.outcomes import dead_letters
-from inferctl.target import from_outputs
-from lambdas.inference.backends.base import LocalLifecycle
-from lambdas.inference.backends.rekognition import DEMO_MODEL_ARN
-from lambdas.inference.lifecycle import START, STOP
+from inferctl.local.burst import small_jpeg
+from inferctl.local.demo import detector as demo_model
+from inferctl.local.demo.run import demo_config, demo_models
+from inferctl.local.emulator.stack import embedded_stack
+from inferctl.local.models.base import LocalLifecycle
+from inferctl.local.models.rekognition import DEMO_MODEL_ARN
+from inferctl.stack import uploads as images
+from inferctl.stack.outcomes import dead_letters
+from inferctl.stack.target import from_outputs
+from lambdas.controller.decide import START, STOP
 
 
 class CountingModel:
@@ -109,7 +109,7 @@ def test_a_stack_deployed_without_a_model_keeps_images_waiting_until_one_is_set(
 
 def test_the_model_commands_show_start_and_stop_the_embedded_model(tmp_path, capsys):
     from inferctl.cli import main
-    from inferctl.emulator.stack import write_state
+    from inferctl.local.emulator.stack import write_state
 
     config = demo_config({"backend": "rekognition"})
     lifecycle = LocalLifecycle("STOPPED", start_seconds=1.0, stop_seconds=0.5)
@@ -143,7 +143,7 @@ def test_the_model_commands_show_start_and_stop_the_embedded_model(tmp_path, cap
 
 
 def test_the_demo_shows_an_auto_start(tmp_path, capsys):
-    from inferctl.demo.run import run_demo
+    from inferctl.local.demo.run import run_demo
 
     assert run_demo(None, tmp_path / "demo", {}, timeout=120, auto_start=True) == 0
     err = capsys.readouterr().err

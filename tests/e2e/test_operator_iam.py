@@ -13,11 +13,11 @@ import pytest
 
 from inferctl import cli
 from inferctl.cli import common
-from inferctl.demo import model as demo_model
-from inferctl.demo.run import demo_config
-from inferctl.emulator.stack import embedded_stack, write_state
-from inferctl.target import Target, embedded
-from lambdas.inference.backends.base import LocalModel
+from inferctl.local.demo import detector as demo_model
+from inferctl.local.demo.run import demo_config
+from inferctl.local.emulator.stack import embedded_stack, write_state
+from inferctl.local.models.base import LocalModel
+from inferctl.stack.target import Target, embedded
 from tests.support import images
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from PIL import Image
 from inferctl.evaluation import report
 from inferctl.evaluation.evaluate import evaluate
 from inferctl.evaluation.groundtruth import GroundTruth, ImageTruth
-from lambdas.inference.thresholds import Thresholds
+from lambdas.inference.core.thresholds import Thresholds
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts"

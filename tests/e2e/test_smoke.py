@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from inferctl import cli
-from inferctl.demo import model as demo_model
-from inferctl.demo.run import demo_config
-from inferctl.emulator.stack import EmbeddedStack, embedded_stack, write_state
-from inferctl.smoke import SMOKE_FOLDER
-from lambdas.inference.backends.base import LocalModel, ModelFault
+from inferctl.local.demo import detector as demo_model
+from inferctl.local.demo.run import demo_config
+from inferctl.local.emulator.stack import EmbeddedStack, embedded_stack, write_state
+from inferctl.local.models.base import LocalModel, ModelFault
+from inferctl.stack.smoke import SMOKE_FOLDER
 
 
 class SwitchableModel:

@@ -12,13 +12,16 @@ from typing import Any
 
 import pytest
 
-from inferctl import cli, configuration, images, whatif
-from inferctl.demo.run import demo_config, demo_models
-from inferctl.demo.scenes import demo_samples
-from inferctl.emulator.stack import EmbeddedStack, embedded_stack, write_state
-from inferctl.target import Target, from_outputs
-from lambdas.inference.rules import ConfigError
-from lambdas.inference.thresholds import Thresholds
+from inferctl import cli
+from inferctl.evaluation import whatif
+from inferctl.local.demo.run import demo_config, demo_models
+from inferctl.local.demo.scenes import demo_samples
+from inferctl.local.emulator.stack import EmbeddedStack, embedded_stack, write_state
+from inferctl.stack import configuration
+from inferctl.stack import uploads as images
+from inferctl.stack.target import Target, from_outputs
+from lambdas.inference.core.rules import ConfigError
+from lambdas.inference.core.thresholds import Thresholds
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from inferctl import backfill, images
-from inferctl.burst import small_jpeg
-from inferctl.demo.run import demo_config, demo_models
-from inferctl.emulator.clock import EmulatedClock
-from inferctl.emulator.stack import embedded_stack
-from inferctl.outcomes import dead_letters
-from inferctl.target import from_outputs
-from lambdas.inference.backends.base import LocalLifecycle
-from lambdas.inference.backends.rekognition import DEMO_MODEL_ARN
-from lambdas.inference.lifecycle import Decision
+from inferctl.local.burst import small_jpeg
+from inferctl.local.demo.run import demo_config, demo_models
+from inferctl.local.emulator.clock import EmulatedClock
+from inferctl.local.emulator.stack import embedded_stack
+from inferctl.local.models.base import LocalLifecycle
+from inferctl.local.models.rekognition import DEMO_MODEL_ARN
+from inferctl.stack import backfill
+from inferctl.stack import uploads as images
+from inferctl.stack.outcomes import dead_letters
+from inferctl.stack.target import from_outputs
+from lambdas.controller.decide import Decision
 
 DAY = 24 * 3600
 IMAGES = 20

@@ -26,18 +26,21 @@ def asset_dir() -> Path:
     s = synth(bundle=True)
     code = s.json["Resources"][s.logical_id(s.stack.inference.function)]["Properties"]["Code"]
     assert "S3Key" in code  # an asset, not inline code
-    assets = [p for p in s.outdir.glob("asset.*") if p.is_dir() and (p / "inference" / "handler.py").exists()]
+    assets = [
+        p for p in s.outdir.glob("asset.*") if p.is_dir() and (p / "lambdas" / "inference" / "handler.py").exists()
+    ]
     assert len(assets) == 1, assets
     return assets[0]
 
 
 def test_asset_holds_the_handler_package_and_its_dependencies(asset_dir):
-    assert (asset_dir / "inference" / "handler.py").is_file()
-    assert (asset_dir / "inference" / "backends" / "rekognition.py").is_file()
+    assert (asset_dir / "lambdas" / "inference" / "handler.py").is_file()
+    assert (asset_dir / "lambdas" / "controller" / "handler.py").is_file()
+    assert (asset_dir / "lambdas" / "inference" / "backends" / "rekognition.py").is_file()
     assert (asset_dir / "aws_lambda_powertools").is_dir()
     assert (asset_dir / "aws_xray_sdk").is_dir()
     assert not list(asset_dir.rglob("__pycache__"))
-    assert not (asset_dir / "inference" / "requirements.txt").exists()
+    assert not (asset_dir / "lambdas" / "requirements.txt").exists()
     # Provided by the Lambda runtime: pruned to keep the package small.
     for provided in ("boto3", "botocore", "s3transfer"):
         assert not (asset_dir / provided).exists()

@@ -47,7 +47,7 @@ def test_the_controller_runs_every_minute_on_its_own_function():
     assert target["Arn"] == {"Fn::GetAtt": [s.logical_id(s.stack.controller.function), "Arn"]}
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 0  # the next minute is the retry
     function = controller_function(s)["Properties"]
-    assert function["Handler"] == "inference.controller.lambda_handler"
+    assert function["Handler"] == "lambdas.controller.handler.lambda_handler"
     assert function["Environment"]["Variables"]["AUTO_MODE"] == "false"
 
 

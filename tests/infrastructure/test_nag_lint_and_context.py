@@ -10,7 +10,7 @@ import aws_cdk as cdk
 import pytest
 
 from app import build_app
-from lambdas.inference.rules import ConfigError
+from lambdas.inference.core.rules import ConfigError
 from stacks.config import cdk_json_context
 from tests.infrastructure.synth import synth
 

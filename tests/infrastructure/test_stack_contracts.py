@@ -286,7 +286,7 @@ def test_function_runtime_architecture_tracing_logging(default):
     assert int(runtime.split(".")[1]) >= 13
     assert props["Architectures"] == ["arm64"]
     assert props["TracingConfig"] == {"Mode": "Active"}
-    assert props["Handler"] == "inference.handler.lambda_handler"
+    assert props["Handler"] == "lambdas.inference.handler.lambda_handler"
     assert props["MemorySize"] == 1024
     assert props["Timeout"] == 60
     log_group_id = default.logical_id(default.stack.inference.log_group)

@@ -1,7 +1,7 @@
 """The backend port's contract, for every registered backend and for the in-memory fake the other tests use.
 
 Each registered backend runs its real adapter with a real boto3 client against its own emulation on the
-local services server (what ``BackendSpec.emulation`` declares), so a new backend module is held to the same
+local services server (``inferctl.local.models``), so a new backend module is held to the same
 contract by registering it: the image reaches the model, the model's findings come back in the shared
 shape (percent confidences, boxes as ratios), the service's faults become the project's error kinds, and the
 pipeline writes the documented result document.
@@ -17,15 +17,16 @@ import boto3
 import pytest
 from PIL import Image
 
-from inferctl.emulator.services import LocalModels, local_services
-from lambdas.inference import errors
+from inferctl.local.emulator.services import LocalModels, local_services
+from inferctl.local.models import emulation as emulation_of
+from inferctl.local.models.base import ModelFault, Prediction
 from lambdas.inference.backends import REGISTERED, ClientOptions, InferenceBackend, spec
-from lambdas.inference.backends.base import ModelFault, Prediction
-from lambdas.inference.errors import PermanentError, TransientError
-from lambdas.inference.model import ObjectRef
+from lambdas.inference.core import errors
+from lambdas.inference.core.errors import PermanentError, TransientError
+from lambdas.inference.core.thresholds import Thresholds
+from lambdas.inference.core.values import ObjectRef
 from lambdas.inference.pipeline import Pipeline
 from lambdas.inference.settings import Settings
-from lambdas.inference.thresholds import Thresholds
 from tests.support import images
 from tests.support.memory import FunctionBackend, MemoryStorage
 
@@ -81,7 +82,7 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
         yield FakeAdapter(model), model, storage
         return
     backend_spec = spec(request.param)
-    emulation = backend_spec.emulation
+    emulation = emulation_of(request.param)
 
     def fetch(bucket: str, key: str, version: str | None) -> bytes:
         return storage.read(ObjectRef(bucket, key))
@@ -108,7 +109,7 @@ class FakeAdapter:
 
     def detect(self, image: Any, thresholds: Thresholds) -> Any:
         def answer(key: str) -> list[Any]:
-            from lambdas.inference.model import BoundingBox, Label
+            from lambdas.inference.core.values import BoundingBox, Label
 
             try:
                 found = self.model(image.read(), "image/jpeg")

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inferctl.emulator.resources import Resources, provision
+from inferctl.local.emulator.resources import Resources, provision
 from lambdas.inference.backends.rekognition import RekognitionBackend
 from stacks.config import StackConfig
 from tests.integration.harness import MODEL_ARN, deliver, install_runtime, read_json, receive_all, settings_env

@@ -12,12 +12,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inferctl.emulator.resources import Resources, provision
+from inferctl.local.emulator.resources import Resources, provision
 from lambdas.inference import challenger as shadow
-from lambdas.inference import errors, handler
+from lambdas.inference import handler
 from lambdas.inference.backends import ClientOptions
 from lambdas.inference.backends.rekognition import RekognitionBackend
-from lambdas.inference.model import ObjectRef
+from lambdas.inference.core import errors
+from lambdas.inference.core.values import ObjectRef
 from lambdas.inference.settings import Settings
 from lambdas.inference.storage import S3Storage
 from stacks.config import StackConfig

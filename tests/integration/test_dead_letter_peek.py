@@ -7,7 +7,7 @@ import json
 import boto3
 from moto import mock_aws
 
-from inferctl.outcomes import dead_letters
+from inferctl.stack.outcomes import dead_letters
 
 
 def event_body(key: str) -> str:

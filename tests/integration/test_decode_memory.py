@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from lambdas.inference import errors
-from lambdas.inference.images import MB, budget_bytes
+from lambdas.inference.core import errors
+from lambdas.inference.images.prepare import MB, budget_bytes
 from lambdas.inference.settings import platform_environment
 from tests.support import corpus
 

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inferctl.emulator.resources import Resources, provision
+from inferctl.local.emulator.resources import Resources, provision
 from lambdas.inference.backends.rekognition import RekognitionBackend
 from lambdas.inference.backends.sagemaker import SageMakerBackend
 from stacks.config import StackConfig
@@ -283,7 +283,7 @@ def test_redelivered_notification_does_not_call_the_backend_again(aws, monkeypat
     messages = receive_all(session, resources)
     fake = FakeRekognition(session.client("s3"))
     install_runtime(monkeypatch, session, settings_env(resources), RekognitionBackend(MODEL_ARN, client=fake))
-    from inferctl.emulator.runtime import LambdaContext, sqs_event
+    from inferctl.local.emulator.runtime import LambdaContext, sqs_event
     from lambdas.inference import handler
 
     event = sqs_event(messages, resources.queue_arn, resources.region)

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inferctl.emulator.resources import Resources, provision
+from inferctl.local.emulator.resources import Resources, provision
 from lambdas.inference.backends.rekognition import RekognitionBackend
 from lambdas.inference.backends.sagemaker import SageMakerBackend
 from stacks.config import StackConfig

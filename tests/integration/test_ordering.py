@@ -15,9 +15,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inferctl.emulator.resources import Resources, provision
+from inferctl.local.emulator.resources import Resources, provision
 from lambdas.inference import handler
-from lambdas.inference.model import Label
+from lambdas.inference.core.values import Label
 from lambdas.inference.settings import Settings
 from lambdas.inference.storage import S3Storage
 from stacks.config import StackConfig

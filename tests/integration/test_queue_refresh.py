@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lambdas.inference.controller import REFRESH_MARK, refresh_queue
+from lambdas.controller.queue import REFRESH_MARK, refresh_queue
 
 
 @pytest.fixture

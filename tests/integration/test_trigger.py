@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inferctl.emulator.trigger import SqsTrigger
+from inferctl.local.emulator.trigger import SqsTrigger
 
 
 @pytest.fixture

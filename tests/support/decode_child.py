@@ -14,8 +14,8 @@ from pathlib import Path
 
 from lambdas.inference import images
 from lambdas.inference.backends.sagemaker import SageMakerBackend
-from lambdas.inference.errors import PermanentError
-from lambdas.inference.model import ObjectRef
+from lambdas.inference.core.errors import PermanentError
+from lambdas.inference.core.values import ObjectRef
 
 LIMITS = {
     "rekognition": images.REKOGNITION_BYTES,

@@ -8,11 +8,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from lambdas.inference import errors
 from lambdas.inference.backends import ImageSource
-from lambdas.inference.errors import PermanentError
-from lambdas.inference.model import Detection, ImageFacts, Label, ObjectRef
-from lambdas.inference.results import PRODUCER, PRODUCER_METADATA
+from lambdas.inference.core import errors
+from lambdas.inference.core.errors import PermanentError
+from lambdas.inference.core.results import PRODUCER, PRODUCER_METADATA
+from lambdas.inference.core.thresholds import Thresholds
+from lambdas.inference.core.values import Detection, ImageFacts, Label, ObjectRef
 from lambdas.inference.storage import (
     MAX_RESULT_DOCUMENT_BYTES,
     Existing,
@@ -23,7 +24,6 @@ from lambdas.inference.storage import (
     image_key_of,
     too_large,
 )
-from lambdas.inference.thresholds import Thresholds
 
 
 class MemoryStorage:

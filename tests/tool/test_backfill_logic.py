@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from inferctl import backfill
-from lambdas.inference.events import parse_body
+from inferctl.stack import backfill
+from lambdas.inference.core.events import parse_body
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SUFFIXES = (".jpg", ".png")

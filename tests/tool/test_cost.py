@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inferctl import cost
+from inferctl import pricing as cost
 
 
 def test_always_on_is_24_unit_hours_a_day_whatever_the_traffic():

@@ -11,7 +11,7 @@ from inferctl.evaluation import groundtruth
 from inferctl.evaluation.evaluate import evaluate
 from inferctl.evaluation.groundtruth import GroundTruth, ImageTruth, ManifestError, read_manifest
 from inferctl.evaluation.matching import iou, match_boxes
-from lambdas.inference.thresholds import Thresholds
+from lambdas.inference.core.thresholds import Thresholds
 
 
 def label(name: str, confidence: float, box: tuple[float, float, float, float] | None = None) -> dict[str, object]:
@@ -175,7 +175,7 @@ def test_a_line_that_is_not_ground_truth_is_named():
 
 
 def test_demo_scenes_are_reproducible_so_ground_truth_and_pixels_agree() -> None:
-    from inferctl.demo.scenes import scene
+    from inferctl.local.demo.scenes import scene
 
     boxes_a: list[tuple[str, tuple[int, int, int, int]]] = []
     boxes_b: list[tuple[str, tuple[int, int, int, int]]] = []

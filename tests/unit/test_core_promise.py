@@ -14,16 +14,18 @@ import pytest
 from botocore.stub import Stubber
 from PIL import Image
 
-from lambdas.inference import deadline, errors, headers, images
+from lambdas.inference import deadline, images
 from lambdas.inference.backends.sagemaker import SageMakerBackend
 from lambdas.inference.backends.sagemaker_formats import top_labels
 from lambdas.inference.batch import BatchRunner
-from lambdas.inference.errors import PermanentError, ProcessingError, TransientError
-from lambdas.inference.model import Label, ObjectRef
+from lambdas.inference.core import errors
+from lambdas.inference.core.errors import PermanentError, ProcessingError, TransientError
+from lambdas.inference.core.results import PRODUCER, PRODUCER_METADATA
+from lambdas.inference.core.thresholds import Thresholds
+from lambdas.inference.core.values import Label, ObjectRef
+from lambdas.inference.images import headers, prepare
 from lambdas.inference.pipeline import Pipeline
-from lambdas.inference.results import PRODUCER, PRODUCER_METADATA
 from lambdas.inference.storage import FOREIGN, LEGACY, OURS, document_kind
-from lambdas.inference.thresholds import Thresholds
 from tests.support import corpus
 from tests.support import images as make
 from tests.support.memory import FunctionBackend, MemoryStorage
@@ -91,7 +93,7 @@ def test_the_budget_reserves_a_progressive_jpegs_coefficients():
 def test_a_still_webps_header_is_read_without_pillow_and_agrees_with_it(name, image, options):
     data = make.encode(image, "WEBP", **options)
     native = headers.probe(data[:64])  # the first bytes are enough
-    assert native == images._header(Image.open(io.BytesIO(data)))
+    assert native == prepare._header(Image.open(io.BytesIO(data)))
 
 
 def test_a_multi_page_tiffs_frames_are_not_decided_from_its_first_bytes():

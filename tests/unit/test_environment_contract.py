@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lambdas.inference import backends, challenger
-from lambdas.inference.lifecycle import CONTROLLER_VARIABLES
+from lambdas.controller.settings import CONTROLLER_VARIABLES
+from lambdas.inference import backends, settings
 from lambdas.inference.settings import COMMON, Settings
 from stacks.config import StackConfig
 
@@ -18,7 +18,7 @@ ALL_VARIABLES = (
     COMMON
     + tuple(variable for spec in backends.specs() for variable in spec.variables)
     + CONTROLLER_VARIABLES
-    + challenger.all_variables()
+    + settings.all_variables()
 )
 MODEL_IDS = {
     "rekognition": "arn:aws:rekognition:eu-west-1:123456789012:project/p/version/v.2025-01-01T00.00.00/1735725600000",

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from lambdas.inference.events import MalformedMessage, ObjectCreated, S3TestEvent, Skip, parse_body, skip_reason
-from lambdas.inference.model import ObjectRef
+from lambdas.inference.core.events import MalformedMessage, ObjectCreated, S3TestEvent, Skip, parse_body, skip_reason
+from lambdas.inference.core.values import ObjectRef
 
 SUFFIXES = (".jpg", ".jpeg", ".png")
 

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from lambdas.inference import errors, handler
-from lambdas.inference.errors import TransientError
-from lambdas.inference.model import Label
+from lambdas.inference import handler
+from lambdas.inference.core import errors
+from lambdas.inference.core.errors import TransientError
+from lambdas.inference.core.values import Label
 from lambdas.inference.settings import Settings
 from tests.support.context import Context as LambdaContext
 from tests.support.memory import FunctionBackend, MemoryStorage

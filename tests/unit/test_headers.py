@@ -9,7 +9,8 @@ import zlib
 import pytest
 from PIL import Image
 
-from lambdas.inference import headers, images
+from lambdas.inference.images import headers
+from lambdas.inference.images import prepare as images
 from tests.support import images as make
 
 

@@ -11,8 +11,9 @@ from collections.abc import Callable
 
 import pytest
 
-from lambdas.inference import errors, images
-from lambdas.inference.errors import PermanentError
+from lambdas.inference import images
+from lambdas.inference.core import errors
+from lambdas.inference.core.errors import PermanentError
 from tests.support import corpus
 from tests.support import images as make
 

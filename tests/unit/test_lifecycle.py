@@ -5,16 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from lambdas.inference.backends.base import (
-    FAILED,
-    MISSING,
-    READY,
-    STARTING,
-    STOPPED,
-    STOPPING,
-    ModelStatus,
-)
-from lambdas.inference.lifecycle import START, STOP, Memory, Observation, Policy, decide, not_configured
+from lambdas.controller.decide import START, STOP, Memory, Observation, Policy, decide, not_configured
+from lambdas.inference.backends.control import FAILED, MISSING, READY, STARTING, STOPPED, STOPPING, ModelStatus
 
 AUTO = Policy(auto=True, idle_seconds=900, units=2)
 MANUAL = Policy(auto=False, idle_seconds=900, units=2)
@@ -161,7 +153,7 @@ def test_the_decision_for_every_backend_mode_and_state(backend, mode, row):
 
 
 def test_auto_mode_is_refused_at_synth_for_a_backend_that_cannot_stop_naming_the_key():
-    from lambdas.inference.rules import ConfigError
+    from lambdas.inference.core.rules import ConfigError
     from stacks.config import StackConfig
 
     with pytest.raises(ConfigError) as raised:

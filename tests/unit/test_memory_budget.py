@@ -9,10 +9,12 @@ import time
 
 import pytest
 
-from lambdas.inference import errors, headers, images
-from lambdas.inference.errors import PermanentError
-from lambdas.inference.images import MB, MemoryBudget, budget_bytes, decode_cost
-from lambdas.inference.model import ObjectRef
+from lambdas.inference.core import errors
+from lambdas.inference.core.errors import PermanentError
+from lambdas.inference.core.values import ObjectRef
+from lambdas.inference.images import headers
+from lambdas.inference.images import prepare as images
+from lambdas.inference.images.prepare import MB, MemoryBudget, budget_bytes, decode_cost
 from tests.support import images as make
 
 SAGEMAKER = images.ImageLimits(max_bytes=6 * MB, max_side=2048, native_formats=frozenset({"JPEG"}))
@@ -82,8 +84,9 @@ def test_an_unknown_header_runs_alone():
 
 
 class Source:
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, budget: MemoryBudget | None = None) -> None:
         self.data = data
+        self.budget = budget
         self.ref = ObjectRef(bucket="b", key="test_images/x.png", size=len(data))
         self.reads: list[str] = []
 
@@ -98,17 +101,17 @@ class Source:
 
 def test_prepare_source_reads_the_header_first_and_refuses_before_reading_the_bytes():
     data = make.png(1500, 1500)  # 9 MB decoded
-    source = Source(data)
+    source = Source(data, MemoryBudget(4 * MB))
     with pytest.raises(PermanentError) as raised:
-        images.prepare_source(source, SAGEMAKER, verify=True, budget=MemoryBudget(4 * MB))
+        images.prepare_source(source, SAGEMAKER, verify=True)
     assert raised.value.code == errors.IMAGE_TOO_LARGE
     assert source.reads == ["head"]  # the object itself was never read
 
 
 def test_prepare_source_within_the_budget():
-    source = Source(make.png(300, 200))
     budget = MemoryBudget(64 * MB)
-    prepared = images.prepare_source(source, SAGEMAKER, verify=True, budget=budget)
+    source = Source(make.png(300, 200), budget)
+    prepared = images.prepare_source(source, SAGEMAKER, verify=True)
     assert prepared.facts.transformations[0] == "converted_PNG_to_JPEG"
     assert 0 < budget.peak <= 64 * MB
     assert budget.held == 0

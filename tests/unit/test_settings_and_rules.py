@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lambdas.inference.rules import ConfigError
+from lambdas.inference.core.rules import ConfigError
 from lambdas.inference.settings import Settings
 from stacks.config import StackConfig
 

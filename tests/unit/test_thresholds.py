@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from lambdas.inference.model import Label
-from lambdas.inference.thresholds import Thresholds
+from lambdas.inference.core.thresholds import Thresholds
+from lambdas.inference.core.values import Label
 
 
 def test_boundary_is_inclusive():

@@ -158,8 +158,5 @@ class Emulation:
     demo_model_id: str
 
 
-
-
-
 def json_response(status: int, payload: Any, content_type: str, **headers: str) -> HttpResponse:
     return HttpResponse(status, json.dumps(payload).encode(), {"Content-Type": content_type, **headers})

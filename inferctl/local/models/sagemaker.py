@@ -122,7 +122,6 @@ def _demo_context(model_id: str, classes: Any) -> dict[str, Any]:
     }
 
 
-
 EMULATION = Emulation(
     endpoint_variable="AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
     handles=_handles,

@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from lambdas.inference.backends.base import BackendSpec, ClientOptions, ImageSource, InferenceBackend
+from lambdas.inference.backends.base import BackendSpec, ClientOptions, InferenceBackend
+from lambdas.inference.images import ImageSource
 
 REGISTERED = ("rekognition", "sagemaker")
 

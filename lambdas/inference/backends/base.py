@@ -14,41 +14,22 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from lambdas.inference import errors
-from lambdas.inference.errors import PermanentError, ProcessingError, TransientError
+from lambdas.inference.core import errors
+from lambdas.inference.core.errors import PermanentError, ProcessingError, TransientError
 
 if TYPE_CHECKING:
     from botocore.config import Config
 
+    from lambdas.inference.core.thresholds import Thresholds
+    from lambdas.inference.core.values import Detection
+    from lambdas.inference.core.variables import Variable
     from lambdas.inference.deadline import BoundedCalls
-    from lambdas.inference.images import MemoryBudget
-    from lambdas.inference.model import Detection, ObjectRef
+    from lambdas.inference.images.prepare import MemoryBudget
     from lambdas.inference.pacing import RateLimiter
-    from lambdas.inference.thresholds import Thresholds
-    from lambdas.inference.variables import Variable
 
 from lambdas.inference.backends.control import Lifecycle
 from lambdas.inference.backends.grants import Arns, Grant
-
-
-class ImageSource(Protocol):
-    """The image to analyse: where it is, and a way to read its bytes only if the backend needs them."""
-
-    @property
-    def ref(self) -> ObjectRef: ...
-
-    def read(self) -> bytes:
-        """The object's bytes (raises PermanentError/TransientError from storage)."""
-        ...
-
-    def read_head(self, length: int) -> bytes:
-        """The object's first ``length`` bytes (all of it when it is shorter)."""
-        ...
-
-    @property
-    def budget(self) -> MemoryBudget | None:
-        """The execution environment's decode budget (``images.prepare_source`` reserves within it)."""
-        ...
+from lambdas.inference.images.prepare import ImageSource
 
 
 class InferenceBackend(Protocol):
@@ -105,7 +86,6 @@ class ClientOptions:
         return BoundedCalls(self.call_timeout)
 
 
-
 @dataclass(frozen=True)
 class BackendSpec:
     name: str
@@ -121,7 +101,6 @@ class BackendSpec:
 
     def settings(self, values: Mapping[str, Any]) -> Any:
         return self.settings_type(**values)
-
 
 
 # --- error translation ----------------------------------------------------------------------------------------
@@ -195,5 +174,3 @@ def reserve_for_answer(budget: MemoryBudget | None, size: int, what: str) -> Ite
         return
     with budget.reserve(min(budget.total, size * RESPONSE_PARSE_FACTOR), f"the model's answer for {what}"):
         yield
-
-

@@ -72,5 +72,3 @@ class Lifecycle:
     control: Callable[[Any, Any], ModelControl]
     grants: Callable[[Any, Arns, bool], tuple[Grant, ...]]
     can_start_stop: bool
-
-

@@ -22,5 +22,3 @@ class Arns(Protocol):
     """Builds ARNs in the deployment's partition, region and account (CDK tokens at synth, strings elsewhere)."""
 
     def arn(self, service: str, resource: str, name: str) -> str: ...
-
-

@@ -12,25 +12,26 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lambdas.inference import errors, images, rules
+from lambdas.inference import images
 from lambdas.inference.backends import control
 from lambdas.inference.backends.base import (
     BackendSpec,
     ClientOptions,
-    ImageSource,
     client_config,
     translate_client_error,
 )
 from lambdas.inference.backends.control import Lifecycle, ModelStatus
 from lambdas.inference.backends.grants import Arns, Grant
-from lambdas.inference.errors import PermanentError, ProcessingError, TransientError
-from lambdas.inference.model import BoundingBox, Detection, ImageFacts, Label
-from lambdas.inference.variables import Variable
+from lambdas.inference.core import errors, rules
+from lambdas.inference.core.errors import PermanentError, ProcessingError, TransientError
+from lambdas.inference.core.values import BoundingBox, Detection, ImageFacts, Label
+from lambdas.inference.core.variables import Variable
+from lambdas.inference.images import ImageSource
 
 if TYPE_CHECKING:
     from mypy_boto3_rekognition import RekognitionClient
 
-    from lambdas.inference.thresholds import Thresholds
+    from lambdas.inference.core.thresholds import Thresholds
 
 SERVICE = "Rekognition"
 S3_OBJECT_MAX_BYTES = images.REKOGNITION_S3_OBJECT.max_bytes
@@ -131,7 +132,7 @@ class RekognitionBackend:
                     return self._call({"S3Object": s3_object}, thresholds, facts)
                 except _ImageRejected:
                     pass  # fall through to the bytes path: Pillow decides what the image really is
-        prepared = images.prepare_source(image, images.REKOGNITION_BYTES, verify=True, budget=image.budget)
+        prepared = images.prepare_source(image, images.REKOGNITION_BYTES, verify=True)
         try:
             return self._call({"Bytes": prepared.data}, thresholds, prepared.facts)
         except _ImageRejected as rejected:

@@ -14,25 +14,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lambdas.inference import errors, images, rules
+from lambdas.inference import images
 from lambdas.inference.backends import base, control, sagemaker_formats
 from lambdas.inference.backends.base import (
     BackendSpec,
     ClientOptions,
-    ImageSource,
     client_config,
     translate_client_error,
 )
 from lambdas.inference.backends.control import Lifecycle, ModelStatus, NotSupported
 from lambdas.inference.backends.grants import Arns, Grant
-from lambdas.inference.errors import PermanentError, TransientError
-from lambdas.inference.model import Detection
-from lambdas.inference.variables import Variable, render_flag, render_json, render_number
+from lambdas.inference.core import errors, rules
+from lambdas.inference.core.errors import PermanentError, TransientError
+from lambdas.inference.core.values import Detection
+from lambdas.inference.core.variables import Variable, render_flag, render_json, render_number
+from lambdas.inference.images import ImageSource
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
 
-    from lambdas.inference.thresholds import Thresholds
+    from lambdas.inference.core.thresholds import Thresholds
 
 SERVICE = "SageMaker"
 # InvokeEndpoint payloads above about 6 MB fail (4 MB on a serverless endpoint); JSON/base64 wrapping counts.
@@ -192,7 +193,7 @@ class SageMakerBackend:
 
     def detect(self, image: ImageSource, thresholds: Thresholds) -> Detection:
         # Verified: a truncated file that would pass through untouched must not reach (and bill) the model.
-        prepared = images.prepare_source(image, self._limits, verify=True, budget=image.budget)
+        prepared = images.prepare_source(image, self._limits, verify=True)
         body, content_type = self._request_body(prepared)
         facts = prepared.facts
         del prepared  # the request body is all that is needed from here on

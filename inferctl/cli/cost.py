@@ -1,0 +1,31 @@
+"""``cost``: what a deployed stack spent over the last days, and per 1,000 images, from CloudWatch."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from inferctl import pricing as cost
+from inferctl.cli.common import EXIT_OK, add_target, target
+from inferctl.console import table
+from inferctl.stack.spend import spend as spent
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "cost", help="spend over the last days and per 1,000 images, from CloudWatch metrics and list prices"
+    )
+    parser.add_argument("--days", type=float, default=7.0, help="the period, in days back from now (default 7)")
+    parser.add_argument("--units", type=int, default=1, help="inference units the model runs with (default 1)")
+    add_target(parser)
+    parser.set_defaults(run=cmd_cost)
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    spend = spent(target(args), units=args.units, days=args.days)
+    per_k = spend.per_thousand()
+    rows = [[name, f"{value:.4f}", f"{per_k[name]:.4f}" if per_k else "-"] for name, value in spend.parts.items()]
+    rows.append(["total", f"{spend.total:.4f}", f"{sum(per_k.values()):.4f}" if per_k else "-"])
+    print(f"{spend.images:.0f} images in {spend.days:g} days; USD, us-east-1 list prices of {cost.PRICES_AS_OF}")
+    print(table(rows, ["part", "USD", "USD per 1,000 images"]))
+    return EXIT_OK

@@ -1,0 +1,42 @@
+"""``demo``: the whole pipeline on an embedded stack with a local model, on this machine, with no AWS account."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from inferctl.cli.common import add_context, context
+
+
+def register(commands: Any) -> None:
+    demo = commands.add_parser("demo", help="run the pipeline end to end on an embedded stack")
+    demo.add_argument("--images", type=Path, help="a folder of your own images (default: generated samples)")
+    demo.add_argument("--out", type=Path, default=Path("out/demo"), help="where results go (default: out/demo)")
+    add_context(demo)
+    demo.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for every outcome")
+    demo.add_argument(
+        "--auto-start",
+        action="store_true",
+        help="auto mode: the Rekognition model starts STOPPED, the controller starts it for the images and "
+        "stops it after 6 s idle",
+    )
+    demo.add_argument(
+        "--challenger",
+        action="store_true",
+        help="run a worse copy of the demo model in shadow and end with the side-by-side comparison",
+    )
+    demo.set_defaults(run=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from inferctl.local.demo.run import run_demo
+
+    return run_demo(
+        args.images,
+        args.out,
+        context(args.context),
+        args.timeout,
+        auto_start=args.auto_start,
+        challenger=args.challenger,
+    )

@@ -1,0 +1,40 @@
+"""``fault-run``: a fault-injected end-to-end run; nothing lost, nothing doubled."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from inferctl.cli.common import EXIT_LOST, EXIT_OK
+
+
+def register(commands: Any) -> None:
+    faults = commands.add_parser("fault-run", help="a fault-injected end-to-end run: nothing lost, nothing doubled")
+    faults.add_argument("--images", type=int, default=300)
+    faults.add_argument("--throttle-rate", type=float, default=0.25)
+    faults.add_argument("--corrupt-rate", type=float, default=0.05)
+    faults.add_argument("--write-fail-rate", type=float, default=0.05)
+    faults.add_argument("--seed", type=int, default=7)
+    faults.add_argument("--backend", choices=("sagemaker", "rekognition"), default="sagemaker")
+    faults.add_argument("--out", type=Path, default=Path("out/fault-run"))
+    faults.add_argument("--timeout", type=float, default=900.0)
+    faults.set_defaults(run=cmd_fault_run)
+
+
+def cmd_fault_run(args: argparse.Namespace) -> int:
+    from inferctl.local.faults import FaultPlan, print_report, run
+
+    plan = FaultPlan(
+        images=args.images,
+        throttle_rate=args.throttle_rate,
+        corrupt_rate=args.corrupt_rate,
+        write_fail_rate=args.write_fail_rate,
+        seed=args.seed,
+        backend=args.backend,
+    )
+    report = run(plan, args.out, timeout=args.timeout)
+    print_report(report)
+    (args.out / "report.json").write_text(json.dumps(report.as_dict(), indent=2), encoding="utf-8")
+    return EXIT_OK if report.ok else EXIT_LOST

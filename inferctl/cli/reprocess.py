@@ -1,0 +1,63 @@
+"""``reprocess``: enqueue images that are already in the bucket (missing, errors, stale, all), paced and
+resumable."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from inferctl.cli.common import EXIT_LOST, EXIT_OK, add_target, target
+from inferctl.stack import backfill
+
+
+def register(commands: Any) -> None:
+    reprocess = commands.add_parser("reprocess", help="enqueue existing images (missing, errors, stale, all)")
+    choice = reprocess.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--missing", action="store_true", help="images with no outcome document")
+    choice.add_argument("--errors", action="store_true", help="images with an error document")
+    choice.add_argument("--stale", action="store_true", help="results of another model, schema or thresholds")
+    choice.add_argument("--all", action="store_true", help="every image (a forced re-run)")
+    reprocess.add_argument("--code", action="append", default=[], help="with --errors: only this error code")
+    reprocess.add_argument("--prefix", help="a sub-prefix of the input prefix (default: all of it)")
+    reprocess.add_argument("--dry-run", action="store_true", help="count what would be enqueued, send nothing")
+    reprocess.add_argument("--rate", type=float, default=10.0, help="messages per second (the model's pace)")
+    reprocess.add_argument(
+        "--state", type=Path, default=Path("out/reprocess.json"), help="where progress is kept (for --resume)"
+    )
+    reprocess.add_argument("--resume", action="store_true", help="continue the run recorded in --state")
+    add_target(reprocess)
+    reprocess.set_defaults(run=cmd_reprocess)
+
+
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    selection = backfill.Selection(
+        missing=args.missing, errors=args.errors, codes=frozenset(args.code), stale=args.stale, all=args.all
+    )
+    if args.state:
+        args.state.parent.mkdir(parents=True, exist_ok=True)
+
+    def show(progress: backfill.Progress) -> None:
+        print(f"listed {progress.listed}, selected {progress.selected}, enqueued {progress.enqueued}", file=sys.stderr)
+
+    report = backfill.reprocess(
+        target(args),
+        selection,
+        prefix=args.prefix,
+        dry_run=args.dry_run,
+        per_second=args.rate,
+        state=None if args.dry_run else args.state,
+        resume=args.resume,
+        on_progress=show,
+    )
+    reasons = ", ".join(f"{reason}={count}" for reason, count in sorted(report.by_reason.items())) or "none"
+    verb = "would enqueue" if args.dry_run else "enqueued"
+    print(f"{report.listed} images listed, {report.selected} selected ({reasons}); {verb} {report.enqueued}")
+    if report.skipped:
+        left = ", ".join(f"{why}={count}" for why, count in sorted(report.skipped.items()))
+        print(f"left alone: {left} (dead letters return with `inferctl dlq --redrive`; waiting ones are on their way)")
+    if report.interrupted:
+        print(f"interrupted: resume with --resume --state {args.state}", file=sys.stderr)
+        return EXIT_LOST
+    return EXIT_OK

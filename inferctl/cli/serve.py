@@ -1,0 +1,41 @@
+"""``serve``: an embedded stack kept running (until Ctrl-C) for the other commands to work on."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from inferctl.cli.common import EXIT_OK, add_context, context
+from inferctl.stack.target import DEFAULT_STATE
+
+
+def register(commands: Any) -> None:
+    serve = commands.add_parser("serve", help="run an embedded stack until Ctrl-C")
+    serve.add_argument("--state", type=Path, default=DEFAULT_STATE, help="where to write connection details")
+    add_context(serve)
+    serve.set_defaults(run=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from inferctl.local.demo.run import demo_config, demo_models
+    from inferctl.local.emulator.stack import embedded_stack, write_state
+
+    config = demo_config(context(args.context))
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # Ctrl-C or a service manager: stop cleanly either way
+        signal.signal(signum, lambda *_: stop.set())
+    with embedded_stack(config, demo_models(), log_path=args.state.parent / "lambda.log", capture_stdout=True) as stack:
+        write_state(stack, args.state)
+        print(f"embedded stack up at {stack.emulator.endpoint_url}; details in {args.state}", file=sys.stderr)
+        print("try: inferctl upload FOLDER --embedded --wait   (Ctrl-C stops)", file=sys.stderr)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            args.state.unlink(missing_ok=True)
+    return EXIT_OK

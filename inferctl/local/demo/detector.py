@@ -1,0 +1,127 @@
+"""The demo's model: a deterministic colour-blob detector, so the pipeline produces varied, realistic
+detections (several objects, boxes, confidences from 20 to 99) without any trained weights.
+
+It finds connected regions close to a few reference colours and calls them objects. Confidence grows with
+how close the region's colour is to the reference and how much of its box it fills, so a crisp sun scores
+high and a washed-out one low: thresholds visibly matter. It is a stand-in for a model, not a model.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import deque
+from dataclasses import dataclass
+
+from PIL import Image
+
+from inferctl.local.models.base import ModelFault, Prediction
+
+ANALYSIS_SIDE = 160  # analyse a thumbnail: fast, and boxes are ratios anyway
+MIN_AREA_RATIO = 0.004
+MAX_DISTANCE = 70.0
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    rgb: tuple[int, int, int]
+
+
+KINDS = (
+    Kind("sun", (250, 205, 40)),
+    Kind("tree", (40, 140, 55)),
+    Kind("car", (205, 35, 40)),
+    Kind("ball", (245, 130, 25)),
+    Kind("house", (135, 85, 50)),
+    Kind("flower", (215, 60, 175)),
+    Kind("lake", (35, 70, 170)),
+)
+CLASS_NAMES = [kind.name for kind in KINDS]
+
+
+def _distance(a: tuple[int, ...], b: tuple[int, int, int]) -> float:
+    return float(((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2 + (a[2] - b[2]) ** 2) ** 0.5)
+
+
+def detect(data: bytes, content_type: str = "") -> list[Prediction]:
+    """Predictions with scores 0-1 and corners 0-1; a request that is not an image is refused (``rejected``)."""
+    try:
+        opened = Image.open(io.BytesIO(data))
+        opened.draft("RGB", (ANALYSIS_SIDE * 2, ANALYSIS_SIDE * 2))
+        image = opened.convert("RGB")
+    except Exception as exc:  # noqa: BLE001 - any decoding failure means the request was bad
+        raise ModelFault("rejected", f"cannot decode image: {exc}") from None
+    image.thumbnail((ANALYSIS_SIDE, ANALYSIS_SIDE))
+    width, height = image.size
+    raw = image.tobytes()
+    pixels = [(raw[i], raw[i + 1], raw[i + 2]) for i in range(0, len(raw), 3)]
+    nearest: list[int] = []
+    closeness: list[float] = []
+    for pixel in pixels:
+        best, best_distance = -1, MAX_DISTANCE
+        for index, kind in enumerate(KINDS):
+            distance = _distance(pixel, kind.rgb)
+            if distance < best_distance:
+                best, best_distance = index, distance
+        nearest.append(best)
+        closeness.append(1.0 - best_distance / MAX_DISTANCE if best >= 0 else 0.0)
+
+    seen = [False] * len(pixels)
+    found: list[Prediction] = []
+    for start, kind_index in enumerate(nearest):
+        if kind_index < 0 or seen[start]:
+            continue
+        region = _flood(start, kind_index, nearest, seen, width, height)
+        if len(region) < MIN_AREA_RATIO * width * height:
+            continue
+        xs = [i % width for i in region]
+        ys = [i // width for i in region]
+        x0, x1, y0, y1 = min(xs), max(xs) + 1, min(ys), max(ys) + 1
+        fill = len(region) / ((x1 - x0) * (y1 - y0))
+        purity = sum(closeness[i] for i in region) / len(region)
+        score = max(0.05, min(0.99, 0.15 + 0.55 * purity + 0.35 * fill))
+        corners = (x0 / width, y0 / height, x1 / width, y1 / height)
+        found.append(Prediction(kind_index, KINDS[kind_index].name, round(score, 4), corners))
+    found.sort(key=lambda prediction: -prediction.score)
+    return found
+
+
+def _flood(start: int, kind: int, nearest: list[int], seen: list[bool], width: int, height: int) -> list[int]:
+    region: list[int] = []
+    queue = deque([start])
+    seen[start] = True
+    while queue:
+        index = queue.popleft()
+        region.append(index)
+        x, y = index % width, index // width
+        for nx, ny in ((x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)):
+            if 0 <= nx < width and 0 <= ny < height:
+                neighbour = ny * width + nx
+                if not seen[neighbour] and nearest[neighbour] == kind:
+                    seen[neighbour] = True
+                    queue.append(neighbour)
+    return region
+
+
+def detect_noisy(data: bytes, content_type: str = "") -> list[Prediction]:
+    """The same detector made worse, as a second demo model (the challenger): each detection's score drops to
+    80 %, one in four is missed, and boxes shift by up to 8 % of the image. Deterministic per image."""
+    import hashlib
+
+    digest = hashlib.sha256(data).digest()
+    noisy: list[Prediction] = []
+    for index, prediction in enumerate(detect(data, content_type)):
+        draw = digest[index % len(digest)]
+        if draw % 4 == 0:
+            continue
+        corners = prediction.corners
+        if corners is not None:
+            shift = ((draw % 17) - 8) / 100
+            corners = (
+                min(1.0, max(0.0, corners[0] + shift)),
+                min(1.0, max(0.0, corners[1] + shift)),
+                min(1.0, max(0.0, corners[2] + shift)),
+                min(1.0, max(0.0, corners[3] + shift)),
+            )
+        noisy.append(Prediction(prediction.class_index, prediction.name, prediction.score * 0.8, corners))
+    return noisy

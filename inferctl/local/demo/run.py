@@ -1,0 +1,194 @@
+"""``make demo``: the whole pipeline on one machine, with no AWS account.
+
+What is emulated: S3, SQS and KMS (moto's server on 127.0.0.1), Lambda's SQS trigger, and the model (a
+colour-blob detector behind the local InvokeEndpoint and DetectCustomLabels APIs). What is real: the Lambda
+handler and every module it uses, including the backend adapters, Pillow image handling, thresholds,
+result documents and the partial batch responses.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from inferctl.console import counts_text, outcome_report, table
+from inferctl.evaluation import compare, groundtruth
+from inferctl.local.demo import detector as model
+from inferctl.local.demo.scenes import demo_samples
+from inferctl.local.emulator.stack import embedded_stack
+from inferctl.local.models import emulation as emulation_of
+from inferctl.local.models import emulations
+from inferctl.local.models.base import LocalLifecycle, LocalModel
+from inferctl.stack import evaluate as evaluation_run
+from inferctl.stack import uploads as images
+from inferctl.stack.target import Target, from_outputs
+from lambdas.controller.decide import Decision
+from lambdas.inference.backends import spec
+from stacks.config import StackConfig
+
+EXIT_OK, EXIT_LOST, EXIT_USAGE = 0, 1, 2
+
+
+def demo_config(overrides: dict[str, Any] | None = None) -> StackConfig:
+    """cdk.json's configuration pointed at the demo model, plus overrides. SageMaker by default;
+    ``-c backend=rekognition`` (or any registered backend) serves the same model through that service."""
+    overrides = dict(overrides or {})
+    backend = spec(str(overrides.get("backend", "sagemaker")).lower())
+    context: dict[str, Any] = {}
+    for emulation in emulations().values():  # every backend's model points at the demo model; one is used
+        context.update(emulation.demo_context(emulation.demo_model_id, model.CLASS_NAMES))
+    chosen = emulation_of(backend.name)
+    context.update(chosen.demo_context(chosen.demo_model_id, model.CLASS_NAMES))
+    context.update(overrides)
+    return StackConfig.from_cdk_json(context)
+
+
+def demo_models(local_model: LocalModel = model.detect) -> dict[str, LocalModel]:
+    """The demo model under every backend's demo model id."""
+    return {registered.demo_model_id: local_model for registered in emulations().values()}
+
+
+# --challenger: the demo model made worse (``model.detect_noisy``) in shadow on every image, as a SageMaker endpoint.
+CHALLENGER_ENDPOINT = "demo-shapes-noisy"
+CHALLENGER_CONTEXT = {
+    "challengerBackend": "sagemaker",
+    "challengerSagemakerEndpointName": CHALLENGER_ENDPOINT,
+    "challengerSagemakerResponseFormat": "object-detection",
+    "challengerSagemakerClassNames": model.CLASS_NAMES,
+    "challengerSamplePercent": 100,
+}
+# --auto-start: the model starts stopped; the controller starts it for the uploaded images and stops it when idle.
+AUTO_START_CONTEXT = {"backend": "rekognition", "autoMode": True, "modelIdleMinutes": 0.1}
+
+
+def run_demo(
+    images_folder: Path | None,
+    out: Path,
+    overrides: dict[str, Any],
+    timeout: float,
+    auto_start: bool = False,
+    challenger: bool = False,
+) -> int:
+    if auto_start:
+        overrides = {**AUTO_START_CONTEXT, **overrides}
+    if challenger:
+        overrides = {**CHALLENGER_CONTEXT, **overrides}
+    config = demo_config(overrides)
+    if images_folder:
+        files, ignored = images.image_files(images_folder, config.image_suffixes)
+        for path in ignored:
+            print(f"skipped {path}: its suffix does not trigger the pipeline", file=sys.stderr)
+        items = [(p.relative_to(images_folder).as_posix(), p.read_bytes()) for p in files]
+        if not items:
+            print(f"no images under {images_folder}", file=sys.stderr)
+            return EXIT_USAGE
+    else:
+        items = [(sample.key, sample.data) for sample in demo_samples()]
+
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    print(
+        f"Embedded stack: backend={config.backend} minConfidence={config.function.min_confidence:g} "
+        f"batchSize={config.batch_size} maxReceiveCount={config.max_receive_count}",
+        file=sys.stderr,
+    )
+    lifecycles = {}
+    if auto_start:
+        model_id = emulation_of(config.backend).demo_model_id
+        lifecycles[model_id] = LocalLifecycle("STOPPED", start_seconds=3.0, stop_seconds=1.0)
+        print("Auto mode: the model is STOPPED; the controller starts it when images wait", file=sys.stderr)
+    served = {**demo_models(), CHALLENGER_ENDPOINT: model.detect_noisy} if challenger else demo_models()
+    with embedded_stack(
+        config,
+        served,
+        log_path=out / "lambda.log",
+        capture_stdout=True,
+        lifecycles=lifecycles,
+        controller_seconds=0.5,
+        on_decision=_show_decision if auto_start else None,
+    ) as stack:
+        target = from_outputs(stack.session, stack.state(), None, "embedded stack")
+        deadline = time.monotonic() + 10
+        while lifecycles and stack.mapping.enabled and time.monotonic() < deadline:
+            time.sleep(0.1)  # as deployed: the controller has long paused the trigger of a stopped model
+        uploads = images.upload_many(target, items)
+        found = images.wait_for(target, [u.key for u in uploads], timeout)
+        documents = [o.document for o in found.values() if o.document]
+        images.download(target, documents, out)
+        stats = stack.trigger.stats
+        evaluated = None if images_folder else close_the_loop(target, out)
+        for lifecycle in lifecycles.values():
+            _wait_for_idle_stop(lifecycle, config.controller.idle_minutes * 60 + 30)
+
+    text, counts = outcome_report(found, strip_prefix=config.input_prefix)
+    print(text)
+    (out / "summary.json").write_text(
+        json.dumps({"outcomes": counts, "batches": stats.batches, "messages": stats.received}, indent=2)
+    )
+    lost = counts.get("pending", 0)
+    print(
+        f"\n{len(found)} images: {counts_text(counts)}; {stats.batches} batches; results and annotated images in {out}/"
+    )
+    if evaluated:
+        print(evaluated)
+    if lost:
+        print(f"LOST: {lost} images have no result, no error document and no dead letter", file=sys.stderr)
+        return EXIT_LOST
+    return EXIT_OK
+
+
+def _show_decision(decision: Decision) -> None:
+    if decision.action or decision.trigger_changed:
+        trigger = "trigger resumed" if decision.trigger_enabled else "trigger paused"
+        print(f"controller: {decision.reason} ({trigger})", file=sys.stderr)
+
+
+def _wait_for_idle_stop(lifecycle: LocalLifecycle, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while lifecycle.status != "STOPPED" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    ran = lifecycle.running_seconds()
+    print(
+        f"model {lifecycle.status} after idling; it ran {ran:.0f} s for {lifecycle.starts} start(s): "
+        f"{' -> '.join(lifecycle.transitions)}",
+        file=sys.stderr,
+    )
+
+
+def close_the_loop(target: Target, out: Path) -> str:
+    """The generated scenes' ground truth as a Ground Truth manifest, the evaluation of the results against
+    it, and the report: what an ML engineer does with labelled data, on the demo's own."""
+    manifest = out / "ground-truth.manifest"
+    lines = [
+        groundtruth.detection_manifest_line(
+            target.bucket, target.input_prefix + sample.key, sample.size, list(sample.objects)
+        )
+        for sample in demo_samples()
+        if sample.objects
+    ]
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    outcome = evaluation_run.run(target, manifest)
+    (out / "evaluation.json").write_text(json.dumps(outcome.evaluation.as_dict(), indent=2), encoding="utf-8")
+    report = evaluation_run.write_report(target, outcome, out / "report.html", "Demo: the colour-blob model")
+    recommended = outcome.evaluation.recommendations()
+    text = table(evaluation_run.rows(outcome.evaluation), evaluation_run.HEADERS)
+    pairs = ", ".join(f"{name} {value:g}" for name, value in sorted(recommended.items())) or "none"
+    compared = ""
+    if outcome.comparison is not None:
+        comparison = outcome.comparison
+        (out / "comparison.json").write_text(json.dumps(comparison.as_dict(), indent=2), encoding="utf-8")
+        compared = (
+            f"\nModels compared on the {comparison.images} images both answered (same labels on "
+            f"{100 * comparison.agreement:.0f}%):\n{table(compare.model_rows(comparison), compare.MODEL_HEADERS)}\n"
+            f"{table(compare.label_rows(comparison), compare.LABEL_HEADERS)}\n"
+        )
+    return (
+        f"\nEvaluation against the scenes' ground truth ({manifest}):\n{text}\n"
+        f"recommended thresholds: {pairs}\n{compared}"
+        f"apply them: inferctl thresholds set --label NAME=PERCENT ... (or evaluate --apply); report: {report}"
+    )

@@ -1,0 +1,68 @@
+"""The dead-letter queue of a stack: what sits there and why (from the function's logs), and the redrive."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from inferctl.stack import outcomes
+from inferctl.stack.outcomes import DeadLetter
+from inferctl.stack.target import Target
+
+
+@dataclass(frozen=True)
+class DeadLetterReport:
+    letter: DeadLetter
+    last_error: str | None
+
+
+def why(target: Target, letter: DeadLetter) -> str | None:
+    """The last error the function logged for this message (from its CloudWatch log group)."""
+    return last_logged_error(target, letter.message_id, lambda line: line.get("message_id") == letter.message_id)
+
+
+def last_logged_error(target: Target, term: str, about: Callable[[dict[str, Any]], bool]) -> str | None:
+    """The last ``error_code: error`` the function logged on a line that mentions ``term`` and is ``about``
+    what is asked (a message id, an image key); None without a log group or the permission to read it."""
+    if not target.log_group:
+        return None
+    try:
+        events = (
+            target.client("logs")
+            .filter_log_events(logGroupName=target.log_group, filterPattern=f'"{term}"', limit=1000)
+            .get("events", [])
+        )
+    except Exception:  # noqa: BLE001 - the reason is a nicety; the outcome itself is what matters
+        return None
+    reasons = []
+    for event in events:
+        try:
+            line = json.loads(event["message"])
+        except (json.JSONDecodeError, TypeError):
+            continue
+        if isinstance(line, dict) and line.get("error_code") and about(line):
+            reasons.append(f"{line['error_code']}: {line.get('error', '')}".strip())
+    return reasons[-1] if reasons else None
+
+
+def inspect_dlq(target: Target) -> list[DeadLetterReport]:
+    letters = outcomes.dead_letters(target.client("sqs"), target.dead_letter_queue_url)
+    return [DeadLetterReport(letter, why(target, letter)) for letter in letters]
+
+
+def redrive(target: Target) -> int:
+    """Move every dead letter back to the source queue; returns how many moved."""
+    sqs = target.client("sqs")
+    moved = 0
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=target.dead_letter_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=30
+        ).get("Messages", [])
+        if not messages:
+            return moved
+        for message in messages:
+            sqs.send_message(QueueUrl=target.queue_url, MessageBody=message["Body"])
+            sqs.delete_message(QueueUrl=target.dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"])
+            moved += 1

@@ -1,0 +1,98 @@
+"""``inferctl evaluate``: the stack's stored results against ground truth; a table, JSON and the HTML report;
+``--apply`` sets the recommended per-label thresholds through the safe configuration path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inferctl.evaluation import groundtruth, report
+from inferctl.evaluation.compare import Comparison, compare
+from inferctl.evaluation.evaluate import Evaluation, evaluate
+from inferctl.stack import configuration
+from inferctl.stack import uploads as images
+from inferctl.stack.target import Target
+from lambdas.inference.core.thresholds import Thresholds
+from lambdas.inference.settings import COMMON, Settings
+
+LIVE = {variable.field: variable for variable in COMMON if variable.live}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    evaluation: Evaluation
+    documents: list[dict[str, Any]]
+    truth: groundtruth.GroundTruth
+    thresholds: Thresholds
+    comparison: Comparison | None = None  # when results carry a challenger's answers
+
+
+def current_thresholds(target: Target) -> Thresholds:
+    return Settings.from_env(configuration.read_live(target).environment).thresholds
+
+
+def run(
+    target: Target,
+    truth_path: Path,
+    *,
+    iou: float = 0.5,
+    min_precision: float | None = None,
+    prefix: str | None = None,
+) -> Outcome:
+    truth = groundtruth.load(truth_path, target.input_prefix)
+    documents = images.list_results(target, prefix)
+    thresholds = current_thresholds(target)
+    evaluation = evaluate(documents, truth, thresholds, iou=iou, min_precision=min_precision)
+    comparison = compare(documents, truth, thresholds, iou=iou, min_precision=min_precision)
+    return Outcome(evaluation, documents, truth, thresholds, comparison)
+
+
+def write_report(target: Target, outcome: Outcome, path: Path, title: str) -> Path:
+    s3 = target.client("s3")
+
+    def fetch(key: str, version: str | None) -> bytes:
+        kwargs: dict[str, Any] = {"Bucket": target.bucket, "Key": key, **({"VersionId": version} if version else {})}
+        data: bytes = s3.get_object(**kwargs)["Body"].read()
+        return data
+
+    evaluated = set(outcome.evaluation.evaluated)
+    shown = [d for d in outcome.documents if d.get("source", {}).get("key") in evaluated]
+    items = report.gallery(shown, outcome.truth, fetch)
+    comparison = None
+    if outcome.comparison is not None:
+        comparison = outcome.comparison.as_dict()
+        by_key = {str(d["source"]["key"]): d for d in outcome.documents if isinstance(d.get("source"), dict)}
+        for item in comparison["disagreements"][: report.THUMBNAILS_MAX]:
+            source = by_key[item["key"]]
+            try:
+                data = fetch(item["key"], source["source"].get("version_id"))
+                item["image"] = report.thumbnail(data, (source.get("image") or {}).get("transformations", []))
+            except Exception:  # noqa: BLE001 - the numbers stand without the picture
+                item["image"] = None
+    return report.write(path, outcome.evaluation, items, title, outcome.thresholds.min_confidence, comparison)
+
+
+def rows(evaluation: Evaluation) -> list[tuple[str, ...]]:
+    """The terminal table: per label, the recommendation with its counts, and where the current threshold is."""
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{100 * value:.0f}%"
+
+    table: list[tuple[str, ...]] = []
+    for result in evaluation.labels:
+        r, c = result.recommended, result.current
+        table.append(
+            (
+                result.label,
+                str(result.positives),
+                f"{r.threshold:.1f}" if r else "none",
+                f"{pct(r.precision)} / {pct(r.recall)} / {pct(r.f1)}" if r else "",
+                f"{r.tp}/{r.fp}/{r.fn}" if r else "",
+                f"{c.threshold:g}: {pct(c.precision)} / {pct(c.recall)} / {pct(c.f1)}",
+            )
+        )
+    return table
+
+
+HEADERS = ("label", "truth", "recommended", "P / R / F1", "TP/FP/FN", "current: P / R / F1")

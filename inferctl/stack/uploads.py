@@ -1,0 +1,119 @@
+"""Images and their results on a stack: upload, wait for outcomes, list results, download them annotated."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inferctl.console import Progress
+from inferctl.stack import outcomes
+from inferctl.stack.annotate import annotate
+from inferctl.stack.outcomes import ImageState
+from inferctl.stack.target import Target
+from lambdas.inference.core import rules
+
+
+@dataclass(frozen=True)
+class Upload:
+    key: str
+    size: int
+    version_id: str | None = None
+
+
+def image_files(folder: Path, suffixes: Iterable[str] = rules.DEFAULT_IMAGE_SUFFIXES) -> tuple[list[Path], list[Path]]:
+    """(images, other files) under a folder: suffixes match in any letter case, as in the function."""
+    wanted = tuple(suffix.lower() for suffix in suffixes)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return [p for p in files if p.name.lower().endswith(wanted)], [
+        p for p in files if not p.name.lower().endswith(wanted)
+    ]
+
+
+def upload_many(target: Target, items: list[tuple[str, bytes]], progress: bool = True) -> list[Upload]:
+    """Put each (relative key, bytes) under the input prefix."""
+    s3 = target.client("s3")
+    bar = Progress(len(items), "upload") if progress else None
+    uploads = []
+    for done, (relative, data) in enumerate(items, start=1):
+        key = target.input_prefix + relative
+        response = s3.put_object(Bucket=target.bucket, Key=key, Body=data)
+        uploads.append(Upload(key=key, size=len(data), version_id=response.get("VersionId")))
+        if bar:
+            bar.update(done)
+    if bar:
+        bar.close()
+    return uploads
+
+
+def wait_for(
+    target: Target,
+    keys: list[str],
+    timeout: float,
+    progress: bool = True,
+    poll_seconds: float = 0.5,
+    idle: Callable[[], None] | None = None,
+    versions: dict[str, str | None] | None = None,
+) -> dict[str, ImageState]:
+    """Poll until every key has a result, an error document or a dead letter, or the timeout passes. With
+    ``versions`` (key -> version id), only an outcome of that version counts (an older one is still pending)."""
+    s3, sqs = target.client("s3"), target.client("sqs")
+    bar = Progress(len(keys), "results") if progress else None
+    deadline = time.monotonic() + timeout
+    settled: dict[str, ImageState] = {}
+    while True:
+        pending = [key for key in keys if key not in settled]
+        found = outcomes.collect(s3, sqs, target.bucket, target.dead_letter_queue_url, pending, versions)
+        settled.update({key: outcome for key, outcome in found.items() if outcome.settled})
+        if bar:
+            counts = {state: sum(1 for o in settled.values() if o.state == state) for state in ("ok", "error")}
+            bar.update(len(settled), f"ok={counts['ok']} error={counts['error']}")
+        if len(settled) == len(keys) or time.monotonic() > deadline:
+            break
+        if idle:
+            idle()
+        time.sleep(poll_seconds)
+    if bar:
+        bar.close()
+    return {key: settled.get(key) or found.get(key) or ImageState(key=key, state="pending") for key in keys}
+
+
+def list_results(target: Target, prefix: str | None = None) -> list[dict[str, Any]]:
+    s3 = target.client("s3")
+    paginator = s3.get_paginator("list_objects_v2")
+    documents = []
+    for page in paginator.paginate(Bucket=target.bucket, Prefix=prefix or target.input_prefix):
+        for item in page.get("Contents", []):
+            if item["Key"].endswith(rules.RESULT_SUFFIX):
+                body = s3.get_object(Bucket=target.bucket, Key=item["Key"])["Body"].read()
+                try:
+                    documents.append(json.loads(body))
+                except json.JSONDecodeError:
+                    continue
+    return documents
+
+
+def download(target: Target, documents: list[dict[str, Any]], folder: Path) -> list[Path]:
+    """Each result JSON, plus an annotated PNG of its image, under ``folder`` by key."""
+    s3 = target.client("s3")
+    written = []
+    for document in documents:
+        key = document["source"]["key"]
+        relative = key[len(target.input_prefix) :] if key.startswith(target.input_prefix) else key
+        json_path = folder / "results" / (relative + rules.RESULT_SUFFIX)
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(document, indent=2, ensure_ascii=False), encoding="utf-8")
+        written.append(json_path)
+        if document.get("status") == "ok":
+            kwargs = {"Bucket": target.bucket, "Key": key}
+            if document["source"].get("version_id"):
+                kwargs["VersionId"] = document["source"]["version_id"]
+            image = s3.get_object(**kwargs)["Body"].read()
+            png_path = folder / "annotated" / (relative + ".png")
+            png_path.parent.mkdir(parents=True, exist_ok=True)
+            png_path.write_bytes(annotate(image, document))
+            written.append(png_path)
+    return written
