@@ -13,9 +13,9 @@ from typing import Any
 
 from inferctl.local.demo import detector as demo_model
 from inferctl.local.demo.run import demo_config, demo_models
-from inferctl.local.demo.scenes import scene
 from inferctl.local.emulator.stack import embedded_stack
 from inferctl.local.models.capacity import LimitedModel
+from inferctl.samples import scene
 from inferctl.stack import uploads as images
 from inferctl.stack.outcomes import dead_letters
 from inferctl.stack.target import from_outputs

@@ -24,9 +24,9 @@ from botocore.awsrequest import AWSResponse
 
 from inferctl.local.demo import detector as demo_model
 from inferctl.local.demo.run import demo_config, demo_models
-from inferctl.local.demo.scenes import scene
 from inferctl.local.emulator.stack import embedded_stack
 from inferctl.local.models.base import ModelFault, Prediction
+from inferctl.samples import scene
 from inferctl.stack import uploads as images
 from inferctl.stack.outcomes import ImageState, dead_letters
 from inferctl.stack.target import from_outputs

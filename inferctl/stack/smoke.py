@@ -14,7 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from inferctl.local.demo.scenes import scene
+from inferctl.samples import scene
 from inferctl.stack import deadletters
 from inferctl.stack import uploads as images
 from inferctl.stack.outcomes import ImageState

@@ -90,7 +90,11 @@ def embedded(state_file: Path = DEFAULT_STATE) -> Target:
     if not state_file.exists():
         raise TargetError(f"{state_file} not found: start the embedded stack with `inferctl serve` first")
     state = json.loads(state_file.read_text(encoding="utf-8"))
-    from inferctl.local.emulator.server import Emulator
-
-    session = Emulator(endpoint_url=state["endpoint_url"], region=state["region"]).session()
+    credentials = state.get("credentials") or {}
+    session = boto3.Session(
+        aws_access_key_id=credentials.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=credentials.get("AWS_SECRET_ACCESS_KEY"),
+        aws_session_token=credentials.get("AWS_SESSION_TOKEN"),
+        region_name=state["region"],
+    )
     return from_outputs(session, state, state["endpoint_url"], f"embedded stack at {state['endpoint_url']}")

@@ -20,10 +20,10 @@ import pytest
 from inferctl import cli
 from inferctl.local.demo import detector as demo_model
 from inferctl.local.demo.run import demo_config
-from inferctl.local.demo.scenes import scene
 from inferctl.local.emulator.resources import notification_configuration
 from inferctl.local.emulator.stack import EmbeddedStack, embedded_stack, write_state
 from inferctl.local.models.base import LocalModel, ModelFault
+from inferctl.samples import scene
 from inferctl.stack import backfill
 from inferctl.stack import uploads as images
 from inferctl.stack.outcomes import read_result

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from inferctl.local.demo.run import run_demo
-from inferctl.local.demo.scenes import demo_samples
+from inferctl.samples import demo_samples
 
 
 def overlap(a: list[float], b: list[float]) -> float:

@@ -15,8 +15,8 @@ import pytest
 from inferctl import cli
 from inferctl.evaluation import whatif
 from inferctl.local.demo.run import demo_config, demo_models
-from inferctl.local.demo.scenes import demo_samples
 from inferctl.local.emulator.stack import EmbeddedStack, embedded_stack, write_state
+from inferctl.samples import demo_samples
 from inferctl.stack import configuration
 from inferctl.stack import uploads as images
 from inferctl.stack.target import Target, from_outputs

@@ -1,5 +1,5 @@
-"""The layout's rules, checked on the source: no import cycles, floors that only look down, unit tests that
-need nothing but the code under test."""
+"""The layout's rules, checked on the source: no import circles (type-only imports included), floors that only
+look down, a command line that calls its logic and nothing past it, and nothing of the emulator in the asset."""
 
 from __future__ import annotations
 
@@ -28,36 +28,38 @@ def project_modules() -> dict[str, Path]:
     return modules
 
 
-def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
-    """Project modules this module imports at module level or in functions (TYPE_CHECKING blocks excluded)."""
+def imported(name: str, path: Path) -> set[str]:
+    """Every name this module imports, anywhere in it (functions and TYPE_CHECKING blocks included):
+    ``from P import m`` yields ``P`` and ``P.m``; ``project_imports`` keeps ``P.m`` alone when it is a module (a
+    package's ``__init__`` that only hands names on is not what the importer uses)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-
-    def add(candidate: str) -> None:
-        while candidate and candidate not in known:
-            candidate = candidate.rpartition(".")[0]
-        if candidate and candidate != name:
-            found.add(candidate)
-
-    type_checking: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            type_checking.update(id(child) for child in ast.walk(node))
-    for node in ast.walk(tree):
-        if id(node) in type_checking:
-            continue
         if isinstance(node, ast.Import):
-            for alias in node.names:
-                add(alias.name)
+            found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 anchor = package.split(".")
                 anchor = anchor[: len(anchor) - (node.level - 1)]
                 base = ".".join([*anchor, base] if base else anchor)
-            for alias in node.names:
-                add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base)
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+def project_imports(name: str, path: Path, known: set[str]) -> set[str]:
+    """The project modules among what this module imports."""
+    names = imported(name, path)
+    found: set[str] = set()
+    for candidate in names:
+        if candidate in known and any(other.startswith(candidate + ".") and other in known for other in names):
+            continue  # ``from package import module``: the module is what is used
+        while candidate and candidate not in known:
+            candidate = candidate.rpartition(".")[0]
+        if candidate and candidate != name:
+            found.add(candidate)
     return found
 
 
@@ -65,7 +67,7 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
 def graph() -> dict[str, set[str]]:
     modules = project_modules()
     known = set(modules)
-    return {name: imports_of(name, path, known) for name, path in modules.items()}
+    return {name: project_imports(name, path, known) for name, path in modules.items()}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -103,29 +105,113 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def test_there_are_no_import_cycles(graph):
+def test_there_are_no_import_circles_not_even_type_only_ones(graph):
     assert cycles(graph) == []
 
 
-def test_the_cycle_finder_finds_a_cycle():
+def test_the_circle_finder_finds_a_circle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-@pytest.mark.parametrize(
-    ("floor", "forbidden"),
-    [
-        ("lambdas", ("stacks", "inferctl", "tests", "benchmarks", "app")),  # the asset ships alone
-        ("stacks", ("inferctl", "tests", "benchmarks")),
-        ("inferctl", ("tests", "benchmarks", "app")),
-        ("tests.unit", ("inferctl", "benchmarks")),  # unit tests: the code under test, nothing else
-    ],
-)
+def test_a_type_only_import_is_an_arrow(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from lambdas.inference import settings\n"
+    )
+    assert "lambdas.inference.settings" in imported("m", module)
+
+
+INFERENCE = "lambdas.inference"
+# (floor, what it must never import). A floor is a module or a package; prefixes match whole name parts.
+FLOORS = [
+    # the functions' asset ships alone
+    ("lambdas", ("stacks", "inferctl", "tests", "benchmarks", "app")),
+    # the inference function, from the ground up
+    (
+        f"{INFERENCE}.core",
+        (
+            f"{INFERENCE}.{p}"
+            for p in (
+                "images",
+                "backends",
+                "settings",
+                "challenger",
+                "pipeline",
+                "handler",
+                "storage",
+                "batch",
+                "deadline",
+                "pacing",
+                "tracing",
+            )
+        ),
+    ),
+    (
+        f"{INFERENCE}.images",
+        (f"{INFERENCE}.{p}" for p in ("backends", "settings", "challenger", "pipeline", "handler", "storage", "batch")),
+    ),
+    (
+        f"{INFERENCE}.backends",
+        (f"{INFERENCE}.{p}" for p in ("settings", "challenger", "pipeline", "handler", "storage", "batch")),
+    ),
+    (f"{INFERENCE}.settings", (f"{INFERENCE}.{p}" for p in ("challenger", "pipeline", "handler", "storage"))),
+    (f"{INFERENCE}.pipeline", (f"{INFERENCE}.handler", f"{INFERENCE}.settings")),
+    ("lambdas.controller", (f"{INFERENCE}.handler", f"{INFERENCE}.pipeline", f"{INFERENCE}.challenger")),
+    (
+        "lambdas.controller.decide",
+        ("lambdas.controller.handler", "lambdas.controller.settings", f"{INFERENCE}.settings"),
+    ),
+    # the CDK app
+    ("stacks", ("inferctl", "tests", "benchmarks")),
+    # the operator tool: commands on top, then the embedded stack, then stack operations, then pure evaluation
+    ("inferctl", ("tests", "benchmarks", "app")),
+    ("inferctl.cli", ("lambdas", "stacks")),  # a command calls its logic, never past it
+    ("inferctl.local", ("inferctl.cli",)),
+    ("inferctl.stack", ("inferctl.cli", "inferctl.local")),
+    ("inferctl.evaluation", ("inferctl.cli", "inferctl.local", "inferctl.stack")),
+    ("inferctl.console", ("inferctl.cli", "inferctl.local", "inferctl.stack")),
+    ("inferctl.pricing", ("inferctl.cli", "inferctl.local", "inferctl.stack")),
+    ("inferctl.samples", ("inferctl.cli", "inferctl.local", "inferctl.stack")),
+    # unit tests: the code under test, not the emulator or the benchmarks
+    ("tests.unit", ("inferctl.local", "benchmarks")),
+]
+
+
+def _within(name: str, floor: str) -> bool:
+    return name == floor or name.startswith(floor + ".")
+
+
+@pytest.mark.parametrize(("floor", "forbidden"), [(f, tuple(x)) for f, x in FLOORS], ids=[f for f, _ in FLOORS])
 def test_each_floor_imports_only_what_is_below_it(graph, floor, forbidden):
-    offending = {
+    offending = sorted(
         (module, target)
         for module, targets in graph.items()
-        if module == floor or module.startswith(floor + ".")
+        if _within(module, floor)
         for target in targets
-        if any(target == f or target.startswith(f + ".") for f in forbidden)
-    }
-    assert offending == set()
+        if any(_within(target, f) for f in forbidden)
+    )
+    assert offending == []
+
+
+EMULATOR_MODULES = ("http.server", "socketserver", "wsgiref", "moto", "werkzeug", "inferctl", "stacks", "tests")
+
+
+def test_the_asset_holds_no_emulator_code():
+    """Everything under lambdas/ is the asset (stacks/bundling.py copies the package whole)."""
+    found = sorted(
+        (str(path.relative_to(ROOT)), name)
+        for path in (ROOT / "lambdas").rglob("*.py")
+        for name in imported(module_name(path), path)
+        if any(name == m or name.startswith(m + ".") for m in EMULATOR_MODULES)
+    )
+    assert found == []
+
+
+def test_each_command_is_a_module_named_as_the_command():
+    from inferctl.cli import COMMANDS, build_parser
+
+    import argparse
+
+    (commands,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    names = set(commands.choices)
+    assert {command.__name__.rsplit(".", 1)[1].replace("_", "-") for command in COMMANDS} == names

@@ -10,32 +10,17 @@ from __future__ import annotations
 
 import io
 from collections import deque
-from dataclasses import dataclass
 
 from PIL import Image
 
 from inferctl.local.models.base import ModelFault, Prediction
+from inferctl.samples import KINDS
 
 ANALYSIS_SIDE = 160  # analyse a thumbnail: fast, and boxes are ratios anyway
 MIN_AREA_RATIO = 0.004
 MAX_DISTANCE = 70.0
 
 
-@dataclass(frozen=True)
-class Kind:
-    name: str
-    rgb: tuple[int, int, int]
-
-
-KINDS = (
-    Kind("sun", (250, 205, 40)),
-    Kind("tree", (40, 140, 55)),
-    Kind("car", (205, 35, 40)),
-    Kind("ball", (245, 130, 25)),
-    Kind("house", (135, 85, 50)),
-    Kind("flower", (215, 60, 175)),
-    Kind("lake", (35, 70, 170)),
-)
 CLASS_NAMES = [kind.name for kind in KINDS]
 
 

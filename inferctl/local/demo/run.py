@@ -18,11 +18,11 @@ from typing import Any
 from inferctl.console import counts_text, outcome_report, table
 from inferctl.evaluation import compare, groundtruth
 from inferctl.local.demo import detector as model
-from inferctl.local.demo.scenes import demo_samples
 from inferctl.local.emulator.stack import embedded_stack
 from inferctl.local.models import emulation as emulation_of
 from inferctl.local.models import emulations
 from inferctl.local.models.base import LocalLifecycle, LocalModel
+from inferctl.samples import demo_samples
 from inferctl.stack import evaluate as evaluation_run
 from inferctl.stack import uploads as images
 from inferctl.stack.target import Target, from_outputs

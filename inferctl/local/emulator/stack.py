@@ -21,7 +21,7 @@ from inferctl.local.emulator.isolation import ProcessInvoker, Report
 from inferctl.local.emulator.lambda_api import LambdaApi, LocalFunction, LocalMapping
 from inferctl.local.emulator.resources import Resources, provision
 from inferctl.local.emulator.runtime import LambdaLogs
-from inferctl.local.emulator.server import Emulator, embedded_aws, patched_environ
+from inferctl.local.emulator.server import FAKE_CREDENTIALS, Emulator, embedded_aws, patched_environ
 from inferctl.local.emulator.services import LocalModels, local_services
 from inferctl.local.emulator.trigger import BatchReport, SqsTrigger
 from inferctl.local.models import emulations
@@ -58,6 +58,7 @@ class EmbeddedStack:
         return {
             "endpoint_url": self.emulator.endpoint_url,
             "region": self.emulator.region,
+            "credentials": dict(FAKE_CREDENTIALS),  # the emulator's own, for boto3 and the AWS CLI
             "BucketName": self.resources.bucket,
             "InputPrefix": self.resources.input_prefix,
             "QueueUrl": self.resources.queue_url,

@@ -17,8 +17,8 @@ from lambdas.inference.core import errors
 from lambdas.inference.images.prepare import MB, budget_bytes
 from lambdas.inference.settings import platform_environment
 from tests.support import corpus
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 # Where both backends decode: SageMaker (2048 px) for every entry; Rekognition's bytes path (4096 px) where
 # the larger output changes what is held.
 CASES = [(entry, "sagemaker") for entry in corpus.entries()] + [

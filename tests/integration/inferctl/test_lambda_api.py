@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -14,8 +13,8 @@ import pytest
 
 from inferctl.local.emulator.lambda_api import LambdaApi, LocalFunction, LocalMapping
 from inferctl.local.emulator.services import LocalModels, local_services
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:q"
 
 

@@ -21,7 +21,7 @@ from lambdas.inference.core.values import Label
 from lambdas.inference.settings import Settings
 from lambdas.inference.storage import S3Storage
 from stacks.config import StackConfig
-from tests.integration.harness import MODEL_ARN
+from tests.integration.inference.harness import MODEL_ARN
 from tests.support import images
 from tests.support.context import Context
 from tests.support.fixtures import s3_event, sqs_envelope

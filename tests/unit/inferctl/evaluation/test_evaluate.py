@@ -175,7 +175,7 @@ def test_a_line_that_is_not_ground_truth_is_named():
 
 
 def test_demo_scenes_are_reproducible_so_ground_truth_and_pixels_agree() -> None:
-    from inferctl.local.demo.scenes import scene
+    from inferctl.samples import scene
 
     boxes_a: list[tuple[str, tuple[int, int, int, int]]] = []
     boxes_b: list[tuple[str, tuple[int, int, int, int]]] = []

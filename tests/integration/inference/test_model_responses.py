@@ -16,7 +16,7 @@ from inferctl.local.emulator.resources import Resources, provision
 from lambdas.inference.backends.rekognition import RekognitionBackend
 from lambdas.inference.backends.sagemaker import SageMakerBackend
 from stacks.config import StackConfig
-from tests.integration.harness import MODEL_ARN, deliver, install_runtime, read_json, settings_env
+from tests.integration.inference.harness import MODEL_ARN, deliver, install_runtime, read_json, settings_env
 from tests.support import images
 from tests.support.fakes import FakeRekognition, FakeSageMakerRuntime
 from tests.support.fixtures import FIXTURES, load

@@ -22,7 +22,7 @@ from lambdas.inference.core.values import ObjectRef
 from lambdas.inference.settings import Settings
 from lambdas.inference.storage import S3Storage
 from stacks.config import StackConfig
-from tests.integration.harness import MODEL_ARN, deliver, read_json, settings_env
+from tests.integration.inference.harness import MODEL_ARN, deliver, read_json, settings_env
 from tests.support import images
 from tests.support.fakes import FakeRekognition, FakeSageMakerRuntime, client_error, custom_label
 

@@ -14,7 +14,14 @@ from moto import mock_aws
 from inferctl.local.emulator.resources import Resources, provision
 from lambdas.inference.backends.rekognition import RekognitionBackend
 from stacks.config import StackConfig
-from tests.integration.harness import MODEL_ARN, deliver, install_runtime, read_json, receive_all, settings_env
+from tests.integration.inference.harness import (
+    MODEL_ARN,
+    deliver,
+    install_runtime,
+    read_json,
+    receive_all,
+    settings_env,
+)
 from tests.support import images
 from tests.support.fakes import FakeRekognition
 

@@ -1,4 +1,5 @@
-"""Sample images for the demo, drawn at run time (nothing binary is shipped, nothing to license).
+"""Sample images for the demo and the smoke test, drawn at run time (nothing binary is shipped, nothing to
+license).
 
 Deterministic scenes of simple objects in colours the demo model knows, with jittered colours and
 partly faded objects so that confidences vary. One file is text with a ``.jpg`` suffix, to show an
@@ -14,11 +15,28 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
-from inferctl.local.demo.detector import KINDS
-
 SIZE = (640, 480)
 SKY = (190, 215, 240)
 GRASS = (150, 200, 120)
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    rgb: tuple[int, int, int]
+
+
+KINDS = (
+    Kind("sun", (250, 205, 40)),
+    Kind("tree", (40, 140, 55)),
+    Kind("car", (205, 35, 40)),
+    Kind("ball", (245, 130, 25)),
+    Kind("house", (135, 85, 50)),
+    Kind("flower", (215, 60, 175)),
+    Kind("lake", (35, 70, 170)),
+)
+
+# The objects a scene can hold, in the colours the demo model looks for (``local/demo/detector.py``).
 COLOURS = {kind.name: kind.rgb for kind in KINDS}
 
 

@@ -4,7 +4,6 @@ the README documents it. Checked for every registered backend."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +11,9 @@ from lambdas.controller.settings import CONTROLLER_VARIABLES
 from lambdas.inference import backends, settings
 from lambdas.inference.settings import COMMON, Settings
 from stacks.config import StackConfig
+from tests.support.paths import ROOT
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = ROOT / "README.md"
 ALL_VARIABLES = (
     COMMON
     + tuple(variable for spec in backends.specs() for variable in spec.variables)
