@@ -8,9 +8,11 @@ dependencies) are pruned: they are large, and the runtime's copies are the ones 
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -55,18 +57,38 @@ class PipPlatformBundling:
         command += [*self._wheel_selection(), "--dest", str(self.wheelhouse), "--requirement", str(self.requirements)]
         subprocess.run(command, check=True)  # noqa: S603 - fixed argv, no shell
 
-    def try_bundle(self, output_dir: str, *_args: Any, **_kwargs: Any) -> bool:
-        out = Path(output_dir)
+    def _installed(self) -> Path:
+        """The dependencies installed for the target platform, once per set of requirements and wheels: every
+        later synthesis (the tests run dozens) copies them instead of running pip again."""
+        key = hashlib.sha256()
+        key.update(self.requirements.read_bytes())
+        key.update(f"{self.python_version} {self.platforms}".encode())
+        if self.wheelhouse.is_dir():
+            key.update("\n".join(sorted(p.name for p in self.wheelhouse.glob("*.whl"))).encode())
+        cached = self.wheelhouse.parent / "lambda-bundle" / key.hexdigest()[:16]
+        if cached.is_dir():
+            return cached
+        staging = Path(tempfile.mkdtemp(prefix="bundle-", dir=cached.parent.parent))
         command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"]
         if self.wheelhouse.is_dir():
             command += ["--no-index", "--find-links", str(self.wheelhouse)]
-        command += [*self._wheel_selection(), "--target", str(out), "--requirement", str(self.requirements)]
+        command += [*self._wheel_selection(), "--target", str(staging), "--requirement", str(self.requirements)]
         subprocess.run(command, check=True)  # noqa: S603 - fixed argv, no shell
         for name in PROVIDED_BY_RUNTIME:
-            for path in out.glob(f"{name}"):
+            for path in staging.glob(f"{name}"):
                 shutil.rmtree(path, ignore_errors=True)
-            for path in out.glob(f"{name}-*.dist-info"):
+            for path in staging.glob(f"{name}-*.dist-info"):
                 shutil.rmtree(path, ignore_errors=True)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            staging.rename(cached)
+        except OSError:  # another synthesis finished the same install first
+            shutil.rmtree(staging, ignore_errors=True)
+        return cached
+
+    def try_bundle(self, output_dir: str, *_args: Any, **_kwargs: Any) -> bool:
+        out = Path(output_dir)
+        shutil.copytree(self._installed(), out, dirs_exist_ok=True)
         shutil.copytree(
             self.package_dir,
             out / self.package_dir.name,

@@ -30,7 +30,7 @@ from inferctl.stack.outcomes import read_result
 from inferctl.stack.target import Target, from_outputs
 from tests.support.emulated import backdate_uploads
 
-NORMAL, CORRUPT, POISON, EARLY = 1600, 100, 50, 250
+NORMAL, CORRUPT, POISON, EARLY = 300, 20, 10, 50
 LATER = datetime.now(UTC) + timedelta(hours=1)  # audit "now": long past any image's waiting window
 
 

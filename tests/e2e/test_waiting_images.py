@@ -49,7 +49,7 @@ class Decisions:
 def test_images_waiting_30_days_on_a_stopped_model_are_all_processed_when_it_starts():
     clock, decisions = EmulatedClock(), Decisions()
     lifecycle = LocalLifecycle("STOPPED", start_seconds=0.5, stop_seconds=0.5)  # stopped by hand, no auto mode
-    config = demo_config({"backend": "rekognition"})
+    config = demo_config({"backend": "rekognition", "retryDelayMaxSeconds": 2})
     with embedded_stack(
         config,
         demo_models(),

@@ -9,6 +9,7 @@ Each entry says how it was made, so a memory figure can be read against its codi
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import struct
 import subprocess
@@ -199,7 +200,7 @@ def path(entry: Entry) -> Path:
     target = CACHE / VERSION / f"{entry.name}{entry.suffix}"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_suffix(target.suffix + ".tmp")
+        temporary = target.with_suffix(f"{target.suffix}.{os.getpid()}.tmp")  # test workers make it side by side
         temporary.write_bytes(entry.make())
         temporary.replace(target)
     return target

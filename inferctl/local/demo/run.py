@@ -62,7 +62,7 @@ CHALLENGER_CONTEXT = {
     "challengerSamplePercent": 100,
 }
 # --auto-start: the model starts stopped; the controller starts it for the uploaded images and stops it when idle.
-AUTO_START_CONTEXT = {"backend": "rekognition", "autoMode": True, "modelIdleMinutes": 0.1}
+AUTO_START_CONTEXT = {"backend": "rekognition", "autoMode": True, "modelIdleMinutes": 0.1, "retryDelayMaxSeconds": 2}
 
 
 def run_demo(

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inferctl.local.emulator.trigger import SqsTrigger
+from inferctl.local.emulator.trigger import BatchReport, SqsTrigger
 
 
 @pytest.fixture
@@ -104,6 +104,16 @@ def test_batching_window_gathers_beyond_one_receive(sqs):
     assert len(handler.batches) == 1
 
 
+def wait_for_batch(source: SqsTrigger, timeout: float = 30) -> BatchReport | None:
+    """Poll (each poll a long poll) until a batch comes, or ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        report = source.poll_once()
+        if report is not None:
+            return report
+    return None
+
+
 def test_partial_failure_deletes_the_rest_and_redelivers_only_the_failed_after_visibility(sqs):
     queue, arn, _ = queues(sqs, visibility=1, max_receive_count=5)
     send(sqs, queue, ["good-1", "bad", "good-2"])
@@ -116,8 +126,7 @@ def test_partial_failure_deletes_the_rest_and_redelivers_only_the_failed_after_v
     assert depth(sqs, queue) == (0, 1)  # only "bad" is left, invisible for now
     assert source.poll_once() is None  # not yet visible again
 
-    time.sleep(1.2)
-    second = source.poll_once()
+    second = wait_for_batch(source)  # visible again once its 1 s visibility timeout has passed
     assert second is not None
     assert handler.batches[-1] == ["bad"]
     assert handler.receive_counts["bad"] == [1, 2]
@@ -129,10 +138,9 @@ def test_redrive_moves_a_message_to_the_dlq_after_max_receive_count(sqs):
     send(sqs, queue, ["poison"])
     handler = Recorder(fail={"poison"})
     source = trigger(sqs, queue, arn, handler)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline and depth(sqs, dlq)[0] == 0:
-        source.poll_once()
-        time.sleep(0.3)
+        source.poll_once()  # a long poll (its wait is the pace of this loop)
     assert handler.receive_counts["poison"] == [1, 2]  # delivered maxReceiveCount times, then dead-lettered
     (letter,) = sqs.receive_message(QueueUrl=dlq, AttributeNames=["All"])["Messages"]
     assert letter["Body"] == "poison"
