@@ -208,9 +208,9 @@ def test_the_asset_holds_no_emulator_code():
 
 
 def test_each_command_is_a_module_named_as_the_command():
-    from inferctl.cli import COMMANDS, build_parser
-
     import argparse
+
+    from inferctl.cli import COMMANDS, build_parser
 
     (commands,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
     names = set(commands.choices)
