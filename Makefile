@@ -8,7 +8,9 @@ STAMP := $(VENV)/.installed
 WHEELS_STAMP := $(VENV)/lambda-wheels/.downloaded
 NODE_STAMP := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
+JPEGTRAN := /usr/bin/jpegtran
 ARGS ?=
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -32,16 +34,19 @@ $(WHEELS_STAMP): $(STAMP) lambdas/requirements.txt stacks/bundling.py
 
 $(NODE_STAMP): package.json
 	@command -v npm >/dev/null || { echo "installing Debian's nodejs and npm for the CDK CLI"; \
-	if [ "$$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; \
-	else sudo apt-get update -qq && sudo apt-get install -y -qq nodejs npm >/dev/null; fi; }
+	$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
 	npm install --no-audit --no-fund --silent
 	touch $@
 
-# Debian's Chromium for the report's browser test (Playwright drives it; nothing downloads a browser).
+# Debian packages the tests use: Chromium for the report's browser test (Playwright drives it; nothing downloads a
+# browser), libjpeg-turbo's jpegtran for the progressive and multi-scan JPEGs of the decode-memory corpus.
 $(CHROMIUM):
 	@echo "installing Debian's chromium package for the browser test"
-	@if [ "$$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
-	else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
+	@$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null
+
+$(JPEGTRAN):
+	@echo "installing Debian's libjpeg-turbo-progs (jpegtran) for the decode-memory corpus"
+	@$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libjpeg-turbo-progs >/dev/null
 
 install: $(STAMP) $(WHEELS_STAMP) $(NODE_STAMP) ## .venv with every dependency, `inferctl`, and the pinned CDK CLI
 
@@ -50,7 +55,7 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: $(STAMP) $(WHEELS_STAMP) $(NODE_STAMP) $(CHROMIUM) lint ## lint, type-check and run every test
+test: $(STAMP) $(WHEELS_STAMP) $(NODE_STAMP) $(CHROMIUM) $(JPEGTRAN) lint ## lint, type-check and run every test
 	$(VENV)/bin/pytest $(ARGS)
 
 test-fast: $(STAMP) ## unit tests only

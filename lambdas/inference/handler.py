@@ -23,7 +23,7 @@ from lambdas.inference.backends import ClientOptions, InferenceBackend, spec
 from lambdas.inference.batch import BatchRunner, SqsRecord
 from lambdas.inference.challenger import Challenger
 from lambdas.inference.challenger import build as build_challenger
-from lambdas.inference.core import errors
+from lambdas.inference.core import errors, events
 from lambdas.inference.core.errors import ProcessingError, TransientError
 from lambdas.inference.core.rules import ConfigError
 from lambdas.inference.images.prepare import MemoryBudget, budget_bytes
@@ -115,7 +115,11 @@ def client_options(settings: Settings) -> ClientOptions:
 def _late(record: SqsRecord) -> None:
     logger.warning(
         "Record still running at the end of the invocation; returned for redelivery",
-        extra={"error_code": errors.OUT_OF_TIME, "message_id": record.message_id},
+        extra={
+            "error_code": errors.OUT_OF_TIME,
+            "message_id": record.message_id,
+            "object_keys": events.keys_in(record.body),
+        },
     )
     with contextlib.suppress(Exception):
         metrics.add_metric(name=f"Error_{errors.OUT_OF_TIME}", unit=MetricUnit.Count, value=1)
@@ -206,7 +210,8 @@ def record_handler(record: SqsRecord, context: LambdaContext | None, margin_ms: 
     logger.thread_safe_append_keys(message_id=record.message_id)
     if context is not None and margin_ms and context.get_remaining_time_in_millis() < margin_ms:
         logger.warning(
-            "Not enough time left; returning the record for redelivery", extra={"error_code": errors.OUT_OF_TIME}
+            "Not enough time left; returning the record for redelivery",
+            extra={"error_code": errors.OUT_OF_TIME, "object_keys": events.keys_in(record.body)},
         )
         raise TransientError(errors.OUT_OF_TIME, "not enough time left in this invocation")
     with tracing.record_segment("## record") as subsegment:
@@ -221,6 +226,7 @@ def record_handler(record: SqsRecord, context: LambdaContext | None, margin_ms: 
                 extra={
                     "error_code": exc.code,
                     "error": exc.message,
+                    "object_keys": events.keys_in(record.body),
                     "receive_count": record.receive_count,
                     "visible_again_in_seconds": delay,
                 },

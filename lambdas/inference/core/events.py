@@ -53,6 +53,15 @@ def parse_body(body: str) -> S3TestEvent | list[ObjectCreated]:
     return [_parse_record(index, record) for index, record in enumerate(records)]
 
 
+def keys_in(body: str) -> list[str]:
+    """The object keys a message names, for the log lines about it; [] when it names none (never raises)."""
+    try:
+        parsed = parse_body(body)
+    except MalformedMessage:
+        return []
+    return [] if isinstance(parsed, S3TestEvent) else [event.ref.key for event in parsed]
+
+
 def _parse_record(index: int, record: object) -> ObjectCreated:
     if not isinstance(record, dict) or record.get("eventSource") != "aws:s3":
         raise MalformedMessage(f"Records[{index}] is not an S3 event record (eventSource != 'aws:s3')")

@@ -132,6 +132,38 @@ def test_every_log_line_of_a_record_carries_its_own_message_id(monkeypatch):
         assert line["message_id"] == f"m{index}"
 
 
+def test_a_failed_or_unstarted_record_is_logged_with_its_object_key(monkeypatch):
+    """Which image failed, said on the record's own line: what an operator searches the logs for, and what the
+    Lambda-faithful tests count a neighbour's retries by."""
+    context = LambdaContext(timeout_seconds=60)
+
+    def answer(key: str) -> list[Label]:
+        if key.endswith("0.jpg"):
+            raise TransientError(errors.BACKEND_THROTTLED, "slow down")
+        context.started -= 55  # the second record "takes" 55 s: the third gets no time
+        return [Label("thing", 90.0)]
+
+    keys = [f"test_images/{i}.jpg" for i in range(3)]
+    storage, backend = stored(MemoryStorage(), *keys), FunctionBackend(answer)
+    install(monkeypatch, backend, storage, RECORD_CONCURRENCY="1")
+    collect = Collect()
+    logging.getLogger(handler.logger.name).addHandler(collect)
+    try:
+        handler.lambda_handler({"Records": [sqs_record(f"m{i}", s3_body(k)) for i, k in enumerate(keys)]}, context)
+    finally:
+        logging.getLogger(handler.logger.name).removeHandler(collect)
+
+    named = {
+        (line["message"], line["error_code"], tuple(line["object_keys"]))
+        for line in collect.lines
+        if "object_keys" in line
+    }
+    assert named == {
+        ("Record failed; SQS will redeliver it", errors.BACKEND_THROTTLED, ("test_images/0.jpg",)),
+        ("Not enough time left; returning the record for redelivery", errors.OUT_OF_TIME, ("test_images/2.jpg",)),
+    }
+
+
 def test_malformed_and_test_event_messages_are_acknowledged(monkeypatch):
     storage, backend = MemoryStorage(), FunctionBackend()
     install(monkeypatch, backend, storage)
