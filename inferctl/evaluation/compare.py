@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inferctl import pricing as cost
+from inferctl.console import number
 from inferctl.evaluation.evaluate import Evaluation, evaluate, pool
 from inferctl.evaluation.groundtruth import GroundTruth
 from inferctl.evaluation.matching import DEFAULT_IOU
@@ -218,9 +219,35 @@ def label_rows(comparison: Comparison) -> list[tuple[str, ...]]:
         def best(point: Point | None) -> str:
             if point is None:
                 return "none"
-            return f"{_pct(point.precision)} / {_pct(point.recall)} / {_pct(point.f1)} @ {point.threshold:.1f}"
+            return f"{_pct(point.precision)} / {_pct(point.recall)} / {_pct(point.f1)} @ {number(point.threshold)}"
 
         rows.append(
             (result.label, str(result.positives), best(result.recommended), best(other.recommended if other else None))
         )
     return rows
+
+
+FEW_IMAGES = 30  # below this many shared images, a difference in F1 is mostly chance
+
+
+def advice(comparison: Comparison) -> str:
+    """What the comparison supports, with the metric and the counts it rests on: promote only when the
+    challenger scores a better F1 (each model at its own recommended thresholds, on the same images)."""
+    primary, challenger = comparison.models
+    mine, theirs = primary.overall("recommended"), challenger.overall("recommended")
+
+    def said(point: Point) -> str:
+        return f"F1 {_pct(point.f1)} (TP {point.tp}, FP {point.fp}, FN {point.fn})"
+
+    basis = (
+        f"on the {comparison.images} images both answered, each at its recommended thresholds: challenger "
+        f"{said(theirs)}, primary {said(mine)}"
+    )
+    caution = f"; only {comparison.images} images: label more before deciding" if comparison.images < FEW_IMAGES else ""
+    if theirs.f1 is None or mine.f1 is None:
+        return f"no advice: F1 is undefined for a model that found nothing {basis}"
+    if theirs.f1 > mine.f1:
+        return f"the challenger scores better {basis}{caution}. Promote it: inferctl challenger promote --dry-run"
+    if theirs.f1 < mine.f1:
+        return f"keep the primary: it scores better {basis}{caution}. Retire the challenger: inferctl challenger retire"
+    return f"no difference in F1 {basis}{caution}"

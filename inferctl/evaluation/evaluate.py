@@ -3,13 +3,13 @@ threshold, and where the current threshold stands. No model call."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from inferctl.evaluation.groundtruth import Box, GroundTruth
 from inferctl.evaluation.matching import DEFAULT_IOU, Scored, match_boxes
-from inferctl.evaluation.metrics import Point, at, curve, recommend
+from inferctl.evaluation.metrics import Point, at, curve, recommend, settable
 from lambdas.inference.core.thresholds import Thresholds
 
 
@@ -18,7 +18,7 @@ class LabelResult:
     label: str
     positives: int
     points: list[Point]
-    recommended: Point | None
+    recommended: Point | None  # at the threshold to write (``metrics.settable``): applied, it gives these counts
     current: Point
 
     def as_dict(self) -> dict[str, Any]:
@@ -39,9 +39,11 @@ class Evaluation:
     labels: list[LabelResult]
     evaluated: list[str]
     not_evaluated: dict[str, str] = field(default_factory=dict)  # key -> why (no result, error document)
+    warnings: list[str] = field(default_factory=list)  # ground truth and results that may not say what was meant
 
     def recommendations(self) -> dict[str, float]:
-        return {r.label: round(r.recommended.threshold, 2) for r in self.labels if r.recommended is not None}
+        """The per-label thresholds to write, exactly (no rounding: see ``metrics.settable``)."""
+        return {r.label: r.recommended.threshold for r in self.labels if r.recommended is not None}
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +54,7 @@ class Evaluation:
             "not_evaluated": self.not_evaluated,
             "labels": [result.as_dict() for result in self.labels],
             "recommended_thresholds": self.recommendations(),
+            "warnings": self.warnings,
         }
 
 
@@ -107,8 +110,63 @@ def evaluate(
     floor = max(floors, default=0.0)
     results = []
     for name in sorted(set(scored) | set(positives)):
-        items = scored.get(name, [])
-        points = curve(items, positives.get(name, 0), floor)
-        current = at(items, positives.get(name, 0), thresholds.threshold_for(name))
-        results.append(LabelResult(name, positives.get(name, 0), points, recommend(points, min_precision), current))
-    return Evaluation(truth.kind, iou, floor, results, evaluated, skipped)
+        items, found_here = scored.get(name, []), positives.get(name, 0)
+        points = curve(items, found_here, floor)
+        current = at(items, found_here, thresholds.threshold_for(name))
+        chosen = recommend(points, min_precision)
+        recommended = None
+        if chosen is not None:
+            below = max((item.confidence for item in items if item.confidence < chosen.threshold), default=None)
+            recommended = at(items, found_here, settable(chosen.threshold, below, floor))
+        results.append(LabelResult(name, found_here, points, recommended, current))
+    predicted = {name for name in scored if not positives.get(name)}
+    return Evaluation(
+        truth.kind,
+        iou,
+        floor,
+        results,
+        evaluated,
+        skipped,
+        [*truth.warnings, *case_mismatches(truth.labels, predicted)],
+    )
+
+
+def case_mismatches(truth: set[str], predicted: set[str]) -> list[str]:
+    """Label names that differ only in letter case ("Dog" in the ground truth, "dog" from the model) are two
+    labels to the evaluation (and to the function's per-label thresholds): say so."""
+    by_folded: dict[str, list[str]] = {}
+    for name in truth:
+        by_folded.setdefault(name.casefold(), []).append(name)
+    found = []
+    for name in sorted(predicted):
+        for other in by_folded.get(name.casefold(), []):
+            if other != name:
+                found.append(
+                    f"the ground truth says {other!r} and the model {name!r}: scored as two labels; rename one "
+                    "(the class-map, or the folder) so that they match exactly"
+                )
+    return found
+
+
+def none_evaluated(
+    truth: GroundTruth, documents: Sequence[Mapping[str, Any]], bucket: str, not_evaluated: dict[str, str]
+) -> str:
+    """Why no ground-truth image could be scored, and what to do."""
+    if not truth.images:
+        return "the ground truth names no image"
+    errors = sum(1 for why in not_evaluated.values() if why.startswith("error document"))
+    if errors == len(truth.images):
+        return f"all {errors} ground-truth images have error documents: `inferctl results` shows why"
+    example = next(iter(sorted(truth.images)))
+    keys = sorted(str(d["source"]["key"]) for d in documents if isinstance(d.get("source"), dict))
+    if not keys:
+        return f"this stack has no results yet: upload the images (inferctl upload), e.g. one for {example!r}"
+    where = ""
+    other = sorted(truth.buckets - {bucket})
+    if other:
+        where = f"; its source-refs name {', '.join(other[:3])}, and this stack's bucket is {bucket}"
+    return (
+        f"none of its {len(truth.images)} images has a result here: it names keys like {example!r}, the results "
+        f"are for keys like {keys[0]!r}{where}. Keys match without the bucket: upload the images under the keys "
+        "the ground truth names (inferctl upload), or make the source-refs name the uploaded keys"
+    )

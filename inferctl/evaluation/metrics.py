@@ -4,14 +4,22 @@ Counts at a threshold ``t`` (inclusive, as the function's): TP = hits with confi
 confidence >= t, FN = ground truth minus TP. Precision is undefined with nothing predicted and recall with
 nothing to find (None, never a made-up number). Exact at every prediction's confidence, which is where the
 best F1 lies.
+
+A recommended threshold is the one to *write*: the roundest number that accepts exactly what the chosen point
+accepts (``settable``), so that applying it reproduces the promised counts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
 
 from inferctl.evaluation.matching import Scored
+from lambdas.inference.core.results import CONFIDENCE_DECIMALS
+
+# A stored confidence c was the model's c - HALF_STEP to c + HALF_STEP (results round it; the function does not).
+HALF_STEP = 0.5 * 10.0**-CONFIDENCE_DECIMALS
 
 
 @dataclass(frozen=True)
@@ -73,3 +81,21 @@ def recommend(points: Sequence[Point], min_precision: float | None = None) -> Po
         return max(meeting, key=lambda p: (p.tp, p.threshold)) if meeting else None
     scored = [p for p in points if p.f1 is not None and p.tp > 0]
     return max(scored, key=lambda p: (p.f1 or 0.0, p.threshold)) if scored else None
+
+
+def settable(threshold: float, below: float | None, floor: float) -> float:
+    """The threshold to write for a point at ``threshold`` (a stored confidence): the number with the fewest
+    decimals that accepts every prediction at ``threshold`` and none at ``below`` (the next lower stored
+    confidence), whatever the unrounded confidences behind them, and never less than ``floor`` (below it nothing
+    is known). Rounded *down*, never up: rounding up drops the prediction the threshold sits on."""
+    if threshold <= floor:
+        return threshold
+    high = threshold - HALF_STEP  # the lowest model confidence stored as ``threshold``
+    low = below + HALF_STEP if below is not None else None  # the highest stored as ``below``
+    if low is not None and high <= low:
+        return threshold  # no room for the rounding (confidences not from our documents): exact
+    for decimals in range(CONFIDENCE_DECIMALS + 2):
+        value = float(Decimal(repr(high)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_FLOOR))
+        if value >= floor and (low is None or value > low):
+            return value
+    return high

@@ -47,10 +47,7 @@ def gallery(
         if document.get("status") != "ok" or len(items) >= limit:
             continue
         key = str(document["source"]["key"])
-        boxes = [
-            {"name": label["name"], "confidence": label["confidence"], "box": label.get("bounding_box")}
-            for label in pool(document)
-        ]
+        boxes = _boxes(pool(document))
         image = None
         if fetch is not None:
             try:
@@ -63,6 +60,34 @@ def gallery(
             truth_boxes = [{"name": name, "box": list(box)} for name, box in truth.images[key].boxes]
         items.append({"key": key, "image": image, "boxes": boxes, "truth": truth_boxes})
     return items
+
+
+def _boxes(labels: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {"name": label["name"], "confidence": label["confidence"], "box": label.get("bounding_box")} for label in labels
+    ]
+
+
+def with_pictures(
+    comparison: dict[str, Any], documents: Iterable[Mapping[str, Any]], fetch: Fetch | None
+) -> dict[str, Any]:
+    """The comparison (``Comparison.as_dict()``) with a thumbnail and both models' accepted boxes on each of
+    its first THUMBNAILS_MAX disagreements."""
+    by_key = {str(d["source"]["key"]): d for d in documents if isinstance(d.get("source"), dict)}
+    for item in comparison["disagreements"][:THUMBNAILS_MAX]:
+        source = by_key[item["key"]]
+        item["boxes"] = {
+            "primary": _boxes(source.get("labels", [])),
+            "challenger": _boxes((source.get("challenger") or {}).get("labels", [])),
+        }
+        item["image"] = None
+        if fetch is not None:
+            try:
+                data = fetch(item["key"], source["source"].get("version_id"))
+                item["image"] = thumbnail(data, (source.get("image") or {}).get("transformations", []))
+            except Exception:  # noqa: BLE001 - the numbers and boxes stand without the picture
+                item["image"] = None
+    return comparison
 
 
 def render(

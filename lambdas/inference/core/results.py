@@ -51,10 +51,14 @@ def _image(facts: ImageFacts | None) -> dict[str, Any] | None:
     }
 
 
+# Confidences are written rounded to this many decimals; thresholds compare the model's own (unrounded) value.
+CONFIDENCE_DECIMALS = 4
+
+
 def label_dict(label: Label) -> dict[str, Any]:
     return {
         "name": label.name,
-        "confidence": round(label.confidence, 4),
+        "confidence": round(label.confidence, CONFIDENCE_DECIMALS),
         "bounding_box": label.box.as_dict() if label.box else None,
     }
 

@@ -76,7 +76,9 @@ def test_detection_counts_precision_recall_f1_and_recommendations():
     counts = {p.threshold: (p.tp, p.fp, p.fn) for p in sun.points}
     assert counts == {0.0: (2, 1, 1), 60.0: (2, 1, 1), 80.0: (2, 0, 1), 90.0: (1, 0, 2)}
     assert sun.recommended is not None
-    assert sun.recommended.threshold == 80.0
+    # The best point sits on the prediction at 80 (stored; the model's own was 79.99995 or more), the next one
+    # down at 60: the roundest threshold between them, rounded down, is 79.
+    assert sun.recommended.threshold == 79.0
     assert (sun.recommended.precision, sun.recommended.recall, sun.recommended.f1) == pytest.approx((1.0, 2 / 3, 0.8))
     assert (sun.current.tp, sun.current.fp, sun.current.fn) == (2, 1, 1)  # at the current 50
 
@@ -87,7 +89,7 @@ def test_detection_counts_precision_recall_f1_and_recommendations():
     car = by_label["car"]  # predicted, no ground truth: precision 0, recall undefined
     assert (car.positives, car.current.fp, car.current.precision, car.current.recall) == (0, 1, 0.0, None)
     assert car.recommended is None
-    assert evaluation.recommendations() == {"sun": 80.0}
+    assert evaluation.recommendations() == {"sun": 79.0}
 
 
 def test_min_precision_keeps_the_most_recall_at_that_precision():
@@ -95,7 +97,7 @@ def test_min_precision_keeps_the_most_recall_at_that_precision():
     documents = [result("a.jpg", [label("sun", 90, (0, 0, 0.5, 0.5)), label("sun", 60, (0.5, 0.5, 0.5, 0.5))])]
     (sun,) = evaluate(documents, truth, Thresholds(50.0), min_precision=0.9).labels
     assert sun.recommended is not None
-    assert (sun.recommended.threshold, sun.recommended.precision) == (90.0, 1.0)
+    assert (sun.recommended.threshold, sun.recommended.precision) == (89.0, 1.0)
 
 
 def test_classification_counts_image_by_image():
@@ -116,7 +118,7 @@ def test_classification_counts_image_by_image():
     cat = {p.threshold: (p.tp, p.fp, p.fn) for p in by_label["cat"].points}
     assert cat == {0.0: (1, 1, 1), 60.0: (1, 1, 1), 90.0: (1, 0, 1)}
     assert by_label["cat"].recommended is not None
-    assert by_label["cat"].recommended.threshold == 90.0
+    assert by_label["cat"].recommended.threshold == 89.0  # the roundest value that keeps the 90, above the 60
     assert {p.threshold: (p.tp, p.fp, p.fn) for p in by_label["dog"].points} == {0.0: (0, 1, 1), 30.0: (0, 1, 1)}
     assert by_label["dog"].recommended is None
 
