@@ -197,7 +197,8 @@ def spend_from_metrics(
 ) -> Spend:
     """The period's spend: Lambda invocations and duration, SQS messages, images (the function's metrics),
     minutes the model was ready (the controller's ModelReady, one sample a minute); S3 and KMS from the
-    per-image counts above. SageMaker endpoints bill by instance or by use: shown without the model."""
+    per-image counts above. A SageMaker endpoint's instances are added by the caller (``inferctl.stack.spend``),
+    which knows its capacity; a serverless endpoint bills per request and is not shown."""
     from datetime import UTC, datetime, timedelta
 
     end = end or datetime.now(UTC)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
-from inferctl.cli.common import EXIT_LOST, EXIT_OK, add_target, target
+from inferctl.cli.common import EXIT_INTERRUPTED, EXIT_LOST, EXIT_OK, add_target, count, positive, target
 from inferctl.pricing import PRICES
 from inferctl.stack import model_control as models
 
@@ -19,16 +20,18 @@ def register(commands: Any) -> None:
     show = verbs.add_parser("status", help="state, inference units or instances, since when, cost so far today")
     show.add_argument(
         "--price",
-        type=float,
-        default=PRICES.rekognition_unit_hour,
-        help=f"USD per inference-unit hour (default {PRICES.rekognition_unit_hour:g}, us-east-1 list price)",
+        type=positive,
+        metavar="USD",
+        help="USD per inference-unit hour or per instance hour (default: the us-east-1 list price, "
+        f"{PRICES.rekognition_unit_hour:g} for a Rekognition unit)",
     )
+    show.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or JSON")
     add_target(show)
     show.set_defaults(run=cmd_status)
     start = verbs.add_parser("start", help="start the model and wait until it runs (Ctrl-C leaves it starting)")
-    start.add_argument("--units", type=int, default=1, help="minimum inference units (default 1)")
+    start.add_argument("--units", type=count, default=1, help="minimum inference units (default 1)")
     start.add_argument("--no-wait", action="store_true", help="return once the start is requested")
-    start.add_argument("--poll", type=float, default=models.POLL_SECONDS, help="seconds between status checks")
+    start.add_argument("--poll", type=positive, default=models.POLL_SECONDS, help="seconds between status checks")
     add_target(start)
     start.set_defaults(run=cmd_start)
     stop = verbs.add_parser("stop", help="stop the model (billing stops; images wait in the queue)")
@@ -38,7 +41,10 @@ def register(commands: Any) -> None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     report = models.status(target(args), price=args.price)
-    print("\n".join(report.lines()))
+    if args.format == "json":
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print("\n".join(report.lines()))
     return EXIT_OK
 
 
@@ -53,7 +59,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         )
     except KeyboardInterrupt:
         print("stopped waiting; the model keeps starting (inferctl model status)", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     print(f"model {found.model_id}: {found.state} ({found.service_status})")
     return EXIT_OK if args.no_wait or found.ready else EXIT_LOST
 

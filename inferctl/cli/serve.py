@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from inferctl.cli.common import EXIT_OK, add_context, context
-from inferctl.stack.target import DEFAULT_STATE
+from inferctl.cli.env import exports
+from inferctl.stack.target import DEFAULT_STATE, read_state
 
 
 def register(commands: Any) -> None:
@@ -30,8 +31,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     with embedded_stack(config, demo_models(), log_path=args.state.parent / "lambda.log", capture_stdout=True) as stack:
         write_state(stack, args.state)
-        print(f"embedded stack up at {stack.emulator.endpoint_url}; details in {args.state}", file=sys.stderr)
-        print("try: inferctl upload FOLDER --embedded --wait   (Ctrl-C stops)", file=sys.stderr)
+        state = f" {args.state}" if args.state != DEFAULT_STATE else ""
+        print(f"embedded stack up; details in {args.state}. For the AWS CLI and SDKs:", file=sys.stderr)
+        print(exports(read_state(args.state)), file=sys.stderr)
+        print(f'(or: eval "$(inferctl env --embedded{state})")', file=sys.stderr)
+        print(f"try: inferctl upload FOLDER --embedded{state} --wait   (Ctrl-C stops)", file=sys.stderr)
         try:
             stop.wait()
         except KeyboardInterrupt:

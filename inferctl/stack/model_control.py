@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from inferctl.pricing import PRICES
 from inferctl.stack.configuration import read_live
+from inferctl.stack.errors import OperationFailed
 from inferctl.stack.target import Target
 from lambdas.controller.decide import Memory, not_configured
 from lambdas.inference.backends.control import READY, STARTING, STOPPED, ModelControl, ModelStatus, NotSupported
@@ -28,10 +31,9 @@ POLL_SECONDS = 30.0  # boto3's project_version_running waiter polls this often
 class StatusReport:
     backend: str
     status: ModelStatus
-    since: float | None  # epoch seconds the controller first saw this state; None: not known
-    running_hours_today: float | None
-    cost_today: float | None
-    price: float | None
+    since: float | None  # epoch seconds the model has been in this state; None: not known
+    cost_today: float | None  # USD so far today (UTC) while it runs; None: not known or not billed by the hour
+    cost_basis: str = ""  # how the cost is reckoned, or why there is none
 
     def lines(self) -> list[str]:
         status = self.status
@@ -46,14 +48,24 @@ class StatusReport:
             rows.append(("since", datetime.fromtimestamp(self.since, UTC).isoformat(timespec="seconds")))
         if status.detail:
             rows.append(("detail", status.detail))
-        if self.cost_today is not None and self.price is not None:
-            rows.append(
-                (
-                    "cost today",
-                    f"USD {self.cost_today:.2f} ({self.running_hours_today:.2f} unit-hours at USD {self.price:g})",
-                )
-            )
+        if self.cost_today is not None:
+            rows.append(("cost today", f"USD {self.cost_today:.2f} ({self.cost_basis})"))
+        elif self.cost_basis:
+            rows.append(("cost today", self.cost_basis))
         return [f"{name:<10} {value}" for name, value in rows]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "model_id": self.status.model_id,
+            "state": self.status.state,
+            "service_status": self.status.service_status,
+            "capacity": dict(self.status.capacity),
+            "detail": self.status.detail or None,
+            "since": datetime.fromtimestamp(self.since, UTC).isoformat(timespec="seconds") if self.since else None,
+            "cost_today_usd": None if self.cost_today is None else round(self.cost_today, 4),
+            "cost_basis": self.cost_basis or None,
+        }
 
 
 def control(target: Target) -> tuple[Settings, ModelControl]:
@@ -74,25 +86,48 @@ def controller_memory(target: Target) -> Memory:
         return Memory()
 
 
-def status(target: Target, price: float = PRICES.rekognition_unit_hour, now: float | None = None) -> StatusReport:
+def status(target: Target, price: float | None = None, now: float | None = None) -> StatusReport:
+    """The model's state and, while it runs, what it has cost so far today (UTC) at the list price (``price``:
+    USD per inference-unit hour or per instance hour instead)."""
     now = time.time() if now is None else now
     try:
         settings, model = control(target)
     except ConfigError as exc:
         live = read_live(target).environment.get("BACKEND", "rekognition")
-        return StatusReport(live, not_configured(str(exc)), None, None, None, None)
+        return StatusReport(live, not_configured(str(exc)), None, None)
     found = model.describe()
     memory = controller_memory(target)
-    since = memory.state_since if memory.state == found.state else None
-    hours = cost = None
-    if found.can_start_stop and found.state == READY and since is not None:
-        midnight = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-        units = int(found.capacity.get("MinInferenceUnits", 1))
-        hours = (now - max(since, midnight)) / 3600 * units
-        cost = hours * price
-    elif found.can_start_stop and found.state != READY:
-        hours, cost = 0.0, 0.0  # not running now (earlier runs today are not remembered)
-    return StatusReport(settings.backend, found, since, hours, cost, price if found.can_start_stop else None)
+    since = memory.state_since if memory.state == found.state and memory.state_since else found.since
+    midnight = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    hours_today = None if since is None else (now - max(since, midnight)) / 3600
+    if found.state != READY:
+        basis = "nothing while it is not running (earlier runs today are not remembered)"
+        return StatusReport(settings.backend, found, since, 0.0 if found.can_start_stop else None, basis)
+    capacity = found.capacity
+    if "MinInferenceUnits" in capacity or found.can_start_stop:
+        units = int(capacity.get("MinInferenceUnits", 1))
+        rate = PRICES.rekognition_unit_hour if price is None else price
+        return _hourly(settings.backend, found, since, hours_today, units, "inference unit", rate)
+    if "InstanceType" in capacity:
+        instance, count = str(capacity["InstanceType"]), int(capacity.get("InstanceCount", 1))
+        listed = PRICES.sagemaker_instance_hour.get(instance) if price is None else price
+        if listed is None:
+            basis = f"no list price for {instance} in inferctl/pricing.py: pass --price (USD per instance hour)"
+            return StatusReport(settings.backend, found, since, None, basis)
+        return _hourly(settings.backend, found, since, hours_today, count, instance, listed)
+    if "ServerlessMemoryMB" in capacity:
+        basis = "billed per request (serverless): `inferctl cost` prices what it served"
+        return StatusReport(settings.backend, found, since, None, basis)
+    return StatusReport(settings.backend, found, since, None, "not known for this capacity")
+
+
+def _hourly(
+    backend: str, found: ModelStatus, since: float | None, hours: float | None, count: int, unit: str, rate: float
+) -> StatusReport:
+    if hours is None:
+        return StatusReport(backend, found, since, None, "running since a time not known: no cost today")
+    basis = f"{count} {unit}{'s' if count != 1 else ''} x {hours:.2f} h at USD {rate:g} an hour"
+    return StatusReport(backend, found, since, count * hours * rate, basis)
 
 
 def start(
@@ -123,8 +158,15 @@ def start(
 
 
 def stop(target: Target) -> ModelStatus:
+    """Stop a running model; one that is starting is refused (the services cannot stop it then), one that is
+    already stopped or stopping is left as it is."""
     _, model = control(target)
     current = model.describe()
+    if current.state == STARTING:
+        raise OperationFailed(
+            f"model {current.model_id} is {current.service_status}: it can be stopped once it runs "
+            "(`inferctl model start` waits for that; `inferctl model status` shows it)"
+        )
     if current.state == READY:
         _do(model.stop)
         return model.describe()
@@ -136,3 +178,10 @@ def _do(action: Callable[..., None], *args: Any) -> None:
         action(*args)
     except NotSupported as exc:
         raise ConfigError("model", str(exc)) from None
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
+            raise
+        raise OperationFailed(
+            "the model is changing state already (ResourceInUseException): `inferctl model status` shows where "
+            "it is; try again once it has settled"
+        ) from None

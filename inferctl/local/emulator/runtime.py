@@ -8,6 +8,7 @@ import io
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,11 @@ class LambdaContext:
 class LambdaLogs(io.TextIOBase):
     """Where the function's stdout goes: a local file and the emulator's CloudWatch Logs, like Lambda."""
 
-    def __init__(self, logs_client: Any, log_group: str, path: Path | None) -> None:
+    def __init__(
+        self, logs_client: Any, log_group: str, path: Path | None, on_lines: Callable[[list[str]], None] | None = None
+    ) -> None:
         self._logs = logs_client
+        self._on_lines = on_lines
         self._group = log_group
         if path:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,6 +90,8 @@ class LambdaLogs(io.TextIOBase):
     def ship(self) -> None:
         with self._lock:
             lines, self._pending = self._pending, []
+        if lines and self._on_lines:
+            self._on_lines(lines)
         if lines:
             now = int(time.time() * 1000)
             self._logs.put_log_events(

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 from inferctl.local.emulator.clock import EmulatedClock
 from inferctl.local.emulator.isolation import ProcessInvoker, Report
 from inferctl.local.emulator.lambda_api import LambdaApi, LocalFunction, LocalMapping
+from inferctl.local.emulator.metrics import Metrics
 from inferctl.local.emulator.resources import Resources, provision
 from inferctl.local.emulator.runtime import LambdaLogs
 from inferctl.local.emulator.server import FAKE_CREDENTIALS, Emulator, embedded_aws, patched_environ
@@ -160,7 +162,8 @@ def embedded_stack(
                 FUNCTION_NAME, resources.queue_arn, config.batch_size, enabled=config.function.model_id is not None
             )
         )
-        logs = LambdaLogs(session.client("logs"), LOG_GROUP, log_path)
+        metrics = Metrics(session.client("cloudwatch"))
+        logs = LambdaLogs(session.client("logs"), LOG_GROUP, log_path, on_lines=metrics.from_log)
         stack.callback(logs.close)
         if capture_stdout:
             stack.enter_context(contextlib.redirect_stdout(logs))
@@ -219,7 +222,7 @@ def embedded_stack(
             queue_url=resources.queue_url,
             queue_arn=resources.queue_arn,
             region=resources.region,
-            handler=handler,
+            handler=_measured(handler, metrics),
             batch_size=config.batch_size,
             batching_window_seconds=config.max_batching_window_seconds,
             function_timeout_seconds=config.lambda_timeout_seconds,
@@ -302,3 +305,16 @@ def _no_binding(index: int) -> contextlib.AbstractContextManager[None]:
 def write_state(stack: EmbeddedStack, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(stack.state(), indent=2), encoding="utf-8")
+
+
+def _measured(handler: Callable[[dict[str, Any], Any], Any], metrics: Metrics) -> Callable[[dict[str, Any], Any], Any]:
+    """The handler, with the Invocations and Duration metrics Lambda publishes for each invoke."""
+
+    def invoke(event: dict[str, Any], context: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return handler(event, context)
+        finally:
+            metrics.invocation(context.function_name, (time.perf_counter() - started) * 1000)
+
+    return invoke

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 from inferctl.local.models.base import (
@@ -40,6 +41,9 @@ def _model_error(original_status: int, message: str) -> HttpResponse:
 _CONTROL_TARGET = "SageMaker."
 # An emulated lifecycle's status as the endpoint's (a stopped model is an endpoint that does not exist).
 _ENDPOINT_STATUS = {"RUNNING": "InService", "STARTING": "Creating", "STOPPING": "Deleting"}
+
+
+_CREATED = time.time()  # the emulated endpoints were created when the emulation was loaded
 
 
 def _handles(request: HttpRequest) -> bool:
@@ -77,6 +81,8 @@ def _describe(request: HttpRequest, models: ModelDirectory) -> HttpResponse:
             "EndpointStatus": status,
             "EndpointConfigName": f"{name}-config",
             "ProductionVariants": [{"VariantName": "AllTraffic", "CurrentInstanceCount": 1}],
+            "CreationTime": _CREATED,
+            "LastModifiedTime": _CREATED,
         },
         json_type,
     )

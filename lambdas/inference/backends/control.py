@@ -39,6 +39,7 @@ class ModelStatus:
     capacity: Mapping[str, Any] = field(default_factory=dict)
     detail: str = ""
     can_start_stop: bool = False
+    since: float | None = None  # epoch seconds of the service's last change to the model, where it says
 
     @property
     def ready(self) -> bool:

@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from lambdas.inference import images
@@ -390,6 +391,7 @@ class SageMakerControl:
             status,
             capacity={key: value for key, value in capacity.items() if value is not None},
             detail=str(endpoint.get("FailureReason", "")),
+            since=_epoch(endpoint.get("LastModifiedTime")),
         )
 
     def start(self, units: int) -> None:
@@ -442,3 +444,18 @@ SPEC = BackendSpec(
     lifecycle=Lifecycle(service="sagemaker", control=_control, grants=_control_grants, can_start_stop=False),
     runtime_service="sagemaker-runtime",
 )
+
+
+def _epoch(value: Any) -> float | None:
+    """A timestamp in epoch seconds: as boto3 parses it (datetime), as a number, or as ISO 8601 text; None when
+    absent or unreadable (the status stands without it)."""
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None

@@ -106,6 +106,7 @@ def test_a_serverless_endpoint_shows_its_memory_and_concurrency():
     assert found.state == READY
     assert found.capacity == {"ServerlessMemoryMB": 4096, "ServerlessMaxConcurrency": 20}
     assert found.can_start_stop is False
+    assert found.since == 1735689600.0  # LastModifiedTime, 2025-01-01T00:00:00Z
 
 
 def test_a_real_time_endpoint_shows_its_instance_type_and_count():
