@@ -13,7 +13,7 @@ from aws_cdk import aws_iam as iam
 from cdk_nag import AwsSolutionsChecks
 
 from lambdas.inference.core.rules import ConfigError
-from stacks.config import StackConfig, cdk_json_context
+from stacks.config import StackConfig, cdk_json_context, refuse_unknown_keys
 from stacks.inference_stack import ImageInferenceStack
 
 
@@ -24,6 +24,7 @@ def build_app(
     ``overrides`` (context keys) add a further stack to the same app, e.g. another ``stackName``."""
     app = app or cdk.App(context=cdk_json_context())
     extra = dict(overrides or {})
+    refuse_unknown_keys({**app.node.get_all_context(), **extra})
     config = StackConfig.from_context(lambda key: extra[key] if key in extra else app.node.try_get_context(key))
     account, region = os.environ.get("CDK_DEFAULT_ACCOUNT"), os.environ.get("CDK_DEFAULT_REGION")
     config.refuse_foreign_arns(account, region)

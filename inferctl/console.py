@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
@@ -12,18 +13,39 @@ def labels_text(document: dict[str, Any] | None) -> str:
     if not document:
         return ""
     if document.get("status") == "error":
-        return f"{document['error']['code']}: {document['error']['message']}"[:70]
+        return f"{document['error']['code']}: {document['error']['message']}"
     return ", ".join(f"{label['name']} {label['confidence']:.0f}%" for label in document.get("labels", [])) or "-"
 
 
+def number(value: float) -> str:
+    """A threshold or confidence as it is, never rounded (87.1235 stays 87.1235; 50.0 is 50)."""
+    text = repr(float(value))
+    return text.removesuffix(".0")
+
+
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], max_width: int = 60) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
-    widths = [min(width, max_width) for width in widths]
-    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True))]
+    """Columns as wide as their cells, up to ``max_width``: a longer cell wraps between words onto more lines
+    (nothing is cut off, and no word is split; a single longer word widens its column)."""
+    columns = list(zip(headers, *rows, strict=True)) if rows else [(header,) for header in headers]
+    widths = []
+    for column in columns:
+        texts = [str(cell) for cell in column]
+        longest_word = max((len(word) for text in texts for word in text.split()), default=0)
+        widths.append(max(min(max(len(text) for text in texts), max_width), longest_word))
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
     for row in rows:
-        lines.append("  ".join(str(cell)[:w].ljust(w) for cell, w in zip(row, widths, strict=True)))
+        cells = [_wrap(str(cell), w) for cell, w in zip(row, widths, strict=True)]
+        for index in range(max(len(cell) for cell in cells)):
+            parts = [(cell[index] if index < len(cell) else "").ljust(w) for cell, w in zip(cells, widths, strict=True)]
+            lines.append("  ".join(parts).rstrip())
     return "\n".join(lines)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    if len(text) <= width:
+        return [text]
+    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [""]
 
 
 def counts_text(counts: dict[str, int]) -> str:

@@ -9,19 +9,21 @@ with the rules the Lambda applies and a failure names the context key. No CDK im
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from lambdas.controller.settings import CONTROLLER_VARIABLES, ControllerSettings
+from lambdas.inference import backends
 from lambdas.inference.core import rules
 from lambdas.inference.core.rules import ConfigError
 from lambdas.inference.core.variables import read_all
-from lambdas.inference.settings import Settings, model_variables, platform_environment
+from lambdas.inference.settings import Settings, all_variables, model_variables, platform_environment
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 # CloudWatch Logs accepts only these retention periods (days).
@@ -38,6 +40,30 @@ DEFAULT_MAX_WAIT_MINUTES_AUTO = 45
 VISIBILITY_TIMEOUT_FACTOR = 6
 DEFAULT_MAX_CONCURRENCY = 10  # concurrent batches when the model's capacity is not known
 CONNECT_TIMEOUT_SECONDS = 2
+# The context keys the stack reads itself; the function's and the controller's are their variables' context names.
+STACK_KEYS = (
+    "stackName",
+    "maxReceiveCount",
+    "lambdaMemoryMb",
+    "lambdaTimeoutSeconds",
+    "batchSize",
+    "maxBatchingWindowSeconds",
+    "maxConcurrency",
+    "retryMaxAttempts",
+    "logRetentionDays",
+    "tracing",
+    "alarmTopicArn",
+    "alarmEmail",
+    "allowDestroy",
+    "tags",
+    "permissionsBoundaryArn",
+    "maxWaitMinutes",
+    "resultWriterArns",
+    "inferenceUnits",
+)
+# Ours are camelCase words; CDK's own keys have a colon, a slash or a dash (``@aws-cdk/...``, ``aws:cdk:...``,
+# ``cli-telemetry``, lookups such as ``availability-zones:account=...``) and are left to CDK.
+_OUR_SHAPE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 MAX_VISIBILITY_SECONDS = 43_200  # SQS: 12 hours
 RETRY_DELAY_CAP_SECONDS = 900
 
@@ -272,6 +298,7 @@ class StackConfig:
         """The configuration ``cdk synth`` would use, read from cdk.json's context (plus overrides)."""
         context = cdk_json_context(path)
         context.update(overrides or {})
+        refuse_unknown_keys(context)
         return cls.from_context(context.get)
 
 
@@ -285,6 +312,28 @@ def controller_from_context(get: Callable[[str], Any]) -> ControllerSettings:
     if units not in (None, ""):
         values["start_units"] = rules.integer("inferenceUnits", units, 1, 1000)
     return ControllerSettings(**values)
+
+
+def known_context_keys() -> frozenset[str]:
+    """Every context key this project reads, for every backend (a key prepared for a later switch is known)."""
+    variables = [*CONTROLLER_VARIABLES, *all_variables()]
+    for name in backends.REGISTERED:
+        variables.extend(Settings.variables(name))
+    return frozenset(STACK_KEYS) | {variable.context for variable in variables if variable.context}
+
+
+def refuse_unknown_keys(keys: Iterable[str]) -> None:
+    """A key shaped like ours that no code reads is a typo (``minConfidenc``) that would otherwise be ignored
+    while the deploy goes ahead: refuse it, naming the nearest known key."""
+    known = known_context_keys()
+    for key in sorted(keys):
+        if key in known or not _OUR_SHAPE.match(key):
+            continue
+        nearest = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6) or [
+            name for name in sorted(known) if name.lower() == key.lower()
+        ]
+        fix = f"did you mean {nearest[0]}?" if nearest else "docs/configuration.md lists the keys"
+        raise ConfigError(key, f"not a context key this stack reads: {fix}")
 
 
 def cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:

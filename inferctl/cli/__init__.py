@@ -1,36 +1,17 @@
-"""``inferctl``: the operator's tool for the image-inference stack, deployed or embedded.
+"""inferctl: the operator's tool for the image-inference stack, deployed (--stack NAME, found with the usual
+AWS configuration: AWS_PROFILE, AWS_REGION, SSO) or embedded (--embedded, the stack `inferctl serve` runs).
 
-Commands:
-  upload    upload a folder of images under the input prefix, optionally --wait for the results
-  results   list results as a table or JSON lines, optionally --download them with annotated images
-  dlq       show what sits in the dead-letter queue and why, optionally --redrive it
-  reprocess enqueue existing images: --missing, --errors [--code C], --stale, --all (paced, resumable)
-  audit     every image's state (ok, error, waiting, dead letter, missing); exit 1 if missing
-  thresholds show / set / what-if: the thresholds in force and any drift; a safe live change; a
-            proposal tried on the stored results without calling the model
-  evaluate  results against ground truth (Ground Truth manifest or a folder per class): precision, recall,
-            F1 per label across thresholds, recommended thresholds (--apply), an HTML report
-  challenger promote / retire: swap the challenger model and the primary (safely, like thresholds set;
-            --dry-run, --write-context), or remove the challenger
-  model     the configured model: status (state, capacity, since, cost today), start (waits with
-            progress), stop
-  cost      cost per 1,000 images of a deployed stack from its CloudWatch metrics, at dated list prices
-  smoke     after a deploy: one generated image through the pipeline, timed, then removed; exit 1 with
-            the reason (error document, dead letter, last logged error) when its result does not come
-  demo      run the whole pipeline on an embedded AWS emulator and a local model, then exit
-  serve     keep an embedded stack running (until Ctrl-C) for the commands above
-  fault-run a fault-injected end-to-end run (throttling, model not ready, failing writes, corrupt files)
-
-Commands that act on a stack take --stack NAME (a deployed stack, with the usual AWS credentials and
-region) or --embedded (the stack `serve` runs). Exit codes: 0 success, 1 images without an outcome,
-2 usage or configuration error.
+Exit codes: 0 success; 1 images without an outcome, or an operation that did not succeed; 2 a usage or
+configuration error, said in one line with what to do; 3 a bug (--debug shows its traceback); 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from inferctl.cli import (
     audit,
@@ -38,6 +19,7 @@ from inferctl.cli import (
     cost,
     demo,
     dlq,
+    env,
     evaluate,
     fault_run,
     model,
@@ -48,8 +30,8 @@ from inferctl.cli import (
     thresholds,
     upload,
 )
-from inferctl.cli.common import EXIT_USAGE
-from inferctl.stack.errors import ConfigError, TargetError
+from inferctl.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from inferctl.cli.failures import explain
 
 # One module per command, named as the command (``fault-run``: fault_run.py); each adds itself with ``register``.
 COMMANDS = (
@@ -66,28 +48,64 @@ COMMANDS = (
     smoke,
     demo,
     serve,
+    env,
     fault_run,
 )
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors also say where the options are explained."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n(`{self.prog} --help` explains every option)\n")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """The description as written, and the command names in a column wide enough for the longest."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=24)
+        self._action_max_length = 16  # "    thresholds" and its help on one line
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="inferctl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = Parser(prog="inferctl", description=__doc__, formatter_class=_Formatter)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
     for command in COMMANDS:
         command.register(commands)
+    _debug_everywhere(commands)
     return parser
+
+
+def _debug_everywhere(commands: argparse._SubParsersAction[Any]) -> None:
+    """``--debug`` after the command too (``inferctl model stop --embedded --debug``), where people add it."""
+    for parser in commands.choices.values():
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if nested:
+            _debug_everywhere(nested[0])
+        else:
+            parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.run(args)
-    except (ConfigError, TargetError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        sys.stdout.flush()  # here, not at exit: a reader that went away is met inside the handler below
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (``| head``): nothing more to say, and nobody to say it to.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:
+        if args.debug:
+            raise
+        code, message = explain(exc)
+        print(f"error: {message}", file=sys.stderr)
+        return code
     return code

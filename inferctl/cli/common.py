@@ -1,4 +1,4 @@
-"""What every command shares: the --stack/--embedded target options, -c context pairs, exit codes."""
+"""What every command shares: the options that name a stack, -c context pairs, exit codes."""
 
 from __future__ import annotations
 
@@ -8,26 +8,90 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from inferctl.stack.errors import ConfigError
+from inferctl.stack.errors import ConfigError, UsageError
 from inferctl.stack.target import DEFAULT_STATE, Target, deployed, embedded
 
-EXIT_OK, EXIT_LOST, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_LOST, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def add_target(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--stack", metavar="NAME", help="a deployed stack (outputs read from CloudFormation)")
-    group.add_argument(
+    where = parser.add_argument_group("which stack (one of --stack and --embedded)")
+    choice = where.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--stack", metavar="NAME", help="a deployed stack (its CloudFormation outputs)")
+    choice.add_argument(
         "--embedded",
         metavar="STATE",
         nargs="?",
         const=str(DEFAULT_STATE),
-        help=f"the embedded stack started by `serve` (default state file: {DEFAULT_STATE})",
+        help=f"the embedded stack that `inferctl serve` runs (its state file, default {DEFAULT_STATE})",
+    )
+    where.add_argument("--profile", help="with --stack: the AWS profile (default: AWS_PROFILE, or the default one)")
+    where.add_argument(
+        "--region", help="with --stack: the region (default: AWS_REGION, AWS_DEFAULT_REGION, or the profile's)"
     )
 
 
 def target(args: argparse.Namespace) -> Target:
-    return deployed(args.stack) if args.stack else embedded(Path(args.embedded))
+    """The stack the options name; UsageError for options that do not go together."""
+    if args.embedded:
+        if args.profile or args.region:
+            raise UsageError("--profile and --region are for a deployed stack (--stack NAME), not --embedded")
+        state = Path(args.embedded)
+        if state.is_dir() or state.suffix != ".json":
+            raise UsageError(
+                f"--embedded takes the embedded stack's state file (a .json, default {DEFAULT_STATE}), not "
+                f"{args.embedded!r}: put a folder or file argument before the options"
+            )
+        return embedded(state)
+    return deployed(args.stack, profile=args.profile, region=args.region)
+
+
+# Argument types: a wrong value is refused by the parser, before any stack is looked up, with what it takes.
+def fraction(text: str) -> float:
+    """A fraction from 0 to 1 (a precision, a rate); a percentage is refused with its fraction."""
+    value = _number(text)
+    if not 0 <= value <= 1:
+        hint = f" (a percentage? {value:g}% is {value / 100:g})" if 1 < value <= 100 else ""
+        raise argparse.ArgumentTypeError(f"{text} is not a fraction from 0 to 1{hint}")
+    return value
+
+
+def overlap(text: str) -> float:
+    """An IoU: above 0, at most 1."""
+    value = _number(text)
+    if not 0 < value <= 1:
+        hint = f" (a percentage? {value:g}% is {value / 100:g})" if 1 < value <= 100 else ""
+        raise argparse.ArgumentTypeError(f"{text} is not an IoU above 0 and at most 1{hint}")
+    return value
+
+
+def positive(text: str) -> float:
+    """A number above 0 (seconds, days, a rate)."""
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not above 0")
+    return value
+
+
+def count(text: str) -> int:
+    """A whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not 1 or more")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
 
 
 def add_context(parser: argparse.ArgumentParser) -> None:

@@ -6,15 +6,26 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from inferctl.cli.common import add_context, context
+from inferctl.cli.common import add_context, context, positive
 
 
 def register(commands: Any) -> None:
     demo = commands.add_parser("demo", help="run the pipeline end to end on an embedded stack")
-    demo.add_argument("--images", type=Path, help="a folder of your own images (default: generated samples)")
+    demo.add_argument(
+        "--images",
+        type=Path,
+        metavar="PATH",
+        help="your own images: a folder or one image (default: generated samples)",
+    )
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="where results go (default: out/demo)")
     add_context(demo)
-    demo.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for every outcome")
+    demo.add_argument(
+        "--timeout",
+        type=positive,
+        default=120.0,
+        metavar="SECONDS",
+        help="how long to wait for every outcome (default 120)",
+    )
     demo.add_argument(
         "--auto-start",
         action="store_true",

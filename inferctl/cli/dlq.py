@@ -15,7 +15,12 @@ from inferctl.stack import deadletters
 def register(commands: Any) -> None:
     dlq = commands.add_parser("dlq", help="show the dead-letter queue and why; optionally redrive it")
     dlq.add_argument("--redrive", action="store_true", help="move every message back to the source queue")
-    dlq.add_argument("--format", choices=("table", "jsonl"), default="table")
+    dlq.add_argument(
+        "--format",
+        choices=("table", "json", "jsonl"),
+        default="table",
+        help="table (default), a JSON array, or JSON lines (one message a line)",
+    )
     add_target(dlq)
     dlq.set_defaults(run=cmd_dlq)
 
@@ -23,14 +28,19 @@ def register(commands: Any) -> None:
 def cmd_dlq(args: argparse.Namespace) -> int:
     stack = target(args)
     reports = deadletters.inspect_dlq(stack)
-    if args.format == "jsonl":
-        for item in reports:
-            line = {
-                "message_id": item.letter.message_id,
-                "keys": list(item.letter.keys),
-                "receive_count": item.letter.receive_count,
-                "last_error": item.last_error,
-            }
+    lines = [
+        {
+            "message_id": item.letter.message_id,
+            "keys": list(item.letter.keys),
+            "receive_count": item.letter.receive_count,
+            "last_error": item.last_error,
+        }
+        for item in reports
+    ]
+    if args.format == "json":
+        print(json.dumps(lines, indent=2, ensure_ascii=False))
+    elif args.format == "jsonl":
+        for line in lines:
             print(json.dumps(line, ensure_ascii=False))
     else:
         rows = [

@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from inferctl.cli.common import EXIT_OK, add_target, target
-from inferctl.console import table
+from inferctl.cli.common import EXIT_OK, add_target, fraction, overlap, target
+from inferctl.console import number, table
 from inferctl.evaluation import compare, model_summary
 from inferctl.stack import configuration
 from inferctl.stack import evaluate as run
+from inferctl.stack.errors import OperationFailed
 
 
 def register(commands: Any) -> None:
@@ -24,10 +25,20 @@ def register(commands: Any) -> None:
         metavar="MANIFEST|DIR",
         help="a SageMaker Ground Truth / Custom Labels manifest (JSON lines), or a folder per class",
     )
-    evaluate.add_argument("--iou", type=float, default=0.5, help="boxes match at this IoU or more (default 0.5)")
-    evaluate.add_argument("--min-precision", type=float, metavar="0-1", help="recommend for this precision")
+    evaluate.add_argument(
+        "--iou", type=overlap, default=0.5, metavar="0-1", help="boxes match at this IoU or more (default 0.5)"
+    )
+    evaluate.add_argument(
+        "--min-precision",
+        type=fraction,
+        metavar="0-1",
+        help="recommend the threshold with the most recall at this precision or more (default: the best F1)",
+    )
     evaluate.add_argument("--report", type=Path, metavar="HTML", help="write the report here")
     evaluate.add_argument("--json", type=Path, metavar="FILE", help="write the numbers here")
+    evaluate.add_argument(
+        "--format", choices=("table", "json"), default="table", help="print tables (default) or the numbers as JSON"
+    )
     evaluate.add_argument("--apply", action="store_true", help="set the recommended per-label thresholds")
     evaluate.add_argument("--prefix", help="key prefix of the results (default: the input prefix)")
     add_target(evaluate)
@@ -35,9 +46,27 @@ def register(commands: Any) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    if not args.ground_truth.exists():  # before the stack: a wrong path needs no AWS to say so
+        raise FileNotFoundError(2, "No such file or directory", str(args.ground_truth))
     stack = target(args)
     outcome = run.run(stack, args.ground_truth, iou=args.iou, min_precision=args.min_precision, prefix=args.prefix)
     evaluation = outcome.evaluation
+    for warning in evaluation.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if not evaluation.evaluated:
+        raise OperationFailed(f"0 images evaluated: {run.none_evaluated(outcome, stack)}")
+    own = model_evaluation(stack)
+    numbers = {
+        **evaluation.as_dict(),
+        "model_evaluation": {k: v.__dict__ for k, v in own.items()},
+        "comparison": outcome.comparison.as_dict() if outcome.comparison else None,
+    }
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(numbers, indent=2), encoding="utf-8")
+    if args.format == "json":
+        print(json.dumps(numbers, indent=2))
+        return finish(args, stack, outcome)
     print(table(run.rows(evaluation), run.HEADERS))
     print(
         f"\n{len(evaluation.evaluated)} images evaluated; {len(evaluation.not_evaluated)} without a result or with "
@@ -51,8 +80,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
         print(table(compare.model_rows(comparison), compare.MODEL_HEADERS))
         print(table(compare.label_rows(comparison), compare.LABEL_HEADERS))
-        print("promote the challenger: inferctl challenger promote --dry-run (then without)", file=sys.stderr)
-    own = model_evaluation(stack)
+        print(compare.advice(comparison), file=sys.stderr)
     if own:
         ours = {result.label: result.recommended for result in evaluation.labels}
         lines = []
@@ -61,28 +89,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             lines.append(
                 (
                     label,
-                    f"{summary.threshold:.1f}",
+                    number(summary.threshold),
                     f"{_pct(summary.precision)} / {_pct(summary.recall)} / {_pct(summary.f1)}",
-                    f"{mine.threshold:.1f}" if mine else "none",
+                    number(mine.threshold) if mine else "none",
                 )
             )
         print("\nThe model's own evaluation (Rekognition Custom Labels, its test set) beside ours:")
         print(table(lines, ("label", "its threshold", "its P / R / F1", "ours")))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        numbers = {
-            **evaluation.as_dict(),
-            "model_evaluation": {k: v.__dict__ for k, v in own.items()},
-            "comparison": comparison.as_dict() if comparison else None,
-        }
-        args.json.write_text(json.dumps(numbers, indent=2), encoding="utf-8")
+    return finish(args, stack, outcome)
+
+
+def finish(args: argparse.Namespace, stack: Any, outcome: run.Outcome) -> int:
+    """The report and --apply, after the numbers are out."""
     if args.report:
         written = run.write_report(stack, outcome, args.report, f"Evaluation of {stack.description}")
         print(f"report: {written}", file=sys.stderr)
-    recommended = evaluation.recommendations()
+    recommended = outcome.evaluation.recommendations()
     if args.apply and recommended:
         applied = configuration.apply(stack, {"label_thresholds": recommended})
         print(f"applied the recommended thresholds (revision {applied.revision_id})", file=sys.stderr)
+    elif args.apply:
+        print("nothing to apply: no label has a recommended threshold", file=sys.stderr)
     return EXIT_OK
 
 

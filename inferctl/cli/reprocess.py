@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from inferctl.cli.common import EXIT_LOST, EXIT_OK, add_target, target
+from inferctl.cli.common import EXIT_LOST, EXIT_OK, add_target, positive, target
 from inferctl.stack import backfill
+from inferctl.stack.errors import UsageError
 
 
 def register(commands: Any) -> None:
@@ -22,7 +23,7 @@ def register(commands: Any) -> None:
     reprocess.add_argument("--code", action="append", default=[], help="with --errors: only this error code")
     reprocess.add_argument("--prefix", help="a sub-prefix of the input prefix (default: all of it)")
     reprocess.add_argument("--dry-run", action="store_true", help="count what would be enqueued, send nothing")
-    reprocess.add_argument("--rate", type=float, default=10.0, help="messages per second (the model's pace)")
+    reprocess.add_argument("--rate", type=positive, default=10.0, help="messages per second (the model's pace)")
     reprocess.add_argument(
         "--state", type=Path, default=Path("out/reprocess.json"), help="where progress is kept (for --resume)"
     )
@@ -32,6 +33,14 @@ def register(commands: Any) -> None:
 
 
 def cmd_reprocess(args: argparse.Namespace) -> int:
+    if args.code and not args.errors:
+        raise UsageError(
+            "--code picks among error documents: use it with --errors (inferctl reprocess --errors --code C)"
+        )
+    if args.resume and not args.state.exists():
+        raise UsageError(f"--resume: no run recorded in {args.state}; start one without --resume (or name its --state)")
+    if args.resume and args.dry_run:
+        raise UsageError("--resume continues a run that sends; a --dry-run sends nothing: use one or the other")
     selection = backfill.Selection(
         missing=args.missing, errors=args.errors, codes=frozenset(args.code), stale=args.stale, all=args.all
     )
@@ -39,7 +48,8 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
         args.state.parent.mkdir(parents=True, exist_ok=True)
 
     def show(progress: backfill.Progress) -> None:
-        print(f"listed {progress.listed}, selected {progress.selected}, enqueued {progress.enqueued}", file=sys.stderr)
+        sent = "nothing sent (dry run)" if args.dry_run else f"enqueued {progress.enqueued}"
+        print(f"listed {progress.listed}, selected {progress.selected}, {sent}", file=sys.stderr)
 
     report = backfill.reprocess(
         target(args),
@@ -52,8 +62,9 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
         on_progress=show,
     )
     reasons = ", ".join(f"{reason}={count}" for reason, count in sorted(report.by_reason.items())) or "none"
-    verb = "would enqueue" if args.dry_run else "enqueued"
-    print(f"{report.listed} images listed, {report.selected} selected ({reasons}); {verb} {report.enqueued}")
+    # A dry run sends nothing; what it would send is every selected image.
+    done = f"would enqueue {report.selected}" if args.dry_run else f"enqueued {report.enqueued}"
+    print(f"{report.listed} images listed, {report.selected} selected ({reasons}); {done}")
     if report.skipped:
         left = ", ".join(f"{why}={count}" for why, count in sorted(report.skipped.items()))
         print(f"left alone: {left} (dead letters return with `inferctl dlq --redrive`; waiting ones are on their way)")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from inferctl.cli.common import EXIT_LOST, EXIT_OK, add_target, target
+from inferctl.cli.common import EXIT_LOST, EXIT_OK, add_target, positive, target
 from inferctl.stack import smoke
 
 
@@ -14,7 +14,7 @@ def register(commands: Any) -> None:
     parser = commands.add_parser(
         "smoke", help="upload one image, wait for its result, print latency and labels, clean up"
     )
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the result (default 120)")
+    parser.add_argument("--timeout", type=positive, default=120.0, help="seconds to wait for the result (default 120)")
     parser.add_argument("--keep", action="store_true", help="leave the image and its result in the bucket")
     add_target(parser)
     parser.set_defaults(run=cmd_smoke)

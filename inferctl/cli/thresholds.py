@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from inferctl.cli.common import EXIT_LOST, EXIT_OK, add_target, target
+from inferctl.cli.common import EXIT_OK, add_target, target
 from inferctl.console import table
 from inferctl.evaluation import whatif
 from inferctl.stack import configuration
@@ -24,6 +24,7 @@ def register(commands: Any) -> None:
 
     show = verbs.add_parser("show", help="the thresholds in force, where each comes from, and any drift")
     show.add_argument("--cdk-json", type=Path, default=CDK_JSON, help="the cdk.json of the next deploy")
+    show.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or JSON")
     add_target(show)
     show.set_defaults(run=cmd_show)
 
@@ -79,7 +80,24 @@ def changes_of(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    if not args.cdk_json.is_file():
+        raise FileNotFoundError(2, "No such file or directory", str(args.cdk_json))
     rows = configuration.show(target(args), args.cdk_json)
+    if args.format == "json":
+        document = [
+            {
+                "variable": row.variable.env,
+                "context_key": row.variable.context,
+                "live": row.live,
+                "deployed": row.deployed,
+                "cdk_json": row.next_deploy,
+                "changed_since_deploy": row.drifted,
+                "reverts_on_deploy": row.reverts_on_deploy,
+            }
+            for row in rows
+        ]
+        print(json.dumps(document, indent=2))
+        return EXIT_OK
     lines = []
     for row in rows:
         notes = []
@@ -97,24 +115,20 @@ def cmd_show(args: argparse.Namespace) -> int:
                 "; ".join(notes),
             )
         )
-    print(table(lines, ("variable", "context key", "live", "deployed", "cdk.json", "notes"), max_width=48))
+    print(table(lines, ("variable", "context key", "live", "deployed", "cdk.json", "notes"), max_width=40))
     return EXIT_OK
 
 
 def cmd_set(args: argparse.Namespace) -> int:
     stack = target(args)
     changes = changes_of(args)
-    try:
-        applied = configuration.apply(
-            stack,
-            changes,
-            dry_run=args.dry_run,
-            write_context=args.write_context,
-            progress=lambda message: print(message, file=sys.stderr),
-        )
-    except configuration.ConcurrentChange as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_LOST
+    applied = configuration.apply(
+        stack,
+        changes,
+        dry_run=args.dry_run,
+        write_context=args.write_context,
+        progress=lambda message: print(message, file=sys.stderr),
+    )
     if not applied.changes:
         print("no change: the function already has these values", file=sys.stderr)
         return EXIT_OK
@@ -144,7 +158,11 @@ def cmd_what_if(args: argparse.Namespace) -> int:
     print(table([(name, n["now"], n["proposed"]) for name, n in labels.items()], ("label", "accepted now", "proposed")))
     print(f"\n{len(report.changes)} of {report.images} images change:")
     for change in report.changes[:50]:
-        print(f"  {change.key}: +{', '.join(change.added) or '-'}  -{', '.join(change.removed) or '-'}")
+        parts = [f"adds {', '.join(change.added)}"] if change.added else []
+        parts += [f"drops {', '.join(change.removed)}"] if change.removed else []
+        print(f"  {change.key}: {'; '.join(parts)}")
+    if len(report.changes) > 50:
+        print(f"  ... and {len(report.changes) - 50} more (--format json lists every one)")
     if report.below_floor:
         print(
             f"warning: {len(report.below_floor)} results were kept with a higher candidate floor than a proposed "

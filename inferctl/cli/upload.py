@@ -1,4 +1,4 @@
-"""``upload``: a folder of images under the input prefix, optionally waiting for every outcome."""
+"""``upload``: an image, or a folder of images, under the input prefix, optionally waiting for every outcome."""
 
 from __future__ import annotations
 
@@ -7,30 +7,47 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from inferctl.cli.common import EXIT_LOST, EXIT_OK, EXIT_USAGE, add_target, target
+from inferctl.cli.common import EXIT_LOST, EXIT_OK, add_target, positive, target
 from inferctl.console import counts_text, outcome_report
 from inferctl.stack import uploads as images
+from inferctl.stack.errors import UsageError
 from inferctl.stack.outcomes import ImageState
 
 
 def register(commands: Any) -> None:
-    upload = commands.add_parser("upload", help="upload a folder under the input prefix")
-    upload.add_argument("folder", type=Path)
+    upload = commands.add_parser(
+        "upload", help="upload an image or a folder of images under the input prefix", description=__doc__
+    )
+    upload.add_argument(
+        "path",
+        type=Path,
+        nargs="?",
+        metavar="PATH",
+        help="an image, or a folder (its images keep their relative paths)",
+    )
     upload.add_argument("--wait", action="store_true", help="wait for every image's outcome, with progress")
-    upload.add_argument("--timeout", type=float, default=300.0)
+    upload.add_argument(
+        "--timeout",
+        type=positive,
+        default=300.0,
+        metavar="SECONDS",
+        help="with --wait: how long to wait before reporting what has no outcome yet (default 300)",
+    )
     add_target(upload)
     upload.set_defaults(run=cmd_upload)
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
+    if args.path is None:
+        taken = args.embedded and not str(args.embedded).endswith(".json")
+        raise UsageError(
+            "upload needs the image or folder to upload: inferctl upload PATH --embedded (or --stack NAME)"
+            + (f"; {args.embedded!r} was read as --embedded's state file: put PATH first" if taken else "")
+        )
+    items, ignored = images.image_items(args.path)  # before the stack: a wrong path needs no AWS to say so
     stack = target(args)
-    files, ignored = images.image_files(args.folder)
     for path in ignored:
         print(f"skipped {path}: its suffix does not trigger the pipeline", file=sys.stderr)
-    if not files:
-        print(f"no images under {args.folder}", file=sys.stderr)
-        return EXIT_USAGE
-    items = [(path.relative_to(args.folder).as_posix(), path.read_bytes()) for path in files]
     uploads = images.upload_many(stack, items)
     print(f"uploaded {len(uploads)} images to s3://{stack.bucket}/{stack.input_prefix}", file=sys.stderr)
     if not args.wait:

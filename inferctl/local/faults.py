@@ -245,6 +245,19 @@ def run(plan: FaultPlan, out: Path, timeout: float = 600.0, progress: bool = Tru
     )
 
 
+def _writes_line(report: FaultReport) -> str:
+    """Injected write failures beside those the function logged: the log also counts writes that failed on
+    their own (the emulator slow under load), and the two numbers must not seem to contradict each other."""
+    logged = report.error_codes.get("RESULT_WRITE_FAILED", 0)
+    line = f"result writes failed: {report.writes_failed} injected"
+    if logged != report.writes_failed:
+        own = logged - report.writes_failed
+        line += f"; the function logged {logged} (RESULT_WRITE_FAILED below)"
+        if own > 0:
+            line += f": {own} failed on their own (the emulator slow or refusing), and were retried like the rest"
+    return line
+
+
 def print_report(report: FaultReport, stream: Any = None) -> None:
     stream = stream or sys.stdout
     calls = max(1, report.model["calls"])
@@ -253,7 +266,7 @@ def print_report(report: FaultReport, stream: Any = None) -> None:
         "outcomes: " + ", ".join(f"{k}={v}" for k, v in sorted(report.outcomes.items())),
         f"model calls: {report.model['calls']} (throttled {report.model['throttled']} = "
         f"{100 * report.model['throttled'] / calls:.0f}%, not ready {report.model['not_ready']})",
-        f"result writes failed (injected): {report.writes_failed}",
+        _writes_line(report),
         "error codes per attempt: " + ", ".join(f"{k}={v}" for k, v in sorted(report.error_codes.items())),
         "lost or double outcomes: " + ("none" if report.ok else f"{len(report.problems)}"),
     ]

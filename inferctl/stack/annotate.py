@@ -38,8 +38,10 @@ def annotate(image_bytes: bytes, document: dict[str, Any]) -> bytes:
         if box:
             x0, y0 = box["left"] * width, box["top"] * height
             x1, y1 = x0 + box["width"] * width, y0 + box["height"] * height
-            draw.rectangle((x0, y0, x1, y1), outline=(0, 0, 0), width=line * 2)
-            draw.rectangle((x0 + line / 2, y0 + line / 2, x1 - line / 2, y1 - line / 2), outline=colour, width=line)
+            draw.rectangle((x0, y0, max(x0, x1), max(y0, y1)), outline=(0, 0, 0), width=line * 2)
+            inner = (x0 + line / 2, y0 + line / 2, x1 - line / 2, y1 - line / 2)
+            if inner[2] >= inner[0] and inner[3] >= inner[1]:  # a box thinner than the line has no inside
+                draw.rectangle(inner, outline=colour, width=line)
             left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
             anchor = (x0, max(0.0, y0 - (bottom - top) - 2 * line))
         else:

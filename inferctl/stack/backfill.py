@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from inferctl.stack import configuration
+from inferctl.stack.errors import OperationFailed
 from inferctl.stack.outcomes import dead_letters, read_document
 from inferctl.stack.target import Target
 from lambdas.inference.core.events import RERUN_FIELD
@@ -358,7 +359,10 @@ def _send(sqs: Any, target: Target, region: str, batch: list[Entry], run: str | 
         if not entries:
             return
         time.sleep(0.5 * (attempt + 1))
-    raise RuntimeError(f"{len(entries)} messages could not be sent to {target.queue_url}")
+    raise OperationFailed(
+        f"{len(entries)} messages could not be sent to {target.queue_url}: the run stops here; "
+        "run it again with --resume to continue"
+    )
 
 
 # --- audit -------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from inferctl.stack.errors import OperationFailed
 from inferctl.stack.target import Target
 from lambdas.inference.core.rules import ConfigError
 from lambdas.inference.core.thresholds import Thresholds
@@ -28,7 +29,7 @@ UPDATE_ATTEMPTS = 3
 ACTIVE_TIMEOUT_SECONDS = 120
 
 
-class ConcurrentChange(RuntimeError):
+class ConcurrentChange(OperationFailed):
     """Someone else changed a variable this change was about, between our read and our write."""
 
 
@@ -215,15 +216,24 @@ def apply_plan(
 
 def _wait_until_active(target: Target, progress: Callable[[str], None]) -> None:
     deadline = time.monotonic() + ACTIVE_TIMEOUT_SECONDS
+    said = False
     while time.monotonic() < deadline:
         status = read_live(target).last_update_status
         if status == "Successful":
             return
         if status == "Failed":
-            raise RuntimeError("the function's update failed; see the function in the Lambda console")
-        progress(f"update {status.lower()}...")
+            raise OperationFailed(
+                "Lambda could not apply the update (LastUpdateStatus Failed): the function keeps its previous "
+                "configuration; its LastUpdateStatusReason in the Lambda console says why"
+            )
+        if not said:
+            progress("waiting for Lambda to apply the update (a few seconds)")
+            said = True
         time.sleep(0.5)
-    raise TimeoutError(f"the update was not active after {ACTIVE_TIMEOUT_SECONDS} s")
+    raise OperationFailed(
+        f"Lambda had not applied the update after {ACTIVE_TIMEOUT_SECONDS} s: `inferctl thresholds show` tells "
+        "whether it has since"
+    )
 
 
 def _write_context(path: Path, changes: Mapping[str, Any]) -> Path:

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inferctl.console import number
 from inferctl.evaluation import groundtruth, report
-from inferctl.evaluation.compare import Comparison, compare
+from inferctl.evaluation.compare import Comparison, advice, compare
 from inferctl.evaluation.evaluate import Evaluation, evaluate
+from inferctl.evaluation.evaluate import none_evaluated as explain_none
 from inferctl.stack import configuration
 from inferctl.stack import uploads as images
 from inferctl.stack.target import Target
@@ -48,6 +50,11 @@ def run(
     return Outcome(evaluation, documents, truth, thresholds, comparison)
 
 
+def none_evaluated(outcome: Outcome, target: Target) -> str:
+    """Why no ground-truth image was scored on this stack, and what to do."""
+    return explain_none(outcome.truth, outcome.documents, target.bucket, outcome.evaluation.not_evaluated)
+
+
 def write_report(target: Target, outcome: Outcome, path: Path, title: str) -> Path:
     s3 = target.client("s3")
 
@@ -61,15 +68,8 @@ def write_report(target: Target, outcome: Outcome, path: Path, title: str) -> Pa
     items = report.gallery(shown, outcome.truth, fetch)
     comparison = None
     if outcome.comparison is not None:
-        comparison = outcome.comparison.as_dict()
-        by_key = {str(d["source"]["key"]): d for d in outcome.documents if isinstance(d.get("source"), dict)}
-        for item in comparison["disagreements"][: report.THUMBNAILS_MAX]:
-            source = by_key[item["key"]]
-            try:
-                data = fetch(item["key"], source["source"].get("version_id"))
-                item["image"] = report.thumbnail(data, (source.get("image") or {}).get("transformations", []))
-            except Exception:  # noqa: BLE001 - the numbers stand without the picture
-                item["image"] = None
+        comparison = {**outcome.comparison.as_dict(), "advice": advice(outcome.comparison)}
+        comparison = report.with_pictures(comparison, outcome.documents, fetch)
     return report.write(path, outcome.evaluation, items, title, outcome.thresholds.min_confidence, comparison)
 
 
@@ -86,10 +86,10 @@ def rows(evaluation: Evaluation) -> list[tuple[str, ...]]:
             (
                 result.label,
                 str(result.positives),
-                f"{r.threshold:.1f}" if r else "none",
+                number(r.threshold) if r else "none",
                 f"{pct(r.precision)} / {pct(r.recall)} / {pct(r.f1)}" if r else "",
                 f"{r.tp}/{r.fp}/{r.fn}" if r else "",
-                f"{c.threshold:g}: {pct(c.precision)} / {pct(c.recall)} / {pct(c.f1)}",
+                f"{number(c.threshold)}: {pct(c.precision)} / {pct(c.recall)} / {pct(c.f1)}",
             )
         )
     return table

@@ -5,11 +5,13 @@ target and never care which it is."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 DEFAULT_STATE = Path("out/embedded.json")
 REQUIRED_OUTPUTS = ("BucketName", "InputPrefix", "QueueUrl", "DeadLetterQueueUrl")
@@ -73,23 +75,56 @@ def from_outputs(
     )
 
 
-def deployed(stack_name: str, session: Any | None = None) -> Target:
-    """A deployed stack, found with the usual AWS credentials and region (profile, env, SSO...)."""
-    session = session or boto3.Session()
+def deployed(
+    stack_name: str, session: Any | None = None, *, profile: str | None = None, region: str | None = None
+) -> Target:
+    """A deployed stack, found with the usual AWS configuration, as boto3 and the AWS CLI read it: the profile
+    (``profile``, AWS_PROFILE, SSO included) and the region (``region``, AWS_REGION, AWS_DEFAULT_REGION, the
+    profile's)."""
+    if session is None:
+        session = boto3.Session(profile_name=profile, region_name=region or os.environ.get("AWS_REGION") or None)
+    if not session.region_name:
+        raise TargetError(
+            f"no AWS region to find stack {stack_name!r} in: set AWS_REGION (or AWS_DEFAULT_REGION), pass --region, "
+            "or set one in your profile"
+        )
     cloudformation = session.client("cloudformation")
     try:
         stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    except Exception as exc:  # noqa: BLE001 - reported to the user as one clear line
-        raise TargetError(f"cannot describe stack {stack_name!r}: {exc}") from None
+    except ClientError as exc:
+        if "does not exist" in str(exc):
+            raise TargetError(
+                f"cannot describe stack {stack_name!r}: no such stack in {session.region_name} "
+                "(check --stack, the region and the account)"
+            ) from None
+        raise
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
     return from_outputs(session, outputs, None, f"stack {stack_name}", stack_name=stack_name)
 
 
-def embedded(state_file: Path = DEFAULT_STATE) -> Target:
-    """The embedded stack started by ``inferctl serve`` (its state file names its endpoint)."""
+def read_state(state_file: Path = DEFAULT_STATE) -> dict[str, Any]:
+    """The state file ``inferctl serve`` writes; TargetError when there is none (the stack is not running)."""
     if not state_file.exists():
         raise TargetError(f"{state_file} not found: start the embedded stack with `inferctl serve` first")
-    state = json.loads(state_file.read_text(encoding="utf-8"))
+    state: dict[str, Any] = json.loads(state_file.read_text(encoding="utf-8"))
+    return state
+
+
+def environment(state: dict[str, Any]) -> dict[str, str]:
+    """The variables that point the AWS CLI and SDKs at the embedded stack: its endpoints (the standard
+    AWS_ENDPOINT_URL and per-service ones), its dummy credentials and its region."""
+    variables = {"AWS_ENDPOINT_URL": state["endpoint_url"]}
+    if state.get("services_url"):
+        for name in ("LAMBDA", "REKOGNITION", "SAGEMAKER", "SAGEMAKER_RUNTIME"):
+            variables[f"AWS_ENDPOINT_URL_{name}"] = state["services_url"]
+    variables.update(state.get("credentials") or {})
+    variables["AWS_REGION"] = variables["AWS_DEFAULT_REGION"] = state["region"]
+    return variables
+
+
+def embedded(state_file: Path = DEFAULT_STATE) -> Target:
+    """The embedded stack started by ``inferctl serve`` (its state file names its endpoint)."""
+    state = read_state(state_file)
     credentials = state.get("credentials") or {}
     session = boto3.Session(
         aws_access_key_id=credentials.get("AWS_ACCESS_KEY_ID"),

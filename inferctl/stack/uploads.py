@@ -12,6 +12,7 @@ from typing import Any
 from inferctl.console import Progress
 from inferctl.stack import outcomes
 from inferctl.stack.annotate import annotate
+from inferctl.stack.errors import UsageError
 from inferctl.stack.outcomes import ImageState
 from inferctl.stack.target import Target
 from lambdas.inference.core import rules
@@ -24,13 +25,31 @@ class Upload:
     version_id: str | None = None
 
 
-def image_files(folder: Path, suffixes: Iterable[str] = rules.DEFAULT_IMAGE_SUFFIXES) -> tuple[list[Path], list[Path]]:
-    """(images, other files) under a folder: suffixes match in any letter case, as in the function."""
+def image_files(place: Path, suffixes: Iterable[str] = rules.DEFAULT_IMAGE_SUFFIXES) -> tuple[list[Path], list[Path]]:
+    """(images, other files) of a file or under a folder: suffixes match in any letter case, as in the function.
+    FileNotFoundError when ``place`` does not exist, UsageError when it holds no image."""
     wanted = tuple(suffix.lower() for suffix in suffixes)
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-    return [p for p in files if p.name.lower().endswith(wanted)], [
-        p for p in files if not p.name.lower().endswith(wanted)
-    ]
+    if not place.exists():
+        raise FileNotFoundError(2, "No such file or directory", str(place))
+    if place.is_file():
+        files = [place]
+    else:
+        files = sorted(p for p in place.rglob("*") if p.is_file() and not p.name.startswith("."))
+    found = [p for p in files if p.name.lower().endswith(wanted)]
+    if not found:
+        what = f"{place} is not an image" if place.is_file() else f"no images under {place}"
+        raise UsageError(f"{what}: the pipeline takes files ending in {' '.join(wanted)} (any letter case)")
+    return found, [p for p in files if not p.name.lower().endswith(wanted)]
+
+
+def image_items(
+    place: Path, suffixes: Iterable[str] = rules.DEFAULT_IMAGE_SUFFIXES
+) -> tuple[list[tuple[str, bytes]], list[Path]]:
+    """(relative key, bytes) of each image of ``place`` (a file: its name; a folder: the path under it), and the
+    files skipped for their suffix."""
+    files, ignored = image_files(place, suffixes)
+    base = place.parent if place.is_file() else place
+    return [(path.relative_to(base).as_posix(), path.read_bytes()) for path in files], ignored
 
 
 def upload_many(target: Target, items: list[tuple[str, bytes]], progress: bool = True) -> list[Upload]:

@@ -124,7 +124,7 @@ def test_reprocess_missing_then_audit_shows_none_missing(world, capsys):
     assert backdate_uploads(target.bucket, f"{target.input_prefix}early/", timedelta(days=1)) == EARLY
     assert cli.main(["reprocess", "--missing", "--dry-run", "--embedded", state]) == 0
     out = capsys.readouterr().out
-    assert f"{EARLY} selected (missing={EARLY}); would enqueue 0" in out
+    assert f"{EARLY} selected (missing={EARLY}); would enqueue {EARLY}" in out  # sent nothing: see below
     assert f"left alone: dead_letter={POISON}" in out  # the DLQ's own way back is `dlq --redrive`
     code = cli.main(["reprocess", "--missing", "--rate", "50", "--state", str(folder / "r.json"), "--embedded", state])
     assert code == 0
@@ -132,7 +132,7 @@ def test_reprocess_missing_then_audit_shows_none_missing(world, capsys):
     found = images.wait_for(target, keys, timeout=300, progress=False, poll_seconds=2)
     assert Counter(state.state for state in found.values()) == {"ok": EARLY}
     assert set(model.calls - before) == digests(target, keys)  # exactly the missing ones were run
-    assert_once_each(model.calls - before)
+    assert_once_each(model.calls - before)  # once: the dry run sent nothing
 
     result = backfill.audit(target, now=LATER)
     assert result.counts == {"ok": NORMAL + EARLY, "error": CORRUPT, "dead_letter": POISON}

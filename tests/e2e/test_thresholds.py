@@ -121,7 +121,12 @@ def test_set_prints_the_diff_and_warns_that_the_next_deploy_reverts_it(running, 
     assert cli.main(["thresholds", "show", "--cdk-json", str(cdk_json), "--embedded", state]) == 0
     shown = capsys.readouterr().out
     assert "LABEL_THRESHOLDS" in shown
-    assert "changed on the function since the deploy" in shown
+    assert "changed on the function since the deploy" in " ".join(shown.split())  # wrapped, never cut
+
+    assert cli.main(["thresholds", "show", "--cdk-json", str(cdk_json), "--format", "json", "--embedded", state]) == 0
+    rows = {row["variable"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["LABEL_THRESHOLDS"]["changed_since_deploy"] is True
+    assert json.loads(rows["LABEL_THRESHOLDS"]["cdk_json"]) == {"sun": 90.0, "tree": 80.0}
 
 
 def test_what_if_matches_a_real_rerun_at_the_proposed_thresholds_image_for_image(running):

@@ -11,7 +11,7 @@ import pytest
 
 from app import build_app
 from lambdas.inference.core.rules import ConfigError
-from stacks.config import cdk_json_context
+from stacks.config import StackConfig, cdk_json_context, known_context_keys
 from tests.infrastructure.synth import synth
 
 MODEL_ARN_FOR_NAG = (
@@ -111,6 +111,60 @@ def test_wrong_context_fails_synthesis_naming_the_key(key, value, fragment):
         build_app(cdk.App(context=context), bundle=False)
     assert str(raised.value).startswith(f"{key}")
     assert fragment in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "suggestion"),
+    [
+        ("minConfidenc", "did you mean minConfidence?"),
+        ("MinConfidence", "did you mean minConfidence?"),
+        ("lambdaMemoryMB", "did you mean lambdaMemoryMb?"),
+        ("sagemakerEndpoint", "did you mean sagemakerEndpointName?"),
+        ("frobnicate", "docs/configuration.md lists the keys"),
+    ],
+)
+def test_an_unknown_context_key_is_refused_with_the_nearest_known_one(key, suggestion):
+    context = {**cdk_json_context(), key: "80", "aws:cdk:bundling-stacks": []}
+    with pytest.raises(ConfigError) as raised:
+        build_app(cdk.App(context=context), bundle=False)
+    assert str(raised.value) == f"{key}: not a context key this stack reads: {suggestion}"
+
+
+def test_cdk_own_context_keys_are_left_to_cdk():
+    own = {
+        "@aws-cdk/core:newStyleStackSynthesis": True,
+        "aws:cdk:enable-path-metadata": True,
+        "cli-telemetry": False,
+        "acknowledged-issue-numbers": [],
+        "availability-zones:account=123456789012:region=eu-west-1": ["eu-west-1a"],
+    }
+    build_app(cdk.App(context={**cdk_json_context(), **own, "aws:cdk:bundling-stacks": []}), bundle=False)
+
+
+MODEL_ARN = "arn:aws:rekognition:us-east-1:123456789012:project/p/version/v.2025-01-01T00.00.00/1735689600000"
+
+
+def test_every_key_the_configuration_reads_is_a_known_one():
+    """The known keys are a list apart from the code that reads them: a key read but not listed would be refused
+    as unknown. Read every backend's configuration, with a challenger, and record what is asked for."""
+    asked: set[str] = set()
+    for backend in ("rekognition", "sagemaker"):
+        context = {
+            **cdk_json_context(),
+            "backend": backend,
+            "sagemakerEndpointName": "primary",
+            "challengerBackend": "sagemaker" if backend == "rekognition" else "rekognition",
+            "challengerSagemakerEndpointName": "shadow",
+            "challengerRekognitionModelArn": MODEL_ARN,
+        }
+
+        def get(key: str, context: dict[str, object] = context) -> object:
+            asked.add(key)
+            return context.get(key)
+
+        StackConfig.from_context(get)
+    assert asked <= known_context_keys(), sorted(asked - known_context_keys())
+    assert {key for key in cdk_json_context() if key[0].isalpha() and key.isalnum()} <= known_context_keys()
 
 
 def test_app_entry_point_reports_bad_context_and_exits_2(tmp_path):

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from inferctl.console import counts_text, outcome_report, table
+from inferctl.console import counts_text, number, outcome_report, table
 from inferctl.evaluation import compare, groundtruth
 from inferctl.local.demo import detector as model
 from inferctl.local.emulator.stack import embedded_stack
@@ -27,17 +27,18 @@ from inferctl.stack import evaluate as evaluation_run
 from inferctl.stack import uploads as images
 from inferctl.stack.target import Target, from_outputs
 from lambdas.controller.decide import Decision
-from lambdas.inference.backends import spec
+from lambdas.inference.backends import REGISTERED, spec
+from lambdas.inference.core import rules
 from stacks.config import StackConfig
 
-EXIT_OK, EXIT_LOST, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_LOST = 0, 1
 
 
 def demo_config(overrides: dict[str, Any] | None = None) -> StackConfig:
     """cdk.json's configuration pointed at the demo model, plus overrides. SageMaker by default;
     ``-c backend=rekognition`` (or any registered backend) serves the same model through that service."""
     overrides = dict(overrides or {})
-    backend = spec(str(overrides.get("backend", "sagemaker")).lower())
+    backend = spec(rules.backend("backend", overrides.get("backend", "sagemaker"), REGISTERED))
     context: dict[str, Any] = {}
     for emulation in emulations().values():  # every backend's model points at the demo model; one is used
         context.update(emulation.demo_context(emulation.demo_model_id, model.CLASS_NAMES))
@@ -79,13 +80,9 @@ def run_demo(
         overrides = {**CHALLENGER_CONTEXT, **overrides}
     config = demo_config(overrides)
     if images_folder:
-        files, ignored = images.image_files(images_folder, config.image_suffixes)
+        items, ignored = images.image_items(images_folder, config.image_suffixes)
         for path in ignored:
             print(f"skipped {path}: its suffix does not trigger the pipeline", file=sys.stderr)
-        items = [(p.relative_to(images_folder).as_posix(), p.read_bytes()) for p in files]
-        if not items:
-            print(f"no images under {images_folder}", file=sys.stderr)
-            return EXIT_USAGE
     else:
         items = [(sample.key, sample.data) for sample in demo_samples()]
 
@@ -177,7 +174,7 @@ def close_the_loop(target: Target, out: Path) -> str:
     report = evaluation_run.write_report(target, outcome, out / "report.html", "Demo: the colour-blob model")
     recommended = outcome.evaluation.recommendations()
     text = table(evaluation_run.rows(outcome.evaluation), evaluation_run.HEADERS)
-    pairs = ", ".join(f"{name} {value:g}" for name, value in sorted(recommended.items())) or "none"
+    pairs = ", ".join(f"{name} {number(value)}" for name, value in sorted(recommended.items())) or "none"
     compared = ""
     if outcome.comparison is not None:
         comparison = outcome.comparison
@@ -185,7 +182,7 @@ def close_the_loop(target: Target, out: Path) -> str:
         compared = (
             f"\nModels compared on the {comparison.images} images both answered (same labels on "
             f"{100 * comparison.agreement:.0f}%):\n{table(compare.model_rows(comparison), compare.MODEL_HEADERS)}\n"
-            f"{table(compare.label_rows(comparison), compare.LABEL_HEADERS)}\n"
+            f"{table(compare.label_rows(comparison), compare.LABEL_HEADERS)}\n{compare.advice(comparison)}\n"
         )
     return (
         f"\nEvaluation against the scenes' ground truth ({manifest}):\n{text}\n"
