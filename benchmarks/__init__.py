@@ -1,1 +1,1 @@
-"""``make bench``: one command, one table, ``out/bench.json``. See README "Performance"."""
+"""``make bench``: one command, one table, ``out/bench.json``. See docs/performance.md."""

@@ -1,7 +1,8 @@
-"""The README's deploy section is the tested path: every line of its command block that needs no AWS
-credentials runs as written, through the CDK CLI pinned in package.json (``make install`` puts it in
-node_modules). Lines that need an account (``bootstrap``, ``deploy``, ``destroy``) run as ``synth`` with the
-same ``-c`` options, so every documented set of context synthesizes. No credentials reach the CLI."""
+"""The documented deploy commands are the tested path: every ``npx cdk`` line of the README's deploy section
+and of the pages under docs/ that needs no AWS credentials runs as written, through the CDK CLI pinned in
+package.json (``make install`` puts it in node_modules). Lines that need an account (``bootstrap``,
+``deploy``, ``destroy``) run as ``synth`` with the same ``-c`` options, so every documented set of context
+synthesizes. No credentials reach the CLI."""
 
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ ROOT = Path(__file__).resolve().parents[2]
 NEEDS_AN_ACCOUNT = {"bootstrap", "deploy", "destroy", "diff"}
 
 
-def deploy_commands() -> list[list[str]]:
-    """Each ``npx cdk`` line of the section's bash blocks, with any leading ``NAME=value`` assignments."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Deploying\n", 1)[1].split("\n## ", 1)[0]
+PAGES = sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "decisions.md")  # decisions: a record
+
+
+def deploy_commands(text: str) -> list[list[str]]:
+    """Each ``npx cdk`` line of the text's bash blocks, with any leading ``NAME=value`` assignments."""
     commands = []
-    for block in re.findall(r"```bash\n(.*?)```", section, flags=re.S):
-        for line in block.splitlines():
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
             words = shlex.split(line, comments=True)
             assignments = list(itertools.takewhile(lambda word: re.fullmatch(r"[A-Z_]+=.*", word), words))
             if words[len(assignments) : len(assignments) + 2] == ["npx", "cdk"]:
@@ -33,7 +35,9 @@ def deploy_commands() -> list[list[str]]:
     return commands
 
 
-COMMANDS = deploy_commands()
+README_SECTION = (ROOT / "README.md").read_text(encoding="utf-8").split("\n## Deploying\n", 1)[1].split("\n## ")[0]
+COMMANDS = deploy_commands(README_SECTION)
+DOCUMENTED = COMMANDS + [words for page in PAGES for words in deploy_commands(page.read_text(encoding="utf-8"))]
 PINNED = json.loads((ROOT / "package.json").read_text())["devDependencies"]["aws-cdk"]
 
 
@@ -53,7 +57,7 @@ def credential_free(words: list[str]) -> tuple[str, ...]:
 
 
 # bootstrap, deploy and destroy without options all come down to the plain synth: each runs once.
-RUNS = list(dict.fromkeys(credential_free(words) for words in COMMANDS))
+RUNS = list(dict.fromkeys(credential_free(words) for words in DOCUMENTED))
 
 
 def cli_environment(home: Path) -> dict[str, str]:

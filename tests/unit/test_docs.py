@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shlex
+from pathlib import Path
 
 from tests.support.paths import ROOT
 
@@ -70,3 +72,83 @@ def test_every_file_the_pages_name_exists():
         if "*" not in path and not (ROOT / path.rstrip("/")).exists()
     )
     assert missing == []
+
+
+README = ROOT / "README.md"
+GUIDES = ("operator-guide.md", "configuration.md", "results.md", "performance.md", "architecture.md", "decisions.md")
+
+
+def test_the_readme_starts_short_and_links_every_page():
+    text = README.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 200
+    for page in GUIDES:
+        assert f"(docs/{page})" in text, page
+        assert (ROOT / "docs" / page).exists(), page
+
+
+def anchors(page: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    found = set()
+    for heading in re.findall(r"(?m)^#{1,6} (.+)$", page.read_text(encoding="utf-8")):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        found.add(slug)
+    return found
+
+
+def test_every_link_between_the_pages_resolves_to_a_page_and_a_heading():
+    broken = []
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
+            if target.startswith(("http://", "https://")):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            if not linked.exists():
+                broken.append(f"{page.name}: {target}")
+            elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+                broken.append(f"{page.name}: {target} (no such heading)")
+    assert broken == []
+
+
+def test_every_page_the_code_points_users_to_exists_with_its_heading():
+    """Error messages send users to a page and a heading (``docs/operator-guide.md#ground-truth``)."""
+    pointed = {
+        match
+        for folder in ("inferctl", "lambdas", "stacks")
+        for source in (ROOT / folder).rglob("*.py")
+        for match in re.findall(r"docs/[\w-]+\.md(?:#[\w-]+)?", source.read_text(encoding="utf-8"))
+    }
+    assert pointed
+    for reference in pointed:
+        path, _, anchor = reference.partition("#")
+        assert (ROOT / path).exists(), reference
+        assert not anchor or anchor in anchors(ROOT / path), reference
+
+
+def documented_commands() -> list[tuple[str, list[str]]]:
+    """Every inferctl command line in the pages' bash blocks (``make demo ARGS=...`` as ``demo ...``)."""
+    found = []
+    for page in PAGES:
+        for block in re.findall(r"```bash\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                words = shlex.split(line.replace(" &", ""), comments=True)
+                if words[:1] in (["inferctl"], [".venv/bin/inferctl"]):
+                    found.append((page.name, words[1:]))
+                elif words[:2] == ["make", "demo"]:
+                    extra = [w.split("=", 1)[1] for w in words[2:] if w.startswith("ARGS=")]
+                    images = [f"--images={w.split('=', 1)[1]}" for w in words[2:] if w.startswith("IMAGES=")]
+                    found.append((page.name, ["demo", *images, *(part for a in extra for part in shlex.split(a))]))
+    return found
+
+
+def test_every_documented_command_line_parses():
+    """What the pages tell people to type is accepted by the tool as it is now (options, verbs, values)."""
+    from inferctl.cli import build_parser
+
+    commands = documented_commands()
+    assert len(commands) >= 40
+    for page, words in commands:
+        try:
+            build_parser().parse_args(words)
+        except SystemExit:
+            raise AssertionError(f"{page}: inferctl {' '.join(words)}") from None

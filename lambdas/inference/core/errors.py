@@ -32,7 +32,7 @@ class TransientError(ProcessingError):
     retryable = True
 
 
-# Stable codes. Documented in README.md ("Error codes"); do not rename, operators alarm on them.
+# Stable codes. Documented in docs/results.md ("Error codes"); do not rename, operators alarm on them.
 IMAGE_EMPTY = "IMAGE_EMPTY"
 IMAGE_UNREADABLE = "IMAGE_UNREADABLE"
 IMAGE_TOO_SMALL = "IMAGE_TOO_SMALL"

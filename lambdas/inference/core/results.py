@@ -1,4 +1,4 @@
-"""The result document written next to each image: ``<image key>.json``. Schema documented in README.md.
+"""The result document written next to each image: ``<image key>.json``. Schema documented in docs/results.md.
 
 ``schema_version`` follows semantic versioning: a new optional field bumps the minor version, a removed or
 retyped field the major version. Readers should check the major version.
