@@ -31,9 +31,9 @@ def cmd_cost(args: argparse.Namespace) -> int:
             "days": spend.days,
             "images": spend.images,
             "prices_as_of": cost.PRICES_AS_OF,
-            "usd": {name: round(value, 6) for name, value in spend.parts.items()},
-            "usd_total": round(spend.total, 6),
-            "usd_per_1000_images": {name: round(value, 6) for name, value in per_k.items()} or None,
+            "usd": dict(spend.parts),
+            "usd_total": spend.total,
+            "usd_per_1000_images": dict(per_k) or None,
         }
         print(json.dumps(document, indent=2))
         return EXIT_OK

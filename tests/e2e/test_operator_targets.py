@@ -58,7 +58,7 @@ def test_cost_counts_the_images_from_the_metrics(state, capsys):
     assert spend["usd"]["lambda"] > 0  # AWS/Lambda Invocations and Duration
     (model,) = [part for part in spend["usd"] if part.startswith("model")]
     assert "ml.m5.xlarge" in model  # the real-time endpoint's instance hours
-    assert spend["usd_per_1000_images"]["lambda"] == pytest.approx(spend["usd"]["lambda"] * 1000 / IMAGES, rel=1e-3)
+    assert spend["usd_per_1000_images"]["lambda"] == pytest.approx(spend["usd"]["lambda"] * 1000 / IMAGES)
 
 
 def test_model_status_says_what_the_endpoint_cost_today(state, capsys):

@@ -173,6 +173,13 @@ def embedded_stack(
 
         lambda_module.reset_runtime()  # read this stack's configuration, as a fresh environment would
         stack.callback(lambda_module.reset_runtime)
+        # Powertools read its namespace and service when the module was first imported, perhaps under another
+        # configuration: a fresh environment would read this function's.
+        emitted = lambda_module.metrics
+        previous = (emitted.namespace, emitted.service)
+        emitted.namespace = environment_at_deploy.get("POWERTOOLS_METRICS_NAMESPACE", previous[0])
+        emitted.service = environment_at_deploy.get("POWERTOOLS_SERVICE_NAME", previous[1])
+        stack.callback(lambda: setattr(emitted, "namespace", previous[0]) or setattr(emitted, "service", previous[1]))
         log_handler: Any = lambda_module.logger.registered_handler
         previous_stream = log_handler.setStream(logs)  # the function's log lines go to its log group
         stack.callback(log_handler.setStream, previous_stream)
