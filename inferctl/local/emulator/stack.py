@@ -179,7 +179,11 @@ def embedded_stack(
         previous = (emitted.namespace, emitted.service)
         emitted.namespace = environment_at_deploy.get("POWERTOOLS_METRICS_NAMESPACE", previous[0])
         emitted.service = environment_at_deploy.get("POWERTOOLS_SERVICE_NAME", previous[1])
-        stack.callback(lambda: setattr(emitted, "namespace", previous[0]) or setattr(emitted, "service", previous[1]))
+
+        def restore_metrics() -> None:
+            emitted.namespace, emitted.service = previous
+
+        stack.callback(restore_metrics)
         log_handler: Any = lambda_module.logger.registered_handler
         previous_stream = log_handler.setStream(logs)  # the function's log lines go to its log group
         stack.callback(log_handler.setStream, previous_stream)
