@@ -5,10 +5,8 @@ exactly the stale ones; an interrupted run, resumed, enqueues each image once.""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
-import json
 import threading
 import time
 from collections import Counter
@@ -31,6 +29,7 @@ from inferctl.stack import uploads as images
 from inferctl.stack.outcomes import read_result
 from inferctl.stack.target import Target, from_outputs
 from tests.support.emulated import backdate_uploads
+from tests.support.logs import repeats_explained
 
 NORMAL, CORRUPT, POISON, EARLY = 300, 20, 10, 50
 LATER = datetime.now(UTC) + timedelta(hours=1)  # audit "now": long past any image's waiting window
@@ -67,19 +66,16 @@ def digests(target: Target, keys: list[str]) -> set[str]:
 
 
 def assert_once_each(target: Target, keys: list[str], calls: Counter[str], log: Path) -> None:
-    """One model call per image, or one more for each attempt of its own the function logged as failed:
-    delivery is at least once, and on a busy machine the emulated S3 may fail a result write after the model
-    answered (the retry then calls the model again). A repeat without such a line is a selection or dedupe bug."""
-    failed: Counter[str] = Counter()
-    for line in log.read_text(encoding="utf-8").splitlines():
-        with contextlib.suppress(ValueError):
-            entry = json.loads(line)
-            if isinstance(entry, dict):
-                failed.update(entry.get("object_keys") or [])
+    """One model call per image, or one more for each attempt the function logged that explains it (a failed
+    attempt, or a duplicate delivery that lost the conditional write: ``tests/support/logs.py``). A repeat
+    without such a line is a selection or dedupe bug."""
+    explained = repeats_explained(log)
     s3 = target.client("s3")
     for key in keys:
         digest = hashlib.sha256(s3.get_object(Bucket=target.bucket, Key=key)["Body"].read()).hexdigest()
-        assert 1 <= calls[digest] <= 1 + failed[key], f"{key}: {calls[digest]} model calls, {failed[key]} failed"
+        assert 1 <= calls[digest] <= 1 + explained[key], (
+            f"{key}: {calls[digest]} model calls, {explained[key]} explained"
+        )
 
 
 @pytest.fixture(scope="module")
