@@ -29,7 +29,7 @@ from inferctl.stack import uploads as images
 from inferctl.stack.outcomes import read_result
 from inferctl.stack.target import Target, from_outputs
 from tests.support.emulated import backdate_uploads
-from tests.support.logs import repeats_explained
+from tests.support.logs import results_written, size
 
 NORMAL, CORRUPT, POISON, EARLY = 300, 20, 10, 50
 LATER = datetime.now(UTC) + timedelta(hours=1)  # audit "now": long past any image's waiting window
@@ -65,17 +65,12 @@ def digests(target: Target, keys: list[str]) -> set[str]:
     return found
 
 
-def assert_once_each(target: Target, keys: list[str], calls: Counter[str], log: Path) -> None:
-    """One model call per image, or one more for each attempt the function logged that explains it (a failed
-    attempt, or a duplicate delivery that lost the conditional write: ``tests/support/logs.py``). A repeat
-    without such a line is a selection or dedupe bug."""
-    explained = repeats_explained(log)
-    s3 = target.client("s3")
-    for key in keys:
-        digest = hashlib.sha256(s3.get_object(Bucket=target.bucket, Key=key)["Body"].read()).hexdigest()
-        assert 1 <= calls[digest] <= 1 + explained[key], (
-            f"{key}: {calls[digest]} model calls, {explained[key]} explained"
-        )
+def assert_once_each(keys: list[str], log: Path, since: int) -> None:
+    """Each image worked through to one result since ``since`` (a byte offset in the function's log): a
+    second result for a key is a selection or dedupe bug. (The model may have been asked more often: botocore
+    retries a call that timed out on a busy machine; ``tests/support/logs.py``.)"""
+    written = results_written(log, since)
+    assert {key: written[key] for key in keys} == dict.fromkeys(keys, 1)
 
 
 @pytest.fixture(scope="module")
@@ -132,13 +127,14 @@ def test_reprocess_missing_then_audit_shows_none_missing(world, capsys):
     out = capsys.readouterr().out
     assert f"{EARLY} selected (missing={EARLY}); would enqueue {EARLY}" in out  # sent nothing: see below
     assert f"left alone: dead_letter={POISON}" in out  # the DLQ's own way back is `dlq --redrive`
+    since = size(folder / "lambda.log")
     code = cli.main(["reprocess", "--missing", "--rate", "50", "--state", str(folder / "r.json"), "--embedded", state])
     assert code == 0
     keys = [f"{target.input_prefix}early/{i:04d}.jpg" for i in range(EARLY)]
     found = images.wait_for(target, keys, timeout=300, progress=False, poll_seconds=2)
     assert Counter(state.state for state in found.values()) == {"ok": EARLY}
     assert set(model.calls - before) == digests(target, keys)  # exactly the missing ones were run
-    assert_once_each(target, keys, model.calls - before, folder / "lambda.log")  # the dry run sent nothing
+    assert_once_each(keys, folder / "lambda.log", since)
 
     result = backfill.audit(target, now=LATER)
     assert result.counts == {"ok": NORMAL + EARLY, "error": CORRUPT, "dead_letter": POISON}
@@ -153,6 +149,7 @@ def test_stale_after_a_model_change_reruns_exactly_the_stale_ones(world):
     env = {**live["Environment"]["Variables"], "SAGEMAKER_ENDPOINT_NAME": "demo-shapes-v2"}
     lambda_client.update_function_configuration(FunctionName=target.function_name, Environment={"Variables": env})
     calls_before = Counter(model.calls)
+    since = size(folder / "lambda.log")
 
     report = backfill.reprocess(target, backfill.Selection(stale=True), prefix=subset, per_second=50)
 
@@ -167,7 +164,7 @@ def test_stale_after_a_model_change_reruns_exactly_the_stale_ones(world):
     assert all(d and d["model"]["model_id"] == "demo-shapes-v2" for d in documents)
     new_calls = model.calls - calls_before
     assert set(new_calls) == digests(target, keys)  # exactly the stale ones were re-run
-    assert_once_each(target, keys, new_calls, folder / "lambda.log")
+    assert_once_each(keys, folder / "lambda.log", since)
     # A second --stale finds nothing left to do in that subset.
     assert backfill.reprocess(target, backfill.Selection(stale=True), prefix=subset, dry_run=True).selected == 0
 

@@ -72,7 +72,7 @@ class LambdaLogs(io.TextIOBase):
         self._group = log_group
         if path:
             path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("a", encoding="utf-8") if path else None
+        self._file = path.open("a", encoding="utf-8", buffering=1) if path else None  # line by line: readers see it now
         self._pending: list[str] = []
         self._lock = threading.Lock()
         self._stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
