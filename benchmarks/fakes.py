@@ -34,8 +34,11 @@ class FileStorage:
         self.bytes_read += len(data)
         return data
 
-    def head_current(self, bucket: str, key: str, length: int) -> Head:
+    def head_current(self, bucket: str, key: str, length: int, *, whole: bool = False) -> Head:
         return Head(self.read_head(ObjectRef(bucket, key), length), None, None, self.path.stat().st_size)
+
+    def read_rest(self, ref: ObjectRef, head: Head) -> bytes:
+        return head.data if head.complete else self.read(ref)
 
     def read_result(self, bucket: str, key: str) -> None:
         return None

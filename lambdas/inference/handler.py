@@ -218,7 +218,7 @@ def record_handler(record: SqsRecord, context: LambdaContext | None, margin_ms: 
         subsegment.put_annotation("message_id", record.message_id)
         current = runtime()
         try:
-            current.pipeline.handle_body(record.body, scope)
+            current.pipeline.handle_body(record.body, scope, redelivered=record.receive_count > 1)
         except TransientError as exc:
             delay = _back_off(current, record)
             logger.warning(

@@ -5,6 +5,7 @@ thresholds and write the result (or an error document). No boto3 here: storage a
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
@@ -29,7 +30,8 @@ WRITE_ATTEMPTS = 3  # conditional writes lost to another invocation before the m
 class Storage(Protocol):
     def read(self, ref: ObjectRef) -> bytes: ...
     def read_head(self, ref: ObjectRef, length: int) -> bytes: ...
-    def head_current(self, bucket: str, key: str, length: int) -> Head: ...
+    def head_current(self, bucket: str, key: str, length: int, *, whole: bool = False) -> Head: ...
+    def read_rest(self, ref: ObjectRef, head: Head) -> bytes: ...
     def read_result(self, bucket: str, key: str) -> Existing | None: ...
     def write_json(
         self, bucket: str, key: str, document: dict[str, Any], *, if_match: str | None = None, if_absent: bool = False
@@ -94,21 +96,30 @@ class BatchScope:
 
 
 class _S3Image:
-    """The ImageSource handed to backends: the event's version, read only if asked; its first bytes are
-    already here (the pipeline read them to check the version is current)."""
+    """The ImageSource handed to backends: the event's version. Its first bytes are already here (the pipeline
+    read them to check the version is current); the rest comes from the same response when the pipeline asked
+    for the whole object, read only if the backend asks. The bytes are not kept: a second reader (the
+    challenger) reads the version again, so memory holds them only inside a decode reservation."""
 
-    def __init__(self, ref: ObjectRef, storage: Storage, budget: MemoryBudget | None, head: bytes) -> None:
+    def __init__(self, ref: ObjectRef, storage: Storage, budget: MemoryBudget | None, head: Head) -> None:
         self.ref = ref
         self._storage = storage
         self.budget = budget
         self._head = head
+        self._streamed = False
 
     def read(self) -> bytes:
-        return self._storage.read(self.ref)
+        if self._head.complete:
+            return self._head.data
+        if self._streamed:
+            return self._storage.read(self.ref)
+        self._streamed = True
+        return self._storage.read_rest(self.ref, self._head)
 
     def read_head(self, length: int) -> bytes:
-        if length <= len(self._head) or len(self._head) < HEADER_BYTES:  # shorter: it is the whole object
-            return self._head[:length]
+        data = self._head.data
+        if length <= len(data) or len(data) < HEADER_BYTES:  # shorter: it is the whole object
+            return data[:length]
         return self._storage.read_head(self.ref, length)
 
 
@@ -147,11 +158,13 @@ class Pipeline:
         self.budget = budget
         self.challenger = challenger
 
-    def handle_body(self, body: str, scope: BatchScope | None = None) -> list[Outcome]:
+    def handle_body(self, body: str, scope: BatchScope | None = None, *, redelivered: bool = False) -> list[Outcome]:
         """Process every object in one SQS message body.
 
         Returns the outcomes when the message can be deleted. Raises TransientError when any object must
         be retried (after finishing the others, whose results a retry finds and does not redo).
+        ``redelivered``: SQS has delivered this message before, so its outcome may already be written (or its
+        result key be taken): the result key is read before the model is called, as it is not the first time.
         """
         try:
             parsed = events.parse_body(body)
@@ -169,14 +182,16 @@ class Pipeline:
         retry: TransientError | None = None
         for event in parsed:
             try:
-                outcomes.append(self.handle_object(event, scope))
+                outcomes.append(self.handle_object(event, scope, redelivered=redelivered))
             except TransientError as exc:
                 retry = retry or exc
         if retry is not None:
             raise retry
         return outcomes
 
-    def handle_object(self, event: ObjectCreated, scope: BatchScope | None = None) -> Outcome:
+    def handle_object(
+        self, event: ObjectCreated, scope: BatchScope | None = None, *, redelivered: bool = False
+    ) -> Outcome:
         ref = event.ref
         log_keys = {"object_key": ref.key, "bucket": ref.bucket, "version_id": ref.version_id}
         reason = events.skip_reason(event, self.input_prefix, self.image_suffixes)
@@ -196,7 +211,7 @@ class Pipeline:
             )
         identity = ref.version_id or ref.etag
         if scope is None or identity is None:
-            return self._process(ref, result_key, log_keys)
+            return self._process(ref, result_key, log_keys, redelivered)
         first, future = scope.claim((ref.bucket, ref.key, identity))
         if not first:
             shared = future.result()  # re-raises the first's TransientError: both messages are retried
@@ -204,40 +219,54 @@ class Pipeline:
             self.telemetry.outcome(Status.DUPLICATE)
             return Outcome(status=Status.DUPLICATE, key=ref.key, result_key=result_key, detail="twice in one batch")
         try:
-            outcome = self._process(ref, result_key, log_keys)
+            outcome = self._process(ref, result_key, log_keys, redelivered)
         except BaseException as exc:
             future.set_exception(exc)
             raise
         future.set_result(outcome)
         return outcome
 
-    def _process(self, ref: ObjectRef, result_key: str, log_keys: dict[str, Any]) -> Outcome:
-        existing = self._existing(ref, result_key, log_keys)
-        verdict = ordering.judge(ref, existing.document if existing else None)
-        if verdict is ordering.Verdict.DUPLICATE:
-            return self._settled(Status.DUPLICATE, ref, result_key, log_keys)
+    def _process(self, ref: ObjectRef, result_key: str, log_keys: dict[str, Any], redelivered: bool) -> Outcome:
+        # One GET of the key's current version: is this notification still about it, and its first bytes (the
+        # whole object, streamed, when the backend sends bytes). On a first delivery the result key is not read:
+        # it almost never exists, and the conditional write finds out when it does. A redelivered message
+        # (a retry, a function cut short) reads it first: no second model call for an outcome already written,
+        # nor for a key that something else holds.
+        started = time.perf_counter()
+        existing: Existing | None = None
+        if redelivered:
+            existing = self._existing(ref, result_key, log_keys)
+            if ordering.judge(ref, existing.document if existing else None) is ordering.Verdict.DUPLICATE:
+                return self._settled(Status.DUPLICATE, ref, result_key, log_keys)
         try:
-            head = self.storage.head_current(ref.bucket, ref.key, HEADER_BYTES)
+            head = self.storage.head_current(ref.bucket, ref.key, HEADER_BYTES, whole=self.backend.needs_bytes(ref))
         except ObjectGone:
             return self._settled(Status.DELETED, ref, result_key, log_keys)
-        if not _describes(ref, head):
-            # A newer version is current: its own notification brings its outcome.
-            return self._settled(Status.SUPERSEDED, ref, result_key, log_keys)
-        if verdict is ordering.Verdict.SUPERSEDED:
-            # The document claims a later event, yet this version is the current one: the version it answers
-            # was deleted since, or the document is not what it says. The current version's outcome replaces it.
-            self.log.warning(
-                "The result answers a version that is no longer current; replacing it",
-                extra={**log_keys, "recorded": (existing.document or {}).get("source") if existing else None},
-            )
-        if ref.size is None and head.size is not None:
-            ref = replace(ref, size=head.size)
-        if ref.version_id is None and head.version_id and ref.etag and head.etag == ref.etag:
-            ref = replace(ref, version_id=head.version_id)  # record the version that was read
-
-        received_at = self.clock()
         try:
-            detection = self.backend.detect(_S3Image(ref, self.storage, self.budget, head.data), self.thresholds)
+            if not _describes(ref, head):
+                # A newer version is current: its own notification brings its outcome.
+                return self._settled(Status.SUPERSEDED, ref, result_key, log_keys)
+            if ref.size is None and head.size is not None:
+                ref = replace(ref, size=head.size)
+            if ref.version_id is None and head.version_id and ref.etag and head.etag == ref.etag:
+                ref = replace(ref, version_id=head.version_id)  # record the version that was read
+            return self._detect_and_write(ref, result_key, log_keys, head, existing, started)
+        finally:
+            head.close()
+
+    def _detect_and_write(
+        self,
+        ref: ObjectRef,
+        result_key: str,
+        log_keys: dict[str, Any],
+        head: Head,
+        existing: Existing | None,
+        started: float,
+    ) -> Outcome:
+        received_at = self.clock()
+        image = _S3Image(ref, self.storage, self.budget, head)
+        try:
+            detection = self.backend.detect(image, self.thresholds)
         except PermanentError as exc:
             if exc.code == errors.OBJECT_NOT_FOUND:  # the version went away after we looked
                 return self._settled(Status.DELETED, ref, result_key, log_keys)
@@ -253,7 +282,7 @@ class Pipeline:
         shadow = None
         if self.challenger is not None and self.challenger.sampled(ref):
             # After the primary answered, on its own client with one attempt: it cannot change the outcome.
-            shadow = self.challenger.run(_S3Image(ref, self.storage, self.budget, head.data), self.thresholds)
+            shadow = self.challenger.run(image, self.thresholds)
             self.telemetry.challenger(shadow)
         document = results.result_document(
             ref=ref,
@@ -268,7 +297,7 @@ class Pipeline:
             completed_at=self.clock(),
             challenger=shadow,
         )
-        lost_to = self._write(ref, result_key, document, existing, log_keys)
+        lost_to = self._write(ref, result_key, document, log_keys, existing)
         if lost_to:
             return self._settled(lost_to, ref, result_key, log_keys)
         self.telemetry.detection(len(accepted), detection.latency_ms)
@@ -281,6 +310,8 @@ class Pipeline:
                 "labels": [label.name for label in accepted],
                 "candidate_count": len(candidates),
                 "backend_latency_ms": round(detection.latency_ms, 1),
+                # This image's critical path in the function: its first S3 call to its result written.
+                "record_ms": round((time.perf_counter() - started) * 1000, 1),
                 "sent_as": detection.image.sent_as,
             },
         )
@@ -345,7 +376,7 @@ class Pipeline:
             received_at=received_at,
             completed_at=self.clock(),
         )
-        lost_to = self._write(ref, result_key, document, existing, log_keys)
+        lost_to = self._write(ref, result_key, document, log_keys, existing)
         if lost_to:
             return self._settled(lost_to, ref, result_key, log_keys)
         self.log.warning(
@@ -356,16 +387,15 @@ class Pipeline:
         return Outcome(status=Status.ERROR, key=ref.key, result_key=result_key, code=error.code, detail=error.message)
 
     def _write(
-        self,
-        ref: ObjectRef,
-        key: str,
-        document: dict[str, Any],
-        existing: Existing | None,
-        log_keys: dict[str, Any],
+        self, ref: ObjectRef, key: str, document: dict[str, Any], log_keys: dict[str, Any], existing: Existing | None
     ) -> Status | None:
-        """Write the outcome only over what was read (conditional write). When another invocation wrote in the
-        meantime, read again: a later event's outcome wins (returns SUPERSEDED), the same version's outcome is a
-        duplicate (returns DUPLICATE), an earlier event's is overwritten. None when written."""
+        """Write the outcome if the result key is as read (``If-None-Match: *`` when nothing was read or nothing
+        was there, ``If-Match`` its ETag otherwise). When it is not, read what is there
+        and judge: the same version's outcome is a duplicate (returns DUPLICATE); a later event's outcome wins
+        (SUPERSEDED) unless this version is still the key's current one (the version that document answers was
+        deleted since, or the document does not say what it is); an earlier event's outcome is replaced, only
+        over what was read (``If-Match``). Something that is not ours is never replaced (RESULT_KEY_TAKEN).
+        None when written."""
         for _ in range(WRITE_ATTEMPTS):
             try:
                 self.storage.write_json(
@@ -373,15 +403,22 @@ class Pipeline:
                 )
                 return None
             except WriteConflict:
-                # Another invocation wrote meanwhile: judge again against what is there now.
                 existing = self._existing(ref, key, log_keys)
                 verdict = ordering.judge(ref, existing.document if existing else None)
-                if verdict in (ordering.Verdict.DUPLICATE, ordering.Verdict.SUPERSEDED):
-                    return Status(verdict.value)
-                if verdict is ordering.Verdict.UNORDERED:
+                if verdict is ordering.Verdict.DUPLICATE:
+                    return Status.DUPLICATE
+                if verdict in (ordering.Verdict.SUPERSEDED, ordering.Verdict.UNORDERED):
                     lost_to = self._current_now(ref)
                     if lost_to:
                         return lost_to
+                    if verdict is ordering.Verdict.SUPERSEDED:
+                        self.log.warning(
+                            "The result answers a version that is no longer current; replacing it",
+                            extra={
+                                **log_keys,
+                                "recorded": (existing.document or {}).get("source") if existing else None,
+                            },
+                        )
             except TransientError as exc:  # storage says RESULT_WRITE_FAILED
                 self.log.warning(
                     "Result write failed; the message will be retried",

@@ -1,12 +1,15 @@
 """S3 reads and writes, with S3 errors translated into the project's error kinds.
 
-Writes of outcome documents are conditional (``If-Match`` on the ETag of the document read before, or
-``If-None-Match: *`` when there was none): two invocations working on two versions of one image at the same
-moment cannot overwrite each other blindly; the loser reads again and decides (``pipeline.py``).
+Writes of outcome documents are conditional: first ``If-None-Match: *`` (a result key almost never exists, so
+it is not read before), then ``If-Match`` on the ETag of what the refused write found there. Two invocations
+working on two versions of one image at the same moment cannot overwrite each other blindly; the loser reads
+and decides (``pipeline.py``). One image costs the function one GET (its current version: the header, the
+version and ETag, and the rest of the bytes from the same response when the backend sends bytes) and one PUT.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,12 +47,25 @@ class Existing:
 
 @dataclass(frozen=True)
 class Head:
-    """The first bytes of an object's current version, and what S3 says that version is."""
+    """The first bytes of an object's current version, and what S3 says that version is. ``rest``: the open
+    response body past ``data`` when the whole object was asked for (read it with ``read_rest``, or close it)."""
 
     data: bytes
     version_id: str | None
     etag: str | None
     size: int | None
+    rest: Any = None
+
+    @property
+    def complete(self) -> bool:
+        """``data`` is the whole object."""
+        return self.size is not None and len(self.data) >= self.size
+
+    def close(self) -> None:
+        """Release the response body if it was not read (its connection is not reused)."""
+        if self.rest is not None:
+            with contextlib.suppress(Exception):
+                self.rest.close()
 
 
 class ObjectGone(PermanentError):
@@ -176,12 +192,18 @@ class S3Storage:
             raise _translate(exc, f"read s3://{ref.bucket}/{ref.key}") from None
         return data
 
-    def head_current(self, bucket: str, key: str, length: int) -> Head:
-        """The first bytes of the key's *current* version and its version id and ETag: one ranged GET that
-        both reads the header and tells whether a notification still describes the current object."""
+    def head_current(self, bucket: str, key: str, length: int, *, whole: bool = False) -> Head:
+        """The first bytes of the key's *current* version and its version id and ETag, from one GET that both
+        reads the header and tells whether a notification still describes the current object. ``whole``: ask
+        for the whole object and keep the rest of the body open (``Head.rest``) for ``read_rest``; otherwise a
+        ranged GET of ``length`` bytes."""
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if not whole:
+            kwargs["Range"] = f"bytes=0-{length - 1}"
         try:
-            response = self._client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{length - 1}")
-            data: bytes = response["Body"].read(length)
+            response = self._client.get_object(**kwargs)
+            body = response["Body"]
+            data: bytes = body.read(length)
         except Exception as exc:  # noqa: BLE001 - translated below
             if _code(exc) == "InvalidRange":  # an empty object: no bytes, but it exists
                 return self._head_empty(bucket, key)
@@ -189,7 +211,35 @@ class S3Storage:
                 raise ObjectGone(f"s3://{bucket}/{key} has no current version (deleted)") from None
             raise _translate(exc, f"read s3://{bucket}/{key}") from None
         total = _total_size(response.get("ContentRange"), response.get("ContentLength"))
-        return Head(data, response.get("VersionId"), _etag(response.get("ETag")), total)
+        rest = None
+        if whole and (total is None or len(data) < total):
+            rest = body
+        else:
+            body.close()
+        return Head(data, response.get("VersionId"), _etag(response.get("ETag")), total, rest)
+
+    def read_rest(self, ref: ObjectRef, head: Head) -> bytes:
+        """The whole object: ``head.data`` and the rest of the same response. When that response cannot be
+        finished (a connection cut mid-body) the event's version is read again with its own GET."""
+        if head.complete:
+            return head.data
+        if head.rest is None:
+            return self.read(ref)
+        if head.size is not None and head.size > MAX_READ_BYTES:
+            head.close()
+            raise PermanentError(errors.IMAGE_TOO_LARGE, f"{head.size} bytes; the limit is {MAX_READ_BYTES} bytes")
+        try:
+            tail: bytes = head.rest.read(MAX_READ_BYTES + 1 - len(head.data))
+        except Exception:  # noqa: BLE001 - the response broke off: read it again, by version
+            return self.read(ref)
+        finally:
+            head.close()
+        data = head.data + tail
+        if head.size is not None and len(data) < head.size:  # cut short without an error: read it again
+            return self.read(ref)
+        if len(data) > MAX_READ_BYTES:
+            raise PermanentError(errors.IMAGE_TOO_LARGE, f"more than {MAX_READ_BYTES} bytes")
+        return data
 
     def _head_empty(self, bucket: str, key: str) -> Head:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import threading
 from collections.abc import Callable
@@ -35,6 +36,7 @@ class MemoryStorage:
         self.etags: dict[tuple[str, str], str] = {}
         self.metadata: dict[tuple[str, str], dict[str, str]] = {}
         self.writes: list[tuple[str, str]] = []
+        self.gets: list[str] = []  # the key of every GET, as S3 would bill them
         self._lock = threading.Lock()
 
     def put(
@@ -61,21 +63,35 @@ class MemoryStorage:
         return hashlib.md5(data).hexdigest()
 
     def read(self, ref: ObjectRef) -> bytes:
+        self.gets.append(ref.key)
         try:
             return self.objects[(ref.bucket, ref.key)]
         except KeyError:
             raise PermanentError(errors.OBJECT_NOT_FOUND, f"no {ref.key}") from None
 
     def read_head(self, ref: ObjectRef, length: int) -> bytes:
-        return self.read(ref)[:length]
+        return self.read(ref)[:length]  # counted once, as one ranged GET
 
-    def head_current(self, bucket: str, key: str, length: int) -> Head:
+    def head_current(self, bucket: str, key: str, length: int, *, whole: bool = False) -> Head:
+        self.gets.append(key)
         data = self.objects.get((bucket, key))
         if data is None:
             raise ObjectGone(f"no {key}")
-        return Head(data[:length], self.versions.get((bucket, key)), self.etags[(bucket, key)], len(data))
+        rest = io.BytesIO(data[length:]) if whole and len(data) > length else None
+        return Head(data[:length], self.versions.get((bucket, key)), self.etags[(bucket, key)], len(data), rest)
+
+    def read_rest(self, ref: ObjectRef, head: Head) -> bytes:
+        if head.complete:
+            return head.data
+        if head.rest is None:
+            return self.read(ref)
+        try:
+            return head.data + bytes(head.rest.read())
+        finally:
+            head.close()
 
     def read_result(self, bucket: str, key: str) -> Existing | None:
+        self.gets.append(key)
         data = self.objects.get((bucket, key))
         if data is None:
             return None
@@ -117,6 +133,9 @@ class FunctionBackend:
         self.answer = answer or (lambda key: [Label("thing", 80.0)])
         self.calls: list[str] = []
         self._lock = threading.Lock()
+
+    def needs_bytes(self, ref: ObjectRef) -> bool:
+        return False
 
     def detect(self, image: ImageSource, thresholds: Thresholds) -> Detection:
         with self._lock:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from botocore.config import Config
 
     from lambdas.inference.core.thresholds import Thresholds
-    from lambdas.inference.core.values import Detection
+    from lambdas.inference.core.values import Detection, ObjectRef
     from lambdas.inference.core.variables import Variable
     from lambdas.inference.deadline import BoundedCalls
     from lambdas.inference.images.prepare import MemoryBudget
@@ -37,6 +37,11 @@ class InferenceBackend(Protocol):
 
     name: str
     model_id: str
+
+    def needs_bytes(self, ref: ObjectRef) -> bool:
+        """Whether ``detect`` will read the image's bytes, not only its first 64 KiB: the pipeline then asks S3
+        for the whole object in the one GET it makes anyway (the header, and the rest streamed)."""
+        ...
 
     def detect(self, image: ImageSource, thresholds: Thresholds) -> Detection:
         """Run the model on the image. ``thresholds`` is a hint (e.g. for a service-side minimum); the

@@ -24,7 +24,7 @@ from lambdas.inference.backends.control import Lifecycle, ModelStatus
 from lambdas.inference.backends.grants import Arns, Grant
 from lambdas.inference.core import errors, rules
 from lambdas.inference.core.errors import PermanentError, ProcessingError, TransientError
-from lambdas.inference.core.values import BoundingBox, Detection, ImageFacts, Label
+from lambdas.inference.core.values import BoundingBox, Detection, ImageFacts, Label, ObjectRef
 from lambdas.inference.core.variables import Variable
 from lambdas.inference.images import ImageSource
 
@@ -107,6 +107,10 @@ class RekognitionBackend:
         self._client: Any = options.attach(client)  # a boto3 client, or a fake with the same method
         self._calls = options.calls()
         self._max_labels = options.max_labels
+
+    def needs_bytes(self, ref: ObjectRef) -> bool:
+        # By reference when it might qualify: only the header is read, and Rekognition reads the object itself.
+        return not self._s3_object_may_qualify(ref.key, ref.size)
 
     def detect(self, image: ImageSource, thresholds: Thresholds) -> Detection:
         ref = image.ref

@@ -27,7 +27,7 @@ from lambdas.inference.backends.control import Lifecycle, ModelStatus, NotSuppor
 from lambdas.inference.backends.grants import Arns, Grant
 from lambdas.inference.core import errors, rules
 from lambdas.inference.core.errors import PermanentError, TransientError
-from lambdas.inference.core.values import Detection
+from lambdas.inference.core.values import Detection, ObjectRef
 from lambdas.inference.core.variables import Variable, render_flag, render_json, render_number
 from lambdas.inference.images import ImageSource
 
@@ -191,6 +191,9 @@ class SageMakerBackend:
         self._calls = options.calls()
         self._max_response_bytes = options.max_response_bytes
         self._max_labels = options.max_labels
+
+    def needs_bytes(self, ref: ObjectRef) -> bool:
+        return True  # the endpoint takes the image in the request
 
     def detect(self, image: ImageSource, thresholds: Thresholds) -> Detection:
         # Verified: a truncated file that would pass through untouched must not reach (and bill) the model.

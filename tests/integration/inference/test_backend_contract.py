@@ -107,6 +107,9 @@ class FakeAdapter:
         self.model = model
         self.name, self.model_id = "fake", "fake-model"
 
+    def needs_bytes(self, ref: Any) -> bool:
+        return True
+
     def detect(self, image: Any, thresholds: Thresholds) -> Any:
         def answer(key: str) -> list[Any]:
             from lambdas.inference.core.values import BoundingBox, Label

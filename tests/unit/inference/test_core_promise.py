@@ -363,8 +363,10 @@ def test_an_oversized_document_at_the_result_key_is_not_read_and_not_replaced():
     storage.put("b", KEY, b"v1", version_id="v1")
     storage.put("b", KEY + ".json", b" " * (3 * 1024 * 1024))
     backend = FunctionBackend()
-    with pytest.raises(TransientError) as raised:
-        pipeline(storage, backend).handle_body(event("v1", "01"))
-    assert raised.value.code == errors.RESULT_KEY_TAKEN
-    assert "was not read" in raised.value.message
-    assert backend.calls == []
+    for redelivered in (False, True):
+        with pytest.raises(TransientError) as raised:
+            pipeline(storage, backend).handle_body(event("v1", "01"), redelivered=redelivered)
+        assert raised.value.code == errors.RESULT_KEY_TAKEN
+        assert "was not read" in raised.value.message
+    assert backend.calls == [KEY]  # the first delivery learns of it from its refused write; a redelivery reads first
+    assert len(storage.objects[("b", KEY + ".json")]) == 3 * 1024 * 1024

@@ -220,17 +220,63 @@ def test_records_without_time_left_are_returned_not_started(monkeypatch):
     assert [key for _, key in storage.writes] == ["test_images/0.jpg.json"]
 
 
-def test_same_object_notified_twice_calls_the_backend_once(monkeypatch):
+def test_same_object_notified_twice_is_written_once_and_a_redelivery_costs_no_model_call(monkeypatch):
     storage, backend = stored(MemoryStorage(), "test_images/a.jpg", etag="same"), FunctionBackend()
     install(monkeypatch, backend, storage, RECORD_CONCURRENCY="1")
-    record = sqs_record("m", s3_body("test_images/a.jpg", etag="same"))
-    handler.lambda_handler({"Records": [record]}, LambdaContext())
-    handler.lambda_handler({"Records": [record]}, LambdaContext())
-    assert backend.calls == ["test_images/a.jpg"]
+    body = s3_body("test_images/a.jpg", etag="same")
+    first = handler.lambda_handler({"Records": [sqs_record("m", body)]}, LambdaContext())
+    written = storage.objects[("bkt", "test_images/a.jpg.json")]
+    # S3's own duplicate arrives as a first delivery: the result key is not read first, so the model is asked
+    # again, and the refused conditional write settles it as a duplicate (the first result stays).
+    duplicate = handler.lambda_handler({"Records": [sqs_record("d", body)]}, LambdaContext())
+    assert first["batchItemFailures"] == duplicate["batchItemFailures"] == []
+    assert backend.calls == ["test_images/a.jpg"] * 2
+    assert storage.writes == [("bkt", "test_images/a.jpg.json")]
+    assert storage.objects[("bkt", "test_images/a.jpg.json")] == written
+    # SQS redelivering a message (a retry, a function cut short) reads the result key first: no model call.
+    handler.lambda_handler({"Records": [sqs_record("m", body, receive_count=2)]}, LambdaContext())
+    assert backend.calls == ["test_images/a.jpg"] * 2
     # A new upload (new ETag, unversioned event) is new work.
     stored(storage, "test_images/a.jpg", etag="new")
     handler.lambda_handler({"Records": [sqs_record("n", s3_body("test_images/a.jpg", etag="new"))]}, LambdaContext())
-    assert backend.calls == ["test_images/a.jpg", "test_images/a.jpg"]
+    assert backend.calls == ["test_images/a.jpg"] * 3
+    assert len(storage.writes) == 2
+
+
+class ReadingBackend(FunctionBackend):
+    """Reads the whole image when it says it needs the bytes (as SageMaker does), and records how much it got."""
+
+    def __init__(self, needs: bool) -> None:
+        super().__init__()
+        self.needs = needs
+        self.read_sizes: list[int] = []
+
+    def needs_bytes(self, ref: Any) -> bool:
+        return self.needs
+
+    def detect(self, image: Any, thresholds: Any) -> Any:
+        if self.needs:
+            self.read_sizes.append(len(image.read()))
+        return super().detect(image, thresholds)
+
+
+@pytest.mark.parametrize("needs_bytes", [False, True], ids=["by-reference", "bytes"])
+def test_one_image_costs_one_get_and_one_put(monkeypatch, needs_bytes):
+    """The function's own S3 calls for a first delivery: the current version (header, version, ETag) in one
+    GET and the result in one PUT; the result key is not read. A backend that sends bytes gets them from the
+    same GET (streamed past the 64 KiB header), not from a second one."""
+    storage, backend = MemoryStorage(), ReadingBackend(needs_bytes)
+    storage.put("bkt", "test_images/a.jpg", b"x" * 200_000, etag="e1")
+    install(monkeypatch, backend, storage, RECORD_CONCURRENCY="1")
+
+    response = handler.lambda_handler(
+        {"Records": [sqs_record("m", s3_body("test_images/a.jpg", etag="e1"))]}, LambdaContext()
+    )
+
+    assert response["batchItemFailures"] == []
+    assert storage.gets == ["test_images/a.jpg"]
+    assert storage.writes == [("bkt", "test_images/a.jpg.json")]
+    assert backend.read_sizes == ([200_000] if needs_bytes else [])
 
 
 def test_the_lambda_docs_sqs_event_with_s3_bodies_gets_a_partial_batch_response(monkeypatch):
