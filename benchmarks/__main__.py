@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import cost_per_image as cost_row
+from benchmarks import latency as latency_row
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "out"
@@ -142,10 +143,13 @@ class NullStorage:
     def read_head(self, ref: Any, length: int) -> bytes:
         return b""
 
-    def head_current(self, bucket: str, key: str, length: int) -> Any:
+    def head_current(self, bucket: str, key: str, length: int, *, whole: bool = False) -> Any:
         from lambdas.inference.storage import Head
 
         return Head(b"", None, None, None)
+
+    def read_rest(self, ref: Any, head: Any) -> bytes:
+        return b""
 
     def read_result(self, bucket: str, key: str) -> Any:
         return None
@@ -160,6 +164,9 @@ class SleepingBackend:
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
+
+    def needs_bytes(self, ref: Any) -> bool:
+        return False
 
     def detect(self, image: Any, thresholds: Any) -> Any:
         from lambdas.inference.core.values import Detection, ImageFacts, Label
@@ -407,13 +414,14 @@ def main(argv: list[str] | None = None) -> int:
         ("burst", lambda: burst(200 if args.quick else 1000)),
         ("package", package_size),
         ("cost", lambda: cost_row.measure(50 if args.quick else 200)),
+        ("latency", lambda: latency_row.measure(20 if args.quick else 50)),
     ]
     results: dict[str, Any] = {}
     for name, step in steps:
         print(f"measuring {name}...", file=sys.stderr)
         results[name] = step()
 
-    cold, over, batch, mem, big, prog, thr, bst, pkg, spent = (results[name] for name, _ in steps)
+    cold, over, batch, mem, big, prog, thr, bst, pkg, spent, latency = (results[name] for name, _ in steps)
     rows = [
         (
             "1 cold start (import + first batch)",
@@ -496,7 +504,9 @@ def main(argv: list[str] | None = None) -> int:
             "-",
         )
     )
+    rows.extend(cost_row.calls_rows(spent))
     rows.extend(cost_row.table(spent))
+    rows.extend(latency_row.rows(latency))
     results["cost"] = {**spent, "per_image": dataclasses.asdict(spent["per_image"])}
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     headers = ("row", "measured (median)", "target", "")

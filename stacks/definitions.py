@@ -1,6 +1,7 @@
 """The stack's resource definitions as plain data, shared by the CDK constructs (``ingest.py``) and the
-embedded stack (``inferctl.local.emulator.resources``): queue attributes, the redrive policy, the notification
-filters and the resource policies that let S3 notify an encrypted queue. No CDK imports.
+embedded stack (``inferctl.local.emulator.resources``): queue attributes, the redrive policy, the EventBridge
+rule that routes S3's "Object Created" events for images to the queue, and the resource policies that let
+EventBridge send to an encrypted queue. No CDK imports.
 """
 
 from __future__ import annotations
@@ -12,12 +13,16 @@ from lambdas.inference.core.rules import RESULT_SUFFIX
 from stacks.config import DLQ_RETENTION_DAYS, QUEUE_RETENTION_DAYS, StackConfig
 
 DAY_SECONDS = 24 * 60 * 60
-S3_PRINCIPAL = "s3.amazonaws.com"
-QUEUE_POLICY_SID = "AllowImageBucketNotifications"
-KEY_POLICY_SID = "AllowS3ToSendEncryptedNotifications"
-# What S3 needs of the queue's key to send encrypted notifications.
-S3_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
-OBJECT_CREATED = "s3:ObjectCreated:*"
+EVENTS_PRINCIPAL = "events.amazonaws.com"
+QUEUE_POLICY_SID = "AllowImageEventsRule"
+KEY_POLICY_SID = "AllowEventBridgeToSendEncryptedMessages"
+# What EventBridge needs of an encrypted queue's key to send to it (EventBridge User Guide, "Permissions for
+# Amazon SQS targets encrypted with a customer managed key").
+EVENTS_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+# S3 -> EventBridge: how long and how often EventBridge retries a target it cannot reach before the event
+# goes to the dead-letter queue (its defaults: 24 hours, 185 attempts).
+EVENT_MAX_AGE_SECONDS = 24 * 60 * 60
+EVENT_RETRY_ATTEMPTS = 185
 # Data keys are reused for this long: fewer KMS calls for S3 and Lambda (cost), same key.
 DATA_KEY_REUSE_SECONDS = 3600
 
@@ -43,44 +48,45 @@ def dead_letter_queue() -> QueueDefinition:
     )
 
 
-@dataclass(frozen=True)
-class KeyFilter:
-    prefix: str
-    suffix: str | None
+def event_pattern(config: StackConfig, bucket_name: Any) -> dict[str, Any]:
+    """S3's "Object Created" events for keys that end in an image suffix, in any letter case (``IMG_0001.Jpg``):
+    EventBridge's ``suffix`` with ``equals-ignore-case``. The result documents (``.json``) never match, so each
+    image costs one message, not two. A key field takes one list of alternatives (OR), so the input prefix is
+    the function's to check (an image elsewhere in the bucket costs a message that is skipped). See
+    docs/decisions.md for the options measured."""
+    return {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {
+            "bucket": {"name": [bucket_name]},
+            "object": {"key": [{"suffix": {"equals-ignore-case": suffix}} for suffix in config.image_suffixes]},
+        },
+    }
 
 
-def notification_filters(config: StackConfig) -> list[KeyFilter]:
-    """One ObjectCreated rule: everything under the input prefix goes to the queue, and the function decides
-    what is an image (any letter case: ``IMG_0001.Jpg``). S3's suffix filters are case-sensitive, and
-    spelling every case of every suffix takes 88 rules for the default list; see docs/decisions.md for the
-    options measured. Loop-proof: the function writes only ``<image key>.json``, which it skips."""
-    return [KeyFilter(config.input_prefix, None)]
-
-
-def queue_policy_statement(queue_arn: Any, bucket_arn: Any, account: Any) -> dict[str, Any]:
-    """Only the image bucket, in this account, may send to the queue."""
+def queue_policy_statement(queue_arn: Any, rule_arn: Any) -> dict[str, Any]:
+    """Only the stack's rule may send to the queue (and to the dead-letter queue, where it puts the events it
+    could not deliver)."""
     return {
         "Sid": QUEUE_POLICY_SID,
         "Effect": "Allow",
-        "Principal": {"Service": S3_PRINCIPAL},
+        "Principal": {"Service": EVENTS_PRINCIPAL},
         "Action": "sqs:SendMessage",
         "Resource": queue_arn,
-        "Condition": {"ArnEquals": {"aws:SourceArn": bucket_arn}, "StringEquals": {"aws:SourceAccount": account}},
+        "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
     }
 
 
 def key_policy_statement() -> dict[str, Any]:
-    """S3 may use the key to send encrypted notifications: the statement as the S3 User Guide documents it ("Granting
-    permissions to publish event notification messages to a destination") and CDK's ``SqsDestination`` writes it,
-    without conditions. Nothing documents that S3 puts ``aws:SourceAccount`` into its KMS requests; a condition on
-    it can fail the first deploy ("Unable to validate the following destination configurations"). Which bucket may
-    send, from which account, is the queue policy's to say (``queue_policy_statement``): without SendMessage on
-    the queue the key is of no use to anyone."""
+    """EventBridge may use the key to send encrypted messages: the statement as the EventBridge User Guide
+    documents it, without conditions (naming the rule would make a cycle: key -> rule -> queue -> key). Which
+    rule may send is the queue policy's to say (``queue_policy_statement``): without SendMessage on the queue
+    the key is of no use to anyone."""
     return {
         "Sid": KEY_POLICY_SID,
         "Effect": "Allow",
-        "Principal": {"Service": S3_PRINCIPAL},
-        "Action": list(S3_KEY_ACTIONS),
+        "Principal": {"Service": EVENTS_PRINCIPAL},
+        "Action": list(EVENTS_KEY_ACTIONS),
         "Resource": "*",  # in a key policy, "*" means this key
     }
 

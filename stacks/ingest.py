@@ -1,57 +1,54 @@
 """Storage and queueing: the KMS key, the image bucket (with its access-log bucket), the queue and its
-dead-letter queue, and the S3 -> SQS notifications for images under the input prefix."""
+dead-letter queue, and the S3 -> EventBridge -> SQS route for images (any letter case of their suffix)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import jsii
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
-from aws_cdk.interfaces.aws_s3 import IBucketRef
-from constructs import Construct, IDependable
+from aws_cdk.interfaces.aws_events import IRuleRef
+from constructs import Construct
 
 from stacks import definitions
 from stacks.config import StackConfig
 
 
-@jsii.implements(s3.IBucketNotificationDestination)
-class EncryptedQueueDestination:
-    """S3 -> SQS notification target for a queue encrypted with a customer-managed key.
+@jsii.implements(events.IRuleTarget)
+class EncryptedQueueTarget:
+    """EventBridge -> SQS target for a queue encrypted with a customer-managed key, with a dead-letter queue for
+    the events EventBridge cannot deliver.
 
-    Like CDK's ``SqsDestination``, the key policy lets ``s3.amazonaws.com`` use the key with no condition (as
-    the S3 User Guide documents it; naming the bucket there would also make a cycle: key policy -> bucket ->
-    key), and the queue policy pins the bucket's ARN and the account (queue policy -> bucket is no cycle).
-    Statements: ``definitions.py``.
-    """
+    Like CDK's ``SqsQueue`` target, but its key grant names the rule in the key policy, which makes a cycle
+    (key -> rule -> queue -> key). Here the key policy lets ``events.amazonaws.com`` use the key with no
+    condition (as the EventBridge User Guide documents it) and the queue policies pin the rule's ARN (queue
+    policy -> rule is no cycle). Statements: ``definitions.py``."""
 
-    def __init__(self, queue: sqs.Queue, key: kms.Key) -> None:
+    def __init__(self, queue: sqs.Queue, dead_letter_queue: sqs.Queue, key: kms.Key) -> None:
         self.queue = queue
+        self.dead_letter_queue = dead_letter_queue
         self.key = key
-        self._queue_policy: IDependable | None = None
 
-    def bind(self, scope: Construct, bucket: IBucketRef) -> s3.BucketNotificationDestinationConfig:
-        if self._queue_policy is None:  # one filter per suffix binds the same destination many times
-            self._queue_policy = self._grant(Stack.of(scope).account, bucket)
-        return s3.BucketNotificationDestinationConfig(
-            arn=self.queue.queue_arn,
-            type=s3.BucketNotificationDestinationType.QUEUE,
-            # The notification configuration is validated by S3 on write: the queue policy must exist first.
-            dependencies=[self._queue_policy],
-        )
-
-    def _grant(self, account: str, bucket: IBucketRef) -> IDependable:
-        added = self.queue.add_to_resource_policy(
-            iam.PolicyStatement.from_json(
-                definitions.queue_policy_statement(self.queue.queue_arn, bucket.bucket_ref.bucket_arn, account)
+    def bind(self, rule: IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
+        rule_arn = rule.rule_ref.rule_arn
+        for queue in (self.queue, self.dead_letter_queue):
+            queue.add_to_resource_policy(
+                iam.PolicyStatement.from_json(definitions.queue_policy_statement(queue.queue_arn, rule_arn))
             )
-        )
         self.key.add_to_resource_policy(iam.PolicyStatement.from_json(definitions.key_policy_statement()))
-        assert added.policy_dependable is not None
-        return added.policy_dependable
+        return events.RuleTargetConfig(
+            arn=self.queue.queue_arn,
+            dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self.dead_letter_queue.queue_arn),
+            retry_policy=events.CfnRule.RetryPolicyProperty(
+                maximum_event_age_in_seconds=definitions.EVENT_MAX_AGE_SECONDS,
+                maximum_retry_attempts=definitions.EVENT_RETRY_ATTEMPTS,
+            ),
+        )
 
 
 class Ingest(Construct):
@@ -89,6 +86,7 @@ class Ingest(Construct):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
             versioned=True,
+            event_bridge_enabled=True,  # "Object Created" events go to the default bus; the rule below routes them
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="images-bucket/",
@@ -130,10 +128,17 @@ class Ingest(Construct):
             removal_policy=removal,
         )
 
-        destination = EncryptedQueueDestination(self.queue, self.key)
-        for key_filter in definitions.notification_filters(config):
-            self.bucket.add_event_notification(
-                s3.EventType.OBJECT_CREATED,
-                destination,
-                s3.NotificationKeyFilter(prefix=key_filter.prefix, suffix=key_filter.suffix),
-            )
+        self.rule = events.Rule(
+            self,
+            "ImageCreated",
+            description="Images created in the image bucket (any letter case of the suffix) -> the inference queue",
+            event_pattern=events.EventPattern(
+                **_pattern_arguments(definitions.event_pattern(config, self.bucket.bucket_name))
+            ),
+        )
+        self.rule.add_target(EncryptedQueueTarget(self.queue, self.dead_letter_queue, self.key))
+
+
+def _pattern_arguments(pattern: dict[str, Any]) -> dict[str, Any]:
+    """``events.EventPattern`` keyword arguments from the pattern as EventBridge writes it."""
+    return {"source": pattern["source"], "detail_type": pattern["detail-type"], "detail": pattern["detail"]}

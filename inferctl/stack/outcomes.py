@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_plus
 
-from lambdas.inference.core.events import result_key_for
+from lambdas.inference.core.events import keys_in, result_key_for
 from lambdas.inference.storage import FOREIGN, MAX_RESULT_DOCUMENT_BYTES, document_kind
 
 
@@ -29,14 +28,6 @@ class ImageState:
     @property
     def settled(self) -> bool:
         return self.state != "pending"
-
-
-def keys_in_body(body: str) -> tuple[str, ...]:
-    try:
-        records = json.loads(body).get("Records", [])
-        return tuple(unquote_plus(r["s3"]["object"]["key"]) for r in records)
-    except (ValueError, AttributeError, KeyError, TypeError):
-        return ()
 
 
 def dead_letters(sqs: Any, dlq_url: str, limit: int = 1000, hold_seconds: int = 30) -> list[DeadLetter]:
@@ -61,7 +52,7 @@ def dead_letters(sqs: Any, dlq_url: str, limit: int = 1000, hold_seconds: int = 
                 attributes = message.get("Attributes", {})
                 seen[message["MessageId"]] = DeadLetter(
                     message_id=message["MessageId"],
-                    keys=keys_in_body(message["Body"]),
+                    keys=tuple(keys_in(message["Body"])),  # the function's own parser: every shape it takes
                     receive_count=int(attributes.get("ApproximateReceiveCount", 0)),
                     body=message["Body"],
                 )

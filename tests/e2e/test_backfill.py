@@ -29,7 +29,7 @@ from inferctl.stack import uploads as images
 from inferctl.stack.outcomes import read_result
 from inferctl.stack.target import Target, from_outputs
 from tests.support.emulated import backdate_uploads
-from tests.support.logs import results_written, size
+from tests.support.logs import settled_results, size
 
 NORMAL, CORRUPT, POISON, EARLY = 300, 20, 10, 50
 LATER = datetime.now(UTC) + timedelta(hours=1)  # audit "now": long past any image's waiting window
@@ -69,7 +69,7 @@ def assert_once_each(keys: list[str], log: Path, since: int) -> None:
     """Each image worked through to one result since ``since`` (a byte offset in the function's log): a
     second result for a key is a selection or dedupe bug. (The model may have been asked more often: botocore
     retries a call that timed out on a busy machine; ``tests/support/logs.py``.)"""
-    written = results_written(log, since)
+    written = settled_results(log, since, keys)
     assert {key: written[key] for key in keys} == dict.fromkeys(keys, 1)
 
 
@@ -89,7 +89,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedSt
         images.upload_many(target, [(f"early/{i:04d}.jpg", picture(i)) for i in range(EARLY)], progress=False)
         s3.put_bucket_notification_configuration(
             Bucket=target.bucket,
-            NotificationConfiguration=notification_configuration(config, stack.resources.queue_arn),
+            NotificationConfiguration=notification_configuration(),
         )
         items = [(f"normal/{i:04d}.jpg", picture(1000 + i)) for i in range(NORMAL)]
         items += [(f"corrupt/{i:03d}.jpg", b"not an image, a note #%d" % i) for i in range(CORRUPT)]

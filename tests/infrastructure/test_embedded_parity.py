@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inferctl.local.emulator.resources import ACCESS_LOG_PREFIX, Resources, provision
+from inferctl.local.emulator.resources import ACCESS_LOG_PREFIX, ACCOUNT, Resources, provision
 from stacks.config import StackConfig
 from stacks.definitions import KEY_POLICY_SID
 from tests.infrastructure.synth import Synthesized, synth
@@ -57,29 +57,31 @@ def _allow_statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
     return [statement for statement in policy["Statement"] if statement["Effect"] == "Allow"]
 
 
-def test_queue_policy_agrees(template, embedded):
+def test_queue_policies_agree(template, embedded):
     session, resources = embedded
-    live = json.loads(
-        session.client("sqs").get_queue_attributes(QueueUrl=resources.queue_url, AttributeNames=["Policy"])[
-            "Attributes"
-        ]["Policy"]
-    )
-    queue_id = template.logical_id(template.stack.ingest.queue)
-    (declared,) = [
-        statement
-        for policy in template.resources("AWS::SQS::QueuePolicy").values()
-        if {"Ref": queue_id} in policy["Properties"]["Queues"]
-        for statement in _allow_statements(policy["Properties"]["PolicyDocument"])
-    ]
-    (statement,) = _allow_statements(live)
-    assert statement["Principal"] == declared["Principal"]
-    assert statement["Action"] == declared["Action"]
-    assert statement["Sid"] == declared["Sid"]
-    assert set(statement["Condition"]) == set(declared["Condition"])
-    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == f"arn:aws:s3:::{resources.bucket}"
+    for url, queue in (
+        (resources.queue_url, template.stack.ingest.queue),
+        (resources.dead_letter_queue_url, template.stack.ingest.dead_letter_queue),
+    ):
+        live = json.loads(
+            session.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"]
+        )
+        queue_id = template.logical_id(queue)
+        (declared,) = [
+            statement
+            for policy in template.resources("AWS::SQS::QueuePolicy").values()
+            if {"Ref": queue_id} in policy["Properties"]["Queues"]
+            for statement in _allow_statements(policy["Properties"]["PolicyDocument"])
+        ]
+        (statement,) = _allow_statements(live)
+        assert statement["Principal"] == declared["Principal"] == {"Service": "events.amazonaws.com"}
+        assert statement["Action"] == declared["Action"]
+        assert statement["Sid"] == declared["Sid"]
+        assert set(statement["Condition"]) == set(declared["Condition"])
+        assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == resources.rule_arn
 
 
-def test_key_policy_lets_s3_notify_in_both(template, embedded):
+def test_key_policy_lets_eventbridge_send_in_both(template, embedded):
     session, resources = embedded
     live = json.loads(session.client("kms").get_key_policy(KeyId=resources.key_arn, PolicyName="default")["Policy"])
     (statement,) = [s for s in live["Statement"] if s.get("Sid") == KEY_POLICY_SID]
@@ -93,20 +95,34 @@ def test_key_policy_lets_s3_notify_in_both(template, embedded):
     assert rotation is key["Properties"]["EnableKeyRotation"] is True
 
 
-def test_notification_filters_agree(template, embedded):
+def test_events_route_agrees(template, embedded):
     session, resources = embedded
     live = session.client("s3").get_bucket_notification_configuration(Bucket=resources.bucket)
     _, notifications = template.one("Custom::S3BucketNotifications")
+    declared = notifications["Properties"]["NotificationConfiguration"]
+    assert declared == {"EventBridgeConfiguration": {}}
+    # moto does not echo EventBridgeConfiguration in GetBucketNotificationConfiguration; its model holds it
+    from moto.s3.models import s3_backends
 
-    def rules(configurations: list[dict[str, Any]]) -> set[tuple[tuple[str, str], ...]]:
-        return {
-            tuple(sorted((rule["Name"].lower(), rule["Value"]) for rule in c["Filter"]["Key"]["FilterRules"]))
-            for c in configurations
-        }
-
-    declared = notifications["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
-    assert rules(live["QueueConfigurations"]) == rules(declared)
-    assert {tuple(c["Events"]) for c in live["QueueConfigurations"]} == {tuple(c["Events"]) for c in declared}
+    configuration = s3_backends[ACCOUNT]["aws"].buckets[resources.bucket].notification_configuration
+    assert configuration is not None
+    assert configuration.event_bridge is not None
+    assert "QueueConfigurations" not in live
+    events = session.client("events")
+    name = resources.rule_arn.rsplit("/", 1)[1]
+    rule = events.describe_rule(Name=name)
+    declared_rule = props(template, template.stack.ingest.rule)
+    live_pattern = json.loads(rule["EventPattern"])
+    assert live_pattern["detail"]["object"] == declared_rule["EventPattern"]["detail"]["object"]
+    assert live_pattern["detail"]["bucket"] == {"name": [resources.bucket]}  # declared: {"Ref": the bucket}
+    assert {k: v for k, v in live_pattern.items() if k != "detail"} == {
+        k: v for k, v in declared_rule["EventPattern"].items() if k != "detail"
+    }
+    (target,) = events.list_targets_by_rule(Rule=name)["Targets"]
+    (declared_target,) = declared_rule["Targets"]
+    assert target["Arn"] == resources.queue_arn
+    assert target["DeadLetterConfig"]["Arn"] == resources.dead_letter_queue_arn
+    assert target["RetryPolicy"] == declared_target["RetryPolicy"]
 
 
 def test_bucket_versioning_encryption_public_access_and_logging_agree(template, embedded):

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
+from lambdas.inference.core.rules import DEFAULT_IMAGE_SUFFIXES
 from stacks.definitions import RESULT_WRITERS_SID
 from tests.infrastructure.synth import Synthesized, synth
 
@@ -72,19 +73,17 @@ def test_one_customer_managed_key_with_rotation(default):
     assert key["DeletionPolicy"] == "Retain"
 
 
-def test_key_lets_s3_send_encrypted_notifications_as_aws_documents_it(default):
+def test_key_lets_eventbridge_send_encrypted_messages_as_aws_documents_it(default):
     _, key = default.one("AWS::KMS::Key")
-    s3_statements = [
-        st for st in key["Properties"]["KeyPolicy"]["Statement"] if st["Principal"] == {"Service": "s3.amazonaws.com"}
-    ]
-    assert len(s3_statements) == 1
-    statement = s3_statements[0]
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    assert not [st for st in statements if st["Principal"] == {"Service": "s3.amazonaws.com"}]  # S3 sends no more
+    (statement,) = [st for st in statements if st["Principal"] == {"Service": "events.amazonaws.com"}]
     assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
-    # S3 User Guide: no condition (S3 is not documented to send aws:SourceAccount to KMS); the queue policy scopes
+    # EventBridge User Guide: no condition; the queue policies name the rule
     assert "Condition" not in statement
     assert statement["Resource"] == "*"
-    # Naming the bucket here would make a cycle (key policy -> bucket -> key).
-    assert default.logical_id(default.stack.ingest.bucket) not in json.dumps(key)
+    # Naming the rule here would make a cycle (key -> rule -> queue -> key).
+    assert default.logical_id(default.stack.ingest.rule) not in json.dumps(key)
 
 
 # --- Buckets ---------------------------------------------------------------------------------------------
@@ -223,52 +222,65 @@ def test_queues_deny_requests_without_tls(default, construct):
     assert len(denies) == 1
 
 
-def test_only_the_image_bucket_may_send_to_the_queue(default):
-    queue_id = default.logical_id(default.stack.ingest.queue)
-    bucket_id = default.logical_id(default.stack.ingest.bucket)
-    sends = [
-        st
-        for p in default.resources("AWS::SQS::QueuePolicy").values()
-        if {"Ref": queue_id} in p["Properties"]["Queues"]
-        for st in p["Properties"]["PolicyDocument"]["Statement"]
-        if st["Effect"] == "Allow"
-    ]
-    assert sends == [
-        {
-            "Action": "sqs:SendMessage",
-            "Condition": {
-                "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [bucket_id, "Arn"]}},
-                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
-            },
-            "Effect": "Allow",
-            "Principal": {"Service": "s3.amazonaws.com"},
-            "Resource": {"Fn::GetAtt": [queue_id, "Arn"]},
-            "Sid": "AllowImageBucketNotifications",
-        }
-    ]
+def test_only_the_images_rule_may_send_to_the_queue_and_its_dead_letter_queue(default):
+    rule_id = default.logical_id(default.stack.ingest.rule)
+    for queue in (default.stack.ingest.queue, default.stack.ingest.dead_letter_queue):
+        queue_id = default.logical_id(queue)
+        sends = [
+            st
+            for p in default.resources("AWS::SQS::QueuePolicy").values()
+            if {"Ref": queue_id} in p["Properties"]["Queues"]
+            for st in p["Properties"]["PolicyDocument"]["Statement"]
+            if st["Effect"] == "Allow"
+        ]
+        assert sends == [
+            {
+                "Action": "sqs:SendMessage",
+                "Condition": {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}},
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Resource": {"Fn::GetAtt": [queue_id, "Arn"]},
+                "Sid": "AllowImageEventsRule",
+            }
+        ]
 
 
-# --- Notifications ---------------------------------------------------------------------------------------
+# --- Events ----------------------------------------------------------------------------------------------
 
 
-def test_one_notification_rule_for_everything_under_the_prefix_any_letter_case(default):
-    # S3's suffix filters are case-sensitive (IMG_0001.Jpg would be missed): the function decides the suffix.
+def test_the_bucket_sends_its_events_to_eventbridge_and_nothing_straight_to_sqs(default):
     _, notifications = default.one("Custom::S3BucketNotifications")
-    queue_id = default.logical_id(default.stack.ingest.queue)
-    (configuration,) = notifications["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
-    assert configuration["Events"] == ["s3:ObjectCreated:*"]
-    assert configuration["QueueArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
-    rules = configuration["Filter"]["Key"]["FilterRules"]
-    assert [(rule["Name"].lower(), rule["Value"]) for rule in rules] == [("prefix", "test_images/")]
+    assert notifications["Properties"]["NotificationConfiguration"] == {"EventBridgeConfiguration": {}}
 
 
-def test_input_prefix_comes_from_context():
-    s = synth(inputPrefix="incoming/photos/")
-    _, notifications = s.one("Custom::S3BucketNotifications")
-    for configuration in notifications["Properties"]["NotificationConfiguration"]["QueueConfigurations"]:
-        values = [rule["Value"] for rule in configuration["Filter"]["Key"]["FilterRules"]]
-        assert "incoming/photos/" in values
-    assert _function(s)["Properties"]["Environment"]["Variables"]["INPUT_PREFIX"] == "incoming/photos/"
+def test_one_rule_routes_created_images_any_letter_case_and_never_a_result(default):
+    # EventBridge's suffix match ignores case (IMG_0001.Jpg is an image); results end in .json and never match:
+    # one message per image.
+    rule = default.json["Resources"][default.logical_id(default.stack.ingest.rule)]["Properties"]
+    bucket_id = default.logical_id(default.stack.ingest.bucket)
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == ["aws.s3"]
+    assert pattern["detail-type"] == ["Object Created"]
+    assert pattern["detail"]["bucket"] == {"name": [{"Ref": bucket_id}]}
+    suffixes = [alternative["suffix"]["equals-ignore-case"] for alternative in pattern["detail"]["object"]["key"]]
+    assert suffixes == list(DEFAULT_IMAGE_SUFFIXES)
+    assert ".json" not in suffixes
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [default.logical_id(default.stack.ingest.queue), "Arn"]}
+    # What EventBridge cannot deliver (after its retries) goes to the dead-letter queue, with the images' failures
+    assert target["DeadLetterConfig"] == {
+        "Arn": {"Fn::GetAtt": [default.logical_id(default.stack.ingest.dead_letter_queue), "Arn"]}
+    }
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185}
+
+
+def test_input_prefix_and_image_suffixes_come_from_context():
+    s = synth(inputPrefix="incoming/photos/", imageSuffixes=[".jpg", ".heic"])
+    rule = s.json["Resources"][s.logical_id(s.stack.ingest.rule)]["Properties"]
+    keys = rule["EventPattern"]["detail"]["object"]["key"]
+    assert [alternative["suffix"]["equals-ignore-case"] for alternative in keys] == [".jpg", ".heic"]
+    variables = _function(s)["Properties"]["Environment"]["Variables"]
+    assert variables["INPUT_PREFIX"] == "incoming/photos/"  # the function skips images outside it
 
 
 # --- Function --------------------------------------------------------------------------------------------

@@ -2,13 +2,15 @@
 definitions (``stacks/definitions.py``) the CDK constructs use.
 
 Used against the embedded emulator (moto) by ``make demo`` and the end-to-end tests: a KMS key whose
-policy lets S3 send encrypted notifications, a versioned SSE-KMS bucket with its public access blocked and
-its access logged to a second bucket, the queue and dead-letter queue (same visibility timeout, redrive
-policy and retention), the queue policy, and the same notification filters. The one deliberate difference:
-no TLS-only statements, because the emulator speaks plain HTTP on 127.0.0.1 (moto would enforce them), and no
-statement that only the function writes result documents: moto evaluates a bucket policy's Deny on object
-writes but ignores its conditions, so it would deny the function too (and the embedded stack has no roles to
-tell apart). The template tests prove that statement; the function's own checks are proven here.
+policy lets EventBridge send encrypted messages, a versioned SSE-KMS bucket with its public access blocked, its
+access logged to a second bucket and its events sent to EventBridge, the queue and dead-letter queue (same
+visibility timeout, redrive policy and retention), their policies, and the same rule and target (pattern,
+dead-letter queue, retry policy). S3's events reach the rule in AWS's shape (``s3_events.py``). The one
+deliberate difference: no TLS-only statements, because the emulator speaks plain HTTP on 127.0.0.1 (moto
+would enforce them), and no statement that only the function writes result documents: moto evaluates a bucket
+policy's Deny on object writes but ignores its conditions, so it would deny the function too (and the
+embedded stack has no roles to tell apart). The template tests prove that statement; the function's own
+checks are proven here.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from inferctl.local.emulator import s3_events
 from stacks import definitions
 from stacks.config import StackConfig
 
@@ -36,24 +39,16 @@ class Resources:
     dead_letter_queue_arn: str
     key_arn: str
     input_prefix: str
+    rule_arn: str  # the EventBridge rule that routes created images to the queue
 
 
-def notification_configuration(config: StackConfig, queue_arn: str) -> dict[str, Any]:
-    """The bucket's notification configuration: one ObjectCreated rule per filter."""
-    configurations = []
-    for key_filter in definitions.notification_filters(config):
-        rules = [{"Name": "prefix", "Value": key_filter.prefix}]
-        if key_filter.suffix:
-            rules.append({"Name": "suffix", "Value": key_filter.suffix})
-        configurations.append(
-            {
-                "Id": f"images{(key_filter.suffix or '-all').replace('.', '-')}",
-                "QueueArn": queue_arn,
-                "Events": [definitions.OBJECT_CREATED],
-                "Filter": {"Key": {"FilterRules": rules}},
-            }
-        )
-    return {"QueueConfigurations": configurations}
+def notification_configuration() -> dict[str, Any]:
+    """The bucket's notification configuration: every event to EventBridge, where the rule picks the images."""
+    return {"EventBridgeConfiguration": {}}
+
+
+def rule_name(name: str) -> str:
+    return f"{name}-image-created"
 
 
 def _queue_attributes(definition: definitions.QueueDefinition, key_arn: str) -> dict[str, str]:
@@ -145,14 +140,31 @@ def provision(session: Any, config: StackConfig, name: str | None = None) -> Res
         },
     )["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    statement = definitions.queue_policy_statement(queue_arn, bucket_arn, ACCOUNT)
-    sqs.set_queue_attributes(
-        QueueUrl=queue_url,
-        Attributes={"Policy": json.dumps({"Version": "2012-10-17", "Statement": [statement]})},
+    s3_events.install()
+    events = session.client("events")
+    rule_arn = events.put_rule(
+        Name=rule_name(name), EventPattern=json.dumps(definitions.event_pattern(config, bucket)), State="ENABLED"
+    )["RuleArn"]
+    for url, arn in ((queue_url, queue_arn), (dlq_url, dlq_arn)):
+        statement = definitions.queue_policy_statement(arn, rule_arn)
+        sqs.set_queue_attributes(
+            QueueUrl=url, Attributes={"Policy": json.dumps({"Version": "2012-10-17", "Statement": [statement]})}
+        )
+    events.put_targets(
+        Rule=rule_name(name),
+        Targets=[
+            {
+                "Id": "queue",
+                "Arn": queue_arn,
+                "DeadLetterConfig": {"Arn": dlq_arn},
+                "RetryPolicy": {
+                    "MaximumRetryAttempts": definitions.EVENT_RETRY_ATTEMPTS,
+                    "MaximumEventAgeInSeconds": definitions.EVENT_MAX_AGE_SECONDS,
+                },
+            }
+        ],
     )
-    s3.put_bucket_notification_configuration(
-        Bucket=bucket, NotificationConfiguration=notification_configuration(config, queue_arn)
-    )
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=notification_configuration())
     return Resources(
         region=region,
         bucket=bucket,
@@ -163,4 +175,5 @@ def provision(session: Any, config: StackConfig, name: str | None = None) -> Res
         dead_letter_queue_arn=dlq_arn,
         key_arn=key_arn,
         input_prefix=config.input_prefix,
+        rule_arn=rule_arn,
     )

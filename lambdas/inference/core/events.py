@@ -1,8 +1,12 @@
-"""S3 event notifications as they arrive in an SQS message body, and which keys are work.
+"""S3 events as they arrive in an SQS message body, and which keys are work.
 
-An SQS body holds either an S3 notification with one or more ``Records`` or the ``s3:TestEvent`` that S3
-sends when a notification configuration is written. Keys arrive URL-encoded (spaces as ``+``, other
-characters as ``%XX``; moto also encodes ``/``) and are decoded here, once.
+An SQS body holds one of:
+- S3's "Object Created" event as EventBridge delivers it (the stack's route: one event per body, ``detail``
+  holding the object; its key is not URL-encoded: S3 User Guide, "EventBridge event message structure");
+- an S3 event notification with one or more ``Records`` (what ``inferctl reprocess`` and the controller
+  enqueue, and what a bucket notification sends: keys URL-encoded, spaces as ``+``, other characters as
+  ``%XX``, decoded here once);
+- the ``s3:TestEvent`` that S3 sends when a notification configuration is written.
 """
 
 from __future__ import annotations
@@ -10,11 +14,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 from urllib.parse import unquote_plus
 
 from lambdas.inference.core.rules import RESULT_SUFFIX
 from lambdas.inference.core.values import ObjectRef
 
+EVENTBRIDGE_SOURCE = "aws.s3"
+OBJECT_CREATED_DETAIL = "Object Created"
 # Set by `inferctl reprocess` on a record it enqueues to force a re-run (S3 never sends this field).
 RERUN_FIELD = "inferenceRerun"
 
@@ -44,6 +51,8 @@ def parse_body(body: str) -> S3TestEvent | list[ObjectCreated]:
         raise MalformedMessage(f"message body is not JSON: {exc}") from None
     if not isinstance(document, dict):
         raise MalformedMessage(f"message body is JSON {type(document).__name__}, not an S3 notification object")
+    if document.get("source") == EVENTBRIDGE_SOURCE and "detail" in document:
+        return [_parse_eventbridge(document)]
     if document.get("Event") == "s3:TestEvent":
         bucket = document.get("Bucket")
         return S3TestEvent(bucket=bucket if isinstance(bucket, str) else None)
@@ -80,16 +89,44 @@ def _parse_record(index: int, record: object) -> ObjectCreated:
     sequencer = obj.get("sequencer")
     rerun = (record.get(RERUN_FIELD) or {}).get("run") if isinstance(record.get(RERUN_FIELD), dict) else None
     return ObjectCreated(
-        ref=ObjectRef(
-            bucket=bucket,
-            key=unquote_plus(raw_key),
-            version_id=version if isinstance(version, str) and version else None,
-            etag=etag.strip('"') if isinstance(etag, str) and etag else None,
-            size=size if isinstance(size, int) and not isinstance(size, bool) else None,
-            sequencer=sequencer if isinstance(sequencer, str) and sequencer else None,
-            rerun=rerun if isinstance(rerun, str) and rerun else None,
-        ),
+        ref=_ref(bucket, unquote_plus(raw_key), size, etag, version, sequencer, rerun),
         event_name=str(record.get("eventName", "")),
+    )
+
+
+def _parse_eventbridge(document: dict[str, Any]) -> ObjectCreated:
+    """S3's event through EventBridge: ``detail.bucket.name``, ``detail.object`` with ``key`` (as stored, not
+    URL-encoded), ``size``, ``etag``, ``version-id`` and ``sequencer``. Another detail type (a rule widened
+    by hand) is returned as what it is, and skipped."""
+    detail = document.get("detail")
+    bucket = detail.get("bucket") if isinstance(detail, dict) else None
+    obj = detail.get("object") if isinstance(detail, dict) else None
+    if not isinstance(bucket, dict) or not isinstance(obj, dict) or not isinstance(detail, dict):
+        raise MalformedMessage("EventBridge event from aws.s3 lacks detail.bucket.name or detail.object.key")
+    name, key = bucket.get("name"), obj.get("key")
+    if not isinstance(name, str) or not isinstance(key, str):
+        raise MalformedMessage("EventBridge event has no string detail.bucket.name or detail.object.key")
+    detail_type = document.get("detail-type")
+    event_name = (
+        f"ObjectCreated:{detail.get('reason') or 'Put'}" if detail_type == OBJECT_CREATED_DETAIL else str(detail_type)
+    )
+    return ObjectCreated(
+        ref=_ref(name, key, obj.get("size"), obj.get("etag"), obj.get("version-id"), obj.get("sequencer"), None),
+        event_name=event_name,
+    )
+
+
+def _ref(
+    bucket: str, key: str, size: object, etag: object, version: object, sequencer: object, rerun: object
+) -> ObjectRef:
+    return ObjectRef(
+        bucket=bucket,
+        key=key,
+        version_id=version if isinstance(version, str) and version else None,
+        etag=etag.strip('"') if isinstance(etag, str) and etag else None,
+        size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+        sequencer=sequencer if isinstance(sequencer, str) and sequencer else None,
+        rerun=rerun if isinstance(rerun, str) and rerun else None,
     )
 
 

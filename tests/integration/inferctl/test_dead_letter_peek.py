@@ -8,10 +8,34 @@ import boto3
 from moto import mock_aws
 
 from inferctl.stack.outcomes import dead_letters
+from tests.support.fixtures import load
 
 
 def event_body(key: str) -> str:
-    return json.dumps({"Records": [{"eventName": "ObjectCreated:Put", "s3": {"object": {"key": key}}}]})
+    """S3's notification shape (what `inferctl reprocess` enqueues): the key URL-encoded."""
+    record = {
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "b"}, "object": {"key": key}},
+    }
+    return json.dumps({"Records": [record]})
+
+
+def eventbridge_body(key: str) -> str:
+    """The S3 User Guide's EventBridge event (the stack's route): the key as stored."""
+    event = load("events/s3_eventbridge_object_created_user_guide.json")
+    event["detail"]["object"]["key"] = key
+    return json.dumps(event)
+
+
+@mock_aws
+def test_peek_names_the_images_of_both_message_shapes() -> None:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody=eventbridge_body("test_images/a+b (1).jpg"))
+    sqs.send_message(QueueUrl=url, MessageBody=event_body("test_images/c+%281%29.jpg"))
+    keys = sorted(key for letter in dead_letters(sqs, url) for key in letter.keys)
+    assert keys == ["test_images/a+b (1).jpg", "test_images/c (1).jpg"]
 
 
 @mock_aws

@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import unquote_plus
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from inferctl.local.emulator.resources import Resources, provision
+from lambdas.inference import handler
 from lambdas.inference.backends.rekognition import RekognitionBackend
 from lambdas.inference.backends.sagemaker import SageMakerBackend
+from lambdas.inference.settings import Settings
+from lambdas.inference.storage import S3Storage
 from stacks.config import StackConfig
 from tests.integration.inference.harness import (
     MODEL_ARN,
@@ -26,6 +28,7 @@ from tests.integration.inference.harness import (
 )
 from tests.support import images
 from tests.support.fakes import FakeRekognition, FakeSageMakerRuntime, custom_label
+from tests.support.fixtures import load
 
 TRICKY_KEYS = [
     "test_images/red flower.jpg",
@@ -52,22 +55,30 @@ def upload(session: Any, resources: Resources, key: str, data: bytes) -> dict[st
 
 
 def drain_test_event(session: Any, resources: Resources, monkeypatch: Any) -> None:
+    """A new route sends nothing until an object is created: S3 -> EventBridge has no ``s3:TestEvent`` (a
+    bucket notification to SQS would send one)."""
+    fake = FakeRekognition(session.client("s3"))
+    install_runtime(monkeypatch, session, settings_env(resources), RekognitionBackend(MODEL_ARN, client=fake))
+    assert receive_all(session, resources) == []
+
+
+def test_s3_test_event_is_acknowledged_and_starts_no_inference(aws, monkeypatch):
+    # A bucket notification configured by hand beside the stack's route sends S3's test event: acknowledged.
+    session, resources = aws
+    drain_test_event(session, resources, monkeypatch)
+    sqs = session.client("sqs")
+    sqs.send_message(QueueUrl=resources.queue_url, MessageBody=json.dumps(load("events/s3_test_event.json")))
     fake = FakeRekognition(session.client("s3"))
     install_runtime(monkeypatch, session, settings_env(resources), RekognitionBackend(MODEL_ARN, client=fake))
     delivery = deliver(session, resources)
     assert [body.get("Event") for body in delivery.bodies()] == ["s3:TestEvent"]
     assert delivery.failed_ids == []
     assert fake.requests == []
-
-
-def test_s3_test_event_is_acknowledged_and_starts_no_inference(aws, monkeypatch):
-    session, resources = aws
-    drain_test_event(session, resources, monkeypatch)
     assert receive_all(session, resources) == []
 
 
 def test_tricky_keys_get_results_beside_them_read_back_field_by_field(aws, monkeypatch):
-    # GIVEN the bucket's own notifications for five images with awkward keys
+    # GIVEN S3's own events (through the stack's EventBridge rule) for five images with awkward keys
     session, resources = aws
     drain_test_event(session, resources, monkeypatch)
     heads = {
@@ -83,16 +94,17 @@ def test_tricky_keys_get_results_beside_them_read_back_field_by_field(aws, monke
     # WHEN the trigger delivers them
     delivery = deliver(session, resources)
 
-    # THEN every message succeeds, and Rekognition was asked by reference with the decoded key and the
-    # version that was read (moto 5 sends no versionId; the function records the current one it checked,
-    # when its ETag is the event's)
+    # THEN every message succeeds, and Rekognition was asked by reference with the key as stored (EventBridge
+    # does not URL-encode it) and the event's version
     assert len(delivery.event["Records"]) == len(TRICKY_KEYS)
     assert delivery.failed_ids == []
     versions = {key: head["VersionId"] for key, head in heads.items()}
+    sequencers = {}
     for body in delivery.bodies():
-        obj = body["Records"][0]["s3"]["object"]
-        assert "%" in obj["key"] or "+" in obj["key"]  # they really arrived URL-encoded
-        assert "versionId" not in obj
+        obj = body["detail"]["object"]
+        assert obj["key"] in TRICKY_KEYS  # as stored: spaces, '+', '%' and non-ASCII untouched
+        assert obj["version-id"] == versions[obj["key"]]
+        sequencers[obj["key"]] = obj["sequencer"]
     sent = {request["Image"]["S3Object"]["Name"]: request for request in fake.requests}
     assert set(sent) == set(TRICKY_KEYS)
     for key, request in sent.items():
@@ -121,7 +133,7 @@ def test_tricky_keys_get_results_beside_them_read_back_field_by_field(aws, monke
             "version_id": versions[key],
             "etag": head["ETag"].strip('"'),
             "size_bytes": head["ContentLength"],
-            "sequencer": None,  # moto 5 sends none; real S3 does (tests/integration/test_ordering.py)
+            "sequencer": sequencers[key],
         }
         assert document["model"] == {"backend": "rekognition", "model_id": MODEL_ARN, "response_format": None}
         assert document["thresholds"] == {
@@ -143,13 +155,9 @@ def test_tricky_keys_get_results_beside_them_read_back_field_by_field(aws, monke
     assert flower["candidates"] == [{"name": "leaf", "confidence": 20.0, "bounding_box": None}]
     assert flower["rejected_label_count"] == 1  # below its threshold, kept as a candidate
 
-    # AND writing the results started no new work: their notifications arrive and are skipped
-    followers = deliver(session, resources)
-    assert len(followers.event["Records"]) == len(TRICKY_KEYS)
-    assert all(body["Records"][0]["s3"]["object"]["key"].endswith(".json") for body in followers.bodies())
-    assert followers.failed_ids == []
-    assert len(fake.requests) == len(TRICKY_KEYS)
+    # AND writing the results sent nothing to the queue: the rule matches image suffixes only
     assert receive_all(session, resources) == []
+    assert len(fake.requests) == len(TRICKY_KEYS)
 
 
 def test_thresholds_at_the_boundary_are_inclusive_and_overrides_win(aws, monkeypatch):
@@ -201,7 +209,7 @@ def test_transient_failure_returns_only_that_message_and_permanent_failure_write
 
     # THEN only the throttled message goes back to SQS
     by_key = {
-        unquote_plus(body["Records"][0]["s3"]["object"]["key"]): record["messageId"]
+        body["detail"]["object"]["key"]: record["messageId"]
         for body, record in zip(delivery.bodies(), delivery.event["Records"], strict=True)
     }
     assert delivery.failed_ids == [by_key["test_images/throttled.jpg"]]
@@ -217,17 +225,15 @@ def test_transient_failure_returns_only_that_message_and_permanent_failure_write
     assert error["error"]["retryable"] is False
     assert read_json(session, resources.bucket, "test_images/good.png.json")["status"] == "ok"
 
-    # AND the throttled message is still invisible (its visibility timeout has not passed); what is visible
-    # are the notifications of the two documents just written
+    # AND the throttled message is still invisible (its visibility timeout has not passed), and nothing else is
+    # queued: the two documents just written sent no events
     sqs = session.client("sqs")
-    messages = receive_all(session, resources)
-    keys = sorted(unquote_plus(json.loads(m["Body"])["Records"][0]["s3"]["object"]["key"]) for m in messages)
-    assert keys == ["test_images/good.png.json", "test_images/notes.jpg.json"]
+    assert receive_all(session, resources) == []
     assert (
         sqs.get_queue_attributes(
             QueueUrl=resources.queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
         )["Attributes"]["ApproximateNumberOfMessagesNotVisible"]
-        == "3"  # the throttled image, and the two notifications just received
+        == "1"
     )
 
 
@@ -295,7 +301,55 @@ def test_redelivered_notification_does_not_call_the_backend_again(aws, monkeypat
 
     event = sqs_event(messages, resources.queue_arn, resources.region)
     first = handler.lambda_handler(event, LambdaContext())
-    second = handler.lambda_handler(event, LambdaContext())  # at-least-once: the same notification again
+    for record in event["Records"]:  # at-least-once: SQS delivers the same message again
+        record["attributes"]["ApproximateReceiveCount"] = "2"
+    second = handler.lambda_handler(event, LambdaContext())
 
     assert first["batchItemFailures"] == second["batchItemFailures"] == []
     assert len(fake.requests) == 1
+
+
+def noisy_jpeg(width: int, height: int) -> bytes:
+    """A JPEG that does not compress to less than its 64 KiB header probe."""
+    import io
+    import random
+
+    from PIL import Image
+
+    rng = random.Random(7)
+    image = Image.frombytes("RGB", (width, height), bytes(rng.getrandbits(8) for _ in range(width * height * 3)))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("backend_name", ["rekognition", "sagemaker"])
+def test_the_function_makes_one_get_and_one_put_per_image(aws, monkeypatch, backend_name):
+    """Counted on the wire (botocore's before-call on the function's S3 client): a first delivery costs one GET
+    of the image's current version and one PUT of its result. SageMaker's bytes come from that same GET."""
+    session, resources = aws
+    drain_test_event(session, resources, monkeypatch)
+    data = noisy_jpeg(400, 300)
+    assert len(data) > 64 * 1024
+    upload(session, resources, "test_images/photo.jpg", data)
+    s3 = session.client("s3")
+    calls: list[str] = []
+    s3.meta.events.register("before-call.s3", lambda model, **kwargs: calls.append(model.name))
+    if backend_name == "sagemaker":
+        fake: Any = FakeSageMakerRuntime(lambda body, content_type: {"prediction": [[0.0, 0.9, 0.1, 0.1, 0.5, 0.5]]})
+        backend: Any = SageMakerBackend("e", class_names={0: "car"}, client=fake)
+        env = settings_env(resources, BACKEND="sagemaker", SAGEMAKER_ENDPOINT_NAME="e")
+    else:
+        fake = FakeRekognition(session.client("s3"))
+        backend = RekognitionBackend(MODEL_ARN, client=fake)
+        env = settings_env(resources)
+    settings = Settings.from_env(env)
+    runtime = handler.build_runtime(settings, backend=backend, storage=S3Storage(s3, settings.result_kms_key_arn))
+    monkeypatch.setattr(handler, "runtime", lambda: runtime)
+
+    assert deliver(session, resources).failed_ids == []
+
+    assert sorted(calls) == ["GetObject", "PutObject"]
+    assert read_json(session, resources.bucket, "test_images/photo.jpg.json")["status"] == "ok"
+    if backend_name == "sagemaker":
+        assert fake.requests[0]["Body"] == data  # every byte, from the one streamed GET

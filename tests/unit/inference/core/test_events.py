@@ -8,6 +8,7 @@ import pytest
 
 from lambdas.inference.core.events import MalformedMessage, ObjectCreated, S3TestEvent, Skip, parse_body, skip_reason
 from lambdas.inference.core.values import ObjectRef
+from tests.support.fixtures import load
 
 SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -107,7 +108,6 @@ def test_non_create_events_are_skipped():
 
 
 def test_the_lambda_consoles_s3_put_event_parses_with_its_encoded_key():
-    from tests.support.fixtures import load
 
     (event,) = objects(json.dumps(load("events/s3_put_lambda_console.json")))
     assert event.ref == ObjectRef(
@@ -122,7 +122,6 @@ def test_the_lambda_consoles_s3_put_event_parses_with_its_encoded_key():
 
 
 def test_the_s3_user_guides_versioned_event_keeps_its_version():
-    from tests.support.fixtures import load
 
     (event,) = objects(json.dumps(load("events/s3_put_versioned_user_guide.json")))
     assert event.ref.version_id == "096fKKXTRTtl3on89fVO.nfljtsv6qko"
@@ -130,6 +129,59 @@ def test_the_s3_user_guides_versioned_event_keeps_its_version():
 
 
 def test_the_s3_test_event_from_the_user_guide():
-    from tests.support.fixtures import load
 
     assert parse_body(json.dumps(load("events/s3_test_event.json"))) == S3TestEvent(bucket="amzn-s3-demo-bucket")
+
+
+# --- S3 -> EventBridge -> SQS: the stack's route -----------------------------------------------------------
+
+
+def eventbridge(key: str, **object_fields: object) -> str:
+    """The S3 User Guide's "Object Created" EventBridge event with another key (and object fields)."""
+
+    event = load("events/s3_eventbridge_object_created_user_guide.json")
+    event["detail"]["object"].update(key=key, **object_fields)
+    return json.dumps(event)
+
+
+def test_the_user_guides_eventbridge_event_becomes_its_object_version():
+
+    (event,) = objects(json.dumps(load("events/s3_eventbridge_object_created_user_guide.json")))
+    assert event.ref == ObjectRef(
+        bucket="amzn-s3-demo-bucket1",
+        key="example-key",
+        version_id="IYV3p45BT0ac8hjHg1houSdS1a.Mro8e",
+        etag="b1946ac92492d2347c6235b4d2611184",
+        size=5,
+        sequencer="617f08299329d189",
+    )
+    assert event.event_name == "ObjectCreated:PutObject"
+    assert skip_reason(event, "", ("-key",)) is None
+
+
+@pytest.mark.parametrize("key", ["test_images/red flower.jpg", "test_images/a+b%20c.jpg", "test_images/猫.JPG"])
+def test_eventbridge_keys_are_taken_as_stored_not_decoded(key):
+    # EventBridge carries the key as stored: '+' and '%20' are characters of the name, not encodings.
+    (event,) = objects(eventbridge(key))
+    assert event.ref.key == key
+
+
+def test_eventbridge_event_without_an_object_key_is_malformed():
+    body = json.loads(eventbridge("x.jpg"))
+    del body["detail"]["object"]["key"]
+    with pytest.raises(MalformedMessage, match=r"detail\.object\.key"):
+        parse_body(json.dumps(body))
+
+
+def test_another_eventbridge_detail_type_is_skipped_not_processed():
+    body = json.loads(eventbridge("test_images/x.jpg"))
+    body["detail-type"] = "Object Deleted"
+    (event,) = objects(json.dumps(body))
+    assert skip_reason(event, "test_images/", SUFFIXES) is Skip.NOT_OBJECT_CREATED
+
+
+def test_an_unversioned_bucket_event_has_no_version():
+    body = json.loads(eventbridge("test_images/x.jpg"))
+    del body["detail"]["object"]["version-id"]
+    (event,) = objects(json.dumps(body))
+    assert (event.ref.version_id, event.ref.etag) == (None, "b1946ac92492d2347c6235b4d2611184")
