@@ -12,7 +12,10 @@ Rows (targets from the performance issue):
     calls, wall time
 6. the Lambda deployment package, zipped, and what dominates it
 7. cost per 1,000 images: the serverless part measured on the embedded stack (calls, time, log bytes per
-   image), the model per backend and traffic profile, and auto mode's saving (``benchmarks/cost.py``)
+   image), the model per backend and traffic profile, and auto mode's saving (``benchmarks/cost_per_image.py``);
+   7a-7c the function's own S3 calls, SQS requests and invocations per image
+8. the critical path per image and upload-to-result with realistic per-call latencies (``latency.py``)
+9. the operator tools over 10,000 and 100,000 result documents: time and memory (``operator_scale.py``)
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from typing import Any
 
 from benchmarks import cost_per_image as cost_row
 from benchmarks import latency as latency_row
+from benchmarks import operator_scale as scale_row
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "out"
@@ -415,31 +419,33 @@ def main(argv: list[str] | None = None) -> int:
         ("package", package_size),
         ("cost", lambda: cost_row.measure(50 if args.quick else 200)),
         ("latency", lambda: latency_row.measure(20 if args.quick else 50)),
+        ("operators", lambda: scale_row.measure((10_000,) if args.quick else (10_000, 100_000))),
     ]
     results: dict[str, Any] = {}
     for name, step in steps:
         print(f"measuring {name}...", file=sys.stderr)
         results[name] = step()
 
-    cold, over, batch, mem, big, prog, thr, bst, pkg, spent, latency = (results[name] for name, _ in steps)
+    cold, over, batch, mem, big, prog, thr, bst, pkg, spent, latency, scale = (results[name] for name, _ in steps)
     rows = [
         (
             "1 cold start (import + first batch)",
-            f"{cold['handler_ms']:.0f} ms vs baseline {cold['baseline_ms']:.0f} ms = {cold['ratio']:.2f}x",
-            "<= 1.25x",
-            verdict(cold["ratio"] <= 1.25),
+            f"{cold['handler_ms']:.0f} ms vs baseline {cold['baseline_ms']:.0f} ms = {cold['ratio']:.2f}x "
+            "(tracing off)",
+            "<= 1.15x",
+            verdict(cold["ratio"] <= 1.15),
         ),
         (
-            "1b cold start with X-Ray tracing on",
-            f"{cold['handler_xray_ms']:.0f} ms = {cold['ratio_xray']:.2f}x baseline (X-Ray SDK import)",
-            "report",
-            "-",
+            "1b cold start with the stack's default (tracing on: X-Ray SDK, sampling client lazy)",
+            f"{cold['handler_xray_ms']:.0f} ms = {cold['ratio_xray']:.2f}x baseline",
+            "<= 1.30x",
+            verdict(cold["ratio_xray"] <= 1.30),
         ),
         (
             "2 handler overhead per image",
             f"{over['us_per_image']:.0f} us",
-            "< 1000 us",
-            verdict(over["us_per_image"] < 1000),
+            "<= 200 us",
+            verdict(over["us_per_image"] <= 200),
         ),
         (
             "3 batch of 10, 100 ms backend",
@@ -507,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     rows.extend(cost_row.calls_rows(spent))
     rows.extend(cost_row.table(spent))
     rows.extend(latency_row.rows(latency))
+    rows.extend(scale_row.rows(scale))
     results["cost"] = {**spent, "per_image": dataclasses.asdict(spent["per_image"])}
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     headers = ("row", "measured (median)", "target", "")
@@ -516,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
     OUT.mkdir(exist_ok=True)
     results["machine"] = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
+    # Every printed row, the cost rows included, as the table shows it
+    results["rows"] = [dict(zip(("row", "measured", "target", "verdict"), row, strict=True)) for row in rows]
     (OUT / "bench.json").write_text(json.dumps(results, indent=2))
     print(f"\nwritten: {OUT / 'bench.json'}", file=sys.stderr)
     return 0

@@ -28,20 +28,37 @@ def register(commands: Any) -> None:
     results.set_defaults(run=cmd_results)
 
 
+TABLE_PAGE = 1000  # a table is printed a page at a time: its widths fit the page, memory stays flat
+
+
 def cmd_results(args: argparse.Namespace) -> int:
     if args.download and args.download.exists() and not args.download.is_dir():
         raise UsageError(f"--download {args.download}: a file is there; name a folder (made when missing)")
     stack = target(args)
-    documents = images.list_results(stack, args.prefix)
+    documents = images.iter_results(stack, args.prefix)  # streamed: 100,000 results in flat memory
+    downloader = images.Downloader(stack, args.download) if args.download else None
+    rows: list[tuple[str, ...]] = []
+    count = 0
     if args.format == "json":
-        print(json.dumps(documents, indent=2, ensure_ascii=False))
-    elif args.format == "jsonl":
-        for document in documents:
+        print("[")
+    for document in documents:
+        if args.format == "json":
+            text = json.dumps(document, indent=2, ensure_ascii=False)
+            print(("," if count else "") + "\n".join("  " + line for line in text.splitlines()))
+        elif args.format == "jsonl":
             print(json.dumps(document, ensure_ascii=False))
-    else:
-        rows = [(d["source"]["key"], d.get("status", "?"), labels_text(d)) for d in documents]
+        else:
+            rows.append((document["source"]["key"], document.get("status", "?"), labels_text(document)))
+            if len(rows) == TABLE_PAGE:
+                print(table(rows, ("image", "status", "labels / error")))
+                rows = []
+        count += 1
+        if downloader:
+            downloader.add(document)
+    if args.format == "json":
+        print("]")
+    elif args.format == "table" and (rows or not count):
         print(table(rows, ("image", "status", "labels / error")))
-    if args.download:
-        written = images.download(stack, documents, args.download)
-        print(f"wrote {len(written)} files under {args.download}", file=sys.stderr)
+    if downloader:
+        print(f"wrote {downloader.written} files under {args.download}", file=sys.stderr)
     return EXIT_OK

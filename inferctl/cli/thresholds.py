@@ -150,7 +150,7 @@ def cmd_what_if(args: argparse.Namespace) -> int:
     stack = target(args)
     changes = changes_of(args)
     proposed = configuration.thresholds_after(configuration.read_live(stack).environment, changes)
-    report = whatif.what_if(images.list_results(stack, args.prefix), proposed)
+    report = whatif.what_if(images.iter_results(stack, args.prefix), proposed)
     if args.format == "json":
         print(json.dumps(report.as_dict(), indent=2))
         return EXIT_OK

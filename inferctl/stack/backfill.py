@@ -13,7 +13,6 @@ import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +21,7 @@ from urllib.parse import quote_plus
 
 from inferctl.stack import configuration
 from inferctl.stack.errors import OperationFailed
-from inferctl.stack.outcomes import dead_letters, read_document
+from inferctl.stack.outcomes import concurrently, dead_letters, read_document
 from inferctl.stack.target import Target
 from lambdas.inference.core.events import RERUN_FIELD
 from lambdas.inference.core.results import SCHEMA_VERSION
@@ -31,8 +30,6 @@ from lambdas.inference.pacing import RateLimiter
 from lambdas.inference.settings import Settings
 
 SEND_BATCH = 10  # SendMessageBatch takes at most 10 entries
-READ_WORKERS = 16
-CHUNK = 256  # documents read at once: bounds memory whatever the bucket's size
 
 
 @dataclass(frozen=True)
@@ -77,7 +74,7 @@ def _entry(item: dict[str, Any], result_key: str | None) -> Entry:
 
 
 def with_documents(target: Target, entries: Iterator[Entry]) -> Iterator[tuple[Entry, dict[str, Any] | None]]:
-    """Each entry with its document read (in parallel, a chunk at a time)."""
+    """Each entry with its document read (``outcomes.concurrently``: bounded reads in flight and in memory)."""
     s3 = target.client("s3")
 
     def read(entry: Entry) -> dict[str, Any] | None:
@@ -89,14 +86,7 @@ def with_documents(target: Target, entries: Iterator[Entry]) -> Iterator[tuple[E
             return None
         return document
 
-    with ThreadPoolExecutor(max_workers=READ_WORKERS) as pool:
-        chunk: list[Entry] = []
-        for entry in entries:
-            chunk.append(entry)
-            if len(chunk) == CHUNK:
-                yield from zip(chunk, pool.map(read, chunk), strict=True)
-                chunk = []
-        yield from zip(chunk, pool.map(read, chunk), strict=True)
+    return concurrently(entries, read)
 
 
 # --- reprocess ---------------------------------------------------------------------------------------------

@@ -24,10 +24,11 @@ LIVE = {variable.field: variable for variable in COMMON if variable.live}
 @dataclass(frozen=True)
 class Outcome:
     evaluation: Evaluation
-    documents: list[dict[str, Any]]
+    documents: list[dict[str, Any]]  # the results of the ground truth's images (the rest are not kept)
     truth: groundtruth.GroundTruth
     thresholds: Thresholds
     comparison: Comparison | None = None  # when results carry a challenger's answers
+    first_other: dict[str, Any] | None = None  # the first result (by key) of an image the ground truth lacks
 
 
 def current_thresholds(target: Target) -> Thresholds:
@@ -43,16 +44,25 @@ def run(
     prefix: str | None = None,
 ) -> Outcome:
     truth = groundtruth.load(truth_path, target.input_prefix)
-    documents = images.list_results(target, prefix)
+    # Streamed: only the ground truth's images are kept (memory follows the manifest, not the bucket)
+    documents: list[dict[str, Any]] = []
+    first_other: dict[str, Any] | None = None
+    for document in images.iter_results(target, prefix):
+        key = str((document.get("source") or {}).get("key"))
+        if key in truth.images:
+            documents.append(document)
+        elif first_other is None or key < str(first_other["source"]["key"]):
+            first_other = document
     thresholds = current_thresholds(target)
     evaluation = evaluate(documents, truth, thresholds, iou=iou, min_precision=min_precision)
     comparison = compare(documents, truth, thresholds, iou=iou, min_precision=min_precision)
-    return Outcome(evaluation, documents, truth, thresholds, comparison)
+    return Outcome(evaluation, documents, truth, thresholds, comparison, first_other)
 
 
 def none_evaluated(outcome: Outcome, target: Target) -> str:
     """Why no ground-truth image was scored on this stack, and what to do."""
-    return explain_none(outcome.truth, outcome.documents, target.bucket, outcome.evaluation.not_evaluated)
+    seen = outcome.documents or ([outcome.first_other] if outcome.first_other else [])
+    return explain_none(outcome.truth, seen, target.bucket, outcome.evaluation.not_evaluated)
 
 
 def write_report(target: Target, outcome: Outcome, path: Path, title: str) -> Path:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from lambdas.inference.core.events import keys_in, result_key_for
 from lambdas.inference.storage import FOREIGN, MAX_RESULT_DOCUMENT_BYTES, document_kind
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,27 @@ def _release(sqs: Any, queue_url: str, handles: list[tuple[str, str]]) -> None:
             for index, (_, handle) in enumerate(handles[start : start + 10])
         ]
         sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
+
+
+# Reads in flight at once when a tool reads many documents: S3 serves thousands of GETs per second per prefix,
+# so one machine's threads (and the JSON parsing, one core under the GIL) are the limit; the chunk bounds how
+# many documents are held at once, whatever the bucket's size.
+READ_WORKERS = 32
+CHUNK = 256
+
+
+def concurrently(
+    items: Iterable[T], read: Callable[[T], R], workers: int = READ_WORKERS, chunk: int = CHUNK
+) -> Iterator[tuple[T, R]]:
+    """``(item, read(item))`` in the items' order, ``workers`` reads at a time, ``chunk`` items held at once."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        batch: list[T] = []
+        for item in items:
+            batch.append(item)
+            if len(batch) == chunk:
+                yield from zip(batch, pool.map(read, batch), strict=True)
+                batch = []
+        yield from zip(batch, pool.map(read, batch), strict=True)
 
 
 def read_result(s3: Any, bucket: str, image_key: str) -> dict[str, Any] | None:

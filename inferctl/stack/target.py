@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 DEFAULT_STATE = Path("out/embedded.json")
+CONNECTIONS = 64  # botocore's default is 10: concurrent reads beyond it would wait for (or discard) connections
 REQUIRED_OUTPUTS = ("BucketName", "InputPrefix", "QueueUrl", "DeadLetterQueueUrl")
 
 
@@ -37,10 +39,13 @@ class Target:
     outputs: dict[str, Any] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
+        """A client with a connection for every concurrent read (``outcomes.READ_WORKERS``); the rest of its
+        configuration from the usual places (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE, the profile)."""
+        config = Config(max_pool_connections=CONNECTIONS)
         url = self.endpoints.get(service) or self.endpoint_url
         if url:
-            return self.session.client(service, endpoint_url=url)
-        return self.session.client(service)
+            return self.session.client(service, endpoint_url=url, config=config)
+        return self.session.client(service, config=config)
 
 
 def from_outputs(

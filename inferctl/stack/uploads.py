@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,9 +13,10 @@ from inferctl.console import Progress
 from inferctl.stack import outcomes
 from inferctl.stack.annotate import annotate
 from inferctl.stack.errors import UsageError
-from inferctl.stack.outcomes import ImageState
+from inferctl.stack.outcomes import ImageState, concurrently, read_document
 from inferctl.stack.target import Target
 from lambdas.inference.core import rules
+from lambdas.inference.storage import image_key_of
 
 
 @dataclass(frozen=True)
@@ -100,39 +101,58 @@ def wait_for(
     return {key: settled.get(key) or found.get(key) or ImageState(key=key, state="pending") for key in keys}
 
 
-def list_results(target: Target, prefix: str | None = None) -> list[dict[str, Any]]:
+def iter_results(target: Target, prefix: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every outcome document under ``prefix`` (the input prefix), streamed: listed a page at a time and read
+    ``outcomes.READ_WORKERS`` at a time, a chunk held at once, whatever the bucket's size. What the function
+    did not write (a user's JSON, a forged document) is not a result and is left out."""
     s3 = target.client("s3")
-    paginator = s3.get_paginator("list_objects_v2")
-    documents = []
-    for page in paginator.paginate(Bucket=target.bucket, Prefix=prefix or target.input_prefix):
-        for item in page.get("Contents", []):
-            if item["Key"].endswith(rules.RESULT_SUFFIX):
-                body = s3.get_object(Bucket=target.bucket, Key=item["Key"])["Body"].read()
-                try:
-                    documents.append(json.loads(body))
-                except json.JSONDecodeError:
-                    continue
-    return documents
+
+    def result_keys() -> Iterator[str]:
+        paginator = s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=target.bucket, Prefix=prefix or target.input_prefix):
+            for item in page.get("Contents", []):
+                if item["Key"].endswith(rules.RESULT_SUFFIX):
+                    yield item["Key"]
+
+    def read(key: str) -> dict[str, Any] | None:
+        return read_document(s3, target.bucket, key, image_key_of(key))[0]
+
+    for _, document in concurrently(result_keys(), read):
+        if document is not None:
+            yield document
 
 
-def download(target: Target, documents: list[dict[str, Any]], folder: Path) -> list[Path]:
-    """Each result JSON, plus an annotated PNG of its image, under ``folder`` by key."""
-    s3 = target.client("s3")
-    written = []
-    for document in documents:
+class Downloader:
+    """Each result JSON, plus an annotated PNG of its image, under ``folder`` by key: one document at a time."""
+
+    def __init__(self, target: Target, folder: Path) -> None:
+        self.target = target
+        self.folder = folder
+        self.s3 = target.client("s3")
+        self.written = 0
+
+    def add(self, document: dict[str, Any]) -> list[Path]:
         key = document["source"]["key"]
-        relative = key[len(target.input_prefix) :] if key.startswith(target.input_prefix) else key
-        json_path = folder / "results" / (relative + rules.RESULT_SUFFIX)
+        prefix = self.target.input_prefix
+        relative = key[len(prefix) :] if key.startswith(prefix) else key
+        json_path = self.folder / "results" / (relative + rules.RESULT_SUFFIX)
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(document, indent=2, ensure_ascii=False), encoding="utf-8")
-        written.append(json_path)
+        written = [json_path]
         if document.get("status") == "ok":
-            kwargs = {"Bucket": target.bucket, "Key": key}
+            kwargs = {"Bucket": self.target.bucket, "Key": key}
             if document["source"].get("version_id"):
                 kwargs["VersionId"] = document["source"]["version_id"]
-            image = s3.get_object(**kwargs)["Body"].read()
-            png_path = folder / "annotated" / (relative + ".png")
+            image = self.s3.get_object(**kwargs)["Body"].read()
+            png_path = self.folder / "annotated" / (relative + ".png")
             png_path.parent.mkdir(parents=True, exist_ok=True)
             png_path.write_bytes(annotate(image, document))
             written.append(png_path)
-    return written
+        self.written += len(written)
+        return written
+
+
+def download(target: Target, documents: Iterable[dict[str, Any]], folder: Path) -> list[Path]:
+    """Each result JSON, plus an annotated PNG of its image, under ``folder`` by key."""
+    downloader = Downloader(target, folder)
+    return [path for document in documents for path in downloader.add(document)]

@@ -4,6 +4,7 @@ thresholds and write the result (or an error document). No boto3 here: storage a
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -121,6 +122,11 @@ class _S3Image:
         if length <= len(data) or len(data) < HEADER_BYTES:  # shorter: it is the whole object
             return data[:length]
         return self._storage.read_head(self.ref, length)
+
+
+def _as_stored(document: dict[str, Any]) -> Any:
+    """The document as S3 will give it back (JSON has lists, not tuples)."""
+    return json.loads(json.dumps(document))
 
 
 def _describes(ref: ObjectRef, head: Head) -> bool:
@@ -404,6 +410,10 @@ class Pipeline:
                 return None
             except WriteConflict:
                 existing = self._existing(ref, key, log_keys)
+                if existing is not None and existing.document == _as_stored(document):
+                    # This very write landed and its answer was lost: botocore retried the PUT, and the retry
+                    # found the key taken by it (412). Written, not a duplicate.
+                    return None
                 verdict = ordering.judge(ref, existing.document if existing else None)
                 if verdict is ordering.Verdict.DUPLICATE:
                     return Status.DUPLICATE

@@ -25,7 +25,7 @@ from lambdas.inference.core.thresholds import Thresholds
 from lambdas.inference.core.values import Label, ObjectRef
 from lambdas.inference.images import headers, prepare
 from lambdas.inference.pipeline import Pipeline
-from lambdas.inference.storage import FOREIGN, LEGACY, OURS, document_kind
+from lambdas.inference.storage import FOREIGN, LEGACY, OURS, WriteConflict, document_kind
 from tests.support import corpus
 from tests.support import images as make
 from tests.support.memory import FunctionBackend, MemoryStorage
@@ -370,3 +370,21 @@ def test_an_oversized_document_at_the_result_key_is_not_read_and_not_replaced():
         assert "was not read" in raised.value.message
     assert backend.calls == [KEY]  # the first delivery learns of it from its refused write; a redelivery reads first
     assert len(storage.objects[("b", KEY + ".json")]) == 3 * 1024 * 1024
+
+
+class LostAnswerStorage(MemoryStorage):
+    """S3 took the PUT but its answer was lost: botocore retried, and the retry's If-None-Match found the key
+    taken by the first attempt (412), which is all the caller sees."""
+
+    def write_json(self, bucket: str, key: str, document: dict[str, Any], **conditions: Any) -> None:
+        super().write_json(bucket, key, document, **conditions)
+        raise WriteConflict(f"{key} changed")
+
+
+def test_a_write_whose_answer_was_lost_is_written_not_a_duplicate():
+    storage = LostAnswerStorage()
+    storage.put("b", KEY, b"v1", version_id="v1")
+    outcomes = pipeline(storage, FunctionBackend(lambda key: [Label("cat", 80.0)])).handle_body(event("v1", "01"))
+    assert [o.status for o in outcomes] == ["ok"]
+    assert storage.document("b", KEY + ".json")["labels"][0]["name"] == "cat"
+    assert len(storage.writes) == 1
