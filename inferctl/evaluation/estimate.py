@@ -1,0 +1,192 @@
+"""Production precision and recall per label, estimated from a reviewed stratified sample, with 95 % intervals.
+
+The reviewed images are a stratified simple random sample without replacement (``sampling.py``): image i of
+stratum h stands for w_i = N_h / n_h images. At a threshold t, for label L, each reviewed image gives y_i (its
+predictions of L at or above t that match a reviewed object: true positives), x_i (all its predictions of L at
+or above t) and z_i (its reviewed objects of L). Precision = Y / X and recall = Y / Z are ratios of population
+totals, each total estimated by expansion (Horvitz-Thompson: sum of w_i times the value).
+
+The interval: the ratio's variance by linearisation for a stratified design (Cochran, Sampling Techniques, 6.11:
+residuals e_i = y_i - R x_i, V = sum_h N_h^2 (1 - n_h/N_h) s_h^2(e) / n_h / X^2), turned into an effective sample
+size n* = R (1 - R) / V, capped at the reviewed images that have any prediction (or object) of the label (as
+Korn and Graubard's interval for complex surveys does), and a Wilson score interval at n*. Wilson rather than
+the normal interval because precision lives near 1, where the normal interval leaves [0, 1] and under-covers,
+and a sample with no false positive would otherwise give a zero-width interval.
+
+Assumptions: the review is right (a reviewer's miss is a model's false negative nobody counts); every drawn
+image is reviewed (an image left out changes the probabilities: review the whole sample, or draw anew); the
+population is the results the sample was drawn from (new traffic is a new population); objects are matched
+as ``evaluate`` matches them (IoU >= 0.5, greedy by confidence). Checked by simulation against a population
+with known truth: ``tests/unit/inferctl/evaluation/test_estimate.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from inferctl.evaluation.groundtruth import Box, GroundTruth
+from inferctl.evaluation.matching import DEFAULT_IOU, match_boxes
+from inferctl.evaluation.sampling import Sample
+
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One reviewed image: its stratum, and per label its predictions (confidence, matched) and its objects."""
+
+    key: str
+    stratum: str
+    scored: Mapping[str, Sequence[tuple[float, bool]]]
+    positives: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class Interval:
+    value: float | None
+    low: float | None
+    high: float | None
+    effective_n: float
+
+    def as_dict(self) -> dict[str, Any]:
+        def rounded(number: float | None) -> float | None:
+            return None if number is None else round(number, 4)
+
+        return {
+            "value": rounded(self.value),
+            "low": rounded(self.low),
+            "high": rounded(self.high),
+            "effective_n": round(self.effective_n, 1),
+        }
+
+
+@dataclass(frozen=True)
+class LabelEstimate:
+    label: str
+    threshold: float
+    precision: Interval
+    recall: Interval
+    f1: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "threshold": self.threshold,
+            "precision": self.precision.as_dict(),
+            "recall": self.recall.as_dict(),
+            "f1": None if self.f1 is None else round(self.f1, 4),
+        }
+
+
+def wilson(rate: float, n: float, z: float = Z95) -> tuple[float, float]:
+    if n <= 0:
+        return 0.0, 1.0
+    denominator = 1 + z * z / n
+    center = (rate + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(max(0.0, rate * (1 - rate) / n + z * z / (4 * n * n))) / denominator
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+def ratio(
+    units: Sequence[Unit],
+    numerator: Callable[[Unit], float],
+    denominator: Callable[[Unit], float],
+    sample: Sample,
+    z: float = Z95,
+) -> Interval:
+    """The population ratio sum(numerator) / sum(denominator) over all images, from the reviewed ones."""
+    by_stratum: dict[str, list[Unit]] = {}
+    for unit in units:
+        by_stratum.setdefault(unit.stratum, []).append(unit)
+    total_y = total_x = 0.0
+    for name, members in by_stratum.items():
+        weight = sample.population[name] / len(members)
+        total_y += weight * sum(numerator(u) for u in members)
+        total_x += weight * sum(denominator(u) for u in members)
+    informative = sum(1 for unit in units if denominator(unit) > 0)
+    if total_x <= 0:
+        return Interval(None, None, None, 0.0)
+    rate = total_y / total_x
+    variance = 0.0
+    for name, members in by_stratum.items():
+        n, population = len(members), sample.population[name]
+        if n < 2:
+            continue
+        residuals = [numerator(u) - rate * denominator(u) for u in members]
+        mean = sum(residuals) / n
+        spread = sum((e - mean) ** 2 for e in residuals) / (n - 1)
+        variance += population * population * (1 - n / population) * spread / n
+    variance /= total_x * total_x
+    effective = informative if variance <= 0 else min(informative, rate * (1 - rate) / variance)
+    effective = max(effective, 1.0) if informative else 0.0
+    low, high = wilson(rate, effective, z)
+    return Interval(rate, low, high, effective)
+
+
+def at(units: Sequence[Unit], sample: Sample, label: str, threshold: float) -> LabelEstimate:
+    def hits(unit: Unit) -> float:
+        return sum(1 for confidence, hit in unit.scored.get(label, ()) if hit and confidence >= threshold)
+
+    def predicted(unit: Unit) -> float:
+        return sum(1 for confidence, _ in unit.scored.get(label, ()) if confidence >= threshold)
+
+    def objects(unit: Unit) -> float:
+        return float(unit.positives.get(label, 0))
+
+    precision = ratio(units, hits, predicted, sample)
+    recall = ratio(units, hits, objects, sample)
+    f1 = None
+    if precision.value is not None and recall.value is not None and precision.value + recall.value > 0:
+        f1 = 2 * precision.value * recall.value / (precision.value + recall.value)
+    return LabelEstimate(label, threshold, precision, recall, f1)
+
+
+def recommend(
+    units: Sequence[Unit], sample: Sample, label: str, target: float, floor: float = 0.0
+) -> LabelEstimate | None:
+    """The lowest threshold (most recall) whose precision's interval lies at or above ``target`` (so it holds
+    with 97.5 % one-sided confidence), among the reviewed predictions' confidences; None when none does."""
+    confidences = sorted(
+        {c for unit in units for c, _ in unit.scored.get(label, ()) if c >= floor}
+    )
+    for threshold in confidences:
+        estimate = at(units, sample, label, threshold)
+        if estimate.precision.low is not None and estimate.precision.low >= target:
+            return estimate
+    return None
+
+
+def _box(label: Mapping[str, Any]) -> Box | None:
+    box = label.get("bounding_box")
+    return (box["left"], box["top"], box["width"], box["height"]) if box else None
+
+
+def units_from(
+    documents: Iterable[Mapping[str, Any]], truth: GroundTruth, sample: Sample, iou: float = DEFAULT_IOU
+) -> list[Unit]:
+    """The reviewed images as units: each drawn image's result (accepted labels and candidates) matched to its
+    review. A drawn image without a review or a result is left out (see the assumptions above)."""
+    by_key = {str(d["source"]["key"]): d for d in documents if isinstance(d.get("source"), dict)}
+    units = []
+    for drawn in sample.drawn:
+        document, reviewed = by_key.get(drawn.key), truth.images.get(drawn.key)
+        if document is None or reviewed is None:
+            continue
+        found = [*document.get("labels", []), *document.get("candidates", [])]
+        names = {label["name"] for label in found} | {name for name, _ in reviewed.boxes} | reviewed.classes
+        scored: dict[str, list[tuple[float, bool]]] = {}
+        positives: dict[str, int] = {}
+        for name in names:
+            mine = [(float(label["confidence"]), _box(label)) for label in found if label["name"] == name]
+            if truth.kind == "detection":
+                truths = [box for label, box in reviewed.boxes if label == name]
+                scored[name] = [(s.confidence, s.hit) for s in match_boxes(drawn.key, mine, truths, iou)]
+                positives[name] = len(truths)
+            else:
+                positives[name] = int(name in reviewed.classes)
+                scored[name] = [(max(c for c, _ in mine), name in reviewed.classes)] if mine else []
+        units.append(Unit(drawn.key, drawn.stratum, scored, positives))
+    return units
