@@ -18,12 +18,18 @@ from inferctl.stack.errors import OperationFailed
 
 def register(commands: Any) -> None:
     evaluate = commands.add_parser("evaluate", help="results against ground truth: P/R/F1 per label, thresholds")
-    evaluate.add_argument(
+    truth = evaluate.add_mutually_exclusive_group(required=True)
+    truth.add_argument(
         "--ground-truth",
         type=Path,
-        required=True,
         metavar="MANIFEST|DIR",
         help="a SageMaker Ground Truth / Custom Labels manifest (JSON lines), or a folder per class",
+    )
+    truth.add_argument(
+        "--reviewed",
+        type=Path,
+        metavar="MANIFEST",
+        help="the manifest `inferctl review` wrote: production precision and recall estimated with 95%% intervals",
     )
     evaluate.add_argument(
         "--iou", type=overlap, default=0.5, metavar="0-1", help="boxes match at this IoU or more (default 0.5)"
@@ -46,8 +52,11 @@ def register(commands: Any) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    if not args.ground_truth.exists():  # before the stack: a wrong path needs no AWS to say so
-        raise FileNotFoundError(2, "No such file or directory", str(args.ground_truth))
+    given = args.reviewed or args.ground_truth
+    if not given.exists():  # before the stack: a wrong path needs no AWS to say so
+        raise FileNotFoundError(2, "No such file or directory", str(given))
+    if args.reviewed:
+        return cmd_reviewed(args)
     stack = target(args)
     outcome = run.run(stack, args.ground_truth, iou=args.iou, min_precision=args.min_precision, prefix=args.prefix)
     evaluation = outcome.evaluation
@@ -127,3 +136,49 @@ def model_evaluation(stack: Any) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - the comparison is a nicety; our own numbers stand
         print(f"(the model's own evaluation is not available: {exc})", file=sys.stderr)
         return {}
+
+
+REVIEWED_HEADERS = ("label", "threshold", "precision (95% interval)", "recall (95% interval)", "F1", "recommended")
+
+
+def _interval(estimate: Any) -> str:
+    if estimate.value is None:
+        return "-"
+    return f"{100 * estimate.value:.1f}% ({100 * estimate.low:.1f}-{100 * estimate.high:.1f})"
+
+
+def cmd_reviewed(args: argparse.Namespace) -> int:
+    """Production precision and recall per label from a reviewed sample (``evaluation/estimate.py``)."""
+    stack = target(args)
+    target_precision = args.min_precision if args.min_precision is not None else 0.9
+    result = run.reviewed(stack, args.reviewed, target_precision, iou=args.iou, prefix=args.prefix)
+    numbers = result.as_dict()
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(numbers, indent=2), encoding="utf-8")
+    if args.format == "json":
+        print(json.dumps(numbers, indent=2))
+        return EXIT_OK
+    rows = []
+    for current, chosen in result.labels:
+        recommended = (
+            f"{chosen.threshold:g} (precision >= {100 * (chosen.precision.low or 0):.1f}%)" if chosen else "none holds"
+        )
+        rows.append(
+            (
+                current.label,
+                f"{current.threshold:g}",
+                _interval(current.precision),
+                _interval(current.recall),
+                "-" if current.f1 is None else f"{100 * current.f1:.1f}%",
+                recommended,
+            )
+        )
+    print(table(rows, REVIEWED_HEADERS))
+    print(
+        f"\n{result.reviewed} reviewed images standing for {result.population} results "
+        f"(stratified sample, seed {result.seed}); intervals: Wilson at the effective sample size of a linearised "
+        f"ratio (docs/operator-guide.md#reviewing-production-images). Recommended: the lowest threshold whose "
+        f"precision interval lies at or above {100 * target_precision:g}%."
+    )
+    return EXIT_OK

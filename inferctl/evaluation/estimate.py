@@ -149,9 +149,7 @@ def recommend(
 ) -> LabelEstimate | None:
     """The lowest threshold (most recall) whose precision's interval lies at or above ``target`` (so it holds
     with 97.5 % one-sided confidence), among the reviewed predictions' confidences; None when none does."""
-    confidences = sorted(
-        {c for unit in units for c, _ in unit.scored.get(label, ()) if c >= floor}
-    )
+    confidences = sorted({c for unit in units for c, _ in unit.scored.get(label, ()) if c >= floor})
     for threshold in confidences:
         estimate = at(units, sample, label, threshold)
         if estimate.precision.low is not None and estimate.precision.low >= target:

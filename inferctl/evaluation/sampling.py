@@ -120,8 +120,8 @@ def draw(strata_of: Iterable[tuple[str, str]], budget: int, seed: int) -> Sample
         members.setdefault(name, []).append(key)
     population = {name: len(keys) for name, keys in members.items()}
     sizes = allocate(population, budget)
-    rng = random.Random(seed)
-    drawn = []
+    rng = random.Random(seed)  # noqa: S311 - a reproducible sample, not a secret
+    drawn: list[Drawn] = []
     for name in sorted(sizes):
         keys = sorted(members[name])
         chosen = rng.sample(keys, sizes[name])

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from inferctl.console import number
-from inferctl.evaluation import groundtruth, report
+from inferctl.evaluation import estimate, groundtruth, report
 from inferctl.evaluation.compare import Comparison, advice, compare
 from inferctl.evaluation.evaluate import Evaluation, evaluate
 from inferctl.evaluation.evaluate import none_evaluated as explain_none
 from inferctl.stack import configuration
 from inferctl.stack import uploads as images
+from inferctl.stack.errors import OperationFailed
 from inferctl.stack.target import Target
 from lambdas.inference.core.thresholds import Thresholds
 from lambdas.inference.settings import COMMON, Settings
@@ -106,3 +107,51 @@ def rows(evaluation: Evaluation) -> list[tuple[str, ...]]:
 
 
 HEADERS = ("label", "truth", "recommended", "P / R / F1", "TP/FP/FN", "current: P / R / F1")
+
+
+@dataclass(frozen=True)
+class Reviewed:
+    """Estimates per label at the current threshold, and the threshold recommended for the target."""
+
+    labels: list[tuple[estimate.LabelEstimate, estimate.LabelEstimate | None]]
+    reviewed: int
+    population: int
+    seed: int
+    target: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "reviewed_images": self.reviewed,
+            "population": self.population,
+            "seed": self.seed,
+            "target_precision": self.target,
+            "estimator": "stratified ratio (Horvitz-Thompson totals), linearised variance, Wilson 95% at n*",
+            "labels": [
+                {"current": now.as_dict(), "recommended": chosen.as_dict() if chosen else None}
+                for now, chosen in self.labels
+            ],
+        }
+
+
+def reviewed(
+    target: Target, manifest: Path, target_precision: float, *, iou: float = 0.5, prefix: str | None = None
+) -> Reviewed:
+    """Production precision and recall from a reviewed sample (``inferctl review``'s manifest)."""
+    from inferctl.stack import review
+
+    truth, sample = review.read_reviewed(manifest)
+    thresholds = current_thresholds(target)
+    wanted = set(truth.images)
+    documents = [d for d in images.iter_results(target, prefix) if (d.get("source") or {}).get("key") in wanted]
+    units = estimate.units_from(documents, truth, sample, iou)
+    if not units:
+        raise OperationFailed(f"none of the {len(wanted)} reviewed images has a result on this stack")
+    names = sorted({name for unit in units for name in (*unit.scored, *unit.positives)})
+    labels = [
+        (
+            estimate.at(units, sample, name, thresholds.threshold_for(name)),
+            estimate.recommend(units, sample, name, target_precision, floor=thresholds.candidate_floor),
+        )
+        for name in names
+    ]
+    return Reviewed(labels, len(units), sum(sample.population.values()), sample.seed, target_precision)

@@ -88,7 +88,8 @@ def test_intervals_cover_the_population_in_at_least_90_percent_of_200_draws(worl
     for seed in range(DRAWS):
         units, sample = reviewed(world, seed)
         found = estimate.at(units, sample, label, THRESHOLDS.min_confidence)
-        assert found.precision.low is not None and found.recall.low is not None
+        assert found.precision.low is not None
+        assert found.recall.low is not None
         covered["precision"] += found.precision.low <= precision <= found.precision.high
         covered["recall"] += found.recall.low <= recall <= found.recall.high
     assert covered["precision"] / DRAWS >= 0.90, covered
