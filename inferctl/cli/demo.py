@@ -37,6 +37,14 @@ def register(commands: Any) -> None:
         action="store_true",
         help="run a worse copy of the demo model in shadow and end with the side-by-side comparison",
     )
+    demo.add_argument(
+        "--review",
+        nargs="?",
+        const="person",
+        choices=("person", "scripted"),
+        help="end with a review round: print the review page's URL and wait (person, the default), or review "
+        "headless with the scenes' ground truth (scripted)",
+    )
     demo.set_defaults(run=cmd_demo)
 
 
@@ -50,4 +58,5 @@ def cmd_demo(args: argparse.Namespace) -> int:
         args.timeout,
         auto_start=args.auto_start,
         challenger=args.challenger,
+        review=args.review,
     )

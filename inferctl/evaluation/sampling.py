@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lambdas.inference.core.thresholds import Thresholds
+from lambdas.inference.core.thresholds import NEAR_POINTS, Thresholds
 
-NEAR = 10.0  # confidence points either side of a threshold that count as "near"
+NEAR = NEAR_POINTS  # confidence points either side of a threshold that count as "near"
 MIN_PER_STRATUM = 5
 NEAR_WEIGHT = 3.0
 STRATA = ("none", "far-below", "near-below", "near-above", "far-above", "disagreement")

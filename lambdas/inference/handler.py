@@ -8,6 +8,7 @@ validated at the first invoke.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -46,6 +47,11 @@ RESPONSE_MARGIN_SECONDS = 1.0
 RESPONSE_MARGIN_SHARE = 0.05
 
 
+def metric_name(label: str) -> str:
+    """A label as part of a CloudWatch metric name (letters, digits and ._- kept, the rest as _; 200 at most)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", label)[:200]
+
+
 class PowertoolsTelemetry:
     """Pipeline counts and latencies as CloudWatch EMF metrics. Thread-safe: records run concurrently."""
 
@@ -64,6 +70,17 @@ class PowertoolsTelemetry:
         with self._lock:
             self._sink.add_metric(name="LabelsFound", unit=MetricUnit.Count, value=labels_found)
             self._sink.add_metric(name="BackendLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
+
+    def labels(self, accepted: list[str], near: list[str]) -> None:
+        """Per label: images that accepted it, and images with a candidate just below its threshold (their share
+        of ImagesProcessed is the drift signal `inferctl drift` and the NearThresholdShare alarm read)."""
+        with self._lock:
+            for name in accepted:
+                self._sink.add_metric(name=f"Accepted_{metric_name(name)}", unit=MetricUnit.Count, value=1)
+            for name in near:
+                self._sink.add_metric(name=f"NearThreshold_{metric_name(name)}", unit=MetricUnit.Count, value=1)
+            if near:
+                self._sink.add_metric(name="NearThresholdImages", unit=MetricUnit.Count, value=1)
 
     def challenger(self, section: dict[str, Any]) -> None:
         with self._lock:

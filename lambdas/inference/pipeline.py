@@ -44,6 +44,7 @@ class Telemetry(Protocol):
 
     def outcome(self, status: Status, code: str | None = None) -> None: ...
     def detection(self, labels_found: int, latency_ms: float) -> None: ...
+    def labels(self, accepted: list[str], near: list[str]) -> None: ...
     def challenger(self, section: dict[str, Any]) -> None: ...
 
 
@@ -307,6 +308,7 @@ class Pipeline:
         if lost_to:
             return self._settled(lost_to, ref, result_key, log_keys)
         self.telemetry.detection(len(accepted), detection.latency_ms)
+        self.telemetry.labels(sorted({label.name for label in accepted}), self.thresholds.near_below(candidates))
         self.telemetry.outcome(Status.OK)
         self.log.info(
             "Result written",

@@ -62,3 +62,22 @@ def test_the_demo_writes_ground_truth_evaluates_against_it_and_reports(tmp_path:
     page = (out / "report.html").read_text()
     assert page.count("data:image/jpeg;base64,") == len(samples)  # every scene in the gallery, inline
     assert "http" not in page.split('id="data"')[0]  # nothing fetched from a network
+
+
+def test_the_demo_review_round_reviewed_by_the_scenes_truth_estimates_what_the_evaluation_measures(tmp_path: Path):
+    # make demo ARGS="--review scripted": the review page's API driven by the scenes' ground truth
+    out = tmp_path / "demo"
+    assert run_demo(None, out, {}, timeout=90, review="scripted") == 0
+
+    lines = [json.loads(line) for line in (out / "review" / "reviewed.manifest").read_text().splitlines()]
+    with_objects = [sample for sample in demo_samples() if sample.objects]
+    assert len(lines) == len(with_objects)  # every ok result: the budget covers the demo's population
+    assert all(line["inferctl-review"]["probability"] == 1.0 for line in lines)
+    evaluation = {item["label"]: item for item in json.loads((out / "evaluation.json").read_text())["labels"]}
+    reviewed = {
+        line["reviewed-metadata"]["class-map"][str(a["class_id"])]
+        for line in lines
+        for a in line["reviewed"]["annotations"]
+    }
+    # the reviewer's objects are the scenes' objects: the labels the evaluation counts as ground truth
+    assert reviewed == {name for name, item in evaluation.items() if item["ground_truth"]}

@@ -73,7 +73,10 @@ def run_demo(
     timeout: float,
     auto_start: bool = False,
     challenger: bool = False,
+    review: str | None = None,
 ) -> int:
+    """``review``: after the results, a review round over them (``inferctl review``): "person" prints the page's
+    URL and waits for the manifest, "scripted" reviews headless with the scenes' ground truth."""
     if auto_start:
         overrides = {**AUTO_START_CONTEXT, **overrides}
     if challenger:
@@ -119,6 +122,7 @@ def run_demo(
         images.download(target, documents, out)
         stats = stack.trigger.stats
         evaluated = None if images_folder else close_the_loop(target, out)
+        reviewed = review_round(target, out, review, scripted=not images_folder) if review else None
         for lifecycle in lifecycles.values():
             _wait_for_idle_stop(lifecycle, config.controller.idle_minutes * 60 + 30)
 
@@ -133,6 +137,8 @@ def run_demo(
     )
     if evaluated:
         print(evaluated)
+    if reviewed:
+        print(reviewed)
     if lost:
         print(f"LOST: {lost} images have no result, no error document and no dead letter", file=sys.stderr)
         return EXIT_LOST
@@ -188,4 +194,52 @@ def close_the_loop(target: Target, out: Path) -> str:
         f"\nEvaluation against the scenes' ground truth ({manifest}):\n{text}\n"
         f"recommended thresholds: {pairs}\n{compared}"
         f"apply them: inferctl thresholds set --label NAME=PERCENT ... (or evaluate --apply); report: {report}"
+    )
+
+
+def review_round(target: Target, out: Path, how: str, *, scripted: bool) -> str:
+    """A review round over the demo's results: the sample, the page, the manifest, the estimates."""
+    from inferctl.local.demo.reviewer import review_all
+    from inferctl.stack import backfill
+    from inferctl.stack import review as reviewing
+
+    thresholds = backfill.live_settings(target).thresholds
+    session = reviewing.start(target, thresholds, out / "review" / "session.json", budget=50, seed=1)
+    manifest = out / "review" / "reviewed.manifest"
+    server = reviewing.ReviewServer(target, session, manifest=manifest)
+    with server.running():
+        if how == "scripted" and scripted:
+            truth = {
+                target.input_prefix + sample.key: [
+                    (name, (x / sample.size[0], y / sample.size[1], w / sample.size[0], h / sample.size[1]))
+                    for name, (x, y, w, h) in sample.objects
+                ]
+                for sample in demo_samples()
+            }
+            review_all(f"http://127.0.0.1:{server.port}", server.token, truth)
+        else:
+            print(f"\nReview the results: open {server.url}\n(write the manifest on the page when done; Ctrl-C stops)")
+            try:
+                server.finished.wait()
+            except KeyboardInterrupt:
+                return f"review stopped; saved in {session.path}: `inferctl review --session {session.path}` resumes it"
+        result = evaluation_run.reviewed(target, manifest, 0.9)
+    rows = [
+        (
+            now.label,
+            f"{now.threshold:g}",
+            "-"
+            if now.precision.value is None
+            else f"{100 * now.precision.value:.0f}% "
+            f"({100 * (now.precision.low or 0):.0f}-{100 * (now.precision.high or 0):.0f})",
+            "-"
+            if now.recall.value is None
+            else f"{100 * now.recall.value:.0f}% "
+            f"({100 * (now.recall.low or 0):.0f}-{100 * (now.recall.high or 0):.0f})",
+        )
+        for now, _ in result.labels
+    ]
+    return (
+        f"\nReviewed {result.reviewed} images ({manifest}); production estimates, 95% intervals:\n"
+        f"{table(rows, ('label', 'threshold', 'precision', 'recall'))}"
     )

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from lambdas.inference.core.values import Label
 
+NEAR_POINTS = 10.0  # confidence points below a threshold that count as "near" it
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -38,6 +40,13 @@ class Thresholds:
         below = [label for label in ordered if not self.accepts(label)]
         candidates = [label for label in below if label.confidence >= self.candidate_floor]
         return accepted, candidates, len(below) - len(candidates)
+
+    def near_below(self, candidates: Iterable[Label], within: float = NEAR_POINTS) -> list[str]:
+        """The labels with a candidate less than ``within`` points below its threshold: where a small change of
+        threshold, or of the model, changes what is accepted (a drift signal, and what a review round looks at)."""
+        return sorted(
+            {label.name for label in candidates if label.confidence >= self.threshold_for(label.name) - within}
+        )
 
     def as_dict(self) -> dict[str, object]:
         return {

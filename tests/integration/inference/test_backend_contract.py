@@ -160,6 +160,9 @@ def test_the_pipeline_writes_the_documented_result_document(harness: Harness):
         def detection(self, labels_found: int, latency_ms: float) -> None:
             pass
 
+        def labels(self, accepted: list[str], near: list[str]) -> None:
+            pass
+
         def challenger(self, section: dict[str, object]) -> None:
             pass
 

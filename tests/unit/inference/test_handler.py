@@ -320,3 +320,37 @@ def test_an_unexpected_exception_is_logged_at_error_with_its_traceback_and_redel
     (line,) = [line for line in collect.lines if line.get("error_code") == "UNEXPECTED_ERROR"]
     assert line["level"] == "ERROR"
     assert "ZeroDivisionError: a bug" in line["exception"]
+
+
+def test_each_label_accepted_and_each_label_near_its_threshold_is_a_metric(monkeypatch, capsys):
+    # GIVEN thresholds of 50 (cat) and 80 (dog), candidates from 10
+    answers = {
+        "test_images/a.jpg": [Label("cat", 91.0), Label("dog", 75.0)],  # dog 5 points below its 80: near
+        "test_images/b.jpg": [Label("cat", 45.0), Label("dog", 30.0)],  # cat near (5 below 50); dog far below
+        "test_images/c.jpg": [Label("dog", 85.0)],
+    }
+    storage, backend = MemoryStorage(), FunctionBackend(lambda key: answers[key])
+    install(monkeypatch, backend, storage, MIN_CONFIDENCE="50", LABEL_THRESHOLDS='{"dog": 80}', CANDIDATE_FLOOR="10")
+    stored(storage, *answers)
+    capsys.readouterr()
+
+    handler.lambda_handler(
+        {"Records": [sqs_record(f"m{i}", s3_body(key)) for i, key in enumerate(answers)]}, LambdaContext()
+    )
+
+    # THEN the EMF line counts them per label
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    totals: dict[str, float] = {}
+    for line in emf:
+        for definition in line["_aws"]["CloudWatchMetrics"]:
+            for metric in definition["Metrics"]:
+                values = line[metric["Name"]]
+                totals[metric["Name"]] = totals.get(metric["Name"], 0) + sum(
+                    values if isinstance(values, list) else [values]
+                )
+    assert totals["Accepted_cat"] == 1
+    assert totals["Accepted_dog"] == 1
+    assert totals["NearThreshold_dog"] == 1
+    assert totals["NearThreshold_cat"] == 1
+    assert totals["NearThresholdImages"] == 2
+    assert totals["ImagesProcessed"] == 3

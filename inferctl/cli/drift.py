@@ -1,0 +1,66 @@
+"""``drift``: what the model says now against before: per label, accepted share, near-threshold share and
+confidences, with the tests of ``evaluation/drift.py``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from inferctl.cli.common import EXIT_OK, add_target, target
+from inferctl.console import table
+from inferctl.evaluation import drift
+from inferctl.stack import backfill
+from inferctl.stack import uploads as images
+from inferctl.stack.errors import OperationFailed, UsageError
+
+
+def register(commands: Any) -> None:
+    command = commands.add_parser("drift", help="compare two windows of results: what moved, per label")
+    command.add_argument("--days", type=float, default=1.0, help="each window's length in days (default 1)")
+    command.add_argument("--split", help="ISO time between the windows (default: now minus --days)")
+    command.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or JSON")
+    command.add_argument("--prefix", help="key prefix of the results (default: the input prefix)")
+    add_target(command)
+    command.set_defaults(run=cmd_drift)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    if args.days <= 0:
+        raise UsageError("--days takes a positive number of days")
+    try:
+        split = datetime.fromisoformat(args.split.replace("Z", "+00:00")) if args.split else None
+    except ValueError:
+        raise UsageError(f"--split {args.split!r} is not an ISO time (e.g. 2026-11-28T00:00:00Z)") from None
+    split = (split or datetime.now(UTC) - timedelta(days=args.days)).astimezone(UTC)
+    width = timedelta(days=args.days)
+    stack = target(args)
+    thresholds = backfill.live_settings(stack).thresholds
+    before, after = drift.windows(
+        images.iter_results(stack, args.prefix), _iso(split), thresholds, _iso(split - width), _iso(split + width)
+    )
+    if not before.images or not after.images:
+        raise OperationFailed(
+            f"{before.images} results before {_iso(split)} and {after.images} after it: both windows need results "
+            "(choose --split or --days)"
+        )
+    findings = drift.compare(before, after)
+    if args.format == "json":
+        print(json.dumps({"before": before.images, "after": after.images, "findings": [f.as_dict() for f in findings]}))
+        return EXIT_OK
+    print(f"{before.images} results before {_iso(split)}, {after.images} after (windows of {args.days:g} days)")
+    if not findings:
+        print(f"nothing moved (two-proportion z and Kolmogorov-Smirnov tests at {drift.ALPHA:g})")
+        return EXIT_OK
+    rows = [
+        (f.label, f.measure, f"{f.before:.3g}", f"{f.after:.3g}", f"{f.statistic:.3g} > {f.critical:.3g}")
+        for f in findings
+    ]
+    print(table(rows, ("label", "measure", "before", "after", "test statistic")))
+    print("a moved near-threshold share is when a review round pays: inferctl review")
+    return EXIT_OK
