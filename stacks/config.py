@@ -60,6 +60,7 @@ STACK_KEYS = (
     "maxWaitMinutes",
     "resultWriterArns",
     "inferenceUnits",
+    "nearThresholdAlarmShare",
 )
 # Ours are camelCase words; CDK's own keys have a colon, a slash or a dash (``@aws-cdk/...``, ``aws:cdk:...``,
 # ``cli-telemetry``, lookups such as ``availability-zones:account=...``) and are left to CDK.
@@ -91,6 +92,9 @@ class StackConfig:
     # Break glass: principals besides the function that may write result documents (the bucket policy denies
     # everyone else, so that nobody can forge or block an image's result).
     result_writer_arns: tuple[str, ...] = ()
+    # An alarm when more than this share of a day's images has a candidate just below its threshold (a review
+    # round is due: inferctl review); None: no such alarm.
+    near_threshold_alarm_share: float | None = None
 
     @property
     def auto_mode(self) -> bool:
@@ -248,6 +252,9 @@ class StackConfig:
             controller=controller_from_context(get),
             explicit_max_wait_minutes=value("maxWaitMinutes", number(1, 20_160), None),
             result_writer_arns=value("resultWriterArns", principal_arns, ()),
+            near_threshold_alarm_share=value(
+                "nearThresholdAlarmShare", lambda key, raw: rules.number(key, raw, 0.01, 1.0), None
+            ),
         )
         if config.auto_mode and not config.function.spec.lifecycle.can_start_stop:
             raise ConfigError(

@@ -36,6 +36,7 @@ class ImageInferenceStack(Stack):
             key=self.ingest.key,
             alarm_topic_arn=config.alarm_topic_arn,
             alarm_email=config.alarm_email,
+            near_threshold_share=config.near_threshold_alarm_share,
         )
 
         outputs = {

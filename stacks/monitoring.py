@@ -37,6 +37,7 @@ class Monitoring(Construct):
         key: kms.Key,
         alarm_topic_arn: str | None = None,
         alarm_email: str | None = None,
+        near_threshold_share: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -92,6 +93,9 @@ class Monitoring(Construct):
             threshold=0,
             periods=1,
         )
+        self.near_threshold_alarm = (
+            self._near_threshold(near_threshold_share) if near_threshold_share is not None else None
+        )
         # One failed run is retried a minute later; three in a row mean nobody resumes the trigger.
         self.controller_alarm = self._above(
             "ModelControllerErrors",
@@ -135,6 +139,32 @@ class Monitoring(Construct):
         if email:
             topic.add_subscription(subscriptions.EmailSubscription(email))
         return topic
+
+    def _near_threshold(self, share: float) -> cloudwatch.Alarm:
+        """More than ``share`` of a day's images have a candidate within 10 points below its threshold: what
+        the model says has moved towards the thresholds, and a review round is due."""
+
+        def daily(name: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=name,
+                dimensions_map={"service": SERVICE_NAME},
+                statistic="Sum",
+                period=Duration.days(1),
+            )
+
+        return self._above(
+            "NearThresholdShare",
+            f"More than {100 * share:g}% of a day's images have a candidate just below its threshold: review a "
+            "sample (inferctl review) and see what moved (inferctl drift)",
+            cloudwatch.MathExpression(
+                expression="near / processed",  # no images: no data, which is not breaching
+                using_metrics={"near": daily("NearThresholdImages"), "processed": daily("ImagesProcessed")},
+                period=Duration.days(1),
+            ),
+            threshold=share,
+            periods=1,
+        )
 
     def _above(
         self, construct_id: str, description: str, metric: cloudwatch.IMetric, *, threshold: float, periods: int

@@ -507,3 +507,30 @@ def test_an_alarm_fires_on_the_first_unusable_model_answer(default):
     for metric in names.values():
         assert metric["Namespace"] == "ImageInference"
         assert metric["Dimensions"] == [{"Name": "service", "Value": "image-inference"}]
+
+
+def _math_alarms(s: Synthesized) -> list[dict[str, Any]]:
+    return [a["Properties"] for a in s.resources("AWS::CloudWatch::Alarm").values() if "Metrics" in a["Properties"]]
+
+
+def test_the_near_threshold_alarm_is_off_by_default_and_reads_the_functions_daily_share_when_asked(default):
+    assert len(_math_alarms(default)) == 1  # the unusable-answer alarm only
+    s = synth(nearThresholdAlarmShare=0.3)
+    (alarm,) = [a for a in _math_alarms(s) if "NearThreshold" in json.dumps(a["Metrics"])]
+    assert alarm["Threshold"] == 0.3
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching"
+    (expression,) = [m for m in alarm["Metrics"] if "Expression" in m]
+    assert expression["Expression"] == "near / processed"
+    stats = {m["Id"]: m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m}
+    assert {k: v["Metric"]["MetricName"] for k, v in stats.items()} == {
+        "near": "NearThresholdImages",
+        "processed": "ImagesProcessed",
+    }
+    assert {v["Period"] for v in stats.values()} == {86400}
+    assert alarm["AlarmActions"]  # it reaches the topic like every alarm
+
+
+def test_a_near_threshold_share_outside_0_01_to_1_is_refused():
+    with pytest.raises(Exception, match="nearThresholdAlarmShare"):
+        synth(nearThresholdAlarmShare=30)
