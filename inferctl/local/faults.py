@@ -219,7 +219,8 @@ def run(plan: FaultPlan, out: Path, timeout: float = 600.0, progress: bool = Tru
     writes.install()
     started = time.monotonic()
     try:
-        with embedded_stack(config, demo_models(model), log_path=log_path, capture_stdout=progress) as stack:
+        # The function's output (its EMF lines) goes to its log, as on Lambda, whether or not progress is shown
+        with embedded_stack(config, demo_models(model), log_path=log_path, capture_stdout=True) as stack:
             target = from_outputs(stack.session, stack.state(), None, "embedded")
             images.upload_many(target, [(item.key, item.data) for item in items], progress=progress)
             keys = [config.input_prefix + item.key for item in items]
