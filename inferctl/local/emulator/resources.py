@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from inferctl.local.emulator import s3_events
+from inferctl.local.emulator import s3_atomic, s3_events
 from stacks import definitions
 from stacks.config import StackConfig
 
@@ -141,6 +141,7 @@ def provision(session: Any, config: StackConfig, name: str | None = None) -> Res
     )["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     s3_events.install()
+    s3_atomic.install()
     events = session.client("events")
     rule_arn = events.put_rule(
         Name=rule_name(name), EventPattern=json.dumps(definitions.event_pattern(config, bucket)), State="ENABLED"

@@ -1,0 +1,83 @@
+"""The emulator's S3 applies a PUT, its condition and its metadata as one step, as S3 does (moto alone does not:
+``inferctl/local/emulator/s3_atomic.py``). Made deterministic by widening moto's window between the check and the
+store, and between storing an object and setting its metadata."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from inferctl.local.emulator.resources import Resources, provision
+from stacks.config import StackConfig
+
+WINDOW = 0.2
+
+
+@pytest.fixture
+def aws() -> Iterator[tuple[Any, Resources]]:
+    with mock_aws():
+        session = boto3.Session(region_name="us-east-1")
+        yield session, provision(session, StackConfig.from_cdk_json(), name="atomic")
+
+
+def test_two_conditional_writers_cannot_both_create_the_key(aws, monkeypatch):
+    from moto.s3.models import S3Backend
+
+    session, resources = aws
+    store = S3Backend.put_object
+
+    def slow_store(self: Any, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(WINDOW)  # both writers have passed If-None-Match by now, unless requests are one at a time
+        return store(self, *args, **kwargs)
+
+    monkeypatch.setattr(S3Backend, "put_object", slow_store)
+    outcomes: list[str] = []
+
+    def write(body: bytes) -> None:
+        try:
+            session.client("s3").put_object(Bucket=resources.bucket, Key="k.json", Body=body, IfNoneMatch="*")
+            outcomes.append("written")
+        except ClientError as exc:
+            outcomes.append(exc.response["Error"]["Code"])
+
+    threads = [threading.Thread(target=write, args=(body,)) for body in (b"1", b"2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["PreconditionFailed", "written"]
+
+
+def test_a_reader_never_sees_an_object_without_its_metadata(aws, monkeypatch):
+    from moto.s3.models import FakeKey
+
+    session, resources = aws
+    set_metadata = FakeKey.set_metadata
+
+    def slow_metadata(self: Any, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(WINDOW)  # the object is already in the bucket here
+        return set_metadata(self, *args, **kwargs)
+
+    monkeypatch.setattr(FakeKey, "set_metadata", slow_metadata)
+    s3 = session.client("s3")
+    writer = threading.Thread(
+        target=lambda: s3.put_object(Bucket=resources.bucket, Key="r.json", Body=b"{}", Metadata={"producer": "x"})
+    )
+    writer.start()
+    seen = []
+    deadline = time.monotonic() + 5
+    reader = session.client("s3")
+    while writer.is_alive() and time.monotonic() < deadline:
+        with contextlib.suppress(reader.exceptions.NoSuchKey):  # not there yet
+            seen.append(reader.get_object(Bucket=resources.bucket, Key="r.json")["Metadata"])
+    writer.join()
+    assert seen  # it was read
+    assert {} not in seen
