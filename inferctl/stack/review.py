@@ -31,9 +31,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from inferctl.evaluation import sampling
 from inferctl.evaluation.groundtruth import GroundTruth, read_manifest
-from inferctl.stack import uploads
+from inferctl.stack import outcomes, uploads
 from inferctl.stack.errors import OperationFailed, UsageError
 from inferctl.stack.target import Target
+from lambdas.inference.core.events import result_key_for
 from lambdas.inference.core.thresholds import Thresholds
 
 PAGE = Path(__file__).with_name("review_page.html")
@@ -174,11 +175,28 @@ def item_of(document: Mapping[str, Any], drawn: sampling.Drawn) -> dict[str, Any
 def start(
     target: Target, thresholds: Thresholds, path: Path, *, budget: int, seed: int, prefix: str | None = None
 ) -> Session:
-    """A new session over the stack's results (ok ones: an error document has nothing to review)."""
-    documents = {str(d["source"]["key"]): d for d in uploads.iter_results(target, prefix) if d.get("status") == "ok"}
-    if not documents:
+    """A new session over the stack's results (ok ones: an error document has nothing to review). The results
+    are streamed and only each one's key and stratum kept; the drawn ones are read again (memory follows the
+    budget, not the bucket)."""
+    strata = [
+        (str(d["source"]["key"]), sampling.stratum(d, thresholds))
+        for d in uploads.iter_results(target, prefix)
+        if d.get("status") == "ok"
+    ]
+    if not strata:
         raise OperationFailed("no results to review under the input prefix: upload images first (inferctl upload)")
-    sample = sampling.draw(((key, sampling.stratum(d, thresholds)) for key, d in documents.items()), budget, seed)
+    sample = sampling.draw(strata, budget, seed)
+    s3 = target.client("s3")
+    documents = {
+        drawn.key: document
+        for drawn, (document, _) in outcomes.concurrently(
+            sample.drawn, lambda d: outcomes.read_document(s3, target.bucket, result_key_for(d.key), d.key)
+        )
+        if document is not None
+    }
+    sample = sampling.Sample(
+        [d for d in sample.drawn if d.key in documents], sample.population, sample.sizes, sample.seed
+    )
     session = Session(
         path=path,
         bucket=target.bucket,
