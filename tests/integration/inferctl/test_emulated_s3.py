@@ -81,3 +81,41 @@ def test_a_reader_never_sees_an_object_without_its_metadata(aws, monkeypatch):
     writer.join()
     assert seen  # it was read
     assert {} not in seen
+
+
+def test_environments_as_threads_print_each_metric_once(monkeypatch, capsys):
+    """Execution environments are threads here, sharing Powertools' one metric set: two flushes at once must not
+    both print it (on Lambda one invocation at a time uses a process)."""
+    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from inferctl.local.emulator.stack import _one_metric_store_at_a_time
+
+    metrics = Metrics(namespace="Test", service="test")
+    serialize = metrics.provider.serialize_metric_set
+
+    def slow_serialize(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(WINDOW)  # both flushes are serialising the same set by now, unless they take turns
+        return serialize(*args, **kwargs)
+
+    monkeypatch.setattr(metrics.provider, "serialize_metric_set", slow_serialize)
+    capsys.readouterr()
+    failures: list[BaseException] = []
+
+    def flush() -> None:
+        try:
+            metrics.provider.flush_metrics()
+        except Exception as exc:
+            failures.append(exc)
+
+    with _one_metric_store_at_a_time(metrics):
+        metrics.add_metric(name="ImagesProcessed", unit=MetricUnit.Count, value=1)
+        threads = [threading.Thread(target=flush) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    printed = [line for line in capsys.readouterr().out.splitlines() if "ImagesProcessed" in line]
+    assert len(printed) == 1
+    # unguarded, the second flush serialised a set the first had just cleared: the invocation failed
+    assert failures == []
