@@ -20,18 +20,24 @@ THUMBNAILS_MAX = 60  # disagreement pictures in the comparison
 Fetch = Callable[[str, str | None], bytes]  # (key, version) -> image bytes
 
 
-def thumbnail(data: bytes, transformations: Iterable[str]) -> str | None:
-    """A small JPEG as a data URI, upright as the boxes are (EXIF orientation applied when it was)."""
+def upright(data: bytes, transformations: Iterable[str], side: int) -> Any:
+    """The image (its first frame) as its boxes are drawn on it: EXIF orientation applied when the function
+    applied it, at most ``side`` pixels on a side. A PIL image; errors are Pillow's."""
     from PIL import Image, ImageOps
 
+    opened = Image.open(io.BytesIO(data))
+    opened.seek(0)
+    image: Image.Image = opened
+    if any(step.startswith("exif_orientation_") for step in transformations):
+        image = ImageOps.exif_transpose(image)
+    image.thumbnail((side, side))
+    return image
+
+
+def thumbnail(data: bytes, transformations: Iterable[str]) -> str | None:
+    """A small JPEG as a data URI, upright as the boxes are (EXIF orientation applied when it was)."""
     try:
-        opened = Image.open(io.BytesIO(data))
-        opened.seek(0)
-        image: Image.Image = opened
-        if any(step.startswith("exif_orientation_") for step in transformations):
-            image = ImageOps.exif_transpose(image)
-        image = image.convert("RGB")
-        image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        image = upright(data, transformations, THUMBNAIL_SIDE).convert("RGB")
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=80)
     except Exception:  # noqa: BLE001 - a picture the report cannot show is left out, the numbers stay

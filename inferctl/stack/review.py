@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from inferctl.evaluation import sampling
 from inferctl.evaluation.groundtruth import GroundTruth, read_manifest
+from inferctl.evaluation.report import upright
 from inferctl.stack import outcomes, uploads
 from inferctl.stack.errors import OperationFailed, UsageError
 from inferctl.stack.target import Target
@@ -325,14 +326,7 @@ def read_reviewed(path: Path) -> tuple[GroundTruth, sampling.Sample]:
 def _display(data: bytes, transformations: Iterable[str]) -> tuple[bytes, str]:
     """The image as the browser shows it, upright as its boxes are (EXIF applied when it was), at most
     ``DISPLAY_SIDE`` on a side: JPEG (PNG when it has transparency)."""
-    from PIL import Image, ImageOps
-
-    opened = Image.open(io.BytesIO(data))
-    opened.seek(0)
-    image: Image.Image = opened
-    if any(step.startswith("exif_orientation_") for step in transformations):
-        image = ImageOps.exif_transpose(image)
-    image.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
+    image = upright(data, transformations, DISPLAY_SIDE)
     buffer = io.BytesIO()
     if image.mode in ("RGBA", "LA", "P"):
         image.convert("RGBA").save(buffer, format="PNG")
