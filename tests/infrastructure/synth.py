@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -57,7 +59,16 @@ def _synth(bundle: bool, context_json: str) -> Synthesized:
     context = {**cdk_json_context(), **json.loads(context_json)}
     if not bundle:
         context["aws:cdk:bundling-stacks"] = []
-    outdir = Path(mkdtemp(prefix="cdk-test-"))
+    outdir = Path(mkdtemp(prefix="cdk-test-", dir=_scratch()))
     app, stack = build_app(cdk.App(outdir=str(outdir), context=context), bundle=bundle)
     app.synth()
     return Synthesized(template=Template.from_stack(stack), stack=stack, outdir=outdir)
+
+
+@cache
+def _scratch() -> Path:
+    """One folder per test process for its cloud assemblies (about 0.5 MB each, dozens per run), removed when
+    the process ends: the templates stay readable for the whole session and nothing piles up in /tmp."""
+    folder = Path(mkdtemp(prefix="cdk-test-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder

@@ -1,0 +1,22 @@
+"""The template tests' cloud assemblies do not outlive the test process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.paths import ROOT
+
+
+def test_a_synthesized_assembly_is_removed_when_the_process_ends() -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", "from tests.infrastructure.synth import synth; print(synth().outdir)"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    outdir = Path(child.stdout.strip().splitlines()[-1])
+    assert outdir.parent.name.startswith("cdk-test-"), f"{outdir} is not in the process's own folder"
+    assert not outdir.parent.exists(), f"{outdir.parent} is left behind"
