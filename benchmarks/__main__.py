@@ -39,6 +39,7 @@ from typing import Any
 from benchmarks import cost_per_image as cost_row
 from benchmarks import latency as latency_row
 from benchmarks import operator_scale as scale_row
+from benchmarks import record as recording
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "out"
@@ -395,7 +396,14 @@ def verdict(ok: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repeats and 100 images (a smoke run)")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="also copy the run to docs/bench.json and rewrite docs/performance.md's table from it",
+    )
     args = parser.parse_args(argv)
+    if args.quick and args.record:
+        parser.error("--record keeps a full run: drop --quick")
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")  # row 6 loads CDK
     # What the stack sets on the function; tracing off: there is no X-Ray daemon here.
     os.environ.update(
@@ -523,11 +531,18 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
     OUT.mkdir(exist_ok=True)
-    results["machine"] = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
+    results["machine"] = {
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
     # Every printed row, the cost rows included, as the table shows it
     results["rows"] = [dict(zip(("row", "measured", "target", "verdict"), row, strict=True)) for row in rows]
     (OUT / "bench.json").write_text(json.dumps(results, indent=2))
     print(f"\nwritten: {OUT / 'bench.json'}", file=sys.stderr)
+    if args.record:
+        recording.record(results)
+        print(f"recorded: {recording.RECORD.relative_to(ROOT)}, {recording.PAGE.relative_to(ROOT)}", file=sys.stderr)
     return 0
 
 

@@ -166,7 +166,7 @@ def table(measured: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         (
             "7 prices",
             f"us-east-1 list prices as of {cost.PRICES_AS_OF}; auto mode: start billed {auto.start_minutes:g} min, "
-            f"idle stop after {auto.idle_minutes:g} min; sources in inferctl/cost.py",
+            f"idle stop after {auto.idle_minutes:g} min; sources in inferctl/pricing.py",
             "-",
             "-",
         )
