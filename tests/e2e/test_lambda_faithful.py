@@ -33,11 +33,15 @@ from inferctl.stack.deadletters import inspect_dlq
 from inferctl.stack.outcomes import ImageState, dead_letters, read_result
 from inferctl.stack.target import Target, from_outputs
 from lambdas.inference.core import errors
+from lambdas.inference.core.errors import PermanentError
+from lambdas.inference.images import read_header
 from tests.support import corpus
 from tests.support import images as make
 from tests.support.logs import settled_results, size
+from tests.support.mutations import Mutation, bases, declared_size, mutations
 
 MEMORY_MB = 1024
+MUTATIONS_PER_BASE = 160  # as the fuzz test
 LOGS = Path(__file__).resolve().parents[2] / "out" / "test-logs" / "lambda-faithful"
 
 
@@ -195,6 +199,92 @@ def test_a_progressive_jpeg_too_large_to_decode_is_an_error_document_not_a_kill(
     assert "lambdaMemoryMb" in document["error"]["message"]
     assert roomy.model.count(huge) == 0
     assert roomy.kills() == []
+    assert_neighbours_once(roomy, states, neighbours)
+
+
+# --- the fuzz corpus's riskiest cases, as Lambda runs them ----------------------------------------------------
+
+IMAGE_CODES = {
+    errors.IMAGE_EMPTY,
+    errors.IMAGE_UNREADABLE,
+    errors.IMAGE_UNSUPPORTED,
+    errors.IMAGE_TOO_SMALL,
+    errors.IMAGE_TOO_LARGE,
+    errors.IMAGE_ASPECT_RATIO,
+}
+
+
+def claimed_pixels(data: bytes) -> int:
+    """What a mutated file's header says it holds (0 when it says nothing usable)."""
+    try:
+        header = read_header(data, complete=True)
+    except PermanentError:
+        return 0
+    return header.width * header.height if header else 0
+
+
+def riskiest_mutations() -> list[Mutation]:
+    """Per base image, the two mutations of the fuzz corpus whose headers claim the most pixels (the ones that
+    could make a decoder allocate far beyond the file) and one more, seeded: 48 files."""
+    by_base: dict[str, list[Mutation]] = {}
+    for mutation in mutations(MUTATIONS_PER_BASE):
+        by_base.setdefault(mutation.base, []).append(mutation)
+    chosen = []
+    for group in by_base.values():
+        ranked = sorted(group, key=lambda m: claimed_pixels(m.data), reverse=True)
+        chosen += [*ranked[:2], ranked[2 + len(group) // 2]]
+    return chosen
+
+
+def test_the_fuzz_corpuss_riskiest_images_end_with_one_outcome_each_and_no_kill(roomy: Harness):
+    # GIVEN 48 mutated images of every format and coding, mixed with ordinary photos (five batches of ten)
+    mutated = {m.name: m.data for m in riskiest_mutations()}
+    neighbours = {f"ordinary-{n}.jpg": make.jpeg(320 + n, 240) for n in range(2)}
+
+    states = roomy.run({**mutated, **neighbours})
+
+    # THEN no invocation was killed, nothing went to the dead-letter queue, and each mutated image has a result
+    # or an error document whose code says what is wrong with the image
+    assert roomy.kills() == []
+    assert roomy.dead_lettered() == set()
+    wrong = {
+        name: (state.state, (state.document or {}).get("error", {}).get("code"))
+        for name, state in states.items()
+        if name in mutated
+        and not (
+            state.state == "ok"
+            or (state.state == "error" and (state.document or {}).get("error", {}).get("code") in IMAGE_CODES)
+        )
+    }
+    assert wrong == {}
+    assert {state.state for name, state in states.items() if name in mutated} == {"ok", "error"}
+    assert_neighbours_once(roomy, states, neighbours)
+
+
+def test_small_files_that_declare_huge_images_end_with_one_outcome_each_without_a_kill(roomy: Harness):
+    # GIVEN every base of the fuzz corpus (but WebP, whose size fields are 14 bits) with its header declaring
+    # 9000 x 9000, 12000 x 12000 (within Pillow's bomb limit: decoders would allocate 0.3-1.1 GB) and
+    # 20000 x 20000 (beyond it), its pixels left as they were: files of a few KB, five batches of ten
+    declared = {
+        f"{size}-{Mutation(base, 0, 'declared', b'').name}": declared_size(base, data, size, size)
+        for base, data in bases().items()
+        if not base.startswith("webp")
+        for size in (9000, 12000, 20000)
+    }
+    neighbours = {f"ordinary-{n}.jpg": make.jpeg(320 + n, 240) for n in range(2, 10)}
+
+    states = roomy.run({**declared, **neighbours})
+
+    # THEN no kill and no dead letter; each has a result (a decoder accepted it: a GIF's canvas may be larger
+    # than its frames, libjpeg fills a scan that ends early) or an error document naming what is wrong with
+    # the image; what no function could decode is IMAGE_TOO_LARGE, and the rest decoded one at a time
+    assert roomy.kills() == []
+    assert max(report.max_memory_used_mb for report in roomy.reports) < MEMORY_MB
+    assert roomy.dead_lettered() == set()
+    codes = {name: ((states[name].document or {}).get("error") or {}).get("code") for name in declared}
+    wrong = {name: (states[name].state, code) for name, code in codes.items() if states[name].state != "ok"}
+    assert {name: outcome for name, outcome in wrong.items() if outcome[1] not in IMAGE_CODES} == {}
+    assert {codes[name] for name in declared if name.startswith("20000-")} == {errors.IMAGE_TOO_LARGE}
     assert_neighbours_once(roomy, states, neighbours)
 
 
