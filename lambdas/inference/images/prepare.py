@@ -146,6 +146,11 @@ def _unidentified(data: bytes) -> PermanentError:
 
 
 def _orientation(image: Image) -> int:
+    """The EXIF orientation, 1 when there is none. A PNG whose chunks before the pixels hold no eXIf is not
+    decoded to look for one after them (Pillow's getexif would): that is ``_decode_png``'s, where a failure
+    counts, and a header probe must not decode at all."""
+    if image.format == "PNG" and "exif" not in image.info and getattr(image, "tile", None):
+        return 1
     try:
         value = image.getexif().get(EXIF_ORIENTATION_TAG, 1)
     except Exception:  # noqa: BLE001 - a broken EXIF block must not fail an otherwise good image
@@ -252,6 +257,7 @@ def _prepare(holder: list[bytes], limits: ImageLimits, *, verify: bool) -> Prepa
 
     data = holder.pop()
     image = _open(data)
+    _decode_png(image)
     header = _header(image)
     source_format = header.format
     width, height, source_format = header.width, header.height, header.format
@@ -344,6 +350,20 @@ def _prepare(holder: list[bytes], limits: ImageLimits, *, verify: bool) -> Prepa
             transformations=tuple(steps),
         ),
     )
+
+
+def _decode_png(image: Image) -> None:
+    """Decode a PNG now when an eXIf chunk may follow its pixels, so that its orientation is known (Pillow finds
+    such a chunk only by decoding). A failure here is the image's: Pillow marks a failed decode as done, so a
+    later ``load()`` would return the half-decoded image as if it were whole."""
+    if image.format != "PNG" or "exif" in image.info:
+        return
+    try:
+        image.load()
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see decode_failure
+        raise decode_failure(exc, "the image cannot be decoded", "PNG") from None
 
 
 STRIP_ROWS = 64  # output rows per strip: a strip's copy is (width x 64 x factor) pixels

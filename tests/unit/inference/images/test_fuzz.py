@@ -90,3 +90,52 @@ def test_a_valid_but_unsupported_tiff_says_so_not_wrong_suffix():
         images.prepare_read(lambda: tiff_with_compression(34712), SAGEMAKER, verify=True)
     assert raised.value.code == errors.IMAGE_UNSUPPORTED
     assert "a TIFF file in a variant that cannot be decoded" in raised.value.message
+
+
+def pillow_decodes(data: bytes) -> bool:
+    """Whether Pillow itself, opened and loaded plainly, decodes the first frame."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except Exception:  # any failure is a "no"
+        return False
+    return True
+
+
+def test_no_mutated_image_that_pillow_cannot_decode_gets_a_result():
+    """A damaged file must not pass as a whole image. (A PNG's orientation lookup used to decode it and swallow
+    the failure; Pillow then took the half-decoded image as done, and a PNG with one byte flipped in its pixels
+    got a result.) JPEGs are left out: the function decodes them at a reduced DCT scale, where libjpeg may
+    rightly read what its full-scale decode refuses."""
+    passed = [
+        mutation.name
+        for mutation in mutations(MUTATIONS_PER_BASE)
+        if not mutation.base.startswith("jpeg")
+        and _prepares(mutation.data, SAGEMAKER)
+        and not pillow_decodes(mutation.data)
+    ]
+    assert passed == []
+
+
+def _prepares(data: bytes, limits: images.ImageLimits) -> bool:
+    try:
+        images.prepare_read(lambda: data, limits, verify=True)
+    except PermanentError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("interlaced", [False, True])
+def test_a_png_with_one_byte_flipped_in_its_pixels_is_unreadable(interlaced):
+    from tests.support import corpus
+
+    picture = corpus.scene(640, 480)
+    data = bytearray(corpus.interlaced_png(picture) if interlaced else make.encode(picture, "PNG"))
+    data[len(data) // 2] ^= 0xFF  # inside the IDAT stream (the file is one IHDR, IDATs and IEND)
+
+    for limits in (SAGEMAKER, images.REKOGNITION_BYTES):
+        with pytest.raises(PermanentError) as raised:
+            images.prepare_read(lambda: bytes(data), limits, verify=True)
+        assert raised.value.code == errors.IMAGE_UNREADABLE
