@@ -38,7 +38,7 @@ from lambdas.inference.images import read_header
 from tests.support import corpus
 from tests.support import images as make
 from tests.support.logs import settled_results, size
-from tests.support.mutations import Mutation, bases, declared_size, mutations
+from tests.support.mutations import IMAGE_CODES, Mutation, bases, declared_size, mutations
 
 MEMORY_MB = 1024
 MUTATIONS_PER_BASE = 160  # as the fuzz test
@@ -203,15 +203,6 @@ def test_a_progressive_jpeg_too_large_to_decode_is_an_error_document_not_a_kill(
 
 
 # --- the fuzz corpus's riskiest cases, as Lambda runs them ----------------------------------------------------
-
-IMAGE_CODES = {
-    errors.IMAGE_EMPTY,
-    errors.IMAGE_UNREADABLE,
-    errors.IMAGE_UNSUPPORTED,
-    errors.IMAGE_TOO_SMALL,
-    errors.IMAGE_TOO_LARGE,
-    errors.IMAGE_ASPECT_RATIO,
-}
 
 
 def claimed_pixels(data: bytes) -> int:

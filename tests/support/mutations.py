@@ -9,10 +9,22 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from lambdas.inference.core import errors
 from tests.support import corpus
 from tests.support import images as make
 
 SEED = 20261123
+# What a file's own trouble may end as: an error document with one of these codes
+IMAGE_CODES = frozenset(
+    {
+        errors.IMAGE_EMPTY,
+        errors.IMAGE_UNREADABLE,
+        errors.IMAGE_UNSUPPORTED,
+        errors.IMAGE_TOO_SMALL,
+        errors.IMAGE_TOO_LARGE,
+        errors.IMAGE_ASPECT_RATIO,
+    }
+)
 SUFFIXES = {"jpeg": ".jpg", "png": ".png", "gif": ".gif", "tiff": ".tif", "webp": ".webp", "bmp": ".bmp"}
 
 

@@ -14,18 +14,10 @@ from lambdas.inference import images
 from lambdas.inference.core import errors
 from lambdas.inference.core.errors import PermanentError
 from tests.support import images as make
-from tests.support.mutations import mutations
+from tests.support.mutations import IMAGE_CODES, mutations
 
 MUTATIONS_PER_BASE = 160
 SAGEMAKER = images.ImageLimits(max_bytes=6 * images.MB, max_side=2048, native_formats=frozenset({"JPEG"}))
-IMAGE_CODES = {
-    errors.IMAGE_EMPTY,
-    errors.IMAGE_UNREADABLE,
-    errors.IMAGE_UNSUPPORTED,
-    errors.IMAGE_TOO_SMALL,
-    errors.IMAGE_TOO_LARGE,
-    errors.IMAGE_ASPECT_RATIO,
-}
 
 
 PATHS: dict[str, Callable[[bytes], object]] = {
