@@ -354,10 +354,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def email_address(name: str, raw: Any) -> str:
-    value = rules.text(name, raw)
-    if not _EMAIL.match(value):
-        raise ConfigError(name, f"expected an email address like ops@example.com, got {raw!r}")
-    return value
+    return rules.matching(name, raw, _EMAIL, "expected an email address like ops@example.com")
 
 
 _PRINCIPAL_ARN = re.compile(
@@ -378,21 +375,15 @@ def principal_arns(name: str, raw: Any) -> tuple[str, ...]:
             raw = [part for part in stripped.split(",") if part.strip()]
     if not isinstance(raw, list):
         raise ConfigError(name, f"expected a list of IAM role ARNs, got {raw!r}")
-    arns = tuple(rules.text(name, item) for item in raw)
-    for arn in arns:
-        if not _PRINCIPAL_ARN.match(arn):
-            raise ConfigError(name, f"expected IAM role ARNs like arn:aws:iam::ACCOUNT:role/NAME, got {arn!r}")
-    return arns
+    expected = "expected IAM role ARNs like arn:aws:iam::ACCOUNT:role/NAME"
+    return tuple(rules.matching(name, item, _PRINCIPAL_ARN, expected) for item in raw)
 
 
 _POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:policy/[\w+=,.@/-]{1,512}$")
 
 
 def managed_policy_arn(name: str, raw: Any) -> str:
-    value = rules.text(name, raw)
-    if not _POLICY_ARN.match(value):
-        raise ConfigError(name, f"expected an IAM policy ARN like arn:aws:iam::ACCOUNT:policy/NAME, got {raw!r}")
-    return value
+    return rules.matching(name, raw, _POLICY_ARN, "expected an IAM policy ARN like arn:aws:iam::ACCOUNT:policy/NAME")
 
 
 def resource_tags(name: str, raw: Any) -> dict[str, str]:

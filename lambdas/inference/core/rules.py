@@ -101,47 +101,44 @@ def input_prefix(name: str, raw: Any) -> str:
     return value
 
 
-def rekognition_model_arn(name: str, raw: Any) -> str:
+def matching(name: str, raw: Any, pattern: re.Pattern[str], expected: str) -> str:
+    """``raw`` as text when ``pattern`` matches it; otherwise a ConfigError saying what was ``expected``."""
     value = text(name, raw)
-    if not _REKOGNITION_MODEL_ARN.match(value):
-        raise ConfigError(
-            name,
-            "expected a Rekognition Custom Labels model version ARN like "
-            "arn:aws:rekognition:REGION:ACCOUNT:project/PROJECT/version/VERSION/TIMESTAMP, "
-            f"got {raw!r}",
-        )
+    if not pattern.match(value):
+        raise ConfigError(name, f"{expected}, got {raw!r}")
     return value
+
+
+def rekognition_model_arn(name: str, raw: Any) -> str:
+    return matching(
+        name,
+        raw,
+        _REKOGNITION_MODEL_ARN,
+        "expected a Rekognition Custom Labels model version ARN like "
+        "arn:aws:rekognition:REGION:ACCOUNT:project/PROJECT/version/VERSION/TIMESTAMP",
+    )
 
 
 def rekognition_project_name(name: str, raw: Any) -> str:
-    value = text(name, raw)
-    if not _REKOGNITION_PROJECT_NAME.match(value):
-        raise ConfigError(name, f"expected 1-255 letters, digits, '_', '.' or '-', got {raw!r}")
-    return value
+    return matching(name, raw, _REKOGNITION_PROJECT_NAME, "expected 1-255 letters, digits, '_', '.' or '-'")
 
 
 def sagemaker_endpoint_name(name: str, raw: Any) -> str:
-    value = text(name, raw)
-    if not _SAGEMAKER_ENDPOINT_NAME.match(value):
-        raise ConfigError(name, f"expected 1-63 letters, digits or hyphens (no leading hyphen), got {raw!r}")
-    return value
+    expected = "expected 1-63 letters, digits or hyphens (no leading hyphen)"
+    return matching(name, raw, _SAGEMAKER_ENDPOINT_NAME, expected)
 
 
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 
 
 def stack_name(name: str, raw: Any) -> str:
-    value = text(name, raw)
-    if not _STACK_NAME.match(value):
-        raise ConfigError(name, f"a CloudFormation stack name is a letter then letters, digits or '-', got {raw!r}")
-    return value
+    expected = "a CloudFormation stack name is a letter then letters, digits or '-'"
+    return matching(name, raw, _STACK_NAME, expected)
 
 
 def sns_topic_arn(name: str, raw: Any) -> str:
-    value = text(name, raw)
-    if not _SNS_TOPIC_ARN.match(value):
-        raise ConfigError(name, f"expected an SNS topic ARN like arn:aws:sns:REGION:ACCOUNT:NAME, got {raw!r}")
-    return value
+    expected = "expected an SNS topic ARN like arn:aws:sns:REGION:ACCOUNT:NAME"
+    return matching(name, raw, _SNS_TOPIC_ARN, expected)
 
 
 def one_of(name: str, raw: Any, choices: tuple[str, ...]) -> str:
