@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from inferctl.evaluation.evaluate import pool
 from lambdas.inference.core.thresholds import NEAR_POINTS, Thresholds
 
 ALPHA = 0.01
@@ -43,7 +44,7 @@ class Window:
         self.images += 1
         for name in {label["name"] for label in document.get("labels", [])}:
             self.accepted[name] = self.accepted.get(name, 0) + 1
-        for label in (*document.get("labels", []), *document.get("candidates", [])):
+        for label in pool(document):
             self.confidences.setdefault(label["name"], []).append(float(label["confidence"]))
         below = {
             label["name"]

@@ -27,8 +27,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from inferctl.evaluation.groundtruth import Box, GroundTruth
-from inferctl.evaluation.matching import DEFAULT_IOU, match_boxes
+from inferctl.evaluation.evaluate import pool, score_image
+from inferctl.evaluation.groundtruth import GroundTruth
+from inferctl.evaluation.matching import DEFAULT_IOU
 from inferctl.evaluation.sampling import Sample
 
 Z95 = 1.959963984540054
@@ -157,11 +158,6 @@ def recommend(
     return None
 
 
-def _box(label: Mapping[str, Any]) -> Box | None:
-    box = label.get("bounding_box")
-    return (box["left"], box["top"], box["width"], box["height"]) if box else None
-
-
 def units_from(
     documents: Iterable[Mapping[str, Any]], truth: GroundTruth, sample: Sample, iou: float = DEFAULT_IOU
 ) -> list[Unit]:
@@ -173,18 +169,7 @@ def units_from(
         document, reviewed = by_key.get(drawn.key), truth.images.get(drawn.key)
         if document is None or reviewed is None:
             continue
-        found = [*document.get("labels", []), *document.get("candidates", [])]
-        names = {label["name"] for label in found} | {name for name, _ in reviewed.boxes} | reviewed.classes
-        scored: dict[str, list[tuple[float, bool]]] = {}
-        positives: dict[str, int] = {}
-        for name in names:
-            mine = [(float(label["confidence"]), _box(label)) for label in found if label["name"] == name]
-            if truth.kind == "detection":
-                truths = [box for label, box in reviewed.boxes if label == name]
-                scored[name] = [(s.confidence, s.hit) for s in match_boxes(drawn.key, mine, truths, iou)]
-                positives[name] = len(truths)
-            else:
-                positives[name] = int(name in reviewed.classes)
-                scored[name] = [(max(c for c, _ in mine), name in reviewed.classes)] if mine else []
+        judged, positives = score_image(drawn.key, pool(document), reviewed, truth.kind, iou)
+        scored = {name: [(item.confidence, item.hit) for item in items] for name, items in judged.items()}
         units.append(Unit(drawn.key, drawn.stratum, scored, positives))
     return units

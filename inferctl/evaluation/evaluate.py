@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from inferctl.evaluation.groundtruth import Box, GroundTruth
+from inferctl.evaluation.groundtruth import Box, GroundTruth, ImageTruth
 from inferctl.evaluation.matching import DEFAULT_IOU, Scored, match_boxes
 from inferctl.evaluation.metrics import Point, at, curve, recommend, settable
 from lambdas.inference.core.thresholds import Thresholds
@@ -68,6 +68,26 @@ def _box(label: Mapping[str, Any]) -> Box | None:
     return (box["left"], box["top"], box["width"], box["height"]) if box else None
 
 
+def score_image(
+    key: str, found: list[dict[str, Any]], image: ImageTruth, kind: str, iou: float = DEFAULT_IOU
+) -> tuple[dict[str, list[Scored]], dict[str, int]]:
+    """One image, per label (predicted or true there): its predictions judged against the truth (a detector's
+    boxes matched by IoU; a classifier's best confidence for the label), and how many true objects it has."""
+    scored: dict[str, list[Scored]] = {}
+    positives: dict[str, int] = {}
+    for name in {label["name"] for label in found} | {name for name, _ in image.boxes} | image.classes:
+        mine = [(float(label["confidence"]), _box(label)) for label in found if label["name"] == name]
+        if kind == "detection":
+            truths = [box for label, box in image.boxes if label == name]
+            scored[name] = match_boxes(key, mine, truths, iou)
+            positives[name] = len(truths)
+        else:
+            positive = name in image.classes
+            positives[name] = int(positive)
+            scored[name] = [Scored(max(c for c, _ in mine), positive, key)] if mine else []
+    return scored, positives
+
+
 def evaluate(
     documents: Iterable[Mapping[str, Any]],
     truth: GroundTruth,
@@ -94,19 +114,10 @@ def evaluate(
             continue
         evaluated.append(key)
         floors.append(float((document.get("thresholds") or {}).get("candidate_floor", 0.0)))
-        found = predictions_of(document)
-        names = {label["name"] for label in found} | {name for name, _ in image.boxes} | image.classes
-        for name in names:
-            mine = [(float(label["confidence"]), _box(label)) for label in found if label["name"] == name]
-            if truth.kind == "detection":
-                truths = [box for label, box in image.boxes if label == name]
-                scored.setdefault(name, []).extend(match_boxes(key, mine, truths, iou))
-                positives[name] = positives.get(name, 0) + len(truths)
-            else:
-                positive = name in image.classes
-                positives[name] = positives.get(name, 0) + int(positive)
-                if mine:
-                    scored.setdefault(name, []).append(Scored(max(c for c, _ in mine), positive, key))
+        here, true_here = score_image(key, predictions_of(document), image, truth.kind, iou)
+        for name, items in here.items():
+            scored.setdefault(name, []).extend(items)
+            positives[name] = positives.get(name, 0) + true_here[name]
     floor = max(floors, default=0.0)
     results = []
     for name in sorted(set(scored) | set(positives)):

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from inferctl.evaluation.evaluate import pool
 from lambdas.inference.core.thresholds import NEAR_POINTS, Thresholds
 
 NEAR = NEAR_POINTS  # confidence points either side of a threshold that count as "near"
@@ -34,7 +35,7 @@ def stratum(document: Mapping[str, Any], thresholds: Thresholds) -> str:
         theirs = sorted(label["name"] for label in challenger.get("labels", []))
         if mine != theirs:
             return "disagreement"
-    found = [*document.get("labels", []), *document.get("candidates", [])]
+    found = pool(document)
     if not found:
         return "none"
     margin = min(

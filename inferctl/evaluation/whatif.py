@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from inferctl.evaluation.evaluate import pool
 from lambdas.inference.core.thresholds import Thresholds
 
 
@@ -41,8 +42,7 @@ class WhatIf:
 
 def kept(document: dict[str, Any], thresholds: Thresholds) -> list[dict[str, Any]]:
     """The labels ``thresholds`` would accept among a result's labels and candidates, highest first."""
-    pool = [*document.get("labels", []), *document.get("candidates", [])]
-    accepted = [label for label in pool if label["confidence"] >= thresholds.threshold_for(label["name"])]
+    accepted = [label for label in pool(document) if label["confidence"] >= thresholds.threshold_for(label["name"])]
     return sorted(accepted, key=lambda label: (-label["confidence"], label["name"]))
 
 
