@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inferctl.evaluation.evaluate import pool
-from lambdas.inference.core.thresholds import NEAR_POINTS, Thresholds
+from lambdas.inference.core.thresholds import Thresholds
+from lambdas.inference.core.values import Label
 
 ALPHA = 0.01
 Z_CRITICAL = 2.5758293035489004  # two-sided, ALPHA
@@ -46,12 +47,9 @@ class Window:
             self.accepted[name] = self.accepted.get(name, 0) + 1
         for label in pool(document):
             self.confidences.setdefault(label["name"], []).append(float(label["confidence"]))
-        below = {
-            label["name"]
-            for label in document.get("candidates", [])
-            if float(label["confidence"]) >= thresholds.threshold_for(label["name"]) - NEAR_POINTS
-        }
-        for name in below:
+        # The function's own rule (its NearThreshold_<label> metric), on the stored candidates
+        candidates = (Label(label["name"], float(label["confidence"])) for label in document.get("candidates", []))
+        for name in thresholds.near_below(candidates):
             self.near[name] = self.near.get(name, 0) + 1
 
 
