@@ -144,14 +144,6 @@ def _is_box(box: Any) -> bool:
     return 0 <= left <= 1 and 0 <= top <= 1 and 0 < width <= 1 and 0 < height <= 1
 
 
-def _thresholds_dict(thresholds: Thresholds) -> dict[str, Any]:
-    return {
-        "min_confidence": thresholds.min_confidence,
-        "per_label": dict(thresholds.per_label),
-        "candidate_floor": thresholds.candidate_floor,
-    }
-
-
 def item_of(document: Mapping[str, Any], drawn: sampling.Drawn) -> dict[str, Any]:
     image = document.get("image") or {}
     predictions = [
@@ -202,7 +194,7 @@ def start(
         path=path,
         bucket=target.bucket,
         input_prefix=prefix or target.input_prefix,
-        thresholds=_thresholds_dict(thresholds),
+        thresholds=thresholds.as_dict(),
         sample=sample.as_dict(),
         items=[item_of(documents[drawn.key], drawn) for drawn in sample.drawn],
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
