@@ -14,23 +14,20 @@ import functools
 import threading
 from typing import Any
 
+from inferctl.local.emulator.patching import once
+
 _lock = threading.RLock()
-_installed = False
 
 
+@once
 def install() -> None:
-    global _installed
-    with _lock:
-        if _installed:
-            return
-        _installed = True
-        from moto.s3.responses import S3Response
+    from moto.s3.responses import S3Response
 
-        handle = S3Response._key_response
+    handle = S3Response._key_response
 
-        @functools.wraps(handle)
-        def one_at_a_time(self: Any, request: Any, full_url: str) -> Any:
-            with _lock:
-                return handle(self, request, full_url)
+    @functools.wraps(handle)
+    def one_at_a_time(self: Any, request: Any, full_url: str) -> Any:
+        with _lock:
+            return handle(self, request, full_url)
 
-        S3Response._key_response = one_at_a_time  # type: ignore[method-assign]
+    S3Response._key_response = one_at_a_time  # type: ignore[method-assign]

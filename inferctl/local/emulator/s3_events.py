@@ -18,6 +18,8 @@ import time
 import uuid
 from typing import Any
 
+from inferctl.local.emulator.patching import once
+
 # moto's event name suffix -> the API call S3 names in ``detail.reason``.
 REASONS = {
     "Put": "PutObject",
@@ -29,7 +31,6 @@ DETAIL_TYPE = "Object Created"
 
 _lock = threading.Lock()
 _sequence = itertools.count(time.time_ns() // 1000)  # grows across emulator restarts too
-_installed = False
 
 
 def next_sequencer() -> str:
@@ -70,13 +71,9 @@ def object_created_event(account_id: str, bucket: Any, event_name: str, key: Any
     }
 
 
+@once
 def install() -> None:
     """Make moto send S3's EventBridge events in AWS's shape (created objects; other events stay moto's)."""
-    global _installed
-    with _lock:
-        if _installed:
-            return
-        _installed = True
     from moto.events.models import events_backends
     from moto.s3 import notifications
 
