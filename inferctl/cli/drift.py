@@ -8,17 +8,18 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from inferctl.cli.common import EXIT_OK, add_target, target
+from inferctl.cli.common import EXIT_OK, add_target, positive, target
 from inferctl.console import table
 from inferctl.evaluation import drift
 from inferctl.stack import backfill
 from inferctl.stack import uploads as images
 from inferctl.stack.errors import OperationFailed, UsageError
+from lambdas.inference.core.results import iso
 
 
 def register(commands: Any) -> None:
     command = commands.add_parser("drift", help="compare two windows of results: what moved, per label")
-    command.add_argument("--days", type=float, default=1.0, help="each window's length in days (default 1)")
+    command.add_argument("--days", type=positive, default=1.0, help="each window's length in days (default 1)")
     command.add_argument("--split", help="ISO time between the windows (default: now minus --days)")
     command.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or JSON")
     command.add_argument("--prefix", help="key prefix of the results (default: the input prefix)")
@@ -26,13 +27,7 @@ def register(commands: Any) -> None:
     command.set_defaults(run=cmd_drift)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def cmd_drift(args: argparse.Namespace) -> int:
-    if args.days <= 0:
-        raise UsageError("--days takes a positive number of days")
     try:
         split = datetime.fromisoformat(args.split.replace("Z", "+00:00")) if args.split else None
     except ValueError:
@@ -42,18 +37,18 @@ def cmd_drift(args: argparse.Namespace) -> int:
     stack = target(args)
     thresholds = backfill.live_settings(stack).thresholds
     before, after = drift.windows(
-        images.iter_results(stack, args.prefix), _iso(split), thresholds, _iso(split - width), _iso(split + width)
+        images.iter_results(stack, args.prefix), iso(split), thresholds, iso(split - width), iso(split + width)
     )
     if not before.images or not after.images:
         raise OperationFailed(
-            f"{before.images} results before {_iso(split)} and {after.images} after it: both windows need results "
+            f"{before.images} results before {iso(split)} and {after.images} after it: both windows need results "
             "(choose --split or --days)"
         )
     findings = drift.compare(before, after)
     if args.format == "json":
         print(json.dumps({"before": before.images, "after": after.images, "findings": [f.as_dict() for f in findings]}))
         return EXIT_OK
-    print(f"{before.images} results before {_iso(split)}, {after.images} after (windows of {args.days:g} days)")
+    print(f"{before.images} results before {iso(split)}, {after.images} after (windows of {args.days:g} days)")
     if not findings:
         print(f"nothing moved (two-proportion z and Kolmogorov-Smirnov tests at {drift.ALPHA:g})")
         return EXIT_OK

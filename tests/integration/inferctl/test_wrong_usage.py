@@ -148,6 +148,23 @@ ROWS = [
         FAILED,
         "upload the images",
     ),
+    # review, evaluate --reviewed, drift
+    Wrong("review of no images", "review --budget 0 --embedded {state}", USAGE, "not 1 or more"),
+    Wrong(
+        "review with nothing to review",
+        "review --session {here}/session.json --embedded {state}",
+        FAILED,
+        "upload images first",
+    ),
+    Wrong(
+        "a labelling job's manifest as reviewed",
+        "evaluate --reviewed {here}/truth.manifest --embedded {state}",
+        USAGE,
+        "evaluate it with --ground-truth",
+    ),
+    Wrong("drift over no days", "drift --days 0 --embedded {state}", USAGE, "not above 0"),
+    Wrong("drift split not a time", "drift --split yesterday --embedded {state}", USAGE, "is not an ISO time"),
+    Wrong("drift with no results", "drift --embedded {state}", FAILED, "both windows need results"),
     # thresholds
     Wrong("nothing to set", "thresholds set --embedded {state}", USAGE, "give --min-confidence"),
     Wrong("label without a value", "thresholds set --label car --embedded {state}", USAGE, "NAME=PERCENT"),
