@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from inferctl.cli.common import EXIT_OK, add_target, positive, target
@@ -14,7 +14,6 @@ from inferctl.evaluation import drift
 from inferctl.stack import backfill
 from inferctl.stack import uploads as images
 from inferctl.stack.errors import OperationFailed, UsageError
-from lambdas.inference.core.results import iso
 
 
 def register(commands: Any) -> None:
@@ -32,23 +31,20 @@ def cmd_drift(args: argparse.Namespace) -> int:
         split = datetime.fromisoformat(args.split.replace("Z", "+00:00")) if args.split else None
     except ValueError:
         raise UsageError(f"--split {args.split!r} is not an ISO time (e.g. 2026-11-28T00:00:00Z)") from None
-    split = (split or datetime.now(UTC) - timedelta(days=args.days)).astimezone(UTC)
-    width = timedelta(days=args.days)
+    since, middle, until = drift.bounds(split, args.days, datetime.now(UTC))
     stack = target(args)
     thresholds = backfill.live_settings(stack).thresholds
-    before, after = drift.windows(
-        images.iter_results(stack, args.prefix), iso(split), thresholds, iso(split - width), iso(split + width)
-    )
+    before, after = drift.windows(images.iter_results(stack, args.prefix), middle, thresholds, since, until)
     if not before.images or not after.images:
         raise OperationFailed(
-            f"{before.images} results before {iso(split)} and {after.images} after it: both windows need results "
+            f"{before.images} results before {middle} and {after.images} after it: both windows need results "
             "(choose --split or --days)"
         )
     findings = drift.compare(before, after)
     if args.format == "json":
         print(json.dumps({"before": before.images, "after": after.images, "findings": [f.as_dict() for f in findings]}))
         return EXIT_OK
-    print(f"{before.images} results before {iso(split)}, {after.images} after (windows of {args.days:g} days)")
+    print(f"{before.images} results before {middle}, {after.images} after (windows of {args.days:g} days)")
     if not findings:
         print(f"nothing moved (two-proportion z and Kolmogorov-Smirnov tests at {drift.ALPHA:g})")
         return EXIT_OK

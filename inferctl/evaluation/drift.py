@@ -17,9 +17,11 @@ import bisect
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from inferctl.evaluation.evaluate import pool
+from lambdas.inference.core.results import iso
 from lambdas.inference.core.thresholds import Thresholds
 from lambdas.inference.core.values import Label
 
@@ -51,6 +53,14 @@ class Window:
         candidates = (Label(label["name"], float(label["confidence"])) for label in document.get("candidates", []))
         for name in thresholds.near_below(candidates):
             self.near[name] = self.near.get(name, 0) + 1
+
+
+def bounds(split: datetime | None, days: float, now: datetime) -> tuple[str, str, str]:
+    """(since, split, until) in the results' ISO form: two windows of ``days`` either side of ``split`` (by
+    default the last ``days`` before ``now`` against the ``days`` before them)."""
+    width = timedelta(days=days)
+    middle = (split or now - width).astimezone(UTC)
+    return iso(middle - width), iso(middle), iso(middle + width)
 
 
 def windows(
