@@ -23,6 +23,7 @@ from lambdas.inference import backends
 from lambdas.inference.core import rules
 from lambdas.inference.core.rules import ConfigError
 from lambdas.inference.core.variables import read_all
+from lambdas.inference.images.budget import SMALLEST_MEMORY_MB
 from lambdas.inference.settings import Settings, all_variables, model_variables, platform_environment
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
@@ -236,7 +237,7 @@ class StackConfig:
             function=Settings.from_context(get),
             stack_name=value("stackName", rules.stack_name, defaults.stack_name),
             max_receive_count=value("maxReceiveCount", number(1, 1000), defaults.max_receive_count),
-            lambda_memory_mb=value("lambdaMemoryMb", number(128, 10_240), defaults.lambda_memory_mb),
+            lambda_memory_mb=value("lambdaMemoryMb", number(SMALLEST_MEMORY_MB, 10_240), defaults.lambda_memory_mb),
             lambda_timeout_seconds=timeout,
             batch_size=batch_size,
             max_batching_window_seconds=window,
@@ -357,9 +358,8 @@ def email_address(name: str, raw: Any) -> str:
     return rules.matching(name, raw, _EMAIL, "expected an email address like ops@example.com")
 
 
-_PRINCIPAL_ARN = re.compile(
-    r"^arn:aws[a-z-]*:(iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}|sts::\d{12}:assumed-role/.+)$"
-)
+_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}$")
+_SESSION_ARN = re.compile(r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([\w+=,.@-]{1,64})/.+$")
 
 
 def principal_arns(name: str, raw: Any) -> tuple[str, ...]:
@@ -376,6 +376,15 @@ def principal_arns(name: str, raw: Any) -> tuple[str, ...]:
     if not isinstance(raw, list):
         raise ConfigError(name, f"expected a list of IAM role ARNs, got {raw!r}")
     expected = "expected IAM role ARNs like arn:aws:iam::ACCOUNT:role/NAME"
+    for item in raw:
+        session = _SESSION_ARN.match(item) if isinstance(item, str) else None
+        if session:
+            partition, account, role = session.groups()
+            raise ConfigError(
+                name,
+                f"{item} is a session of a role, and aws:PrincipalArn is the role's own ARN for every session: "
+                f"use arn:{partition}:iam::{account}:role/{role}",
+            )
     return tuple(rules.matching(name, item, _PRINCIPAL_ARN, expected) for item in raw)
 
 

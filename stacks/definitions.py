@@ -25,6 +25,10 @@ EVENT_MAX_AGE_SECONDS = 24 * 60 * 60
 EVENT_RETRY_ATTEMPTS = 185
 # Data keys are reused for this long: fewer KMS calls for S3 and Lambda (cost), same key.
 DATA_KEY_REUSE_SECONDS = 3600
+# Where ``inferctl smoke`` uploads its image (under the input prefix). It deletes its image; the result is not
+# its to delete (``result_writers_statement``), so the bucket expires what is under this folder after a day.
+SMOKE_FOLDER = "_smoke/"
+SMOKE_EXPIRY_DAYS = 1
 
 
 @dataclass(frozen=True)
@@ -91,18 +95,35 @@ def key_policy_statement() -> dict[str, Any]:
     }
 
 
-RESULT_WRITERS_SID = "OnlyTheFunctionWritesResults"
+RESULT_WRITERS_SID = "OnlyTheFunctionChangesResults"
+# Every action that changes which document stands at a result key, checked against the S3 actions list:
+# PutObject (also CopyObject and a multipart upload's parts and completion), DeleteObject (a delete marker: the
+# image left without an outcome), DeleteObjectVersion (the newest version removed: an older version's result
+# current again), and replication writing a replica or a delete marker over it. Left out, because they change
+# nothing a reader of the key sees or cannot apply here: PutObjectAcl (ACLs are disabled, BucketOwnerEnforced),
+# PutObjectTagging, RestoreObject (a temporary copy of an archived version beside the current one),
+# PutObjectRetention / PutObjectLegalHold / BypassGovernanceRetention (no Object Lock), RenameObject (directory
+# buckets only). Lifecycle expiration is S3's own and no bucket policy applies to it.
+RESULT_KEY_ACTIONS = (
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:ReplicateObject",
+    "s3:ReplicateDelete",
+)
 
 
 def result_writers_statement(bucket_arn: Any, input_prefix: str, writer_arns: list[Any]) -> dict[str, Any]:
-    """Nobody but the function (and the operator's break-glass principals, ``resultWriterArns``) may write a
-    result key: a forged ``<image>.json`` could otherwise stand as the image's result or block it for good.
-    ``aws:PrincipalArn`` is the role's ARN for any of its sessions."""
+    """Nobody but the function (the operator's break-glass principals, ``resultWriterArns``, and with
+    ``allowDestroy`` the stack's own auto-delete) may change a result key: a forged ``<image>.json`` could stand as
+    the image's result or block it for good, a deleted one leave the image without an outcome or bring an older
+    version's back. ``aws:PrincipalArn`` is the role's ARN for any of its sessions. The bucket owner's root user can
+    still delete: ``inferctl audit`` finds what that leaves, and ``reprocess --missing`` repairs it."""
     return {
         "Sid": RESULT_WRITERS_SID,
         "Effect": "Deny",
         "Principal": {"AWS": "*"},
-        "Action": "s3:PutObject",
+        "Action": list(RESULT_KEY_ACTIONS),
         "Resource": f"{bucket_arn}/{input_prefix}*{RESULT_SUFFIX}",
         "Condition": {"ArnNotEquals": {"aws:PrincipalArn": writer_arns}},
     }

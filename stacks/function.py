@@ -7,7 +7,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, BundlingOptions, Duration, RemovalPolicy, Stack, Token, Validations
+from aws_cdk import (
+    Acknowledgment,
+    BundlingOptions,
+    CustomResourceProviderBase,
+    Duration,
+    RemovalPolicy,
+    Stack,
+    Token,
+    Validations,
+)
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
@@ -57,11 +66,15 @@ class InferenceFunction(Construct):
             description="Image inference function: read images, write results, call the configured model",
         )
         self._grant_least_privilege(config, ingest, stack)
+        writers = [self.role.role_arn, *config.result_writer_arns]
+        if config.allow_destroy:
+            # The stack's auto-delete empties the bucket before CloudFormation deletes it.
+            auto_delete = stack.node.try_find_child("Custom::S3AutoDeleteObjectsCustomResourceProvider")
+            assert isinstance(auto_delete, CustomResourceProviderBase), "allowDestroy adds CDK's auto-delete"
+            writers.append(auto_delete.role_arn)
         ingest.bucket.add_to_resource_policy(
             iam.PolicyStatement.from_json(
-                definitions.result_writers_statement(
-                    ingest.bucket.bucket_arn, config.input_prefix, [self.role.role_arn, *config.result_writer_arns]
-                )
+                definitions.result_writers_statement(ingest.bucket.bucket_arn, config.input_prefix, writers)
             )
         )
 

@@ -95,7 +95,13 @@ class Ingest(Construct):
                     id="expire-old-versions",
                     noncurrent_version_expiration=Duration.days(30),
                     abort_incomplete_multipart_upload_after=Duration.days(7),
-                )
+                ),
+                s3.LifecycleRule(
+                    id="expire-smoke-tests",
+                    prefix=f"{config.input_prefix}{definitions.SMOKE_FOLDER}",
+                    expiration=Duration.days(definitions.SMOKE_EXPIRY_DAYS),
+                    noncurrent_version_expiration=Duration.days(definitions.SMOKE_EXPIRY_DAYS),
+                ),
             ],
             removal_policy=removal,
             auto_delete_objects=config.allow_destroy,

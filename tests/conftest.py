@@ -22,3 +22,12 @@ os.environ.update(
 )
 for variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS"):
     os.environ.pop(variable, None)
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--big-photos",
+        choices=("slice", "all"),
+        default="slice",
+        help="the big-photo family through the Lambda-faithful harness: a slice (make test) or every case",
+    )

@@ -27,7 +27,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     handle: IO[str] | None = args.output.open("w", encoding="utf-8", newline="") if args.output else None
     writer: Any = None
     if handle and args.format == "csv":
-        writer = csv.DictWriter(handle, fieldnames=["key", "state", "code", "last_modified"])
+        writer = csv.DictWriter(handle, fieldnames=["key", "state", "code", "why", "last_modified"])
         writer.writeheader()
 
     def write_row(row: dict[str, Any]) -> None:

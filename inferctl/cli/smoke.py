@@ -28,5 +28,9 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     else:
         print(f"smoke FAILED after {result.seconds:.1f} s: {result.key}: {result.reason}", file=sys.stderr)
     if not args.keep:
-        print(f"cleaned up {result.cleaned} object versions", file=sys.stderr)
+        print(
+            f"cleaned up {result.cleaned} object versions of the image; its result expires with the bucket's "
+            "expire-smoke-tests rule after a day",
+            file=sys.stderr,
+        )
     return EXIT_OK if result.passed else EXIT_LOST

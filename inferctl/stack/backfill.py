@@ -413,21 +413,35 @@ def audit(
     result = Audit()
     entries = listing(target.client("s3"), target.bucket, prefix or target.input_prefix, suffixes)
     for entry, document in with_documents(target, entries):
-        state, code = _state(entry, document, settled)
+        state, code, why = _state(entry, document, settled)
         result.images += 1
         result.counts[state] = result.counts.get(state, 0) + 1
         if code:
             result.error_codes[code] = result.error_codes.get(code, 0) + 1
-        write_row({"key": entry.key, "state": state, "code": code, "last_modified": entry.last_modified.isoformat()})
+        write_row(
+            {
+                "key": entry.key,
+                "state": state,
+                "code": code,
+                "why": why,
+                "last_modified": entry.last_modified.isoformat(),
+            }
+        )
         on_image(result.images)
     return result
 
 
-def _state(entry: Entry, document: dict[str, Any] | None, settled: Settled) -> tuple[str, str | None]:
+# Why an image has no outcome for its current upload: `reprocess --missing` re-runs both.
+NO_RESULT, OLDER_UPLOAD = "no result", "answers an older upload"
+
+
+def _state(entry: Entry, document: dict[str, Any] | None, settled: Settled) -> tuple[str, str | None, str | None]:
+    """(state, error code, why it has no outcome). A result that answers another upload of the key than the one
+    listed (the newest result version deleted, the older one current again) counts as none."""
     if document is not None:
         if answers_another_upload(entry, document):  # the current upload has no outcome (yet)
-            return settled.why(entry) or "missing", None
+            return settled.why(entry) or "missing", None, OLDER_UPLOAD
         if document.get("status") == "error":
-            return "error", (document.get("error") or {}).get("code")
-        return "ok", None
-    return settled.why(entry) or "missing", None
+            return "error", (document.get("error") or {}).get("code"), None
+        return "ok", None, None
+    return settled.why(entry) or "missing", None, NO_RESULT

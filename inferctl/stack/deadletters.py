@@ -19,15 +19,43 @@ class DeadLetterReport:
 
 
 def why(target: Target, letter: DeadLetter) -> str | None:
-    """The last error the function logged for this message (from its CloudWatch log group)."""
-    return last_logged_error(target, letter.message_id, lambda line: line.get("message_id") == letter.message_id)
+    """The last error the function logged for this message (from its CloudWatch log group); when it logged none,
+    how the invocations it was part of ended, if Lambda ended one of them (out of memory, out of time)."""
+    logged = last_logged_error(target, letter.message_id, lambda line: line.get("message_id") == letter.message_id)
+    return logged or invocation_ended(target, letter.message_id)
 
 
-def last_logged_error(target: Target, term: str, about: Callable[[dict[str, Any]], bool]) -> str | None:
-    """The last ``error_code: error`` the function logged on a line that mentions ``term`` and is ``about``
-    what is asked (a message id, an image key); None without a log group or the permission to read it."""
+# How Lambda's platform.report says an invocation was ended, in words.
+_ENDINGS = {
+    "Runtime.OutOfMemory": "killed for using more than its memory size",
+    "Runtime.ExitError": "ended by its runtime exiting",
+    "timeout": "stopped at its timeout",
+}
+
+
+def invocation_ended(target: Target, message_id: str) -> str | None:
+    """Why the last invocation that received this message and that Lambda ended (its ``platform.report`` status
+    not ``success``) ended: the function's "Batch received" line names the messages of each invocation."""
+    requests = [
+        str(line.get("function_request_id"))
+        for line in _log_lines(target, message_id)
+        if line.get("message") == "Batch received" and message_id in (line.get("message_ids") or [])
+    ]
+    reasons = []
+    for request in dict.fromkeys(requests):
+        for line in _log_lines(target, request):
+            record = line.get("record") if line.get("type") == "platform.report" else None
+            if isinstance(record, dict) and record.get("requestId") == request and record.get("status") != "success":
+                ending = record.get("errorType") or record.get("status")
+                detail = _ENDINGS.get(str(ending), f"ended ({ending})")
+                reasons.append(f"{ending}: the invocation {request} that held this message was {detail}")
+    return reasons[-1] if reasons else None
+
+
+def _log_lines(target: Target, term: str) -> list[dict[str, Any]]:
+    """The function's JSON log lines that mention ``term`` (none without a log group or the permission)."""
     if not target.log_group:
-        return None
+        return []
     try:
         events = (
             target.client("logs")
@@ -35,15 +63,26 @@ def last_logged_error(target: Target, term: str, about: Callable[[dict[str, Any]
             .get("events", [])
         )
     except Exception:  # noqa: BLE001 - the reason is a nicety; the outcome itself is what matters
-        return None
-    reasons = []
+        return []
+    lines = []
     for event in events:
         try:
             line = json.loads(event["message"])
         except (json.JSONDecodeError, TypeError):
             continue
-        if isinstance(line, dict) and line.get("error_code") and about(line):
-            reasons.append(f"{line['error_code']}: {line.get('error', '')}".strip())
+        if isinstance(line, dict):
+            lines.append(line)
+    return lines
+
+
+def last_logged_error(target: Target, term: str, about: Callable[[dict[str, Any]], bool]) -> str | None:
+    """The last ``error_code: error`` the function logged on a line that mentions ``term`` and is ``about``
+    what is asked (a message id, an image key); None without a log group or the permission to read it."""
+    reasons = [
+        f"{line['error_code']}: {line.get('error', '')}".strip()
+        for line in _log_lines(target, term)
+        if line.get("error_code") and about(line)
+    ]
     return reasons[-1] if reasons else None
 
 

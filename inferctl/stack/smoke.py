@@ -1,9 +1,10 @@
 """The deployment smoke test: one generated image through the real pipeline, timed, then cleaned up.
 
 It proves the whole path an image takes (the bucket's notification, the queue, the trigger, the function, the
-model, the result written next to the image) rather than any one piece, and leaves nothing behind: the image,
-its result and every version of both are deleted. When the result does not come, it says why: the error
-document, the dead-letter queue, or the last error the function logged for the image.
+model, the result written next to the image) rather than any one piece. Every version of the image is deleted;
+its result is not the tool's to delete (nobody but the function changes a result key), and the bucket's
+``expire-smoke-tests`` rule removes what is under ``_smoke/`` after a day. When the result does not come, it says
+why: the error document, the dead-letter queue, or the last error the function logged for the image.
 """
 
 from __future__ import annotations
@@ -19,9 +20,7 @@ from inferctl.stack import deadletters
 from inferctl.stack import uploads as images
 from inferctl.stack.outcomes import ImageState
 from inferctl.stack.target import Target
-from lambdas.inference.core.events import result_key_for
-
-SMOKE_FOLDER = "_smoke/"
+from stacks.definitions import SMOKE_FOLDER
 
 
 @dataclass
@@ -60,7 +59,7 @@ def run(target: Target, timeout: float = 120.0, poll_seconds: float = 1.0, keep:
         result = SmokeResult(upload.key, found.state, time.monotonic() - started)
         result.labels, result.reason = _explain(target, found)
     finally:
-        cleaned = 0 if keep else remove(target, [upload.key, result_key_for(upload.key)])
+        cleaned = 0 if keep else remove(target, [upload.key])
     result.cleaned = cleaned
     return result
 

@@ -30,8 +30,10 @@ from lambdas.inference.core.errors import TransientError
 
 T = TypeVar("T")
 
-# The latest moment (time.monotonic) work of this invocation may still start or wait for.
+# The latest moment (time.monotonic) work of this invocation may still start or wait for, and how long the
+# invocation had for its work when it began.
 _END: contextvars.ContextVar[float | None] = contextvars.ContextVar("invocation_end", default=None)
+_LENGTH: contextvars.ContextVar[float | None] = contextvars.ContextVar("invocation_length", default=None)
 # A model attempt is not started with less than this left before the deadline (which already keeps the
 # invocation's safety margin for the write): it could not answer in time anyway.
 MIN_ATTEMPT_SECONDS = 0.25
@@ -44,9 +46,11 @@ MAX_CALL_WORKERS = 64
 def invocation(seconds: float | None) -> Iterator[None]:
     """Work started inside the block must end within ``seconds`` (None: no bound, outside Lambda)."""
     token = _END.set(None if seconds is None else time.monotonic() + seconds)
+    length = _LENGTH.set(seconds)
     try:
         yield
     finally:
+        _LENGTH.reset(length)
         _END.reset(token)
 
 
@@ -54,6 +58,17 @@ def remaining() -> float | None:
     """Seconds left for work of the current invocation; None when there is no bound."""
     end = _END.get()
     return None if end is None else end - time.monotonic()
+
+
+def share(fraction: float, default: float) -> tuple[float, bool]:
+    """Seconds a piece of work may take when it may use ``fraction`` of an invocation (``default`` outside one),
+    and whether that cap, rather than what is left of this invocation, is what bounds it. Work that needs more
+    than its cap can never finish; work cut short by the invocation's end may finish in a fresh one."""
+    left, length = remaining(), _LENGTH.get()
+    if left is None or length is None:
+        return default, True
+    cap = length * fraction
+    return (cap, True) if cap <= left else (max(0.0, left), False)
 
 
 def check(what: str, needed: float = 0.0) -> None:

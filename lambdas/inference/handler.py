@@ -27,10 +27,11 @@ from lambdas.inference.challenger import build as build_challenger
 from lambdas.inference.core import errors, events
 from lambdas.inference.core.errors import ProcessingError, TransientError
 from lambdas.inference.core.rules import ConfigError
-from lambdas.inference.images.prepare import MemoryBudget, budget_bytes
-from lambdas.inference.pacing import RateLimiter, VisibilityBackoff
+from lambdas.inference.images.budget import MemoryBudget, budget_bytes
+from lambdas.inference.pacing import RateLimiter
 from lambdas.inference.pipeline import BatchScope, Pipeline, Storage
 from lambdas.inference.settings import Settings, tracing_enabled
+from lambdas.inference.source_queue import Acknowledgements, SourceQueue, watching
 from lambdas.inference.storage import S3Storage
 from lambdas.inference.tracing import make_tracing
 
@@ -99,7 +100,7 @@ class PowertoolsTelemetry:
 class Runtime:
     pipeline: Pipeline
     runner: BatchRunner
-    backoff: VisibilityBackoff | None = None
+    queue: SourceQueue | None = None
 
 
 def _unexpected(record: SqsRecord, exc: Exception) -> None:
@@ -168,8 +169,8 @@ def build_runtime(
     runner = BatchRunner(
         settings.record_concurrency, expected=(ProcessingError,), on_unexpected=_unexpected, on_late=_late
     )
-    backoff = VisibilityBackoff(settings.queue_url, settings.retry_delay_max_seconds) if settings.queue_url else None
-    return Runtime(pipeline=pipeline, runner=runner, backoff=backoff)
+    queue = SourceQueue(settings.queue_url, settings.retry_delay_max_seconds) if settings.queue_url else None
+    return Runtime(pipeline=pipeline, runner=runner, queue=queue)
 
 
 # Lambda runs one execution environment per process; the embedded stack runs several in one process and
@@ -223,7 +224,13 @@ def _margin_ms(context: LambdaContext | None) -> int:
     return min(SAFETY_MARGIN_MS, context.get_remaining_time_in_millis() // 4)
 
 
-def record_handler(record: SqsRecord, context: LambdaContext | None, margin_ms: int, scope: BatchScope) -> None:
+def record_handler(
+    record: SqsRecord,
+    context: LambdaContext | None,
+    margin_ms: int,
+    scope: BatchScope,
+    acknowledgements: Acknowledgements | None = None,
+) -> None:
     logger.thread_safe_append_keys(message_id=record.message_id)
     if context is not None and margin_ms and context.get_remaining_time_in_millis() < margin_ms:
         logger.warning(
@@ -249,13 +256,15 @@ def record_handler(record: SqsRecord, context: LambdaContext | None, margin_ms: 
                 },
             )
             raise
+        if acknowledgements is not None:
+            acknowledgements.finished(record)
 
 
 def _back_off(current: Runtime, record: SqsRecord) -> int | None:
-    if current.backoff is None or not record.receipt_handle:
+    if current.queue is None or not record.receipt_handle:
         return None
     try:
-        return current.backoff.delay(record.receipt_handle, record.receive_count)
+        return current.queue.delay(record.receipt_handle, record.receive_count)
     except Exception as exc:  # noqa: BLE001 - the queue's own visibility timeout still brings it back
         logger.warning("Could not delay the record's redelivery", extra={"error": repr(exc)})
         return None
@@ -276,18 +285,37 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         raise
     margin = _margin_ms(context)
     scope = BatchScope()  # the same object twice in this batch is worked on once
+    acknowledgements = _batch(event, current)
     left = _remaining_seconds(context)
     # Records and model calls work until the margin; the batch's response is sent, whatever still runs, a
     # moment before Lambda's timeout would throw every record of the batch back into the queue.
-    with deadline.invocation(None if left is None else left - margin / 1000):
+    with watching(acknowledgements), deadline.invocation(None if left is None else left - margin / 1000):
         response: dict[str, Any] = current.runner.process(
             event,
-            lambda record: record_handler(record, context, margin, scope),
+            lambda record: record_handler(record, context, margin, scope, acknowledgements),
             wait_seconds=None
             if left is None
             else max(0.0, left - min(RESPONSE_MARGIN_SECONDS, left * RESPONSE_MARGIN_SHARE)),
         )
     return response
+
+
+def _batch(event: dict[str, Any], current: Runtime) -> Acknowledgements:
+    """The batch's messages, logged once (the line ties each message to this invocation's request id: what
+    ``inferctl dlq`` reads when an invocation was killed before a record could say why), and whether it is already
+    at risk: a message received before may come from a batch that was killed."""
+    records = event.get("Records") or []
+    ids = [str(record.get("messageId")) for record in records]
+    again = [
+        str(record.get("messageId"))
+        for record in records
+        if str((record.get("attributes") or {}).get("ApproximateReceiveCount", "1")) not in ("1", "0")
+    ]
+    logger.info("Batch received", extra={"message_ids": ids, "received_before": again})
+    acknowledgements = Acknowledgements(current.queue, logger)
+    if again:
+        acknowledgements.at_risk(f"{len(again)} of its messages were received before")
+    return acknowledgements
 
 
 def _remaining_seconds(context: LambdaContext | None) -> float | None:

@@ -3,9 +3,9 @@
 - ``RateLimiter``: a token bucket shared by an execution environment's threads. The stack gives each
   environment its share of the model's calls per second (``MODEL_CALLS_PER_SECOND`` = capacity divided by
   the trigger's maximum concurrency), and every HTTP attempt to the model, retries included, takes a token.
-- ``VisibilityBackoff``: a record that failed because the model throttled, was not ready or failed comes
-  back after a delay that grows with its receive count, instead of after the queue's full visibility
-  timeout all at once with its neighbours.
+- ``backoff_seconds``: a record that failed because the model throttled, was not ready or failed comes back
+  after a delay that grows with its receive count (``queue.SourceQueue.delay``), instead of after the queue's
+  full visibility timeout all at once with its neighbours.
 """
 
 from __future__ import annotations
@@ -65,29 +65,3 @@ def backoff_seconds(receive_count: int, cap: int, rng: random.Random | None = No
     base = min(cap, BACKOFF_BASE_SECONDS * 2 ** max(0, receive_count - 1))
     jitter = (rng or random).uniform(-BACKOFF_JITTER, BACKOFF_JITTER)
     return int(min(cap, max(1, base * (1 + jitter))))
-
-
-class VisibilityBackoff:
-    """Sets a failed record's visibility timeout (``ChangeMessageVisibility``; the SQS client is created the
-    first time it is needed, so the cold start does not pay for it)."""
-
-    def __init__(self, queue_url: str, cap_seconds: int, client: Any | None = None) -> None:
-        self.queue_url = queue_url
-        self.cap_seconds = cap_seconds
-        self._client = client
-        self._lock = threading.Lock()
-
-    def delay(self, receipt_handle: str, receive_count: int) -> int:
-        seconds = backoff_seconds(receive_count, self.cap_seconds)
-        self._sqs().change_message_visibility(
-            QueueUrl=self.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
-        )
-        return seconds
-
-    def _sqs(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                import boto3
-
-                self._client = boto3.client("sqs")
-            return self._client

@@ -20,8 +20,9 @@ from lambdas.inference.core import errors, events, ordering, results
 from lambdas.inference.core.errors import PermanentError, ProcessingError, TransientError
 from lambdas.inference.core.events import MalformedMessage, ObjectCreated, S3TestEvent
 from lambdas.inference.core.thresholds import Thresholds
-from lambdas.inference.core.values import ObjectRef
-from lambdas.inference.images.prepare import HEADER_BYTES, MemoryBudget
+from lambdas.inference.core.values import ImageFacts, ObjectRef
+from lambdas.inference.images.budget import MemoryBudget
+from lambdas.inference.images.prepare import HEADER_BYTES
 from lambdas.inference.storage import Existing, Head, ObjectGone, WriteConflict
 
 MAX_KEY_BYTES = 1024  # S3's limit for an object key, in UTF-8 bytes
@@ -139,6 +140,34 @@ def _describes(ref: ObjectRef, head: Head) -> bool:
     return True  # nothing to compare (an emulator that gives neither): the event is taken at its word
 
 
+def _decode_facts(facts: ImageFacts) -> dict[str, Any]:
+    """How the image was decoded, for the log: where, and what was reserved and held (MB)."""
+    if facts.decoded_in is None:
+        return {}
+    mb = 1024 * 1024
+    decode: dict[str, Any] = {
+        "in": facts.decoded_in,
+        "format": facts.format,
+        "pixels": (facts.width or 0) * (facts.height or 0),
+    }
+    if facts.decode_reserved is not None:
+        decode["reserved_mb"] = round(facts.decode_reserved / mb, 1)
+    if facts.decode_held is not None:
+        decode["held_mb"] = round(facts.decode_held / mb, 1)
+    return {"decode": decode}
+
+
+def _verdict(ref: ObjectRef, existing: Existing | None) -> ordering.Verdict:
+    """``ordering.judge`` on what sits at the result key. A document from before the producer mark (schema 1.0-1.4)
+    is never taken at its word: whatever it says it answers, it is replaced only after the same check as an
+    unordered one (this version is still the key's current one)."""
+    if existing is None or existing.document is None:
+        return ordering.Verdict.PROCESS
+    if existing.legacy:
+        return ordering.Verdict.UNORDERED
+    return ordering.judge(ref, existing.document)
+
+
 class Pipeline:
     def __init__(
         self,
@@ -243,7 +272,7 @@ class Pipeline:
         existing: Existing | None = None
         if redelivered:
             existing = self._existing(ref, result_key, log_keys)
-            if ordering.judge(ref, existing.document if existing else None) is ordering.Verdict.DUPLICATE:
+            if _verdict(ref, existing) is ordering.Verdict.DUPLICATE:
                 return self._settled(Status.DUPLICATE, ref, result_key, log_keys)
         try:
             head = self.storage.head_current(ref.bucket, ref.key, HEADER_BYTES, whole=self.backend.needs_bytes(ref))
@@ -321,6 +350,7 @@ class Pipeline:
                 # This image's critical path in the function: its first S3 call to its result written.
                 "record_ms": round((time.perf_counter() - started) * 1000, 1),
                 "sent_as": detection.image.sent_as,
+                **_decode_facts(detection.image),
             },
         )
         return Outcome(status=Status.OK, key=ref.key, result_key=result_key)
@@ -416,7 +446,7 @@ class Pipeline:
                     # This very write landed and its answer was lost: botocore retried the PUT, and the retry
                     # found the key taken by it (412). Written, not a duplicate.
                     return None
-                verdict = ordering.judge(ref, existing.document if existing else None)
+                verdict = _verdict(ref, existing)
                 if verdict is ordering.Verdict.DUPLICATE:
                     return Status.DUPLICATE
                 if verdict in (ordering.Verdict.SUPERSEDED, ordering.Verdict.UNORDERED):

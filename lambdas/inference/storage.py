@@ -37,12 +37,14 @@ CONNECT_TIMEOUT_SECONDS = 2
 
 @dataclass(frozen=True)
 class Existing:
-    """What sits at a result key: one of our outcome documents, or something else (``foreign``, and why)."""
+    """What sits at a result key: one of our outcome documents (``legacy``: written before the producer mark, its
+    ordering fields never taken at their word), or something else (``foreign``, and why)."""
 
     document: dict[str, Any] | None
     etag: str
     foreign: bool = False
     reason: str = ""
+    legacy: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,8 +123,8 @@ def is_outcome_document(document: Any, image_key: str | None = None, metadata: A
 
 def existing(raw: bytes, etag: str, image_key: str, metadata: Any = None) -> Existing:
     """What sits at a result key, as the function judges it: one of its documents about ``image_key``; a
-    document of its from before the mark (``document`` None: replaced like an absent one, If-Match its ETag);
-    or something else (``foreign``: never replaced)."""
+    document of its from before the mark (``legacy``: replaced, If-Match its ETag, only while the version being
+    processed is the key's current one); or something else (``foreign``: never replaced)."""
     try:
         document = json.loads(raw)
     except ValueError:  # not JSON, or not UTF-8
@@ -130,7 +132,7 @@ def existing(raw: bytes, etag: str, image_key: str, metadata: Any = None) -> Exi
     kind = document_kind(document, image_key, metadata)
     if kind == FOREIGN:
         return Existing(None, etag, foreign=True, reason="it is not a result document written by this function")
-    return Existing(document if kind == OURS else None, etag)
+    return Existing(document, etag, legacy=kind == LEGACY)
 
 
 def image_key_of(result_key: str) -> str:

@@ -100,6 +100,12 @@ def test_cfn_lint_finds_no_errors(context):
         ("alarmTopicArn", "ops-alerts", "SNS topic ARN"),
         ("alarmEmail", "ops at example", "email address"),
         ("resultWriterArns", "admin", "IAM role ARNs"),
+        (
+            "resultWriterArns",
+            '["arn:aws:sts::123456789012:assumed-role/Admin/alice"]',
+            "use arn:aws:iam::123456789012:role/Admin",
+        ),
+        ("lambdaMemoryMb", "128", "between 256 and 10240"),
         ("tags", "CostCenter=1234", "JSON object"),
         ("tags", {"aws:owner": "me"}, "not starting with 'aws:'"),
         ("permissionsBoundaryArn", "DeveloperBoundary", "IAM policy ARN"),

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from lambdas.inference.core.rules import DEFAULT_IMAGE_SUFFIXES
+from lambdas.inference.core.rules import DEFAULT_IMAGE_SUFFIXES, ConfigError
+from stacks.config import StackConfig
 from stacks.definitions import RESULT_WRITERS_SID
 from tests.infrastructure.synth import Synthesized, synth
 
@@ -144,15 +145,40 @@ def _result_writer_denies(synthesized):
     return [st for st in policy["Properties"]["PolicyDocument"]["Statement"] if st.get("Sid") == RESULT_WRITERS_SID]
 
 
-def test_only_the_function_may_write_result_keys(default):
+def test_only_the_function_may_change_result_keys(default):
     (deny,) = _result_writer_denies(default)
     role_id = default.logical_id(default.stack.inference.role)
     bucket_id = default.logical_id(default.stack.ingest.bucket)
     assert deny["Effect"] == "Deny"
     assert deny["Principal"] == {"AWS": "*"}
-    assert deny["Action"] == "s3:PutObject"  # PutObject, CopyObject and multipart uploads all need it
+    # Writing one (PutObject: also CopyObject and multipart uploads), deleting it or its newest version, and
+    # replicating over it
+    assert set(deny["Action"]) == {
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:ReplicateObject",
+        "s3:ReplicateDelete",
+    }
     assert deny["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/test_images/*.json"]]}
     assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": [{"Fn::GetAtt": [role_id, "Arn"]}]}}
+
+
+def test_a_throwaway_stack_can_still_empty_its_bucket():
+    # allowDestroy's auto-delete empties the bucket, results included, before CloudFormation deletes it
+    s = synth(allowDestroy=True)
+    (deny,) = _result_writer_denies(s)
+    (provider_role,) = [name for name in s.resources("AWS::IAM::Role") if name.startswith("CustomS3AutoDelete")]
+    assert {"Fn::GetAtt": [provider_role, "Arn"]} in deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+
+
+def test_the_smoke_tests_results_expire_with_the_buckets_rule(default):
+    rules = default.json["Resources"][default.logical_id(default.stack.ingest.bucket)]["Properties"][
+        "LifecycleConfiguration"
+    ]["Rules"]
+    smoke = next(rule for rule in rules if rule["Id"] == "expire-smoke-tests")
+    assert smoke["Prefix"] == "test_images/_smoke/"
+    assert (smoke["ExpirationInDays"], smoke["NoncurrentVersionExpiration"]["NoncurrentDays"]) == (1, 1)
 
 
 def test_break_glass_writers_come_from_context():
@@ -161,6 +187,15 @@ def test_break_glass_writers_come_from_context():
     writers = deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
     assert len(writers) == 2
     assert admin in writers
+
+
+def test_a_role_sessions_arn_is_refused_naming_the_roles_arn():
+    # aws:PrincipalArn is the role's ARN for every session: a session's ARN would never match, silently
+    session = "arn:aws:sts::123456789012:assumed-role/Admin/alice@example.com"
+    with pytest.raises(ConfigError) as raised:
+        StackConfig.from_context({"resultWriterArns": [session]}.get)
+    assert str(raised.value).count("\n") == 0
+    assert "use arn:aws:iam::123456789012:role/Admin" in str(raised.value)
 
 
 def test_access_log_bucket_is_private_and_not_public(default):

@@ -64,15 +64,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(response.body)))
         self.send_header("x-amzn-RequestId", f"local-{threading.get_ident()}-{id(response)}")
         self.end_headers()
-        if not response.seconds_per_byte:
-            self.wfile.write(response.body)
-            return
-        stop = self.server.stopping
-        for index in range(len(response.body)):
-            self.wfile.write(response.body[index : index + 1])
-            self.wfile.flush()
-            if stop.wait(response.seconds_per_byte):
+        try:
+            if not response.seconds_per_byte:
+                self.wfile.write(response.body)
                 return
+            stop = self.server.stopping
+            for index in range(len(response.body)):
+                self.wfile.write(response.body[index : index + 1])
+                self.wfile.flush()
+                if stop.wait(response.seconds_per_byte):
+                    return
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the caller stopped waiting (a deadline, or its process was killed): nobody to answer
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
 

@@ -51,6 +51,7 @@ class EmbeddedStack:
     models: LocalModels | None = None
     decisions: list[Decision] = field(default_factory=list)  # the model controller's, oldest first
     invocations: list[Report] = field(default_factory=list)  # isolation="process": one REPORT per invocation
+    invoker: ProcessInvoker | None = None  # isolation="process" or "warm": the function's execution environments
 
     def client(self, service: str) -> Any:
         return self.session.client(service)
@@ -151,12 +152,13 @@ def embedded_stack(
     always running); the model controller runs every ``controller_seconds`` (Lambda's schedule: a minute),
     pausing the trigger while the model cannot answer (None: no controller). ``isolation="process"`` runs every
     invocation the way Lambda does when memory and time matter (``isolation.py``): a fresh process with the
-    function's environment, killed above its memory size or past its timeout; the default runs the handler in
-    this process's threads (fast, but it cannot be killed for memory). ``clock`` (an ``EmulatedClock``) moves
+    function's environment, killed above its memory size or past its timeout; ``"warm"`` the same in one process
+    per container, reused and frozen between invocations; the default runs the handler in this process's threads
+    (fast, but it cannot be killed for memory). ``clock`` (an ``EmulatedClock``) moves
     SQS's time and the controller's forward by days when asked.
     """
-    if isolation not in ("thread", "process"):
-        raise ValueError(f"isolation is 'thread' or 'process', not {isolation!r}")
+    if isolation not in ("thread", "process", "warm"):
+        raise ValueError(f"isolation is 'thread', 'process' or 'warm', not {isolation!r}")
     with contextlib.ExitStack() as stack:
         emulator = stack.enter_context(embedded_aws())
         if clock is not None:
@@ -237,14 +239,16 @@ def embedded_stack(
                 logs.ship()
 
         invokers: list[ProcessInvoker] = []
-        if isolation == "process":
+        if isolation in ("process", "warm"):
             invoker = ProcessInvoker(
                 lambda: {**emulator.environment(), **function.environment, "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME},
                 memory_mb=function.memory_mb,
                 timeout_seconds=function.timeout_seconds,
                 write=logs.write,
+                reuse=isolation == "warm",
             )
             invokers.append(invoker)
+            stack.callback(invoker.close)
 
             def invoke_isolated(event: dict[str, Any], context: Any) -> Any:
                 try:
@@ -252,7 +256,7 @@ def embedded_stack(
                 finally:
                     logs.ship()
 
-            handler, bind = invoke_isolated, _no_binding
+            handler, bind = invoke_isolated, invoker.container
         else:
             handler, bind = invoke, environment
 
@@ -286,6 +290,7 @@ def embedded_stack(
             reports=reports,
             models=directory,
             invocations=invokers[0].reports if invokers else [],
+            invoker=invokers[0] if invokers else None,
         )
         if controller_seconds is not None:
             from lambdas.controller import handler as model_controller
@@ -336,10 +341,6 @@ def embedded_stack(
 
             stack.callback(halt)
         yield embedded
-
-
-def _no_binding(index: int) -> contextlib.AbstractContextManager[None]:
-    return contextlib.nullcontext()  # a process per invocation: nothing to bind in this one
 
 
 def write_state(stack: EmbeddedStack, path: Path) -> None:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from lambdas.inference.core.values import Detection, ObjectRef
     from lambdas.inference.core.variables import Variable
     from lambdas.inference.deadline import BoundedCalls
-    from lambdas.inference.images.prepare import MemoryBudget
+    from lambdas.inference.images.budget import MemoryBudget
     from lambdas.inference.pacing import RateLimiter
 
 from lambdas.inference.backends.control import Lifecycle

@@ -66,6 +66,11 @@ class ImageFacts:
     sent_width: int | None = None
     sent_height: int | None = None
     transformations: tuple[str, ...] = ()
+    # How it was decoded (logged with the result, not written in it): "function" or "child" (a bounded child
+    # process), the bytes reserved for it, and what the child really held at its peak.
+    decoded_in: str | None = None
+    decode_reserved: int | None = None
+    decode_held: int | None = None
 
 
 @dataclass(frozen=True)

@@ -77,11 +77,18 @@ class Header:
     width: int
     height: int
     mode: str
-    orientation: int
-    frames: int | None  # None: not known from the bytes read (a TIFF's pages are counted by reading them)
+    orientation: int | None  # None: not known from the bytes read (an EXIF block past them)
+    frames: int | None  # None: not known from the bytes read, or more than were counted (a TIFF's pages)
     # How a JPEG is coded (its decoding memory). Not part of equality: Pillow cannot tell a multi-scan
     # baseline JPEG from a plain one, and the parsers must agree on everything else.
     jpeg: JpegLayout | None = field(default=None, compare=False)
+    # A TIFF's unit of decoding, (width, rows, bytes per pixel) of a strip or tile (``decode._layout``).
+    layout: tuple[int, int, int] | None = field(default=None, compare=False)
+
+    @property
+    def settled(self) -> bool:
+        """Everything that decides whether the image passes untouched is known (orientation, frames)."""
+        return self.orientation is not None and self.frames is not None
 
 
 class TooManyPixels(ValueError):
@@ -173,27 +180,32 @@ def _exif_orientation(tiff: bytes) -> int:
 
 
 def _webp(data: bytes) -> Header | None:
-    """A still WebP's canvas (Pillow's WebP reader needs the whole file even for its size: without this, every
-    WebP would reserve the function's whole decode budget)."""
+    """A WebP's canvas, from its first chunk. Pillow's WebP reader needs the whole file even for its size, and
+    opening one allocates its canvas twice over (libwebp's animation decoder): it is never opened in the function's
+    own process (``prepare.py``). An extended file's EXIF (orientation) and animation are left unknown."""
     kind, chunk = data[12:16], data[20:40]
+    orientation: int | None = 1
+    frames: int | None = 1
     if kind == b"VP8 " and chunk[3:6] == b"\x9d\x01\x2a":
         width, height = struct.unpack("<HH", chunk[6:10])
         width, height, alpha = width & 0x3FFF, height & 0x3FFF, False
     elif kind == b"VP8L" and chunk[:1] == b"\x2f":
         (bits,) = struct.unpack("<I", chunk[1:5])
         width, height, alpha = (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, bool(bits >> 28 & 1)
-    elif kind == b"VP8X":
+    elif kind == b"VP8X" and len(chunk) >= 10:
         flags = chunk[0]
-        if flags & 0x02 or flags & 0x08:
-            return None  # animated, or with EXIF (orientation): Pillow decides
         width = int.from_bytes(chunk[4:7], "little") + 1
         height = int.from_bytes(chunk[7:10], "little") + 1
         alpha = bool(flags & 0x10)
+        if flags & 0x08:
+            orientation = None  # an EXIF chunk, after the pixels or far along: Pillow reads it
+        if flags & 0x02:
+            frames = None  # animated: Pillow counts the frames
     else:
         return None
     if not width or not height:
         return None
-    return Header("WEBP", width, height, "RGBA" if alpha else "RGB", 1, 1)
+    return Header("WEBP", width, height, "RGBA" if alpha else "RGB", orientation, frames)
 
 
 def _png(data: bytes) -> Header | None:
@@ -218,4 +230,8 @@ def _png(data: bytes) -> Header | None:
         elif kind == b"IDAT":
             return Header("PNG", width, height, mode, 1, max(1, frames))
         position += 12 + length
-    return None
+    if mode is None:
+        return None
+    # The pixels start past the bytes read (a large text, XMP or ICC chunk first): the size and mode are known
+    # from IHDR, an eXIf or acTL chunk may still follow.
+    return Header("PNG", width, height, mode, None, None)

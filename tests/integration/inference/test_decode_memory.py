@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lambdas.inference.core import errors
-from lambdas.inference.images.prepare import MB, budget_bytes
+from lambdas.inference.images.budget import MB, budget_bytes
 from lambdas.inference.settings import platform_environment
 from tests.support import corpus
 from tests.support.paths import ROOT

@@ -54,8 +54,11 @@ def test_a_truncated_multipage_tiff_is_unreadable_under_any_name(suffix):
     data = make.multipage_tiff()
     truncated = data[: len(data) // 2]  # the later pages are gone: Pillow raises TypeError "Missing dimensions"
     for path, run in PATHS.items():
-        if path == "first bytes":
-            continue  # part of a file cannot prove it is truncated: that path answers "not known yet"
+        if path in ("first bytes", "header"):
+            # Part of a file cannot prove it is truncated ("not known yet"), and a TIFF's header is read by the
+            # bounded child that prepares it, never in the function's process (None: "ask the child")
+            assert run(truncated) is None
+            continue
         with pytest.raises(PermanentError) as raised:
             run(truncated)
         assert raised.value.code in (errors.IMAGE_UNREADABLE, errors.IMAGE_UNSUPPORTED)

@@ -10,13 +10,13 @@ import pytest
 from PIL import Image
 
 from lambdas.inference.images import headers
-from lambdas.inference.images import prepare as images
+from lambdas.inference.images.decode import describe
 from tests.support import images as make
 
 
 def pillow_header(data: bytes) -> headers.Header:
     image = Image.open(io.BytesIO(data))
-    return images._header(image)
+    return describe(image)
 
 
 def apng(frames: int = 3) -> bytes:

@@ -8,12 +8,12 @@ import threading
 
 import pytest
 
+from lambdas.inference import deadline, images
 from lambdas.inference.core import errors
-from lambdas.inference.core.errors import PermanentError
+from lambdas.inference.core.errors import PermanentError, TransientError
 from lambdas.inference.core.values import ObjectRef
 from lambdas.inference.images import headers
-from lambdas.inference.images import prepare as images
-from lambdas.inference.images.prepare import MB, MemoryBudget, budget_bytes, decode_cost
+from lambdas.inference.images.budget import MB, MemoryBudget, budget_bytes, decode_cost
 from tests.support import images as make
 
 SAGEMAKER = images.ImageLimits(max_bytes=6 * MB, max_side=2048, native_formats=frozenset({"JPEG"}))
@@ -119,3 +119,20 @@ def test_prepare_source_within_the_budget():
     assert prepared.facts.transformations[0] == "converted_PNG_to_JPEG"
     assert 0 < budget.peak <= 64 * MB
     assert budget.held == 0
+
+
+def test_a_wait_for_memory_ends_at_the_invocations_deadline():
+    # GIVEN the whole budget held by a decode left running (a warm environment's frozen thread, say)
+    budget = MemoryBudget(100 * MB)
+    with budget.reserve(100 * MB, "the long one"), deadline.invocation(0.2), pytest.raises(TransientError) as raised:
+        # WHEN another image waits for memory
+        wait_for(budget, 10 * MB, "test_images/next.jpg")
+    # THEN it goes back to the queue at the deadline instead of waiting past it
+    assert raised.value.code == errors.OUT_OF_TIME
+    assert "test_images/next.jpg" in raised.value.message
+    assert budget.held == 0
+
+
+def wait_for(budget: MemoryBudget, cost: int, what: str) -> None:
+    with budget.reserve(cost, what):
+        pass

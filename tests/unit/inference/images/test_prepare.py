@@ -11,7 +11,7 @@ from PIL import Image
 from lambdas.inference import images
 from lambdas.inference.core import errors
 from lambdas.inference.core.errors import PermanentError
-from lambdas.inference.images.prepare import REKOGNITION_BYTES, ImageLimits, PreparedImage, prepare_read
+from lambdas.inference.images import REKOGNITION_BYTES, ImageLimits, PreparedImage, prepare_read
 from tests.support import images as make
 
 
