@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -22,11 +23,12 @@ from inferctl.stack import backfill
 from inferctl.stack.outcomes import read_result
 from lambdas.inference.core import errors
 from lambdas.inference.core.results import PRODUCER
-from lambdas.inference.images.budget import SMALLEST_MEMORY_MB
+from lambdas.inference.images.budget import MB, SMALLEST_MEMORY_MB
 from tests.support import bigphotos
 from tests.support import images as make
 from tests.support.emulated import backdate_uploads
 from tests.support.faithful import (
+    LOGS,
     MEMORY_MB,
     Harness,
     assert_neighbours_once,
@@ -167,11 +169,11 @@ def run_family(h: Harness, cases: list[bigphotos.Case], memory_mb: int) -> None:
     assert h.kills() == []
     assert max(report.max_memory_used_mb for report in h.reports) < memory_mb
     assert h.dead_lettered() & {h.target.input_prefix + name for name in items} == set()
-    outcomes = {}
+    outcomes: dict[str, str] = {}
     for case in cases:
         state = states[f"big/{case.file_name}"]
         code = ((state.document or {}).get("error") or {}).get("code")
-        outcomes[case.name] = "ok" if state.state == "ok" else (code if state.state == "error" else state.state)
+        outcomes[case.name] = "ok" if state.state == "ok" else str(code if state.state == "error" else state.state)
     allowed = {
         bigphotos.OK: {"ok"} if memory_mb >= MEMORY_MB else {"ok", errors.IMAGE_TOO_LARGE},
         bigphotos.LARGE: {errors.IMAGE_TOO_LARGE},
@@ -179,11 +181,43 @@ def run_family(h: Harness, cases: list[bigphotos.Case], memory_mb: int) -> None:
     }
     wrong = {case.name: outcomes[case.name] for case in cases if outcomes[case.name] not in allowed[case.expect]}
     assert wrong == {}
-    written = settled_results(
-        h.log, h.since, [h.target.input_prefix + f"big/{c.file_name}" for c in cases if outcomes[c.name] == "ok"]
-    )
+    results = [h.target.input_prefix + f"big/{case.file_name}" for case in cases if outcomes[case.name] == "ok"]
+    written = settled_results(h.log, h.since, results)
     assert {key: count for key, count in written.items() if count != 1} == {}
     assert_neighbours_once(h, states, neighbours)
+    record_figures(h, cases, outcomes, memory_mb)
+
+
+def record_figures(h: Harness, cases: list[bigphotos.Case], outcomes: dict[str, str], memory_mb: int) -> None:
+    """What the run measured, for the performance page and the issue's closing note: per format, the bytes per
+    pixel a child really held against what was reserved for it (from the function's "Result written" lines)."""
+    per_format: dict[str, dict[str, float]] = {}
+    for line in h.log.read_bytes()[h.since :].decode("utf-8", "replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        decode = entry.get("decode") if isinstance(entry, dict) else None
+        if not decode or decode.get("in") != "child" or not decode.get("pixels") or "held_mb" not in decode:
+            continue
+        figures = per_format.setdefault(decode["format"], {"images": 0, "pixels": 0})
+        figures["images"] += 1
+        ratio = round(decode["held_mb"] / decode["reserved_mb"], 2)
+        figures["held_to_reserved_max"] = max(figures.get("held_to_reserved_max", 0.0), ratio)
+        if decode["pixels"] > figures["pixels"]:  # the largest image of the format: its bytes per pixel
+            figures["pixels"] = decode["pixels"]
+            figures["held_b_per_px"] = round(decode["held_mb"] * MB / decode["pixels"], 1)
+            figures["reserved_b_per_px"] = round(decode["reserved_mb"] * MB / decode["pixels"], 1)
+    report = {
+        "memory_mb": memory_mb,
+        "cases": len(cases),
+        "outcomes": dict(Counter(outcomes.values())),
+        "kills": len(h.kills()),
+        "largest_max_memory_used_mb": max(report.max_memory_used_mb for report in h.reports),
+        "per_format": per_format,
+        "per_case": outcomes,
+    }
+    (LOGS / f"big-photos-{memory_mb}.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
 
 
 def test_the_big_photo_family_ends_with_one_outcome_each_and_no_kill(roomy: Harness, request: pytest.FixtureRequest):

@@ -1,9 +1,10 @@
 """Run in a fresh process (the stack's glibc setting in its environment, as Lambda starts it): prepare one image
-as a backend would and print what the budget expected and what the process really held.
+as the function would and print what the budget expected and what was really held.
 
-argv: path, limits ("sagemaker" or "rekognition"). Prints one JSON line: cost (bytes the budget reserved, or
-null when the header could not tell), peak (bytes of resident memory above the idle process at the peak),
-outcome (the error code, or "ok").
+argv: path, limits ("sagemaker" or "rekognition"). Prints one JSON line: route ("function": decoded in this
+process; "child": in the bounded child, as the function decodes everything but small JPEGs and PNGs), cost (bytes
+the budget reserved, or null when the header could not tell), peak (bytes of resident memory above the idle
+process at the peak, or what the child reported holding), outcome (the error code, or "ok").
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from lambdas.inference import images
 from lambdas.inference.backends.sagemaker import SageMakerBackend
 from lambdas.inference.core.errors import PermanentError
 from lambdas.inference.core.values import ObjectRef
+from lambdas.inference.images.budget import MemoryBudget, budget_bytes
+from lambdas.inference.images.prepare import IN_PROCESS_FORMATS, in_process_limit, prepare_source
 
 LIMITS = {
     "rekognition": images.REKOGNITION_BYTES,
@@ -33,6 +36,7 @@ def rss_kb(field: str) -> int:
 class FileSource:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.budget: MemoryBudget | None = None
         self.ref = ObjectRef(bucket="b", key=f"test_images/{path.name}", size=path.stat().st_size)
 
     def read(self) -> bytes:
@@ -53,6 +57,28 @@ def main() -> None:
         print(json.dumps({"cost": None, "peak": 0, "outcome": exc.code}))
         return
     cost = images.decode_cost(header, source.ref.size, limits, verify=True)
+    budget = MemoryBudget(budget_bytes(1024))
+    in_process = header is not None and header.format in IN_PROCESS_FORMATS
+    if not in_process or cost is None or cost > in_process_limit(budget):
+        source.budget = budget
+        try:
+            prepared = prepare_source(source, limits, verify=True)
+        except PermanentError as exc:
+            print(json.dumps({"route": "child", "cost": None, "peak": 0, "outcome": exc.code}))
+            return
+        facts = prepared.facts
+        print(
+            json.dumps(
+                {
+                    "route": facts.decoded_in,
+                    "cost": facts.decode_reserved,
+                    "peak": facts.decode_held,
+                    "outcome": "ok",
+                    "header": repr(header),
+                }
+            )
+        )
+        return
     import PIL.Image  # noqa: F401 - part of the idle process: only the work is measured
 
     Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) starts again from here
@@ -63,7 +89,7 @@ def main() -> None:
     except PermanentError as exc:
         outcome = exc.code
     peak = (rss_kb("VmHWM") - idle) * 1024
-    print(json.dumps({"cost": cost, "peak": peak, "outcome": outcome, "header": repr(header)}))
+    print(json.dumps({"route": "function", "cost": cost, "peak": peak, "outcome": outcome, "header": repr(header)}))
 
 
 if __name__ == "__main__":

@@ -45,7 +45,8 @@ HEADER_BYTES = 64 * 1024
 # Decoded in the function's own process: formats whose decoders' memory is measured and modelled exactly.
 IN_PROCESS_FORMATS = frozenset({"JPEG", "PNG"})
 IN_PROCESS_MAX = 64 * MB  # and at most a quarter of the budget: a 12-megapixel photo downscaled for SageMaker
-# What a child may use to open an image whose header the first bytes did not give, besides its bytes.
+# What a child may use to open an image whose header the first bytes did not give, besides its bytes (and at most
+# a quarter of the budget: an image that needs more to be opened gets the whole budget once).
 OPEN_ALLOWANCE = 64 * MB
 # A child may decode for at most this share of an invocation (an image that needs more can never finish), or
 # this long outside Lambda.
@@ -212,7 +213,8 @@ def _in_child(source: ImageSource, header: Header | None, limits: ImageLimits, *
     source_queue.at_risk(f"{what} is decoded in a bounded child")
     size = ref.size or 0
     cost = decode_cost(header, ref.size, limits, verify=verify)
-    allowance = cost if cost is not None else (size + OPEN_ALLOWANCE if ref.size is not None else budget.total)
+    opening = min(OPEN_ALLOWANCE, budget.total // 4)
+    allowance = cost if cost is not None else (size + opening if ref.size is not None else budget.total)
     for _ in range(4):
         # The child's allowance, the function's copy of the bytes while it hands them over, the child's own pages.
         with budget.reserve(allowance + size + CHILD_OVERHEAD, what):
