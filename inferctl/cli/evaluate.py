@@ -160,7 +160,11 @@ def cmd_reviewed(args: argparse.Namespace) -> int:
         print(json.dumps(numbers, indent=2))
         return EXIT_OK
     rows = []
+    without: list[str] = []
     for current, chosen in result.labels:
+        for what, interval in (("precision", current.precision), ("recall", current.recall)):
+            if interval.value is None and interval.why_none:
+                without.append(f"{current.label}: no {what} estimate: {interval.why_none}")
         recommended = (
             f"{chosen.threshold:g} (precision >= {100 * (chosen.precision.low or 0):.1f}%)" if chosen else "none holds"
         )
@@ -175,6 +179,8 @@ def cmd_reviewed(args: argparse.Namespace) -> int:
             )
         )
     print(table(rows, REVIEWED_HEADERS))
+    if without:
+        print("\n" + "\n".join(without))
     print(
         f"\n{result.reviewed} reviewed images standing for {result.population} results "
         f"(stratified sample, seed {result.seed}); intervals: Wilson at the effective sample size of a linearised "

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from inferctl.evaluation.evaluate import pool, score_image
+from inferctl.evaluation.evaluate import in_results_frame, pool, score_image
 from inferctl.evaluation.groundtruth import GroundTruth
 from inferctl.evaluation.matching import DEFAULT_IOU
 from inferctl.evaluation.sampling import Sample
@@ -51,17 +51,21 @@ class Interval:
     low: float | None
     high: float | None
     effective_n: float
+    why_none: str | None = None  # why there is no estimate (value None), in words
 
     def as_dict(self) -> dict[str, Any]:
         def rounded(number: float | None) -> float | None:
             return None if number is None else round(number, 4)
 
-        return {
+        found: dict[str, Any] = {
             "value": rounded(self.value),
             "low": rounded(self.low),
             "high": rounded(self.high),
             "effective_n": round(self.effective_n, 1),
         }
+        if self.why_none:
+            found["why_none"] = self.why_none
+        return found
 
 
 @dataclass(frozen=True)
@@ -91,14 +95,30 @@ def wilson(rate: float, n: float, z: float = Z95) -> tuple[float, float]:
     return max(0.0, center - half), min(1.0, center + half)
 
 
+def unseen_event_spread(n: int, rate: float) -> float:
+    """The spread a stratum's residuals are given when its sample shows none (every reviewed image alike, or one
+    image): as if one event in ``n + 1`` images could have been missed by the sample (a rare label's missed objects
+    hiding in the large "nothing found" stratum), each moving the ratio's residual by the larger of ``rate`` and
+    ``1 - rate``. Without it such a stratum adds no variance and the interval claims a certainty the sample does not
+    have (simulated: recall intervals covering the truth in 72 % of draws at a budget of 60)."""
+    chance = 1 / (n + 1)
+    return chance * (1 - chance) * max(rate, 1 - rate) ** 2
+
+
 def ratio(
     units: Sequence[Unit],
     numerator: Callable[[Unit], float],
     denominator: Callable[[Unit], float],
     sample: Sample,
     z: float = Z95,
+    *,
+    may_hold: Callable[[str], bool] = lambda stratum: True,
+    nothing: str = "nothing reviewed counts towards it",
 ) -> Interval:
-    """The population ratio sum(numerator) / sum(denominator) over all images, from the reviewed ones."""
+    """The population ratio sum(numerator) / sum(denominator) over all images, from the reviewed ones.
+    ``may_hold(stratum)``: whether the stratum can hold what the denominator counts at all (the "nothing found"
+    stratum holds no prediction); one that can but whose sample shows no variation gets ``unseen_event_spread``.
+    ``nothing``: why there is no estimate when the denominator's total is zero."""
     by_stratum: dict[str, list[Unit]] = {}
     for unit in units:
         by_stratum.setdefault(unit.stratum, []).append(unit)
@@ -109,16 +129,16 @@ def ratio(
         total_x += weight * sum(denominator(u) for u in members)
     informative = sum(1 for unit in units if denominator(unit) > 0)
     if total_x <= 0:
-        return Interval(None, None, None, 0.0)
+        return Interval(None, None, None, 0.0, nothing)
     rate = total_y / total_x
     variance = 0.0
     for name, members in by_stratum.items():
         n, population = len(members), sample.population[name]
-        if n < 2:
-            continue
         residuals = [numerator(u) - rate * denominator(u) for u in members]
         mean = sum(residuals) / n
-        spread = sum((e - mean) ** 2 for e in residuals) / (n - 1)
+        spread = sum((e - mean) ** 2 for e in residuals) / (n - 1) if n > 1 else 0.0
+        if spread <= 0 and may_hold(name):
+            spread = unseen_event_spread(n, rate)
         variance += population * population * (1 - n / population) * spread / n
     variance /= total_x * total_x
     effective = informative if variance <= 0 else min(informative, rate * (1 - rate) / variance)
@@ -137,8 +157,17 @@ def at(units: Sequence[Unit], sample: Sample, label: str, threshold: float) -> L
     def objects(unit: Unit) -> float:
         return float(unit.positives.get(label, 0))
 
-    precision = ratio(units, hits, predicted, sample)
-    recall = ratio(units, hits, objects, sample)
+    precision = ratio(
+        units,
+        hits,
+        predicted,
+        sample,
+        may_hold=lambda stratum: stratum != "none",  # an image the model said nothing about holds no prediction
+        nothing=f"no reviewed image has a prediction of {label} at {threshold:g} or above",
+    )
+    recall = ratio(
+        units, hits, objects, sample, nothing=f"no reviewed image shows a {label}: too rare for this sample to say"
+    )
     f1 = None
     if precision.value is not None and recall.value is not None and precision.value + recall.value > 0:
         f1 = 2 * precision.value * recall.value / (precision.value + recall.value)
@@ -169,7 +198,9 @@ def units_from(
         document, reviewed = by_key.get(drawn.key), truth.images.get(drawn.key)
         if document is None or reviewed is None:
             continue
-        judged, positives = score_image(drawn.key, pool(document), reviewed, truth.kind, iou)
+        judged, positives = score_image(
+            drawn.key, pool(document), in_results_frame(reviewed, document), truth.kind, iou
+        )
         scored = {name: [(item.confidence, item.hit) for item in items] for name, items in judged.items()}
         units.append(Unit(drawn.key, drawn.stratum, scored, positives))
     return units

@@ -4,9 +4,10 @@ threshold, and where the current threshold stands. No model call."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from inferctl.evaluation import orientation
 from inferctl.evaluation.groundtruth import Box, GroundTruth, ImageTruth
 from inferctl.evaluation.matching import DEFAULT_IOU, Scored, match_boxes
 from inferctl.evaluation.metrics import Point, at, curve, recommend, settable
@@ -68,6 +69,25 @@ def _box(label: Mapping[str, Any]) -> Box | None:
     return (box["left"], box["top"], box["width"], box["height"]) if box else None
 
 
+def in_results_frame(image: ImageTruth, document: Mapping[str, Any]) -> ImageTruth:
+    """The truth's boxes in the frame of the result's: turned upright like the image the model saw, when the
+    function applied an EXIF orientation. A manifest whose ``image_size`` is already the upright size of a quarter-
+    turned image (a labelling tool that showed it upright) is taken as upright."""
+    facts = document.get("image") or {}
+    turn = orientation.applied(facts.get("transformations") or [])
+    if turn == 1 or not image.boxes:
+        return image
+    stored = (facts.get("width"), facts.get("height"))
+    if (
+        orientation.swaps_sides(turn)
+        and image.size is not None
+        and stored[0] != stored[1]
+        and image.size == (stored[1], stored[0])
+    ):
+        return image
+    return replace(image, boxes=[(name, orientation.to_upright(box, turn)) for name, box in image.boxes])
+
+
 def score_image(
     key: str, found: list[dict[str, Any]], image: ImageTruth, kind: str, iou: float = DEFAULT_IOU
 ) -> tuple[dict[str, list[Scored]], dict[str, int]]:
@@ -114,7 +134,7 @@ def evaluate(
             continue
         evaluated.append(key)
         floors.append(float((document.get("thresholds") or {}).get("candidate_floor", 0.0)))
-        here, true_here = score_image(key, predictions_of(document), image, truth.kind, iou)
+        here, true_here = score_image(key, predictions_of(document), in_results_frame(image, document), truth.kind, iou)
         for name, items in here.items():
             scored.setdefault(name, []).extend(items)
             positives[name] = positives.get(name, 0) + true_here[name]

@@ -2,7 +2,9 @@
 
 - SageMaker Ground Truth / Rekognition Custom Labels manifests (JSON lines). Object detection: the job's
   attribute holds ``image_size`` and ``annotations`` with boxes in **pixels** (``left``, ``top``, ``width``,
-  ``height``, ``class_id``), and ``<attribute>-metadata`` holds the ``class-map``. Classification: the
+  ``height``, ``class_id``), and ``<attribute>-metadata`` holds the ``class-map``. The pixels are the file's, as
+  stored; a result's boxes are of the upright image when the function applied an EXIF orientation, and
+  ``evaluate`` turns the truth's boxes the same way (``orientation.py``) before matching. Classification: the
   attribute holds the class id and ``<attribute>-metadata`` its ``class-name`` (Custom Labels puts one such
   attribute per label on an image). Multi-label classification: the attribute holds a list of class ids and
   ``<attribute>-metadata`` the ``class-map`` (``groundtruth/image-classification-multilabel``).
@@ -26,6 +28,7 @@ Box = tuple[float, float, float, float]  # left, top, width, height as ratios of
 class ImageTruth:
     boxes: list[tuple[str, Box]] = field(default_factory=list)  # detection: one per object
     classes: set[str] = field(default_factory=set)  # classification: the image's classes
+    size: tuple[int, int] | None = None  # detection: the manifest's image_size (width, height)
 
 
 @dataclass
@@ -99,6 +102,7 @@ def read_manifest(lines: list[str]) -> GroundTruth:
             if isinstance(value, dict) and "annotations" in value:
                 kinds.add("detection")
                 truth.boxes.extend(_boxes(value, metadata, number, gaps))
+                truth.size = _size(value)
                 labelled = True
             elif isinstance(value, list) and isinstance(metadata.get("class-map"), dict):
                 kinds.add("classification")  # multi-label: the ids of every class the image shows
@@ -114,6 +118,14 @@ def read_manifest(lines: list[str]) -> GroundTruth:
     if len(kinds) > 1:
         raise ManifestError("the manifest mixes object-detection and classification labels")
     return GroundTruth(kinds.pop() if kinds else "detection", images, gaps.warnings(), buckets)
+
+
+def _size(value: dict[str, Any]) -> tuple[int, int] | None:
+    try:
+        size = value["image_size"][0]
+        return int(size["width"]), int(size["height"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
 
 
 def _boxes(value: dict[str, Any], metadata: dict[str, Any], number: int, gaps: _Gaps) -> list[tuple[str, Box]]:

@@ -5,9 +5,12 @@ Each result falls in one stratum by what the model said (``stratum``): nothing a
 a challenger ran, a disagreement between the two. The budget is spread over the strata (``allocate``): every
 non-empty stratum gets at least ``MIN_PER_STRATUM`` (all of it when smaller), the rest goes in proportion to
 size, near-threshold strata and disagreements weighted ``NEAR_WEIGHT`` times (they are where a threshold's
-choice is decided). Within a stratum, a simple random sample without replacement (``draw``, seeded): every
-image of stratum h is drawn with probability n_h / N_h, recorded with it, so the estimates
-(``estimate.py``) weigh each reviewed image by what it stands for. Pure: no I/O.
+choice is decided): above the minimums they are ``NEAR_WEIGHT`` times as dense; overall, with the minimums, less
+(simulated at budgets of 60-300: 2.2-2.9 times on an even population, 1.6-2.2 on a lopsided one). A budget
+below the number of non-empty strata is refused (``BudgetTooSmall``), never met by leaving strata out. Within a
+stratum, a simple random sample without replacement (``draw``, seeded): every image of stratum h is drawn with
+probability n_h / N_h, recorded with it, so the estimates (``estimate.py``) weigh each reviewed image by what it
+stands for. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -51,13 +54,28 @@ def stratum(document: Mapping[str, Any], thresholds: Thresholds) -> str:
     return "far-above"
 
 
+class BudgetTooSmall(ValueError):
+    """Fewer images to review than strata with results: a stratum left out would leave its results unrepresented,
+    and the estimates would stand for part of the population while saying they stand for all of it."""
+
+    def __init__(self, budget: int, strata: int) -> None:
+        super().__init__(
+            f"a budget of {budget} is fewer than the {strata} strata that have results: every stratum needs at least "
+            f"one reviewed image; give --budget {strata} or more ({strata * MIN_PER_STRATUM} for "
+            f"{MIN_PER_STRATUM} each)"
+        )
+
+
 def allocate(sizes: Mapping[str, int], budget: int) -> dict[str, int]:
-    """How many to draw from each stratum: at least ``MIN_PER_STRATUM`` (or all), the rest by weighted size
-    (largest remainders), never more than a stratum holds; the total is min(budget, population)."""
+    """How many to draw from each stratum: at least one, ``MIN_PER_STRATUM`` (or all it has) when the budget
+    allows, the rest by weighted size (largest remainders), never more than a stratum holds; the total is
+    min(budget, population). BudgetTooSmall when the budget is below the number of non-empty strata."""
     sizes = {name: size for name, size in sizes.items() if size > 0}
     budget = min(budget, sum(sizes.values()))
+    if budget < len(sizes):
+        raise BudgetTooSmall(budget, len(sizes))
     counts = {name: min(size, MIN_PER_STRATUM) for name, size in sizes.items()}
-    while sum(counts.values()) > budget:  # a budget below the minimums: take from the largest allocations
+    while sum(counts.values()) > budget:  # a budget below the minimums: take from the largest, never below one
         largest = max(counts, key=lambda name: (counts[name], name))
         counts[largest] -= 1
     while sum(counts.values()) < budget:

@@ -35,11 +35,12 @@ _ENDINGS = {
 
 def invocation_ended(target: Target, message_id: str) -> str | None:
     """Why the last invocation that received this message and that Lambda ended (its ``platform.report`` status
-    not ``success``) ended: the function's "Batch received" line names the messages of each invocation."""
+    not ``success``) ended: the function logs the messages of each batch at risk (one received before, or one of
+    its images decoded in a bounded child) with the invocation's request id."""
     requests = [
         str(line.get("function_request_id"))
         for line in _log_lines(target, message_id)
-        if line.get("message") == "Batch received" and message_id in (line.get("message_ids") or [])
+        if message_id in (line.get("message_ids") or []) and line.get("function_request_id")
     ]
     reasons = []
     for request in dict.fromkeys(requests):

@@ -1,37 +1,28 @@
 """Human review of production images: a sampled session, a local page to review it, a Ground Truth manifest.
 
 ``start`` draws the sample (``evaluation/sampling.py``) from the stack's results and saves a session file; every
-review is saved to it as it is made, so a session can be closed and resumed. ``manifest_lines`` turns the
-reviews into a SageMaker Ground Truth manifest (object detection when any box is involved, else multi-label
-classification) that ``evaluate`` reads, with each image's stratum, inclusion probability and stratum size in
-an ``inferctl-review`` attribute (Ground Truth ignores attributes without a ``-metadata`` partner), so
-``evaluate --reviewed`` can weigh it, and Rekognition Custom Labels can train on it.
+review is saved to it as it is made, so a session can be closed and resumed. ``manifest`` turns the reviews into
+a manifest (``evaluation/manifests.py``): SageMaker Ground Truth's (object detection when any box is involved,
+else multi-label classification), which ``evaluate`` reads, or Rekognition Custom Labels' (``--target
+rekognition``), which it trains on; each line carries its image's stratum, inclusion probability and stratum
+size in an ``inferctl-review`` attribute (ignored without a ``-metadata`` partner), so ``evaluate --reviewed``
+can weigh it.
 
-``ReviewServer`` serves the page on 127.0.0.1 only. Every request needs the session's random token (query
-``token`` or header ``X-Review-Token``) and a ``Host`` of 127.0.0.1 or localhost at its port (a page elsewhere
-cannot rebind a name to it); images are read only for the sampled keys, under the input prefix. It writes
-nothing to the bucket unless asked (``upload``).
+The page and its API are ``review_server.py``'s.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import secrets
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from inferctl.evaluation import sampling
+from inferctl.evaluation import manifests, orientation, sampling
 from inferctl.evaluation.groundtruth import GroundTruth, read_manifest
-from inferctl.evaluation.report import upright
 from inferctl.stack import outcomes, uploads
 from inferctl.stack.errors import OperationFailed, UsageError
 from inferctl.stack.target import Target
@@ -41,7 +32,6 @@ from lambdas.inference.core.thresholds import Thresholds
 PAGE = Path(__file__).with_name("review_page.html")
 REVIEW_ATTRIBUTE = "inferctl-review"
 LABEL_ATTRIBUTE = "reviewed"
-JOB_NAME = "labeling-job/inferctl-review"
 MAX_BODY = 64 * 1024
 DISPLAY_SIDE = 1600
 
@@ -115,14 +105,17 @@ class Session:
         added = review.get("added", [])
         if not isinstance(added, list):
             raise UsageError(f"{key}: added is a list of objects")
+        size = upright_size(item)
         clean = []
         for found in added:
             box = found.get("box") if isinstance(found, dict) else None
             name = found.get("name") if isinstance(found, dict) else None
             if not isinstance(name, str) or not name.strip():
                 raise UsageError(f"{key}: an added object needs a label")
-            if box is not None and not _is_box(box):
-                raise UsageError(f"{key}: a box is left, top, width, height as fractions of the image")
+            if box is not None:
+                why = box_problem(box, size)
+                if why:
+                    raise UsageError(f"{key}: {name.strip()}'s box {why}")
             clean.append({"name": name.strip(), "box": box})
         stored = {"verdicts": verdicts, "added": clean, "at": datetime.now(UTC).isoformat(timespec="seconds")}
         with self._lock:
@@ -134,14 +127,33 @@ class Session:
         return {"reviewed": len(self.reviews), "total": len(self.items)}
 
 
-def _is_box(box: Any) -> bool:
+MIN_BOX_PIXELS = 2  # a box smaller than this in the image's pixels is a slip of the mouse, not an object
+
+
+def upright_size(item: Mapping[str, Any]) -> tuple[int, int] | None:
+    """The image's size as the page shows it (upright), when the result recorded it."""
+    width, height = item.get("width"), item.get("height")
+    if not isinstance(width, int) or not isinstance(height, int) or width <= 0 or height <= 0:
+        return None
+    return orientation.upright_size(width, height, orientation.applied(item.get("transformations") or []))
+
+
+def box_problem(box: Any, size: tuple[int, int] | None) -> str | None:
+    """Why a reviewed box cannot stand (not left, top, width, height fractions; off the image; too small to be an
+    object), or None."""
     if not isinstance(box, dict):
-        return False
+        return "is not an object of left, top, width and height"
     try:
         left, top, width, height = (float(box[k]) for k in ("left", "top", "width", "height"))
     except (KeyError, TypeError, ValueError):
-        return False
-    return 0 <= left <= 1 and 0 <= top <= 1 and 0 < width <= 1 and 0 < height <= 1
+        return "needs left, top, width and height as fractions of the image"
+    if not all(0 <= value <= 1 for value in (left, top)) or not (0 < width <= 1 and 0 < height <= 1):
+        return "needs left, top, width and height as fractions of the image (0-1)"
+    if left + width > 1 + 1e-6 or top + height > 1 + 1e-6:
+        return "goes past the image's edge"
+    if size is not None and (width * size[0] < MIN_BOX_PIXELS or height * size[1] < MIN_BOX_PIXELS):
+        return f"is smaller than {MIN_BOX_PIXELS} x {MIN_BOX_PIXELS} px"
+    return None
 
 
 def item_of(document: Mapping[str, Any], drawn: sampling.Drawn) -> dict[str, Any]:
@@ -158,6 +170,7 @@ def item_of(document: Mapping[str, Any], drawn: sampling.Drawn) -> dict[str, Any
         "stratum": drawn.stratum,
         "probability": drawn.probability,
         "version_id": (document.get("source") or {}).get("version_id"),
+        "format": image.get("format"),
         "width": image.get("width"),
         "height": image.get("height"),
         "transformations": image.get("transformations") or [],
@@ -178,7 +191,10 @@ def start(
     ]
     if not strata:
         raise OperationFailed("no results to review under the input prefix: upload images first (inferctl upload)")
-    sample = sampling.draw(strata, budget, seed)
+    try:
+        sample = sampling.draw(strata, budget, seed)
+    except sampling.BudgetTooSmall as exc:
+        raise UsageError(str(exc)) from None
     s3 = target.client("s3")
     documents = {
         drawn.key: document
@@ -218,70 +234,83 @@ def open_session(
 # --- the manifest -------------------------------------------------------------------------------------------
 
 
-def manifest_lines(session: Session) -> list[str]:
-    """One Ground Truth line per reviewed image, in the sample's order."""
-    boxes = any(p.get("box") for item in session.items for p in item["predictions"]) or any(
-        a.get("box") for review in session.reviews.values() for a in review["added"]
-    )
-    names = session.labels
-    class_map = {str(index): name for index, name in enumerate(names)}
-    ids = {name: index for index, name in enumerate(names)}
+def reviewed_images(session: Session) -> list[manifests.Reviewed]:
+    """The reviewed images, in the sample's order: what the reviewer kept and added, with the stratum, inclusion
+    probability and stratum size each stands for (the ``inferctl-review`` attribute ``--reviewed`` reads)."""
     population = session.sample["population"]
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
-    lines = []
+    images = []
     for item in session.items:
         review = session.reviews.get(item["key"])
         if review is None:
             continue
         kept = [p for p, right in zip(item["predictions"], review["verdicts"], strict=True) if right]
-        objects = [(p["name"], p.get("box")) for p in kept] + [(a["name"], a.get("box")) for a in review["added"]]
-        entry: dict[str, Any] = {"source-ref": f"s3://{session.bucket}/{item['key']}"}
-        metadata: dict[str, Any] = {
-            "class-map": {str(ids[n]): n for n in sorted({n for n, _ in objects})} if boxes else class_map,
-            "human-annotated": "yes",
-            "creation-date": now,
-            "job-name": JOB_NAME,
-        }
-        if boxes:
-            width, height = int(item.get("width") or 0), int(item.get("height") or 0)
-            entry[LABEL_ATTRIBUTE] = {
-                "image_size": [{"width": width, "height": height, "depth": 3}],
-                "annotations": [
-                    {
-                        "class_id": ids[name],
-                        "left": round(box["left"] * width),
-                        "top": round(box["top"] * height),
-                        "width": max(1, round(box["width"] * width)),
-                        "height": max(1, round(box["height"] * height)),
+        objects = [(p["name"], _box(p.get("box"))) for p in kept] + [
+            (a["name"], _box(a.get("box"))) for a in review["added"]
+        ]
+        images.append(
+            manifests.Reviewed(
+                bucket=session.bucket,
+                key=item["key"],
+                width=int(item.get("width") or 0),
+                height=int(item.get("height") or 0),
+                format=item.get("format") or _format_of(item["key"]),
+                orientation=orientation.applied(item.get("transformations") or []),
+                objects=objects,
+                extra={
+                    REVIEW_ATTRIBUTE: {
+                        "stratum": item["stratum"],
+                        "probability": item["probability"],
+                        "population": population[item["stratum"]],
+                        "seed": session.sample["seed"],
                     }
-                    for name, box in objects
-                    if box
-                ],
-            }
-            metadata.update(type="groundtruth/object-detection", objects=[{"confidence": 1} for _, b in objects if b])
-        else:
-            classes = sorted({ids[name] for name, _ in objects})
-            entry[LABEL_ATTRIBUTE] = classes
-            metadata.update({"type": "groundtruth/image-classification-multilabel"})
-            metadata["confidence-map"] = {str(class_id): 1 for class_id in classes}
-        entry[f"{LABEL_ATTRIBUTE}-metadata"] = metadata
-        entry[REVIEW_ATTRIBUTE] = {
-            "stratum": item["stratum"],
-            "probability": item["probability"],
-            "population": population[item["stratum"]],
-            "seed": session.sample["seed"],
-        }
-        lines.append(json.dumps(entry, ensure_ascii=False))
-    return lines
+                },
+            )
+        )
+    return images
 
 
-def write_manifest(session: Session, path: Path) -> Path:
-    lines = manifest_lines(session)
-    if not lines:
-        raise OperationFailed("nothing reviewed yet: the manifest would be empty")
+def _box(box: Mapping[str, Any] | None) -> orientation.Box | None:
+    return (box["left"], box["top"], box["width"], box["height"]) if box else None
+
+
+_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".gif": "GIF", ".bmp": "BMP"}
+
+
+def _format_of(key: str) -> str | None:
+    """A session from before items recorded their format: the key's suffix says what the image most likely is."""
+    return _FORMATS.get(Path(key).suffix.lower(), "TIFF" if key.lower().endswith((".tif", ".tiff")) else None)
+
+
+def manifest(session: Session, target: str = manifests.GROUND_TRUTH) -> manifests.Written:
+    """The reviewed images as a manifest ``target`` accepts (detection when any box is involved)."""
+    boxes = any(p.get("box") for item in session.items for p in item["predictions"]) or any(
+        a.get("box") for review in session.reviews.values() for a in review["added"]
+    )
+    return manifests.write(reviewed_images(session), target, boxes=boxes, attribute=LABEL_ATTRIBUTE)
+
+
+def manifest_lines(session: Session) -> list[str]:
+    """One Ground Truth line per reviewed image, in the sample's order."""
+    return manifest(session).lines
+
+
+def write_manifest(session: Session, path: Path, target: str = manifests.GROUND_TRUTH) -> tuple[Path, list[str]]:
+    """Write the manifest for ``target``; returns its path and what was left out or changed to fit, said."""
+    written = manifest(session, target)
+    if not written.lines:
+        raise OperationFailed(
+            "nothing reviewed yet: the manifest would be empty"
+            if not session.reviews
+            else "every reviewed image was left out: " + "; ".join(written.warnings[:3])
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    path.write_text("\n".join(written.lines) + "\n", encoding="utf-8")
+    return path, written.warnings
+
+
+def upload_key(manifest: Path, moment: datetime) -> str:
+    """Where ``--upload`` puts a manifest: under ``reviews/``, dated, so that no round replaces another's."""
+    return f"reviews/{moment.strftime('%Y%m%dT%H%M%SZ')}-{manifest.name}"
 
 
 def reviewed_sample(lines: Iterable[str]) -> sampling.Sample:
@@ -310,168 +339,3 @@ def reviewed_sample(lines: Iterable[str]) -> sampling.Sample:
 def read_reviewed(path: Path) -> tuple[GroundTruth, sampling.Sample]:
     lines = path.read_text(encoding="utf-8").splitlines()
     return read_manifest(lines), reviewed_sample(lines)
-
-
-# --- the server ----------------------------------------------------------------------------------------------
-
-
-def _display(data: bytes, transformations: Iterable[str]) -> tuple[bytes, str]:
-    """The image as the browser shows it, upright as its boxes are (EXIF applied when it was), at most
-    ``DISPLAY_SIDE`` on a side: JPEG (PNG when it has transparency)."""
-    image = upright(data, transformations, DISPLAY_SIDE)
-    buffer = io.BytesIO()
-    if image.mode in ("RGBA", "LA", "P"):
-        image.convert("RGBA").save(buffer, format="PNG")
-        return buffer.getvalue(), "image/png"
-    image.convert("RGB").save(buffer, format="JPEG", quality=88)
-    return buffer.getvalue(), "image/jpeg"
-
-
-class ReviewServer:
-    """The review page and its API on 127.0.0.1; ``url`` carries the token."""
-
-    def __init__(self, target: Target, session: Session, port: int = 0, manifest: Path | None = None) -> None:
-        self.target = target
-        self.session = session
-        self.token = secrets.token_urlsafe(24)
-        self.manifest = manifest or session.path.with_name("reviewed.manifest")
-        self.finished = threading.Event()
-        self._s3 = target.client("s3")
-        handler = type("Handler", (_Handler,), {"review": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self.port = self.httpd.server_address[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/?token={self.token}"
-
-    def allowed_hosts(self) -> set[str]:
-        return {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
-
-    def image(self, key: str) -> tuple[bytes, str]:
-        item = self.session.item(key)
-        if item is None or not key.startswith(self.session.input_prefix):
-            raise PermissionError(key)
-        kwargs = {"Bucket": self.session.bucket, "Key": key}
-        if item.get("version_id"):
-            kwargs["VersionId"] = item["version_id"]
-        data = self._s3.get_object(**kwargs)["Body"].read()
-        return _display(data, item.get("transformations", []))
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[ReviewServer]:
-        thread = threading.Thread(target=self.httpd.serve_forever, name="review-server", daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            self.httpd.shutdown()
-            self.httpd.server_close()
-            thread.join()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    review: ReviewServer
-    server_version = "inferctl-review"
-    sys_version = ""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None  # the terminal shows the URL and progress, not every request
-
-    def _authorised(self, query: dict[str, list[str]]) -> bool:
-        if self.client_address[0] != "127.0.0.1":
-            self._send_error(HTTPStatus.FORBIDDEN, "local requests only")
-            return False
-        if self.headers.get("Host", "") not in self.review.allowed_hosts():
-            self._send_error(HTTPStatus.FORBIDDEN, "unexpected Host")
-            return False
-        given = self.headers.get("X-Review-Token") or (query.get("token") or [""])[0]
-        if not secrets.compare_digest(given.encode(), self.review.token.encode()):
-            self._send_error(HTTPStatus.FORBIDDEN, "missing or wrong token")
-            return False
-        return True
-
-    def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Referrer-Policy", "no-referrer")
-        self.send_header(
-            "Content-Security-Policy",
-            "default-src 'none'; img-src 'self' data:; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-            "connect-src 'self'",
-        )
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _send_json(self, value: Any, status: HTTPStatus = HTTPStatus.OK) -> None:
-        self._send(status, json.dumps(value, ensure_ascii=False).encode(), "application/json; charset=utf-8")
-
-    def _send_error(self, status: HTTPStatus, message: str) -> None:
-        self._send_json({"error": message}, status)
-
-    def do_GET(self) -> None:
-        url = urlsplit(self.path)
-        query = parse_qs(url.query)
-        if not self._authorised(query):
-            return
-        session = self.review.session
-        if url.path == "/":
-            self._send(HTTPStatus.OK, PAGE.read_bytes(), "text/html; charset=utf-8")
-        elif url.path == "/api/session":
-            self._send_json(
-                {
-                    "items": session.items,
-                    "reviews": session.reviews,
-                    "labels": session.labels,
-                    "progress": session.progress(),
-                    "thresholds": session.thresholds,
-                }
-            )
-        elif url.path == "/api/image":
-            key = (query.get("key") or [""])[0]
-            try:
-                body, content_type = self.review.image(key)
-            except PermissionError:
-                self._send_error(HTTPStatus.FORBIDDEN, "not an image of this review")
-                return
-            except Exception as exc:  # noqa: BLE001 - the page shows the image as missing and says why
-                self._send_error(HTTPStatus.BAD_GATEWAY, f"cannot read the image: {exc}")
-                return
-            self._send(HTTPStatus.OK, body, content_type)
-        else:
-            self._send_error(HTTPStatus.NOT_FOUND, "no such page")
-
-    def do_POST(self) -> None:
-        url = urlsplit(self.path)
-        if not self._authorised(parse_qs(url.query)):
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self._send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too large")
-            return
-        try:
-            body = json.loads(self.rfile.read(length) or b"{}")
-        except ValueError:
-            self._send_error(HTTPStatus.BAD_REQUEST, "not JSON")
-            return
-        session = self.review.session
-        if url.path == "/api/review":
-            try:
-                stored = session.record(str(body.get("key", "")), body.get("review") or {})
-            except UsageError as exc:
-                self._send_error(HTTPStatus.BAD_REQUEST, str(exc))
-                return
-            self._send_json({"stored": stored, "progress": session.progress()})
-        elif url.path == "/api/finish":
-            try:
-                path = write_manifest(session, self.review.manifest)
-            except OperationFailed as exc:
-                self._send_error(HTTPStatus.CONFLICT, str(exc))
-                return
-            self.review.finished.set()
-            self._send_json({"manifest": str(path), "progress": session.progress()})
-        else:
-            self._send_error(HTTPStatus.NOT_FOUND, "no such endpoint")

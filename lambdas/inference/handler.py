@@ -301,21 +301,23 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 
 def _batch(event: dict[str, Any], current: Runtime) -> Acknowledgements:
-    """The batch's messages, logged once (the line ties each message to this invocation's request id: what
-    ``inferctl dlq`` reads when an invocation was killed before a record could say why), and whether it is already
-    at risk: a message received before may come from a batch that was killed."""
+    """The batch's acknowledgements, at risk already when a message of it was received before (it may come from a
+    batch that was killed). A batch at risk is logged once with its message ids, which ties each message to this
+    invocation's request id: what ``inferctl dlq`` reads when an invocation was killed before a record could say why
+    (a batch killed at its first receive comes back at risk, and is logged then)."""
     records = event.get("Records") or []
-    ids = [str(record.get("messageId")) for record in records]
-    again = [
-        str(record.get("messageId"))
-        for record in records
-        if str((record.get("attributes") or {}).get("ApproximateReceiveCount", "1")) not in ("1", "0")
-    ]
-    logger.info("Batch received", extra={"message_ids": ids, "received_before": again})
-    acknowledgements = Acknowledgements(current.queue, logger)
+    again = sum(1 for record in records if _receive_count(record) > 1)
+    acknowledgements = Acknowledgements(current.queue, logger, [str(record.get("messageId")) for record in records])
     if again:
-        acknowledgements.at_risk(f"{len(again)} of its messages were received before")
+        acknowledgements.at_risk(f"{again} of its messages were received before")
     return acknowledgements
+
+
+def _receive_count(record: dict[str, Any]) -> int:
+    try:
+        return int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1))
+    except (TypeError, ValueError):
+        return 1
 
 
 def _remaining_seconds(context: LambdaContext | None) -> float | None:

@@ -69,9 +69,10 @@ class Log(Protocol):
 class Acknowledgements:
     """One batch's finished records, deleted by the function itself once the batch is at risk."""
 
-    def __init__(self, queue: SourceQueue | None, log: Log) -> None:
+    def __init__(self, queue: SourceQueue | None, log: Log, message_ids: list[str] | None = None) -> None:
         self._queue = queue
         self._log = log
+        self.message_ids = message_ids or []
         self._lock = threading.Lock()
         self._finished: list[SqsRecord] = []
         self.reason: str | None = None  # why the batch is at risk (None: it is not)
@@ -84,7 +85,10 @@ class Acknowledgements:
                 return
             self.reason = reason
             waiting, self._finished = self._finished, []
-        self._log.info("Batch at risk: finished records are deleted as they finish", extra={"reason": reason})
+        self._log.info(
+            "Batch at risk: finished records are deleted as they finish",
+            extra={"reason": reason, "message_ids": self.message_ids},
+        )
         self._delete(waiting)
 
     def finished(self, record: SqsRecord) -> None:

@@ -68,6 +68,22 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Embedded
         # Everything is queued before the trigger starts, so the first batch holds every notification.
         target = from_outputs(stack.session, stack.state(), None, "embedded")
         operations.upload_many(target, list(GOOD.items()), progress=False)
+        # The bucket's events reach the queue through the emulated EventBridge a moment after each upload: wait for
+        # all of them (a condition, not a time), so that the first batch holds every notification on a busy machine.
+        sqs = stack.client("sqs")
+
+        def queued() -> int:
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=stack.resources.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]
+            return int(attributes["ApproximateNumberOfMessages"])
+
+        waited = threading.Event()
+        for _ in range(600):
+            if queued() >= len(GOOD):
+                break
+            waited.wait(0.05)
+        assert queued() == len(GOOD), "not every upload's notification reached the queue"
         threads, stop = stack.trigger.start()
         try:
             yield stack, model, folder

@@ -4,8 +4,10 @@ actions must all be listed in the command's policy."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +16,12 @@ import pytest
 from inferctl import cli
 from inferctl.cli import common
 from inferctl.local.demo import detector as demo_model
+from inferctl.local.demo.reviewer import review_all
 from inferctl.local.demo.run import demo_config
 from inferctl.local.emulator.stack import embedded_stack, write_state
 from inferctl.local.models.base import LocalModel
+from inferctl.stack import uploads
+from inferctl.stack.review_server import ReviewServer
 from inferctl.stack.target import Target, embedded
 from tests.support import images
 
@@ -45,9 +50,13 @@ def iam_actions(service: str, operation: str, params: dict[str, Any]) -> set[str
     return actions
 
 
-def allowed(policy: str) -> set[str]:
-    document = json.loads((ROOT / "iam" / policy).read_text())
-    return {action for statement in document["Statement"] for action in statement["Action"]}
+def allowed(policies: str) -> set[str]:
+    """The actions of one policy, or of several named with "+" (a command that needs two kinds of work)."""
+    found: set[str] = set()
+    for policy in policies.split("+"):
+        document = json.loads((ROOT / "iam" / policy).read_text())
+        found |= {action for statement in document["Statement"] for action in statement["Action"]}
+    return found
 
 
 COMMANDS = [
@@ -58,6 +67,12 @@ COMMANDS = [
     ("operator-read.json", ["thresholds", "what-if", "--min-confidence", "60"]),
     ("operator-read.json", ["model", "status"]),
     ("operator-read.json", ["cost", "--days", "1"]),
+    ("operator-read.json", ["drift", "--split", "{split}"]),
+    ("operator-read.json", ["review", "--budget", "2", "--session", "{state_dir}/review/session.json"]),
+    (
+        "operator-read.json+operator-rerun.json",
+        ["review", "--budget", "2", "--session", "{state_dir}/review-upload/session.json", "--upload"],
+    ),
     ("operator-tune.json", ["thresholds", "set", "--min-confidence", "55"]),
     ("operator-rerun.json", ["upload", "{photos}", "--wait", "--timeout", "60"]),
     ("operator-rerun.json", ["reprocess", "--missing", "--state", "{state_dir}/reprocess.json"]),
@@ -76,7 +91,25 @@ def stack_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         photos.mkdir()
         (photos / "one.jpg").write_bytes(images.jpeg(320, 240))
         (photos / "two.png").write_bytes(images.png(200, 160))
+        # results on both sides of a moment, for `drift --split` and `review` to find
+        target = embedded(folder / "embedded.json")
+        for name, data in (("iam/before.jpg", images.jpeg(330, 240)), ("iam/after.jpg", images.jpeg(340, 240))):
+            (uploaded,) = uploads.upload_many(target, [(name, data)], progress=False)
+            assert uploads.wait_for(target, [uploaded.key], timeout=60, progress=False)[uploaded.key].state == "ok"
+            if name == "iam/before.jpg":
+                (folder / "split").write_text(datetime.now(UTC).isoformat(timespec="milliseconds"))
         yield folder
+
+
+class ReviewedAtOnce(ReviewServer):
+    """The review page's server, reviewed through its own API as soon as it runs (as the demo's scripted reviewer
+    does), so that `review` runs to its end here."""
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[ReviewServer]:
+        with super().running() as server:
+            review_all(f"http://127.0.0.1:{server.port}", server.token, {})
+            yield server
 
 
 @pytest.mark.parametrize(("policy", "command"), COMMANDS, ids=[" ".join(c[:2]) for _, c in COMMANDS])
@@ -93,7 +126,9 @@ def test_each_command_uses_only_the_actions_of_its_policy(stack_state, monkeypat
         return target
 
     monkeypatch.setattr(common, "embedded", recorded)
-    argv = [word.format(photos=stack_state / "photos", state_dir=stack_state) for word in command]
+    monkeypatch.setattr("inferctl.cli.review.ReviewServer", ReviewedAtOnce)
+    split = (stack_state / "split").read_text()
+    argv = [word.format(photos=stack_state / "photos", state_dir=stack_state, split=split) for word in command]
     code = cli.main([*argv, "--embedded", str(stack_state / "embedded.json")])
 
     assert code == 0, argv

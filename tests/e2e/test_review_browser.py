@@ -24,6 +24,7 @@ from inferctl.evaluation.matching import iou
 from inferctl.local.demo.run import demo_config, demo_models
 from inferctl.local.emulator.stack import embedded_stack, write_state
 from inferctl.stack import backfill, review, uploads
+from inferctl.stack.review_server import ReviewServer
 from inferctl.stack.target import Target, from_outputs
 
 CHROMIUM = "/usr/bin/chromium"
@@ -88,12 +89,12 @@ def verdicts(
 
 
 @pytest.fixture(scope="module")
-def server(world: tuple[Target, Truth, Path]) -> Iterator[review.ReviewServer]:
+def server(world: tuple[Target, Truth, Path]) -> Iterator[ReviewServer]:
     target, _, folder = world
     thresholds = backfill.live_settings(target).thresholds
     session, resumed = review.open_session(target, thresholds, folder / "session.json", budget=BUDGET, seed=7)
     assert not resumed
-    with review.ReviewServer(target, session, manifest=folder / "reviewed.manifest").running() as running:
+    with ReviewServer(target, session, manifest=folder / "reviewed.manifest").running() as running:
         yield running
 
 
@@ -108,7 +109,7 @@ def browser_page(playwright: Any, width: int) -> tuple[Any, Any, list[str]]:
     return browser, page, problems
 
 
-def review_one(page: Any, server: review.ReviewServer, truth: Truth, *, drag: bool) -> bool:
+def review_one(page: Any, server: ReviewServer, truth: Truth, *, drag: bool) -> bool:
     """Review the image on screen: keys for the verdicts, a mouse drag for a missed object. True if one was added."""
     from playwright.sync_api import expect
 
@@ -212,10 +213,18 @@ def test_the_page_works_at_420_px_without_sideways_scroll(server):
 
 
 def request(
-    server: review.ReviewServer, path: str, *, host: str | None = None, method: str = "GET", body: Any = None
+    server: ReviewServer,
+    path: str,
+    *,
+    host: str | None = None,
+    method: str = "GET",
+    body: Any = None,
+    token: str | None = None,
 ) -> int:
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     headers = {"Host": host or f"127.0.0.1:{server.port}", "Content-Type": "application/json"}
+    if token is not None:
+        headers["X-Review-Token"] = token
     connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
     status = connection.getresponse().status
     connection.close()
@@ -235,5 +244,6 @@ def test_the_server_wants_its_token_its_host_and_only_the_samples_images(server)
     other = server.session.input_prefix + "not-sampled.jpg"
     assert request(server, f"/api/image?token={token}&key={other}") == 403
     bad = {"key": outside, "review": {"verdicts": [], "added": []}}
-    assert request(server, f"/api/review?token={token}", method="POST", body=bad) == 400
+    assert request(server, "/api/review", method="POST", body=bad, token=token) == 400
+    assert request(server, f"/api/review?token={token}", method="POST", body=bad) == 403  # not in the query
     assert request(server, "/api/review", method="POST", body=bad) == 403

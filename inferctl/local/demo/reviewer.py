@@ -1,7 +1,7 @@
 """The demo's scripted reviewer: reviews a session through the review page's API as a careful person would, with
 the generated scenes' ground truth (a prediction is right when it boxes an object of its label at IoU 0.5 or
 more; an object no right prediction covers is added as missed). Headless: what the tests and ``make demo
-ARGS="--review --scripted"`` use in place of a person."""
+ARGS="--review scripted"`` use in place of a person."""
 
 from __future__ import annotations
 

@@ -202,11 +202,12 @@ def review_round(target: Target, out: Path, how: str, *, scripted: bool) -> str:
     from inferctl.local.demo.reviewer import review_all
     from inferctl.stack import backfill
     from inferctl.stack import review as reviewing
+    from inferctl.stack.review_server import ReviewServer
 
     thresholds = backfill.live_settings(target).thresholds
     session = reviewing.start(target, thresholds, out / "review" / "session.json", budget=50, seed=1)
     manifest = out / "review" / "reviewed.manifest"
-    server = reviewing.ReviewServer(target, session, manifest=manifest)
+    server = ReviewServer(target, session, manifest=manifest)
     with server.running():
         if how == "scripted" and scripted:
             truth = {
