@@ -147,17 +147,14 @@ def ratio(
     return Interval(rate, low, high, effective)
 
 
-def at(units: Sequence[Unit], sample: Sample, label: str, threshold: float) -> LabelEstimate:
+def precision_at(units: Sequence[Unit], sample: Sample, label: str, threshold: float) -> Interval:
     def hits(unit: Unit) -> float:
         return sum(1 for confidence, hit in unit.scored.get(label, ()) if hit and confidence >= threshold)
 
     def predicted(unit: Unit) -> float:
         return sum(1 for confidence, _ in unit.scored.get(label, ()) if confidence >= threshold)
 
-    def objects(unit: Unit) -> float:
-        return float(unit.positives.get(label, 0))
-
-    precision = ratio(
+    return ratio(
         units,
         hits,
         predicted,
@@ -165,6 +162,16 @@ def at(units: Sequence[Unit], sample: Sample, label: str, threshold: float) -> L
         may_hold=lambda stratum: stratum != "none",  # an image the model said nothing about holds no prediction
         nothing=f"no reviewed image has a prediction of {label} at {threshold:g} or above",
     )
+
+
+def at(units: Sequence[Unit], sample: Sample, label: str, threshold: float) -> LabelEstimate:
+    def hits(unit: Unit) -> float:
+        return sum(1 for confidence, hit in unit.scored.get(label, ()) if hit and confidence >= threshold)
+
+    def objects(unit: Unit) -> float:
+        return float(unit.positives.get(label, 0))
+
+    precision = precision_at(units, sample, label, threshold)
     recall = ratio(
         units, hits, objects, sample, nothing=f"no reviewed image shows a {label}: too rare for this sample to say"
     )
@@ -181,9 +188,9 @@ def recommend(
     with 97.5 % one-sided confidence), among the reviewed predictions' confidences; None when none does."""
     confidences = sorted({c for unit in units for c, _ in unit.scored.get(label, ()) if c >= floor})
     for threshold in confidences:
-        estimate = at(units, sample, label, threshold)
-        if estimate.precision.low is not None and estimate.precision.low >= target:
-            return estimate
+        precision = precision_at(units, sample, label, threshold)  # recall only for the one chosen
+        if precision.low is not None and precision.low >= target:
+            return at(units, sample, label, threshold)
     return None
 
 
