@@ -28,8 +28,8 @@ from inferctl.stack import backfill
 from inferctl.stack import uploads as images
 from inferctl.stack.outcomes import read_result
 from inferctl.stack.target import Target, from_outputs
+from lambdas.inference.core.events import result_key_for
 from tests.support.emulated import backdate_uploads
-from tests.support.logs import settled_results, size
 
 NORMAL, CORRUPT, POISON, EARLY = 300, 20, 10, 50
 LATER = datetime.now(UTC) + timedelta(hours=1)  # audit "now": long past any image's waiting window
@@ -65,12 +65,24 @@ def digests(target: Target, keys: list[str]) -> set[str]:
     return found
 
 
-def assert_once_each(keys: list[str], log: Path, since: int) -> None:
-    """Each image worked through to one result since ``since`` (a byte offset in the function's log): a
-    second result for a key is a selection or dedupe bug. (The model may have been asked more often: botocore
-    retries a call that timed out on a busy machine; ``tests/support/logs.py``.)"""
-    written = settled_results(log, since, keys)
-    assert {key: written[key] for key in keys} == dict.fromkeys(keys, 1)
+def result_versions(target: Target, keys: list[str]) -> Counter[str]:
+    """Per image key, how many versions its result key holds (the bucket is versioned): what landed in S3."""
+    s3, versions = target.client("s3"), Counter[str]()
+    wanted = {result_key_for(key): key for key in keys}
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=target.bucket, Prefix=target.input_prefix):
+        for version in page.get("Versions", []):
+            if version["Key"] in wanted:
+                versions[wanted[version["Key"]]] += 1
+    return versions
+
+
+def assert_once_each(target: Target, keys: list[str], before: Counter[str]) -> None:
+    """Each image worked through to one new result since ``before`` (the result versions then): a second
+    result for a key is a selection or dedupe bug. Counted in S3, not in the log: an invocation that ends past
+    its timeout after the write never logs it. (The model may have been asked more often: botocore retries a
+    call that timed out on a busy machine.)"""
+    after = result_versions(target, keys)
+    assert {key: after[key] - before[key] for key in keys} == dict.fromkeys(keys, 1)
 
 
 @pytest.fixture(scope="module")
@@ -127,14 +139,14 @@ def test_reprocess_missing_then_audit_shows_none_missing(world, capsys):
     out = capsys.readouterr().out
     assert f"{EARLY} selected (missing={EARLY}); would enqueue {EARLY}" in out  # sent nothing: see below
     assert f"left alone: dead_letter={POISON}" in out  # the DLQ's own way back is `dlq --redrive`
-    since = size(folder / "lambda.log")
+    keys = [f"{target.input_prefix}early/{i:04d}.jpg" for i in range(EARLY)]
+    versions = result_versions(target, keys)
     code = cli.main(["reprocess", "--missing", "--rate", "50", "--state", str(folder / "r.json"), "--embedded", state])
     assert code == 0
-    keys = [f"{target.input_prefix}early/{i:04d}.jpg" for i in range(EARLY)]
     found = images.wait_for(target, keys, timeout=300, progress=False, poll_seconds=2)
     assert Counter(state.state for state in found.values()) == {"ok": EARLY}
     assert set(model.calls - before) == digests(target, keys)  # exactly the missing ones were run
-    assert_once_each(keys, folder / "lambda.log", since)
+    assert_once_each(target, keys, versions)
 
     result = backfill.audit(target, now=LATER)
     assert result.counts == {"ok": NORMAL + EARLY, "error": CORRUPT, "dead_letter": POISON}
@@ -142,19 +154,19 @@ def test_reprocess_missing_then_audit_shows_none_missing(world, capsys):
 
 
 def test_stale_after_a_model_change_reruns_exactly_the_stale_ones(world):
-    _, target, model, folder = world
+    _, target, model, _ = world
     subset = f"{target.input_prefix}normal/00"  # 100 images
     lambda_client = target.client("lambda")
     live = lambda_client.get_function_configuration(FunctionName=target.function_name)
     env = {**live["Environment"]["Variables"], "SAGEMAKER_ENDPOINT_NAME": "demo-shapes-v2"}
     lambda_client.update_function_configuration(FunctionName=target.function_name, Environment={"Variables": env})
     calls_before = Counter(model.calls)
-    since = size(folder / "lambda.log")
+    keys = [f"{target.input_prefix}normal/{i:04d}.jpg" for i in range(100)]
+    versions = result_versions(target, keys)
 
     report = backfill.reprocess(target, backfill.Selection(stale=True), prefix=subset, per_second=50)
 
     assert (report.selected, report.by_reason) == (100, {"model": 100})
-    keys = [f"{target.input_prefix}normal/{i:04d}.jpg" for i in range(100)]
     deadline = datetime.now(UTC) + timedelta(seconds=600)  # a limit for a failure, not a pace
     while datetime.now(UTC) < deadline:
         documents = [read_result(target.client("s3"), target.bucket, key) for key in keys]
@@ -164,7 +176,7 @@ def test_stale_after_a_model_change_reruns_exactly_the_stale_ones(world):
     assert all(d and d["model"]["model_id"] == "demo-shapes-v2" for d in documents)
     new_calls = model.calls - calls_before
     assert set(new_calls) == digests(target, keys)  # exactly the stale ones were re-run
-    assert_once_each(keys, folder / "lambda.log", since)
+    assert_once_each(target, keys, versions)
     # A second --stale finds nothing left to do in that subset.
     assert backfill.reprocess(target, backfill.Selection(stale=True), prefix=subset, dry_run=True).selected == 0
 

@@ -233,9 +233,10 @@ def test_the_big_photo_family_at_the_smallest_memory_size(smallest: Harness, req
 
 @pytest.fixture(scope="module")
 def killable() -> Iterator[Harness]:
-    """Three receives; a 4 s function, so that a killed batch is visible again after 24 s (6 x the timeout), not
-    after the default 6 minutes."""
-    yield from harness({"maxReceiveCount": 3, "lambdaTimeoutSeconds": 4})
+    """Three receives; a 6 s function, so that a killed batch is visible again after 36 s (6 x the timeout), not
+    after the default 6 minutes. (With 4 s, a busy machine's fresh process left less than a model call needs: the
+    last receive ended OUT_OF_TIME before it could be killed, and the dead letter rightly said so.)"""
+    yield from harness({"maxReceiveCount": 3, "lambdaTimeoutSeconds": 6})
 
 
 def test_a_killed_batch_leaves_its_finished_neighbours_one_outcome_and_no_dead_letter(killable: Harness):
