@@ -19,7 +19,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.inference import deadline
+from lambdas.inference import deadline, outcome_stream
 from lambdas.inference.backends import ClientOptions, InferenceBackend, spec
 from lambdas.inference.batch import BatchRunner, SqsRecord
 from lambdas.inference.challenger import Challenger
@@ -28,6 +28,7 @@ from lambdas.inference.core import errors, events
 from lambdas.inference.core.errors import ProcessingError, TransientError
 from lambdas.inference.core.rules import ConfigError
 from lambdas.inference.images.budget import MemoryBudget, budget_bytes
+from lambdas.inference.outcome_stream import OutcomeStream
 from lambdas.inference.pacing import RateLimiter
 from lambdas.inference.pipeline import BatchScope, Pipeline, Storage
 from lambdas.inference.settings import Settings, tracing_enabled
@@ -46,6 +47,8 @@ SAFETY_MARGIN_MS = 10_000
 # record still running reported failed.
 RESPONSE_MARGIN_SECONDS = 1.0
 RESPONSE_MARGIN_SHARE = 0.05
+# The batch's rows go to the outcome stream after its records: the call's time is kept from the records'.
+STREAM_SECONDS = float(outcome_stream.WORST_SECONDS)
 
 
 def metric_name(label: str) -> str:
@@ -101,6 +104,7 @@ class Runtime:
     pipeline: Pipeline
     runner: BatchRunner
     queue: SourceQueue | None = None
+    stream: OutcomeStream | None = None
 
 
 def _unexpected(record: SqsRecord, exc: Exception) -> None:
@@ -165,12 +169,14 @@ def build_runtime(
         telemetry=PowertoolsTelemetry(metrics),
         log=logger,
         challenger=challenger,
+        rows=settings.outcome_stream_name is not None,
     )
     runner = BatchRunner(
         settings.record_concurrency, expected=(ProcessingError,), on_unexpected=_unexpected, on_late=_late
     )
     queue = SourceQueue(settings.queue_url, settings.retry_delay_max_seconds) if settings.queue_url else None
-    return Runtime(pipeline=pipeline, runner=runner, queue=queue)
+    stream = OutcomeStream(settings.outcome_stream_name) if settings.outcome_stream_name else None
+    return Runtime(pipeline=pipeline, runner=runner, queue=queue, stream=stream)
 
 
 # Lambda runs one execution environment per process; the embedded stack runs several in one process and
@@ -242,7 +248,7 @@ def record_handler(
         subsegment.put_annotation("message_id", record.message_id)
         current = runtime()
         try:
-            current.pipeline.handle_body(record.body, scope, redelivered=record.receive_count > 1)
+            outcomes = current.pipeline.handle_body(record.body, scope, redelivered=record.receive_count > 1)
         except TransientError as exc:
             delay = _back_off(current, record)
             logger.warning(
@@ -257,7 +263,7 @@ def record_handler(
             )
             raise
         if acknowledgements is not None:
-            acknowledgements.finished(record)
+            acknowledgements.finished(record, [outcome.row for outcome in outcomes if outcome.row is not None])
 
 
 def _back_off(current: Runtime, record: SqsRecord) -> int | None:
@@ -290,14 +296,41 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # Records and model calls work until the margin; the batch's response is sent, whatever still runs, a
     # moment before Lambda's timeout would throw every record of the batch back into the queue.
     with watching(acknowledgements), deadline.invocation(None if left is None else left - margin / 1000):
+        # The rows are sent after the records, before the response: their call gets its own moment, out of the
+        # margin (records' work ends at the margin), at most half of it: a 6 s function still waits for its records.
+        respond = min(RESPONSE_MARGIN_SECONDS, (left or 0) * RESPONSE_MARGIN_SHARE)
+        rows = min(STREAM_SECONDS, margin / 2000) if current.stream is not None else 0.0
         response: dict[str, Any] = current.runner.process(
             event,
             lambda record: record_handler(record, context, margin, scope, acknowledgements),
-            wait_seconds=None
-            if left is None
-            else max(0.0, left - min(RESPONSE_MARGIN_SECONDS, left * RESPONSE_MARGIN_SHARE)),
+            wait_seconds=None if left is None else max(0.0, left - respond - rows),
         )
+        _rows_sent(current, acknowledgements, response, _stream_seconds(context, respond))
     return response
+
+
+def _stream_seconds(context: LambdaContext | None, respond: float) -> float | None:
+    """How long the rows' call may take: until the response must go, never more than the call's own worst."""
+    left = _remaining_seconds(context)
+    return None if left is None else max(0.0, min(STREAM_SECONDS, left - respond))
+
+
+def _rows_sent(
+    current: Runtime, acknowledgements: Acknowledgements, response: dict[str, Any], seconds: float | None
+) -> None:
+    """The batch's rows in one call to the outcome stream, waiting at most ``seconds``; a record whose row it did
+    not take fails and comes back after its back-off (its redelivery finds its document written and sends only the
+    row), counted in ``OutcomeRowsFailed``."""
+    unsent = acknowledgements.flush(seconds)
+    if not unsent:
+        return
+    failing = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+    for record in sorted(unsent, key=lambda record: record.message_id):
+        if record.message_id not in failing:
+            response["batchItemFailures"].append({"itemIdentifier": record.message_id})
+            _back_off(current, record)
+    with contextlib.suppress(Exception):
+        metrics.add_metric(name="OutcomeRowsFailed", unit=MetricUnit.Count, value=acknowledgements.rows_failed)
 
 
 def _batch(event: dict[str, Any], current: Runtime) -> Acknowledgements:
@@ -307,7 +340,9 @@ def _batch(event: dict[str, Any], current: Runtime) -> Acknowledgements:
     (a batch killed at its first receive comes back at risk, and is logged then)."""
     records = event.get("Records") or []
     again = sum(1 for record in records if _receive_count(record) > 1)
-    acknowledgements = Acknowledgements(current.queue, logger, [str(record.get("messageId")) for record in records])
+    acknowledgements = Acknowledgements(
+        current.queue, logger, [str(record.get("messageId")) for record in records], current.stream
+    )
     if again:
         acknowledgements.at_risk(f"{again} of its messages were received before")
     return acknowledgements

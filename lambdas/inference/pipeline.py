@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from lambdas.inference.backends.base import InferenceBackend
 from lambdas.inference.challenger import Challenger
-from lambdas.inference.core import errors, events, ordering, results
+from lambdas.inference.core import errors, events, ordering, outcome_table, results
 from lambdas.inference.core.errors import PermanentError, ProcessingError, TransientError
 from lambdas.inference.core.events import MalformedMessage, ObjectCreated, S3TestEvent
 from lambdas.inference.core.thresholds import Thresholds
@@ -26,6 +26,7 @@ from lambdas.inference.images.prepare import HEADER_BYTES
 from lambdas.inference.storage import Existing, Head, ObjectGone, WriteConflict
 
 MAX_KEY_BYTES = 1024  # S3's limit for an object key, in UTF-8 bytes
+MAX_ROW_BYTES = 1000 * 1024  # Firehose refuses a record above 1,000 KiB
 WRITE_ATTEMPTS = 3  # conditional writes lost to another invocation before the message is retried
 
 
@@ -78,6 +79,7 @@ class Outcome:
     result_key: str | None = None
     code: str | None = None
     detail: str | None = None
+    row: bytes | None = None  # the outcome table's row for the document written (or found, on a redelivery)
 
 
 class BatchScope:
@@ -182,6 +184,7 @@ class Pipeline:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         budget: MemoryBudget | None = None,
         challenger: Challenger | None = None,
+        rows: bool = False,
     ) -> None:
         self.input_prefix = input_prefix
         self.image_suffixes = image_suffixes
@@ -193,6 +196,7 @@ class Pipeline:
         self.clock = clock
         self.budget = budget
         self.challenger = challenger
+        self.rows = rows  # build the outcome table's row of each document written
 
     def handle_body(self, body: str, scope: BatchScope | None = None, *, redelivered: bool = False) -> list[Outcome]:
         """Process every object in one SQS message body.
@@ -273,7 +277,9 @@ class Pipeline:
         if redelivered:
             existing = self._existing(ref, result_key, log_keys)
             if _verdict(ref, existing) is ordering.Verdict.DUPLICATE:
-                return self._settled(Status.DUPLICATE, ref, result_key, log_keys)
+                settled = self._settled(Status.DUPLICATE, ref, result_key, log_keys)
+                # Its row may not have reached the table (the stream failed, the invocation ended): send it again.
+                return replace(settled, row=self._row(existing.document if existing else None))
         try:
             head = self.storage.head_current(ref.bucket, ref.key, HEADER_BYTES, whole=self.backend.needs_bytes(ref))
         except ObjectGone:
@@ -339,6 +345,7 @@ class Pipeline:
         self.telemetry.detection(len(accepted), detection.latency_ms)
         self.telemetry.labels(sorted({label.name for label in accepted}), self.thresholds.near_below(candidates))
         self.telemetry.outcome(Status.OK)
+        row = self._row(document)
         self.log.info(
             "Result written",
             extra={
@@ -353,7 +360,26 @@ class Pipeline:
                 **_decode_facts(detection.image),
             },
         )
-        return Outcome(status=Status.OK, key=ref.key, result_key=result_key)
+        return Outcome(status=Status.OK, key=ref.key, result_key=result_key, row=row)
+
+    def _row(self, document: dict[str, Any] | None) -> bytes | None:
+        """The outcome table's row of a document now at its result key (stamped now: after its write). Firehose
+        takes a record of 1,000 KiB at most: a larger row goes without its document (the tools read that one from
+        S3), then without the challenger's labels, then with the most confident half of its labels, until it fits."""
+        if not self.rows or document is None:
+            return None
+        row = outcome_table.row(document, self.clock())
+        data = outcome_table.encode(row)
+        if len(data) > MAX_ROW_BYTES:
+            row["document"] = None
+            data = outcome_table.encode(row)
+        while len(data) > MAX_ROW_BYTES and (row["challenger_labels"] or row["labels"]):
+            if row["challenger_labels"]:
+                row["challenger_labels"] = []
+            else:
+                row["labels"] = row["labels"][: len(row["labels"]) // 2]
+            data = outcome_table.encode(row)
+        return data
 
     def _current_now(self, ref: ObjectRef) -> Status | None:
         """None when ``ref`` is still the key's current version; otherwise the outcome to settle with."""
@@ -422,7 +448,14 @@ class Pipeline:
             extra={**log_keys, "result_key": result_key, "error_code": error.code, "error": error.message},
         )
         self.telemetry.outcome(Status.ERROR, error.code)
-        return Outcome(status=Status.ERROR, key=ref.key, result_key=result_key, code=error.code, detail=error.message)
+        return Outcome(
+            status=Status.ERROR,
+            key=ref.key,
+            result_key=result_key,
+            code=error.code,
+            detail=error.message,
+            row=self._row(document),
+        )
 
     def _write(
         self, ref: ObjectRef, key: str, document: dict[str, Any], log_keys: dict[str, Any], existing: Existing | None

@@ -134,6 +134,13 @@ COMMON: tuple[Variable, ...] = (
         "queue_url", "QUEUE_URL", None, rules.text, doc="the queue, for the visibility back-off of retried records"
     ),
     Variable(
+        "outcome_stream_name",
+        "OUTCOME_STREAM_NAME",
+        None,
+        rules.text,
+        doc="the Firehose stream every outcome's row goes to (the outcome table); none: no rows",
+    ),
+    Variable(
         "backend_read_timeout_seconds",
         "BACKEND_READ_TIMEOUT_SECONDS",
         None,
@@ -292,6 +299,7 @@ class Settings:
     model_calls_per_second: float | None
     retry_delay_max_seconds: int
     queue_url: str | None
+    outcome_stream_name: str | None
     backend_read_timeout_seconds: int
     backend_call_timeout_seconds: int
     max_labels_per_image: int

@@ -22,7 +22,8 @@ from lambdas.inference.core.values import ObjectRef
 
 EVENTBRIDGE_SOURCE = "aws.s3"
 OBJECT_CREATED_DETAIL = "Object Created"
-# Set by `inferctl reprocess` on a record it enqueues to force a re-run (S3 never sends this field).
+# Set by `inferctl reprocess` (and the stack's re-send state machine, in ``detail``) on a message it enqueues to
+# force a re-run (S3 never sends this field).
 RERUN_FIELD = "inferenceRerun"
 
 
@@ -97,7 +98,8 @@ def _parse_record(index: int, record: object) -> ObjectCreated:
 def _parse_eventbridge(document: dict[str, Any]) -> ObjectCreated:
     """S3's event through EventBridge: ``detail.bucket.name``, ``detail.object`` with ``key`` (as stored, not
     URL-encoded), ``size``, ``etag``, ``version-id`` and ``sequencer``. Another detail type (a rule widened
-    by hand) is returned as what it is, and skipped."""
+    by hand) is returned as what it is, and skipped. ``detail.inferenceRerun.run``: a forced re-run (the re-send
+    state machine writes this shape: its keys need no URL-encoding)."""
     detail = document.get("detail")
     bucket = detail.get("bucket") if isinstance(detail, dict) else None
     obj = detail.get("object") if isinstance(detail, dict) else None
@@ -110,8 +112,17 @@ def _parse_eventbridge(document: dict[str, Any]) -> ObjectCreated:
     event_name = (
         f"ObjectCreated:{detail.get('reason') or 'Put'}" if detail_type == OBJECT_CREATED_DETAIL else str(detail_type)
     )
+    rerun = detail.get(RERUN_FIELD)
     return ObjectCreated(
-        ref=_ref(name, key, obj.get("size"), obj.get("etag"), obj.get("version-id"), obj.get("sequencer"), None),
+        ref=_ref(
+            name,
+            key,
+            obj.get("size"),
+            obj.get("etag"),
+            obj.get("version-id"),
+            obj.get("sequencer"),
+            rerun.get("run") if isinstance(rerun, dict) else None,
+        ),
         event_name=event_name,
     )
 

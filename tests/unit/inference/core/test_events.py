@@ -185,3 +185,14 @@ def test_an_unversioned_bucket_event_has_no_version():
     del body["detail"]["object"]["version-id"]
     (event,) = objects(json.dumps(body))
     assert (event.ref.version_id, event.ref.etag) == (None, "b1946ac92492d2347c6235b4d2611184")
+
+
+def test_a_rerun_in_the_eventbridge_shape_is_forced_by_its_run():
+    # The stack's re-send state machine writes this shape (keys as stored: nothing to URL-encode in a workflow).
+    body = json.loads(eventbridge("test_images/a b+c.jpg"))
+    body["detail"]["inferenceRerun"] = {"run": "reprocess-1"}
+    (event,) = objects(json.dumps(body))
+    assert (event.ref.key, event.ref.rerun) == ("test_images/a b+c.jpg", "reprocess-1")
+    body["detail"]["inferenceRerun"] = "reprocess-1"  # not an object: no re-run
+    (event,) = objects(json.dumps(body))
+    assert event.ref.rerun is None
