@@ -62,6 +62,10 @@ STACK_KEYS = (
     "resultWriterArns",
     "inferenceUnits",
     "nearThresholdAlarmShare",
+    "outcomeTable",
+    "outcomeRetentionDays",
+    "athenaScanLimitMb",
+    "athenaResultsDays",
 )
 # Ours are camelCase words; CDK's own keys have a colon, a slash or a dash (``@aws-cdk/...``, ``aws:cdk:...``,
 # ``cli-telemetry``, lookups such as ``availability-zones:account=...``) and are left to CDK.
@@ -96,6 +100,12 @@ class StackConfig:
     # An alarm when more than this share of a day's images has a candidate just below its threshold (a review
     # round is due: inferctl review); None: no such alarm.
     near_threshold_alarm_share: float | None = None
+    # The outcome table (a row per outcome document, queried with Athena): whether the stack makes it, how long
+    # its rows are kept, the bytes one query may scan, and how long query results are kept.
+    outcome_table: bool = True
+    outcome_retention_days: int = 400
+    athena_scan_limit_mb: int = 10_240
+    athena_results_days: int = 7
 
     @property
     def auto_mode(self) -> bool:
@@ -256,6 +266,11 @@ class StackConfig:
             near_threshold_alarm_share=value(
                 "nearThresholdAlarmShare", lambda key, raw: rules.number(key, raw, 0.01, 1.0), None
             ),
+            outcome_table=value("outcomeTable", rules.flag, defaults.outcome_table),
+            outcome_retention_days=value("outcomeRetentionDays", number(1, 3653), defaults.outcome_retention_days),
+            # Athena's own floor for a workgroup's per-query limit is 10 MB
+            athena_scan_limit_mb=value("athenaScanLimitMb", number(10, 10_000_000), defaults.athena_scan_limit_mb),
+            athena_results_days=value("athenaResultsDays", number(1, 365), defaults.athena_results_days),
         )
         if config.auto_mode and not config.function.spec.lifecycle.can_start_stop:
             raise ConfigError(

@@ -23,13 +23,13 @@ from stacks.function import (
     InferenceFunction,
     NagArns,
     StackArns,
-    acknowledge_wildcards,
     function_log_group,
     grant_statements,
     own_logs_statement,
     wildcard_reasons,
 )
 from stacks.ingest import Ingest
+from stacks.nag import acknowledge_wildcards
 
 HANDLER = "lambdas.controller.handler.lambda_handler"
 SCHEDULE_MINUTES = 1

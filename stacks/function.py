@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from aws_cdk import (
-    Acknowledgment,
     BundlingOptions,
     CustomResourceProviderBase,
     Duration,
     RemovalPolicy,
     Stack,
-    Token,
-    Validations,
 )
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -26,9 +23,11 @@ from constructs import Construct
 from lambdas.inference.backends.grants import Grant
 from lambdas.inference.settings import COMMON
 from stacks import definitions
+from stacks.analytics import OutcomeTable
 from stacks.bundling import LAMBDA_PYTHON_VERSION, lambda_bundling
 from stacks.config import StackConfig
 from stacks.ingest import Ingest
+from stacks.nag import acknowledge_wildcards, spelled
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -53,7 +52,15 @@ def function_code(bundle: bool) -> lambda_.Code:
 
 class InferenceFunction(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: StackConfig, ingest: Ingest, bundle: bool, **kwargs: Any
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        ingest: Ingest,
+        bundle: bool,
+        outcomes: OutcomeTable | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         stack = Stack.of(self)
@@ -66,6 +73,8 @@ class InferenceFunction(Construct):
             description="Image inference function: read images, write results, call the configured model",
         )
         self._grant_least_privilege(config, ingest, stack)
+        if outcomes is not None:
+            outcomes.grant_put(self.role)
         writers = [self.role.role_arn, *config.result_writer_arns]
         if config.allow_destroy:
             # The stack's auto-delete empties the bucket before CloudFormation deletes it.
@@ -83,6 +92,8 @@ class InferenceFunction(Construct):
             _env("result_kms_key_arn"): ingest.key.key_arn,
             _env("queue_url"): ingest.queue.queue_url,
         }
+        if outcomes is not None:
+            environment[_env("outcome_stream_name")] = outcomes.stream.ref
         self.code = function_code(bundle)  # one asset, shared with the model controller
         self.function = lambda_.Function(
             self,
@@ -197,16 +208,6 @@ def wildcard_reasons(grants: Iterable[Grant]) -> dict[str, str]:
     }
 
 
-def acknowledge_wildcards(role: iam.Role, reasons: Mapping[str, str]) -> None:
-    """cdk-nag IAM5, acknowledged per resource with its reason (never the whole rule)."""
-    Validations.of(role).acknowledge(
-        *(
-            Acknowledgment(id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{resource}]", reason=reason)
-            for resource, reason in reasons.items()
-        )
-    )
-
-
 def model_grants(config: StackConfig, arns: Any) -> list[Grant]:
     """What the primary model's backend needs, and the challenger's (its statements' SIDs prefixed)."""
     grants = list(config.function.spec.grants(config.function.model, arns))
@@ -236,8 +237,8 @@ class NagArns:
     def arn(self, service: str, resource: str, name: str) -> str:
         stack = self.stack
         return (
-            f"arn:{_nag(stack.partition, 'Partition')}:{service}:{_nag(stack.region, 'Region')}:"
-            f"{_nag(stack.account, 'AccountId')}:{resource}/{name}"
+            f"arn:{spelled(stack.partition, 'Partition')}:{service}:{spelled(stack.region, 'Region')}:"
+            f"{spelled(stack.account, 'AccountId')}:{resource}/{name}"
         )
 
 
@@ -246,8 +247,3 @@ def _env(field: str) -> str:
     name = next(variable.env for variable in COMMON if variable.field == field)
     assert name is not None
     return name
-
-
-def _nag(value: str, pseudo: str) -> str:
-    """How cdk-nag spells a stack attribute in a finding: the value if known at synth, else the pseudo-parameter."""
-    return f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value

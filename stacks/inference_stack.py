@@ -7,6 +7,7 @@ from typing import Any
 from aws_cdk import Acknowledgment, CfnOutput, Stack, Validations
 from constructs import Construct
 
+from stacks.analytics import OutcomeTable
 from stacks.config import StackConfig
 from stacks.controller import ModelController
 from stacks.function import InferenceFunction
@@ -21,7 +22,13 @@ class ImageInferenceStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
         self.ingest = Ingest(self, "Ingest", config=config)
-        self.inference = InferenceFunction(self, "Inference", config=config, ingest=self.ingest, bundle=bundle)
+        # Before the function: its environment names the stream, its role may put to it.
+        self.outcomes = (
+            OutcomeTable(self, "Outcomes", config=config, ingest=self.ingest) if config.outcome_table else None
+        )
+        self.inference = InferenceFunction(
+            self, "Inference", config=config, ingest=self.ingest, bundle=bundle, outcomes=self.outcomes
+        )
         self.controller = ModelController(
             self, "ModelController", config=config, ingest=self.ingest, inference=self.inference
         )
@@ -37,6 +44,7 @@ class ImageInferenceStack(Stack):
             alarm_topic_arn=config.alarm_topic_arn,
             alarm_email=config.alarm_email,
             near_threshold_share=config.near_threshold_alarm_share,
+            outcome_stream_name=self.outcomes.stream.ref if self.outcomes else None,
         )
 
         outputs = {
@@ -57,6 +65,8 @@ class ImageInferenceStack(Stack):
                 "What the model controller remembers (state since, idle since)",
             ),
         }
+        if self.outcomes is not None:
+            outputs.update(self.outcomes.outputs(self.ingest))
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)
         self._acknowledge_nag_findings()

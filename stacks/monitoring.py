@@ -38,6 +38,7 @@ class Monitoring(Construct):
         alarm_topic_arn: str | None = None,
         alarm_email: str | None = None,
         near_threshold_share: float | None = None,
+        outcome_stream_name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -96,6 +97,8 @@ class Monitoring(Construct):
         self.near_threshold_alarm = (
             self._near_threshold(near_threshold_share) if near_threshold_share is not None else None
         )
+        if outcome_stream_name is not None:
+            self._outcome_rows(outcome_stream_name)
         # One failed run is retried a minute later; three in a row mean nobody resumes the trigger.
         self.controller_alarm = self._above(
             "ModelControllerErrors",
@@ -104,6 +107,50 @@ class Monitoring(Construct):
             controller.metric_errors(period=Duration.minutes(1), statistic="Sum"),
             threshold=0,
             periods=3,
+        )
+
+    def _outcome_rows(self, stream_name: str) -> None:
+        """The outcome table falls behind: the stream refused rows (their records are retried; the alarm says the
+        stream is failing or throttled), or Firehose cannot convert or deliver what it took."""
+        self.rows_refused_alarm = self._above(
+            "OutcomeRowsRefused",
+            "The outcome stream refused rows: their images are retried until it takes them (inferctl audit "
+            "--reconcile finds any row still missing from the table)",
+            cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name="OutcomeRowsFailed",
+                dimensions_map={"service": SERVICE_NAME},
+                statistic="Sum",
+                period=Duration.minutes(5),
+            ),
+            threshold=0,
+            periods=1,
+        )
+
+        def delivery(name: str, statistic: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace="AWS/Firehose",
+                metric_name=name,
+                dimensions_map={"DeliveryStreamName": stream_name},
+                statistic=statistic,
+                period=Duration.minutes(5),
+            )
+
+        self.rows_conversion_alarm = self._above(
+            "OutcomeRowsNotConverted",
+            "Firehose could not convert rows to Parquet (they are under errors/ in the analytics bucket): the "
+            "table's schema and the function's rows disagree",
+            delivery("FailedConversion.Records", "Sum"),
+            threshold=0,
+            periods=1,
+        )
+        self.rows_freshness_alarm = self._above(
+            "OutcomeRowsLate",
+            "Rows wait more than an hour in the outcome stream: Firehose cannot write to the analytics bucket "
+            "(see the stream's delivery logs)",
+            delivery("DeliveryToS3.DataFreshness", "Maximum"),
+            threshold=3600,
+            periods=1,
         )
 
     def _own_topic(self, key: kms.Key, email: str | None) -> sns.Topic:

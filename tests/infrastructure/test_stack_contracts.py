@@ -77,7 +77,10 @@ def test_one_customer_managed_key_with_rotation(default):
 def test_key_lets_eventbridge_send_encrypted_messages_as_aws_documents_it(default):
     _, key = default.one("AWS::KMS::Key")
     statements = key["Properties"]["KeyPolicy"]["Statement"]
-    assert not [st for st in statements if st["Principal"] == {"Service": "s3.amazonaws.com"}]  # S3 sends no more
+    # S3 itself only writes the inventory (encrypted with the key): data keys, for this account's buckets
+    (inventory,) = [st for st in statements if st["Principal"] == {"Service": "s3.amazonaws.com"}]
+    assert inventory["Action"] == "kms:GenerateDataKey"
+    assert inventory["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
     (statement,) = [st for st in statements if st["Principal"] == {"Service": "events.amazonaws.com"}]
     assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
     # EventBridge User Guide: no condition; the queue policies name the rule
@@ -457,7 +460,8 @@ def test_alarms_notify_an_existing_topic_when_one_is_configured(default):
     topic = "arn:aws:sns:eu-west-1:123456789012:ops-alerts"
     s = synth(alarmTopicArn=topic)
     alarms = s.resources("AWS::CloudWatch::Alarm").values()
-    assert len(alarms) == 5  # dead letters, backlog age, model output, function errors, controller errors
+    # dead letters, backlog age, model output, function errors, controller errors; rows refused, not converted, late
+    assert len(alarms) == 8
     for alarm in alarms:
         assert alarm["Properties"]["AlarmActions"] == [topic]
         assert alarm["Properties"]["OKActions"] == [topic]
@@ -470,7 +474,7 @@ def test_without_a_topic_the_stack_makes_one_and_every_alarm_notifies_it(default
         "Fn::GetAtt": [default.logical_id(default.stack.ingest.key), "Arn"]
     }
     alarms = default.resources("AWS::CloudWatch::Alarm").values()
-    assert len(alarms) == 5
+    assert len(alarms) == 8
     for alarm in alarms:
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
         assert alarm["Properties"]["OKActions"] == [{"Ref": topic_id}]
