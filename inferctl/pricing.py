@@ -22,6 +22,10 @@ SOURCES = (
     "https://aws.amazon.com/cloudwatch/pricing/ (logs ingestion, custom metrics)",
     "https://aws.amazon.com/rekognition/pricing/ (Custom Labels inference, per inference-unit hour)",
     "https://aws.amazon.com/sagemaker/pricing/ (real-time ml.m5.xlarge; serverless per GB-second, data)",
+    "https://aws.amazon.com/firehose/pricing/ (Direct PUT ingestion per GB in 5 KB records; format conversion)",
+    "https://aws.amazon.com/athena/pricing/ (SQL queries per TB scanned, 10 MB minimum per query)",
+    "https://aws.amazon.com/s3/pricing/ (S3 Inventory per million objects listed; S3 Standard storage)",
+    "https://aws.amazon.com/step-functions/pricing/ (standard state transitions; express requests, GB-second)",
 )
 
 
@@ -41,10 +45,35 @@ class Prices:
     )
     sagemaker_serverless_gb_second: float = 0.00002
     sagemaker_data_gb: float = 0.016
+    # The outcome table (stacks/analytics.py)
+    firehose_gb: float = 0.029  # Direct PUT ingestion, each record billed in 5 KB increments
+    firehose_conversion_gb: float = 0.018  # JSON to Parquet, on the same billed (5 KB-rounded) volume
+    firehose_record_increment: int = 5 * 1024
+    athena_tb: float = 5.00  # per TB scanned ...
+    athena_minimum_bytes: int = 10 * 1024 * 1024  # ... at least 10 MB per query, rounded up to the MB
+    inventory_million_objects: float = 0.0025
+    s3_storage_gb_month: float = 0.023
+    sfn_standard_transition: float = 0.025 / 1_000
+    sfn_express_request: float = 1.00 / 1_000_000
 
 
 PRICES = Prices()
 GB = 1024**3
+TB = 1024**4
+MB = 1024**2
+
+
+def athena_query_cost(scanned_bytes: int, prices: Prices = PRICES) -> float:
+    """What one Athena query costs: its bytes scanned rounded up to the MB, at least 10 MB."""
+    billed = max(prices.athena_minimum_bytes, -(-scanned_bytes // MB) * MB)
+    return billed / TB * prices.athena_tb
+
+
+def firehose_cost(record_bytes: float, records: float, prices: Prices = PRICES) -> float:
+    """Firehose's ingestion and Parquet conversion of ``records`` rows of ``record_bytes`` each."""
+    increments = -(-int(record_bytes) // prices.firehose_record_increment) or 1
+    billed_gb = records * increments * prices.firehose_record_increment / GB
+    return billed_gb * (prices.firehose_gb + prices.firehose_conversion_gb)
 
 
 @dataclass(frozen=True)

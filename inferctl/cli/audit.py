@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from inferctl.cli.common import EXIT_LOST, EXIT_OK, add_target, target
+from inferctl.cli.common import EXIT_LOST, EXIT_OK, add_engine, add_target, source, target
 from inferctl.console import table
-from inferctl.stack import backfill
+from inferctl.stack import backfill, questions, reconcile
+from inferctl.stack.errors import UsageError
 
 
 def register(commands: Any) -> None:
@@ -19,6 +20,12 @@ def register(commands: Any) -> None:
     audit.add_argument("--prefix", help="a sub-prefix of the input prefix (default: all of it)")
     audit.add_argument("--format", choices=("table", "json", "csv"), default="table")
     audit.add_argument("--output", type=Path, help="write one row per image here (JSON lines or CSV)")
+    audit.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="with the table: also find outcome documents whose row the table lacks, and send their rows again",
+    )
+    add_engine(audit)
     add_target(audit)
     audit.set_defaults(run=cmd_audit)
 
@@ -40,8 +47,24 @@ def cmd_audit(args: argparse.Namespace) -> int:
         if count % 1000 == 0:
             print(f"audited {count} images", file=sys.stderr)
 
+    stack = target(args)
+    chosen = source(
+        args, stack, args.prefix, "--reconcile compares the bucket with the table" if args.reconcile else None
+    )
+    if args.reconcile and chosen.table is None:
+        raise UsageError(
+            "--reconcile compares the bucket with the outcome table: use it with --engine athena or duckdb"
+        )
     try:
-        result = backfill.audit(target(args), prefix=args.prefix, write_row=write_row, on_image=show)
+        if chosen.table is None:
+            result = backfill.audit(stack, prefix=args.prefix, write_row=write_row, on_image=show)
+        else:
+            images = chosen.images(backfill.live_settings(stack).image_suffixes, args.prefix)
+            settled = backfill.settled_now(stack)
+            result = questions.audit(chosen.table, images, settled, write_row if handle else None)
+            if args.reconcile:
+                sent = reconcile.resend(stack, chosen.table, images)
+                print(reconcile.summary(sent), file=sys.stderr)
     finally:
         if handle:
             handle.close()

@@ -6,10 +6,13 @@ import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inferctl.stack.errors import ConfigError, UsageError
 from inferctl.stack.target import DEFAULT_STATE, Target, deployed, embedded
+
+if TYPE_CHECKING:
+    from inferctl.stack.tables import Source
 
 EXIT_OK, EXIT_LOST, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -112,3 +115,29 @@ def context(pairs: Sequence[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             values[key] = value
     return values
+
+
+def add_engine(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=("auto", "athena", "duckdb", "scan"),
+        default="auto",
+        help="what reads the results: the outcome table (athena on a deployed stack, duckdb on the embedded one) or "
+        "the scan of every document; auto (the default) scans under 10,000 objects and asks the table above",
+    )
+
+
+def source(
+    args: argparse.Namespace, stack: Target, prefix: str | None = None, table_needed: str | None = None
+) -> Source:
+    """The engine the options ask for, opened (the embedded table synced); which one ran, and why, on stderr."""
+    import sys
+
+    from inferctl.stack.tables import open_source
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr)
+
+    chosen = open_source(stack, args.engine, prefix, progress=say, table_needed=table_needed)
+    say(f"engine: {chosen.reason}")
+    return chosen

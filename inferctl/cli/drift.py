@@ -8,10 +8,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from inferctl.cli.common import EXIT_OK, add_target, positive, target
+from inferctl.cli.common import EXIT_OK, add_engine, add_target, positive, source, target
 from inferctl.console import table
 from inferctl.evaluation import drift
-from inferctl.stack import backfill
+from inferctl.stack import backfill, questions
 from inferctl.stack import uploads as images
 from inferctl.stack.errors import OperationFailed, UsageError
 
@@ -22,6 +22,7 @@ def register(commands: Any) -> None:
     command.add_argument("--split", help="ISO time between the windows (default: now minus --days)")
     command.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or JSON")
     command.add_argument("--prefix", help="key prefix of the results (default: the input prefix)")
+    add_engine(command)
     add_target(command)
     command.set_defaults(run=cmd_drift)
 
@@ -34,13 +35,20 @@ def cmd_drift(args: argparse.Namespace) -> int:
     since, middle, until = drift.bounds(split, args.days, datetime.now(UTC))
     stack = target(args)
     thresholds = backfill.live_settings(stack).thresholds
-    before, after = drift.windows(images.iter_results(stack, args.prefix), middle, thresholds, since, until)
+    chosen = source(args, stack, args.prefix)
+    summed = None
+    if chosen.table is None:
+        before, after = drift.windows(images.iter_results(stack, args.prefix), middle, thresholds, since, until)
+    else:
+        moments = [datetime.fromisoformat(text.replace("Z", "+00:00")) for text in (since, middle, until)]
+        answer = questions.drift_windows(chosen.table, args.prefix or stack.input_prefix, thresholds, *moments)
+        before, after, summed = answer.before, answer.after, answer.ks
     if not before.images or not after.images:
         raise OperationFailed(
             f"{before.images} results before {middle} and {after.images} after it: both windows need results "
             "(choose --split or --days)"
         )
-    findings = drift.compare(before, after)
+    findings = drift.compare(before, after, summed)
     if args.format == "json":
         print(json.dumps({"before": before.images, "after": after.images, "findings": [f.as_dict() for f in findings]}))
         return EXIT_OK

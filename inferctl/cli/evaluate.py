@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from inferctl.cli.common import EXIT_OK, add_target, fraction, overlap, target
+from inferctl.cli.common import EXIT_OK, add_engine, add_target, fraction, overlap, source, target
 from inferctl.console import number, table
 from inferctl.evaluation import compare, model_summary
 from inferctl.stack import configuration
@@ -47,6 +47,7 @@ def register(commands: Any) -> None:
     )
     evaluate.add_argument("--apply", action="store_true", help="set the recommended per-label thresholds")
     evaluate.add_argument("--prefix", help="key prefix of the results (default: the input prefix)")
+    add_engine(evaluate)
     add_target(evaluate)
     evaluate.set_defaults(run=cmd_evaluate)
 
@@ -58,7 +59,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.reviewed:
         return cmd_reviewed(args)
     stack = target(args)
-    outcome = run.run(stack, args.ground_truth, iou=args.iou, min_precision=args.min_precision, prefix=args.prefix)
+    outcome = run.run(
+        stack,
+        args.ground_truth,
+        iou=args.iou,
+        min_precision=args.min_precision,
+        prefix=args.prefix,
+        source=source(args, stack, args.prefix),
+    )
     evaluation = outcome.evaluation
     for warning in evaluation.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -151,7 +159,14 @@ def cmd_reviewed(args: argparse.Namespace) -> int:
     """Production precision and recall per label from a reviewed sample (``evaluation/estimate.py``)."""
     stack = target(args)
     target_precision = args.min_precision if args.min_precision is not None else 0.9
-    result = run.reviewed(stack, args.reviewed, target_precision, iou=args.iou, prefix=args.prefix)
+    result = run.reviewed(
+        stack,
+        args.reviewed,
+        target_precision,
+        iou=args.iou,
+        prefix=args.prefix,
+        source=source(args, stack, args.prefix),
+    )
     numbers = result.as_dict()
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ from typing import Any
 from inferctl.cli.common import EXIT_BUG, EXIT_LOST, EXIT_USAGE
 from inferctl.evaluation.groundtruth import ManifestError
 from inferctl.stack.errors import ConfigError, OperationFailed, TargetError, UsageError
+from inferctl.stack.sql import QueryError
 
 # What an AWS error code usually means for an operator, and what to do about it.
 ACCESS_HINT = "your credentials lack a permission this command needs: the operator policies are in iam/"
@@ -28,6 +29,8 @@ def explain(exc: BaseException) -> tuple[int, str]:
     """(exit code, the one line) for a failure."""
     if isinstance(exc, ConfigError | TargetError | UsageError | ManifestError):
         return EXIT_USAGE, str(exc)
+    if isinstance(exc, QueryError):
+        return EXIT_USAGE, f"the query: {exc}"
     if isinstance(exc, OperationFailed):
         return EXIT_LOST, str(exc)
     if isinstance(exc, FileNotFoundError) and exc.filename:

@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from inferctl.cli.common import EXIT_LOST, EXIT_OK, add_target, positive, target
-from inferctl.stack import backfill
+from inferctl.cli.common import EXIT_LOST, EXIT_OK, add_engine, add_target, positive, source, target
+from inferctl.stack import backfill, questions, resend
 from inferctl.stack.errors import UsageError
+from inferctl.stack.tables import Source
+from inferctl.stack.target import Target
 
 
 def register(commands: Any) -> None:
@@ -28,6 +30,7 @@ def register(commands: Any) -> None:
         "--state", type=Path, default=Path("out/reprocess.json"), help="where progress is kept (for --resume)"
     )
     reprocess.add_argument("--resume", action="store_true", help="continue the run recorded in --state")
+    add_engine(reprocess)
     add_target(reprocess)
     reprocess.set_defaults(run=cmd_reprocess)
 
@@ -51,8 +54,12 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
         sent = "nothing sent (dry run)" if args.dry_run else f"enqueued {progress.enqueued}"
         print(f"listed {progress.listed}, selected {progress.selected}, {sent}", file=sys.stderr)
 
+    stack = target(args)
+    chosen = source(args, stack, args.prefix) if not args.resume else None
+    if chosen is not None and chosen.table is not None:
+        return _from_table(args, stack, chosen, selection)
     report = backfill.reprocess(
-        target(args),
+        stack,
         selection,
         prefix=args.prefix,
         dry_run=args.dry_run,
@@ -71,4 +78,27 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
     if report.interrupted:
         print(f"interrupted: resume with --resume --state {args.state}", file=sys.stderr)
         return EXIT_LOST
+    return EXIT_OK
+
+
+def _from_table(args: argparse.Namespace, stack: Target, chosen: Source, selection: backfill.Selection) -> int:
+    """The images to send, from the table joined with the inventory; sent by the stack's state machine (Athena) or
+    from here (the embedded stack's DuckDB)."""
+    settings = backfill.live_settings(stack)
+    images = chosen.images(settings.image_suffixes, args.prefix)
+    now = backfill.current(stack) if selection.stale else None
+    settled = backfill.settled_now(stack) if selection.missing else backfill.Settled()
+    assert chosen.table is not None
+    picked = questions.selected(chosen.table, images, selection, now, settled)
+    run = resend.run_id(selection)
+    if chosen.engine == "athena":
+        sent = resend.by_state_machine(stack, picked, run, dry_run=args.dry_run)
+    else:
+        sent = resend.from_here(stack, picked, run, dry_run=args.dry_run, per_second=args.rate)
+    report = sent.report
+    reasons = ", ".join(f"{reason}={count}" for reason, count in sorted(report.by_reason.items())) or "none"
+    done = f"would enqueue {report.selected}" if args.dry_run else f"enqueued {report.enqueued}"
+    print(f"{report.selected} images selected from the outcome table ({reasons}); {done}")
+    if sent.execution_arn:
+        print(f"the state machine sends them, paced to the model: {sent.execution_arn} (list: {sent.list_uri})")
     return EXIT_OK

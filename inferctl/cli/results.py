@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from inferctl.cli.common import EXIT_OK, add_target, target
+from inferctl.cli.common import EXIT_OK, add_engine, add_target, source, target
 from inferctl.console import labels_text, table
 from inferctl.stack import uploads as images
 from inferctl.stack.errors import UsageError
@@ -24,6 +24,7 @@ def register(commands: Any) -> None:
         help="table (default), a JSON array, or JSON lines (one document a line)",
     )
     results.add_argument("--download", type=Path, metavar="DIR", help="write JSON and annotated images here")
+    add_engine(results)
     add_target(results)
     results.set_defaults(run=cmd_results)
 
@@ -35,7 +36,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     if args.download and args.download.exists() and not args.download.is_dir():
         raise UsageError(f"--download {args.download}: a file is there; name a folder (made when missing)")
     stack = target(args)
-    documents = images.iter_results(stack, args.prefix)  # streamed: 100,000 results in flat memory
+    documents = source(args, stack, args.prefix).documents(args.prefix)  # streamed: flat memory at any count
     downloader = images.Downloader(stack, args.download) if args.download else None
     rows: list[tuple[str, ...]] = []
     count = 0

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from inferctl.cli.common import EXIT_OK, add_target, count, target
+from inferctl.cli.common import EXIT_OK, add_engine, add_target, count, source, target
 from inferctl.evaluation import manifests
 from inferctl.stack import backfill
 from inferctl.stack import review as reviewing
@@ -47,6 +47,7 @@ def register(commands: Any) -> None:
         help="also put the manifest in the bucket under reviews/ (outside the prefix), under a new dated key each time",
     )
     review.add_argument("--prefix", help="key prefix of the results (default: the input prefix)")
+    add_engine(review)
     add_target(review)
     review.set_defaults(run=cmd_review)
 
@@ -56,7 +57,13 @@ def cmd_review(args: argparse.Namespace) -> int:
     thresholds = backfill.live_settings(stack).thresholds
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     session, resumed = reviewing.open_session(
-        stack, thresholds, args.session, budget=args.budget, seed=seed, prefix=args.prefix
+        stack,
+        thresholds,
+        args.session,
+        budget=args.budget,
+        seed=seed,
+        prefix=args.prefix,
+        documents=lambda: source(args, stack, args.prefix).documents(args.prefix),
     )
     manifest = args.manifest or args.session.with_name("reviewed.manifest")
     server = ReviewServer(stack, session, port=args.port, manifest=manifest, manifest_target=args.manifest_for)

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from inferctl.cli.common import EXIT_OK, add_target, target
+from inferctl.cli.common import EXIT_OK, add_engine, add_target, source, target
 from inferctl.console import table
 from inferctl.evaluation import whatif
-from inferctl.stack import configuration
+from inferctl.stack import configuration, questions
 from inferctl.stack import uploads as images
 from inferctl.stack.configuration import CDK_JSON
 from inferctl.stack.errors import ConfigError
@@ -46,6 +46,7 @@ def register(commands: Any) -> None:
     _add_values(trial)
     trial.add_argument("--prefix", help="key prefix of the results (default: the input prefix)")
     trial.add_argument("--format", choices=("table", "json"), default="table")
+    add_engine(trial)
     add_target(trial)
     trial.set_defaults(run=cmd_what_if)
 
@@ -150,7 +151,11 @@ def cmd_what_if(args: argparse.Namespace) -> int:
     stack = target(args)
     changes = changes_of(args)
     proposed = configuration.thresholds_after(configuration.read_live(stack).environment, changes)
-    report = whatif.what_if(images.iter_results(stack, args.prefix), proposed)
+    chosen = source(args, stack, args.prefix)
+    if chosen.table is None:
+        report = whatif.what_if(images.iter_results(stack, args.prefix), proposed)
+    else:
+        report = questions.what_if(chosen.table, args.prefix or stack.input_prefix, proposed)
     if args.format == "json":
         print(json.dumps(report.as_dict(), indent=2))
         return EXIT_OK

@@ -114,8 +114,30 @@ def ks_statistic(a: list[float], b: list[float]) -> float:
     return gap
 
 
-def compare(before: Window, after: Window) -> list[Finding]:
-    """What moved, most significant first."""
+@dataclass(frozen=True)
+class Distributions:
+    """One label's confidences in both windows, summed up: the Kolmogorov-Smirnov D, each side's count and median
+    (as ``compare`` computes them from the values; an SQL engine computes them where the values are)."""
+
+    d: float
+    na: int
+    nb: int
+    median_a: float
+    median_b: float
+
+
+def distributions(before: Window, after: Window) -> dict[str, Distributions]:
+    """Per label seen in both windows, from the confidences themselves."""
+    found = {}
+    for name in sorted(set(before.confidences) & set(after.confidences)):
+        a, b = before.confidences[name], after.confidences[name]
+        found[name] = Distributions(ks_statistic(a, b), len(a), len(b), sorted(a)[len(a) // 2], sorted(b)[len(b) // 2])
+    return found
+
+
+def compare(before: Window, after: Window, summed: dict[str, Distributions] | None = None) -> list[Finding]:
+    """What moved, most significant first (``summed``: the confidences' statistics, when the windows do not hold
+    the values)."""
     findings: list[Finding] = []
     for measure, counts in (("accepted share", "accepted"), ("near-threshold share", "near")):
         names = set(getattr(before, counts)) | set(getattr(after, counts))
@@ -125,13 +147,10 @@ def compare(before: Window, after: Window) -> list[Finding]:
             shift = (b / after.images if after.images else 0) - (a / before.images if before.images else 0)
             if abs(z) >= Z_CRITICAL and abs(shift) >= MIN_SHIFT:
                 findings.append(Finding(name, measure, a / before.images, b / after.images, abs(z), Z_CRITICAL))
-    for name in sorted(set(before.confidences) & set(after.confidences)):
-        a, b = before.confidences[name], after.confidences[name]
-        if len(a) < MIN_SAMPLES or len(b) < MIN_SAMPLES:
+    for name, seen in sorted((distributions(before, after) if summed is None else summed).items()):
+        if seen.na < MIN_SAMPLES or seen.nb < MIN_SAMPLES:
             continue
-        d = ks_statistic(a, b)
-        critical = KS_C * math.sqrt((len(a) + len(b)) / (len(a) * len(b)))
-        if d > critical:
-            median = sorted(a)[len(a) // 2], sorted(b)[len(b) // 2]
-            findings.append(Finding(name, "confidences (median)", median[0], median[1], d, critical))
+        critical = KS_C * math.sqrt((seen.na + seen.nb) / (seen.na * seen.nb))
+        if seen.d > critical:
+            findings.append(Finding(name, "confidences (median)", seen.median_a, seen.median_b, seen.d, critical))
     return sorted(findings, key=lambda f: -(f.statistic / f.critical))

@@ -303,7 +303,7 @@ def reprocess(
             if reason and not dry_run:
                 batch.append(entry)
             if len(batch) == SEND_BATCH or (dry_run and report.listed % 1000 == 0):
-                _send(sqs, target, region, batch, run, limiter)
+                send_batch(sqs, target, region, batch, run, limiter)
                 report.enqueued += len(batch)
                 batch = []
                 batches += 1
@@ -316,7 +316,7 @@ def reprocess(
                     report.interrupted = True
                     return report
         if batch:
-            _send(sqs, target, region, batch, run, limiter)
+            send_batch(sqs, target, region, batch, run, limiter)
             report.enqueued += len(batch)
         progress.listed, progress.selected, progress.enqueued, progress.done = (
             report.listed,
@@ -332,7 +332,11 @@ def reprocess(
         signal.signal(signal.SIGINT, previous)
 
 
-def _send(sqs: Any, target: Target, region: str, batch: list[Entry], run: str | None, limiter: RateLimiter) -> None:
+def send_batch(
+    sqs: Any, target: Target, region: str, batch: list[Entry], run: str | None, limiter: RateLimiter
+) -> None:
+    """Up to ten notifications in one SendMessageBatch (paced), failed entries retried; OperationFailed after three
+    tries."""
     if not batch:
         return
     for _ in batch:
@@ -413,29 +417,32 @@ def audit(
     result = Audit()
     entries = listing(target.client("s3"), target.bucket, prefix or target.input_prefix, suffixes)
     for entry, document in with_documents(target, entries):
-        state, code, why = _state(entry, document, settled)
+        state, code, why = state_of(entry, document, settled)
         result.images += 1
         result.counts[state] = result.counts.get(state, 0) + 1
         if code:
             result.error_codes[code] = result.error_codes.get(code, 0) + 1
-        write_row(
-            {
-                "key": entry.key,
-                "state": state,
-                "code": code,
-                "why": why,
-                "last_modified": entry.last_modified.isoformat(),
-            }
-        )
+        write_row(audit_row(entry, state, code, why))
         on_image(result.images)
     return result
+
+
+def audit_row(entry: Entry, state: str, code: str | None, why: str | None) -> dict[str, Any]:
+    """One image's line of ``audit --output``."""
+    return {
+        "key": entry.key,
+        "state": state,
+        "code": code,
+        "why": why,
+        "last_modified": entry.last_modified.isoformat(),
+    }
 
 
 # Why an image has no outcome for its current upload: `reprocess --missing` re-runs both.
 NO_RESULT, OLDER_UPLOAD = "no result", "answers an older upload"
 
 
-def _state(entry: Entry, document: dict[str, Any] | None, settled: Settled) -> tuple[str, str | None, str | None]:
+def state_of(entry: Entry, document: dict[str, Any] | None, settled: Settled) -> tuple[str, str | None, str | None]:
     """(state, error code, why it has no outcome). A result that answers another upload of the key than the one
     listed (the newest result version deleted, the older one current again) counts as none."""
     if document is not None:

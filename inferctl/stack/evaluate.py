@@ -15,6 +15,7 @@ from inferctl.evaluation.evaluate import none_evaluated as explain_none
 from inferctl.stack import configuration
 from inferctl.stack import uploads as images
 from inferctl.stack.errors import OperationFailed
+from inferctl.stack.tables import Source
 from inferctl.stack.target import Target
 from lambdas.inference.core.thresholds import Thresholds
 from lambdas.inference.settings import COMMON, Settings
@@ -43,17 +44,24 @@ def run(
     iou: float = 0.5,
     min_precision: float | None = None,
     prefix: str | None = None,
+    source: Source | None = None,
 ) -> Outcome:
+    """``source``: the outcome table to read the labelled images' documents from (by key), instead of the scan."""
     truth = groundtruth.load(truth_path, target.input_prefix)
     # Streamed: only the ground truth's images are kept (memory follows the manifest, not the bucket)
     documents: list[dict[str, Any]] = []
     first_other: dict[str, Any] | None = None
-    for document in images.iter_results(target, prefix):
-        key = str((document.get("source") or {}).get("key"))
-        if key in truth.images:
-            documents.append(document)
-        elif first_other is None or key < str(first_other["source"]["key"]):
-            first_other = document
+    if source is not None and source.table is not None:
+        documents = source.documents_for(truth.images, prefix)
+        if not documents:  # what the results are instead: the first by key
+            first_other = next(iter(source.documents(prefix)), None)
+    else:
+        for document in images.iter_results(target, prefix):
+            key = str((document.get("source") or {}).get("key"))
+            if key in truth.images:
+                documents.append(document)
+            elif first_other is None or key < str(first_other["source"]["key"]):
+                first_other = document
     thresholds = current_thresholds(target)
     evaluation = evaluate(documents, truth, thresholds, iou=iou, min_precision=min_precision)
     comparison = compare(documents, truth, thresholds, iou=iou, min_precision=min_precision)
@@ -134,7 +142,13 @@ class Reviewed:
 
 
 def reviewed(
-    target: Target, manifest: Path, target_precision: float, *, iou: float = 0.5, prefix: str | None = None
+    target: Target,
+    manifest: Path,
+    target_precision: float,
+    *,
+    iou: float = 0.5,
+    prefix: str | None = None,
+    source: Source | None = None,
 ) -> Reviewed:
     """Production precision and recall from a reviewed sample (``inferctl review``'s manifest)."""
     from inferctl.stack import review
@@ -142,7 +156,10 @@ def reviewed(
     truth, sample = review.read_reviewed(manifest)
     thresholds = current_thresholds(target)
     wanted = set(truth.images)
-    documents = [d for d in images.iter_results(target, prefix) if (d.get("source") or {}).get("key") in wanted]
+    if source is not None and source.table is not None:
+        documents = source.documents_for(wanted, prefix)
+    else:
+        documents = [d for d in images.iter_results(target, prefix) if (d.get("source") or {}).get("key") in wanted]
     units = estimate.units_from(documents, truth, sample, iou)
     if not units:
         raise OperationFailed(f"none of the {len(wanted)} reviewed images has a result on this stack")

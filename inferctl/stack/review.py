@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -179,14 +179,21 @@ def item_of(document: Mapping[str, Any], drawn: sampling.Drawn) -> dict[str, Any
 
 
 def start(
-    target: Target, thresholds: Thresholds, path: Path, *, budget: int, seed: int, prefix: str | None = None
+    target: Target,
+    thresholds: Thresholds,
+    path: Path,
+    *,
+    budget: int,
+    seed: int,
+    prefix: str | None = None,
+    results: Iterable[Mapping[str, Any]] | None = None,
 ) -> Session:
     """A new session over the stack's results (ok ones: an error document has nothing to review). The results
     are streamed and only each one's key and stratum kept; the drawn ones are read again (memory follows the
-    budget, not the bucket)."""
+    budget, not the bucket). ``results``: where the results come from (the outcome table's), instead of the scan."""
     strata = [
         (str(d["source"]["key"]), sampling.stratum(d, thresholds))
-        for d in uploads.iter_results(target, prefix)
+        for d in (uploads.iter_results(target, prefix) if results is None else results)
         if d.get("status") == "ok"
     ]
     if not strata:
@@ -220,15 +227,24 @@ def start(
 
 
 def open_session(
-    target: Target, thresholds: Thresholds, path: Path, *, budget: int, seed: int, prefix: str | None = None
+    target: Target,
+    thresholds: Thresholds,
+    path: Path,
+    *,
+    budget: int,
+    seed: int,
+    prefix: str | None = None,
+    documents: Callable[[], Iterable[Mapping[str, Any]]] | None = None,
 ) -> tuple[Session, bool]:
-    """The session saved at ``path`` (resumed: True) or a new one. A saved session of another bucket is refused."""
+    """The session saved at ``path`` (resumed: True) or a new one (its results from ``documents()`` when given). A
+    saved session of another bucket is refused."""
     if path.exists():
         session = Session.load(path)
         if session.bucket != target.bucket:
             raise UsageError(f"{path} reviews {session.bucket}, not {target.bucket}: name another --session")
         return session, True
-    return start(target, thresholds, path, budget=budget, seed=seed, prefix=prefix), False
+    found = documents() if documents is not None else None
+    return start(target, thresholds, path, budget=budget, seed=seed, prefix=prefix, results=found), False
 
 
 # --- the manifest -------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from inferctl.local.models.base import LocalLifecycle, LocalModel
 from inferctl.samples import demo_samples
 from inferctl.stack import evaluate as evaluation_run
 from inferctl.stack import uploads as images
+from inferctl.stack.engines import named_query
 from inferctl.stack.target import Target, from_outputs
 from lambdas.controller.decide import Decision
 from lambdas.inference.backends import REGISTERED, spec
@@ -120,6 +121,7 @@ def run_demo(
         found = images.wait_for(target, [u.key for u in uploads], timeout)
         documents = [o.document for o in found.values() if o.document]
         images.download(target, documents, out)
+        table = outcome_table(target, [d["source"]["key"] for d in documents])
         stats = stack.trigger.stats
         evaluated = None if images_folder else close_the_loop(target, out)
         reviewed = review_round(target, out, review, scripted=not images_folder) if review else None
@@ -135,6 +137,8 @@ def run_demo(
     print(
         f"\n{len(found)} images: {counts_text(counts)}; {stats.batches} batches; results and annotated images in {out}/"
     )
+    if table:
+        print(table)
     if evaluated:
         print(evaluated)
     if reviewed:
@@ -143,6 +147,22 @@ def run_demo(
         print(f"LOST: {lost} images have no result, no error document and no dead letter", file=sys.stderr)
         return EXIT_LOST
     return EXIT_OK
+
+
+def outcome_table(target: Target, keys: list[str]) -> str:
+    """Every outcome is also a row of the outcome table (DuckDB here, Athena when deployed): copied beside the
+    embedded stack's state, where ``inferctl query --embedded`` finds it after the demo."""
+    from inferctl.stack import tables
+
+    local = tables.wait_for_rows(target, keys, timeout=30)
+    answer = local.query(named_query("outcomes-per-day"))
+    rows = sum(int(row[-1]) for row in answer.rows)
+    example = "SELECT status, count(*) AS images FROM current_outcomes GROUP BY status"
+    return (
+        f"\nOutcome table: {rows} rows in {local.folder} (DuckDB; Athena when deployed). Ask in SQL:\n"
+        "  inferctl query --embedded --named label-shares-per-day\n"
+        f'  inferctl query --embedded "{example}"'
+    )
 
 
 def _show_decision(decision: Decision) -> None:

@@ -26,6 +26,7 @@ from stacks.config import StackConfig
 
 ACCOUNT = "123456789012"  # moto's account
 ACCESS_LOG_PREFIX = "images-bucket/"
+EMBEDDED_ROWS_PREFIX = "rows/"  # where the emulated stream writes the outcome table's rows, as JSON lines
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class Resources:
     key_arn: str
     input_prefix: str
     rule_arn: str  # the EventBridge rule that routes created images to the queue
+    outcome_bucket: str | None = None  # the outcome table's rows (config.outcome_table)
+    outcome_stream: str | None = None
 
 
 def notification_configuration() -> dict[str, Any]:
@@ -166,6 +169,29 @@ def provision(session: Any, config: StackConfig, name: str | None = None) -> Res
         ],
     )
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=notification_configuration())
+    outcome_bucket = outcome_stream = None
+    if config.outcome_table:
+        outcome_bucket, outcome_stream = f"{name}-outcomes", f"{name}-outcomes"
+        _create_bucket(s3, outcome_bucket, region)
+        s3.put_bucket_encryption(
+            Bucket=outcome_bucket,
+            ServerSideEncryptionConfiguration={
+                "Rules": [
+                    {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}}
+                ]
+            },
+        )
+        # moto's Firehose writes each PutRecordBatch's records as they came (JSON lines here) under the prefix at
+        # once; on AWS the stream converts them to Parquet (stacks/outcomes.py). The tool reads either.
+        session.client("firehose").create_delivery_stream(
+            DeliveryStreamName=outcome_stream,
+            DeliveryStreamType="DirectPut",
+            ExtendedS3DestinationConfiguration={
+                "RoleARN": f"arn:aws:iam::{ACCOUNT}:role/{name}-firehose",
+                "BucketARN": f"arn:aws:s3:::{outcome_bucket}",
+                "Prefix": EMBEDDED_ROWS_PREFIX,
+            },
+        )
     return Resources(
         region=region,
         bucket=bucket,
@@ -177,4 +203,6 @@ def provision(session: Any, config: StackConfig, name: str | None = None) -> Res
         key_arn=key_arn,
         input_prefix=config.input_prefix,
         rule_arn=rule_arn,
+        outcome_bucket=outcome_bucket,
+        outcome_stream=outcome_stream,
     )

@@ -21,7 +21,17 @@ FAKE_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "embedded",
     "AWS_SESSION_TOKEN": "embedded",
 }
-EMULATED_SERVICES = ("S3", "SQS", "KMS", "CLOUDWATCH_LOGS", "CLOUDFORMATION", "SSM", "CLOUDWATCH", "EVENTBRIDGE")
+EMULATED_SERVICES = (
+    "S3",
+    "SQS",
+    "KMS",
+    "CLOUDWATCH_LOGS",
+    "CLOUDFORMATION",
+    "SSM",
+    "CLOUDWATCH",
+    "EVENTBRIDGE",
+    "FIREHOSE",
+)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from inferctl.local.emulator.clock import EmulatedClock
 from inferctl.local.emulator.isolation import ProcessInvoker, Report
 from inferctl.local.emulator.lambda_api import LambdaApi, LocalFunction, LocalMapping
 from inferctl.local.emulator.metrics import Metrics
-from inferctl.local.emulator.resources import Resources, provision
+from inferctl.local.emulator.resources import EMBEDDED_ROWS_PREFIX, Resources, provision
 from inferctl.local.emulator.runtime import LambdaLogs
 from inferctl.local.emulator.server import FAKE_CREDENTIALS, Emulator, embedded_aws, patched_environ
 from inferctl.local.emulator.services import LocalModels, local_services
@@ -30,6 +30,8 @@ from inferctl.local.models import emulations
 from inferctl.local.models.base import LocalLifecycle, LocalModel
 from lambdas.controller.decide import Decision
 from stacks.config import StackConfig
+
+TABLE_FOLDER = "outcome-table"  # beside the state file: the outcome table's rows as DuckDB reads them
 
 FUNCTION_NAME = "image-inference-embedded"
 LOG_GROUP = f"/aws/lambda/{FUNCTION_NAME}"
@@ -71,6 +73,15 @@ class EmbeddedStack:
             "KeyArn": self.resources.key_arn,
             "EventSourceMappingId": self.mapping.uuid,
             "ControllerStateParameter": CONTROLLER_STATE_PARAMETER,
+            **(
+                {
+                    "OutcomeBucketName": self.resources.outcome_bucket,
+                    "OutcomeStreamName": self.resources.outcome_stream,
+                    "OutcomeRowsPrefix": EMBEDDED_ROWS_PREFIX,
+                }
+                if self.resources.outcome_bucket
+                else {}
+            ),
             "services_url": self.services_url,  # the Lambda control plane and the model services
             "deployed_environment": self.deployed_environment,  # what "the stack" set, for drift
         }
@@ -82,6 +93,7 @@ def lambda_environment(resources: Resources, config: StackConfig, services_url: 
         **config.lambda_environment(),
         "RESULT_KMS_KEY_ARN": resources.key_arn,
         "QUEUE_URL": resources.queue_url,
+        **({"OUTCOME_STREAM_NAME": resources.outcome_stream} if resources.outcome_stream else {}),
         "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
         "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.lambda_memory_mb),
@@ -344,8 +356,10 @@ def embedded_stack(
 
 
 def write_state(stack: EmbeddedStack, path: Path) -> None:
+    """The state file the other commands find the stack by; its outcome table is copied beside it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(stack.state(), indent=2), encoding="utf-8")
+    state = {**stack.state(), "OutcomeTableFolder": str(path.parent / TABLE_FOLDER)}
+    path.write_text(json.dumps(state, indent=2), encoding="utf-8")
 
 
 def _measured(handler: Callable[[dict[str, Any], Any], Any], metrics: Metrics) -> Callable[[dict[str, Any], Any], Any]:

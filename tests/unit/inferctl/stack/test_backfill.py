@@ -148,9 +148,9 @@ def test_a_document_that_answers_an_older_upload_leaves_the_current_one_missing(
     late = backfill.Settled(uploaded_before=T0 + timedelta(hours=1))
 
     # THEN audit says missing (exit 1) once its notification is late, waiting before; reprocess --missing takes it
-    assert backfill._state(entry, older, late) == ("missing", None, backfill.OLDER_UPLOAD)
-    assert backfill._state(entry, older, waiting) == ("waiting", None, backfill.OLDER_UPLOAD)
-    assert backfill._state(entry, current, late) == ("ok", None, None)
+    assert backfill.state_of(entry, older, late) == ("missing", None, backfill.OLDER_UPLOAD)
+    assert backfill.state_of(entry, older, waiting) == ("waiting", None, backfill.OLDER_UPLOAD)
+    assert backfill.state_of(entry, current, late) == ("ok", None, None)
     assert backfill.selected(entry, older, backfill.Selection(missing=True), None, late) == "missing"
     assert backfill.selected(entry, current, backfill.Selection(missing=True), None, late) is None
     assert backfill.Selection(missing=True).needs_documents
@@ -160,6 +160,6 @@ def test_while_the_trigger_is_paused_every_image_without_an_outcome_is_waiting()
     old = backfill.Entry("in/old.jpg", "e", 1, T0 - timedelta(days=20), None)
     dead = backfill.Entry("in/dead.jpg", "e", 1, T0 - timedelta(days=2), None)
     paused = backfill.Settled(dead_letters=frozenset({"in/dead.jpg"}), paused=True)
-    assert backfill._state(old, None, paused) == ("waiting", None, backfill.NO_RESULT)
-    assert backfill._state(dead, None, paused) == ("dead_letter", None, backfill.NO_RESULT)
+    assert backfill.state_of(old, None, paused) == ("waiting", None, backfill.NO_RESULT)
+    assert backfill.state_of(dead, None, paused) == ("dead_letter", None, backfill.NO_RESULT)
     assert backfill.selected(old, None, backfill.Selection(missing=True), None, paused) is None  # never twice
