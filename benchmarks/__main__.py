@@ -39,6 +39,7 @@ from typing import Any
 from benchmarks import cost_per_image as cost_row
 from benchmarks import latency as latency_row
 from benchmarks import operator_scale as scale_row
+from benchmarks import outcome_table as table_row
 from benchmarks import record as recording
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,6 +164,19 @@ class NullStorage:
         json.dumps(document)
 
 
+class TakingFirehose:
+    """PutRecordBatch that takes every record at once."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.calls = 0
+
+    def put_record_batch(self, DeliveryStreamName: str, Records: list[dict[str, bytes]]) -> dict[str, Any]:
+        self.calls += 1
+        self.records += len(Records)
+        return {"FailedPutCount": 0, "RequestResponses": [{"RecordId": "r"} for _ in Records]}
+
+
 class SleepingBackend:
     name = "bench"
     model_id = "bench-model"
@@ -186,10 +200,15 @@ def in_process_handler(backend: SleepingBackend) -> Iterator[Callable[[dict[str,
     """The real lambda_handler with this backend and in-memory storage; logs and metrics discarded."""
     from inferctl.local.emulator.runtime import LambdaContext
     from lambdas.inference import handler
+    from lambdas.inference.outcome_stream import OutcomeStream
     from lambdas.inference.settings import Settings
 
-    settings = Settings.from_env({"REKOGNITION_MODEL_ARN": ARN, "RECORD_CONCURRENCY": "10"})
+    settings = Settings.from_env(
+        {"REKOGNITION_MODEL_ARN": ARN, "RECORD_CONCURRENCY": "10", "OUTCOME_STREAM_NAME": "bench-outcomes"}
+    )
     runtime = handler.build_runtime(settings, backend=backend, storage=NullStorage())
+    # each outcome's row encoded and put, a batch a call, to a stream that takes every row at once (as S3 here)
+    runtime.stream = OutcomeStream("bench-outcomes", client=TakingFirehose())
     stream = handler.logger.registered_handler.stream  # type: ignore[attr-defined]
     with open(os.devnull, "w") as devnull, handler.bound(runtime):
         handler.logger.registered_handler.setStream(devnull)  # type: ignore[attr-defined]
@@ -334,9 +353,24 @@ def throughput(images: int) -> dict[str, Any]:
     from inferctl.local.faults import FaultPlan, run
 
     plan = FaultPlan(images=images, throttle_rate=0.0, not_ready_bursts=(), corrupt_rate=0.0, write_fail_rate=0.0)
-    with tempfile.TemporaryDirectory() as folder:
-        report = run(plan, Path(folder), timeout=900, progress=False)
+    from lambdas.inference.outcome_stream import OutcomeStream
+
+    puts: list[int] = []  # the function's PutRecordBatch calls (records in each), as its stream makes them
+    original = OutcomeStream._put
+
+    def counted(self: OutcomeStream, records: Any) -> set[str]:
+        puts.append(len(records))
+        return original(self, records)
+
+    OutcomeStream._put = counted  # type: ignore[method-assign]
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            report = run(plan, Path(folder), timeout=900, progress=False)
+    finally:
+        OutcomeStream._put = original  # type: ignore[method-assign]
     return {
+        "rows_put": sum(puts),
+        "stream_calls": len(puts),
         "images": images,
         "seconds": report.seconds,
         "images_per_second": images / report.seconds,
@@ -429,13 +463,16 @@ def main(argv: list[str] | None = None) -> int:
         # In its own process: threads an earlier row leaves behind would add their GIL waits to every sleep
         ("latency", lambda: child(["-m", "benchmarks.latency", "20" if args.quick else "50"], dict(os.environ))),
         ("operators", lambda: scale_row.measure((10_000,) if args.quick else (10_000, 100_000))),
+        ("outcome_table", lambda: table_row.measure(*((5_000, 4) if args.quick else (table_row.GENERATED, 20)))),
     ]
     results: dict[str, Any] = {}
     for name, step in steps:
         print(f"measuring {name}...", file=sys.stderr)
         results[name] = step()
 
-    cold, over, batch, mem, big, prog, thr, bst, pkg, spent, latency, scale = (results[name] for name, _ in steps)
+    cold, over, batch, mem, big, prog, thr, bst, pkg, spent, latency, scale, outcome_rows = (
+        results[name] for name, _ in steps
+    )
     rows = [
         (
             "1 cold start (import + first batch)",
@@ -451,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
             verdict(cold["ratio_xray"] <= 1.30),
         ),
         (
-            "2 handler overhead per image",
+            "2 handler overhead per image (its outcome row encoded and put, a call a batch)",
             f"{over['us_per_image']:.0f} us",
             "<= 200 us",
             verdict(over["us_per_image"] <= 200),
@@ -501,6 +538,16 @@ def main(argv: list[str] | None = None) -> int:
             verdict(thr["lost"] == 0),
         )
     )
+    outcomes_written = thr["outcomes"].get("ok", 0) + thr["outcomes"].get("error", 0)
+    rows.append(
+        (
+            "5c outcome rows, same run",
+            f"{thr['rows_put']} rows for {outcomes_written} outcomes, {thr['stream_calls']} PutRecordBatch calls in "
+            f"{thr['batches']} batches",
+            "one row per outcome, <= one call a batch",
+            verdict(thr["rows_put"] == outcomes_written and thr["stream_calls"] <= thr["batches"]),
+        )
+    )
     rows.append(
         (
             f"5b burst of {bst['images']} images, model at 5 calls/s",
@@ -523,6 +570,7 @@ def main(argv: list[str] | None = None) -> int:
     rows.extend(cost_row.table(spent))
     rows.extend(latency_row.rows(latency))
     rows.extend(scale_row.rows(scale))
+    rows.extend(table_row.rows(outcome_rows, scale))
     results["cost"] = {**spent, "per_image": dataclasses.asdict(spent["per_image"])}
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     headers = ("row", "measured (median)", "target", "")

@@ -31,7 +31,7 @@ class OutcomeStream:
         """Put ``(owner, record)`` pairs; returns the owners of every record Firehose did not take (an error of the
         call fails them all). With ``seconds``, waits no longer than that: the rows of a call still unanswered then
         count as not taken (they may land anyway: the table keeps one current row per image, whatever repeats)."""
-        if seconds is None:
+        if seconds is None or seconds >= WORST_SECONDS:  # the client's own timeouts end it in time: no thread
             return self._put(records)
         answered: list[set[str]] = []
         worker = threading.Thread(target=lambda: answered.append(self._put(records)), name="outcome-rows", daemon=True)

@@ -139,7 +139,7 @@ def row(document: Mapping[str, Any], written_at: datetime) -> dict[str, Any]:
         "latency_ms": timing.get("backend_latency_ms"),
         "seconds": seconds,
         "schema_version": document.get("schema_version"),
-        "document": json.dumps(document, ensure_ascii=False, separators=(",", ":")),
+        "document": _COMPACT.encode(document),
     }
 
 
@@ -150,7 +150,7 @@ def overrides_text(overrides: Mapping[str, Any]) -> str:
 
 def stamp(moment: datetime) -> str:
     """A timestamp as both engines read it from JSON and Parquet: UTC, milliseconds, no zone suffix."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="milliseconds")
 
 
 def _parse(text: str | None) -> datetime | None:
@@ -162,9 +162,13 @@ def _parse(text: str | None) -> datetime | None:
         return None
 
 
+# Compact, UTF-8 as it is, no circularity check (documents are trees): a row is encoded on every outcome.
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
+
 def encode(row_: Mapping[str, Any]) -> bytes:
     """One record for the stream: a JSON line (Firehose's OpenX JSON SerDe reads it into the Glue schema)."""
-    return (json.dumps(row_, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    return (_COMPACT.encode(row_) + "\n").encode("utf-8")
 
 
 # --- SQL: written once, in Athena's (Trino's) dialect; the tool transpiles it for DuckDB -----------------------
