@@ -15,7 +15,14 @@ def register(commands: Any) -> None:
         "--images",
         type=Path,
         metavar="PATH",
-        help="your own images: a folder or one image (default: generated samples)",
+        help="your own images: a folder or one image (default: real photographs with hand-checked ground truth)",
+    )
+    demo.add_argument(
+        "--model",
+        choices=("detector", "stand-in"),
+        default="detector",
+        help="detector (default): OpenCV's pretrained face, eye, cat-face, person and number-plate cascades; "
+        "stand-in: a colour-blob model on generated scenes (deterministic, what most tests use)",
     )
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="where results go (default: out/demo)")
     add_context(demo)
@@ -59,4 +66,5 @@ def cmd_demo(args: argparse.Namespace) -> int:
         auto_start=args.auto_start,
         challenger=args.challenger,
         review=args.review,
+        model_name=args.model,
     )

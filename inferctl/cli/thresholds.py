@@ -16,6 +16,7 @@ from inferctl.stack import configuration, questions
 from inferctl.stack import uploads as images
 from inferctl.stack.configuration import CDK_JSON
 from inferctl.stack.errors import ConfigError
+from inferctl.stack.target import Target
 
 
 def register(commands: Any) -> None:
@@ -33,11 +34,12 @@ def register(commands: Any) -> None:
     change.add_argument("--dry-run", action="store_true", help="print the change, send nothing")
     change.add_argument(
         "--write-context",
-        type=Path,
+        type=_given_path,
         nargs="?",
         const=CDK_JSON,
         metavar="CDK_JSON",
-        help="also write the values into cdk.json so that the next deploy keeps them",
+        help="also write the values into cdk.json so that the next deploy keeps them (with --embedded: only into "
+        "a file named here)",
     )
     add_target(change)
     change.set_defaults(run=cmd_set)
@@ -51,6 +53,14 @@ def register(commands: Any) -> None:
     trial.set_defaults(run=cmd_what_if)
 
 
+class _GivenPath(type(Path())):  # type: ignore[misc]
+    """A path the user typed (not the option's default)."""
+
+
+def _given_path(text: str) -> Path:
+    return _GivenPath(text)
+
+
 def _add_values(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-confidence", metavar="PERCENT", help="the global threshold")
     parser.add_argument(
@@ -58,20 +68,42 @@ def _add_values(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--clear-label", action="append", default=[], metavar="NAME", help="remove a label's override")
     parser.add_argument("--candidate-floor", metavar="PERCENT", help="keep candidates down to this confidence")
+    parser.add_argument(
+        "--below-one",
+        action="store_true",
+        help="a value between 0 and 1 means that percentage (0.7 = 0.7 %%), not a fraction of 100 to convert",
+    )
+
+
+def _percent(option: str, value: str, below_one: bool) -> str:
+    """Thresholds are percentages; 0.7 is far more often a fraction meant as 70 than 0.7 %% (evaluate's
+    --min-precision is a fraction): refused with the fix, unless --below-one says it is meant."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value  # the rules say what is wrong with it
+    if 0 < number < 1 and not below_one:
+        raise ConfigError(
+            option,
+            f"{value} is a percentage below 1 %: did you mean {number * 100:g}? Thresholds are percentages "
+            "(0-100); add --below-one if you do mean it",
+        )
+    return value
 
 
 def changes_of(args: argparse.Namespace) -> dict[str, Any]:
     changes: dict[str, Any] = {}
+    below_one = bool(getattr(args, "below_one", False))
     if args.min_confidence is not None:
-        changes["min_confidence"] = args.min_confidence
+        changes["min_confidence"] = _percent("--min-confidence", args.min_confidence, below_one)
     if args.candidate_floor is not None:
-        changes["candidate_floor"] = args.candidate_floor
+        changes["candidate_floor"] = _percent("--candidate-floor", args.candidate_floor, below_one)
     labels: dict[str, Any] = {}
     for pair in args.label:
         name, separator, value = pair.partition("=")
         if not separator or not name:
             raise ConfigError("--label", f"expected NAME=PERCENT, got {pair!r}")
-        labels[name] = value
+        labels[name] = _percent(f"--label {name}", value, below_one)
     labels.update(dict.fromkeys(args.clear_label))
     if labels:
         changes["label_thresholds"] = labels
@@ -120,9 +152,38 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def warn_unknown_labels(stack: Target, names: list[str], environment: dict[str, str]) -> None:
+    """A threshold for a label the model never produced changes nothing: most likely a typo. Said, not refused
+    (a new model version may bring the label)."""
+    if not names:
+        return
+    known = configuration.known_labels(stack, environment)
+    if known is None:
+        return
+    labels, source_of = known
+    unknown = sorted(name for name in names if name not in labels)
+    if unknown:
+        print(
+            f"warning: the model never produced {', '.join(unknown)} (per {source_of}: {', '.join(sorted(labels))}); "
+            "a threshold for it changes nothing until it does",
+            file=sys.stderr,
+        )
+
+
+def _label_names(args: argparse.Namespace) -> list[str]:
+    return [pair.partition("=")[0] for pair in args.label if "=" in pair]
+
+
 def cmd_set(args: argparse.Namespace) -> int:
     stack = target(args)
     changes = changes_of(args)
+    if args.write_context is not None and args.embedded and not isinstance(args.write_context, _GivenPath):
+        raise ConfigError(
+            "--write-context",
+            f"with --embedded it would edit this repository's {CDK_JSON}: name the file to write "
+            f"(--write-context {CDK_JSON}) if you mean it",
+        )
+    warn_unknown_labels(stack, _label_names(args), configuration.read_live(stack).environment)
     applied = configuration.apply(
         stack,
         changes,
@@ -139,18 +200,35 @@ def cmd_set(args: argparse.Namespace) -> int:
     elif applied.wrote_context:
         print(f"\napplied (revision {applied.revision_id}); written to {applied.wrote_context}", file=sys.stderr)
     else:
-        print(
-            f"\napplied (revision {applied.revision_id}). The next `cdk deploy` sets these back to cdk.json's values: "
-            "add --write-context to keep them",
-            file=sys.stderr,
-        )
+        reverting = _reverting(stack, set(applied.changes))
+        if reverting:
+            print(
+                f"\napplied (revision {applied.revision_id}). The next `cdk deploy` sets {', '.join(reverting)} back "
+                "to cdk.json's values: add --write-context to keep them",
+                file=sys.stderr,
+            )
+        else:
+            print(f"\napplied (revision {applied.revision_id}); cdk.json has the same values", file=sys.stderr)
     return EXIT_OK
+
+
+def _reverting(stack: Target, variables: set[str]) -> list[str]:
+    """Of the changed variables, those whose value in cdk.json (the next deploy's) differs from the live one."""
+    if not CDK_JSON.is_file():
+        return sorted(variables)
+    return sorted(
+        row.variable.env
+        for row in configuration.show(stack, CDK_JSON)
+        if row.variable.env in variables and row.reverts_on_deploy
+    )
 
 
 def cmd_what_if(args: argparse.Namespace) -> int:
     stack = target(args)
     changes = changes_of(args)
-    proposed = configuration.thresholds_after(configuration.read_live(stack).environment, changes)
+    environment = configuration.read_live(stack).environment
+    warn_unknown_labels(stack, _label_names(args), environment)
+    proposed = configuration.thresholds_after(environment, changes)
     chosen = source(args, stack, args.prefix)
     if chosen.table is None:
         report = whatif.what_if(images.iter_results(stack, args.prefix), proposed)

@@ -7,6 +7,7 @@ Which variables an operator may change live is part of the environment contract 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -16,6 +17,8 @@ from typing import Any
 
 from inferctl.stack.errors import OperationFailed
 from inferctl.stack.target import Target
+from inferctl.stack.uploads import iter_results
+from lambdas.inference.core import rules
 from lambdas.inference.core.rules import ConfigError
 from lambdas.inference.core.thresholds import Thresholds
 from lambdas.inference.core.variables import Variable
@@ -256,3 +259,21 @@ def _function(target: Target) -> str:
     if not target.function_name:
         raise ConfigError("FunctionName", f"{target.description} has no FunctionName output")
     return target.function_name
+
+
+SEEN_SAMPLE = 1000  # results read to learn which labels the model produces, when it has no class list
+
+
+def known_labels(stack: Target, environment: dict[str, str]) -> tuple[set[str], str] | None:
+    """The labels the model can produce and where that comes from: its class list (SageMaker), or the labels and
+    candidates of up to SEEN_SAMPLE stored results; None when neither says anything."""
+    classes = environment.get("SAGEMAKER_CLASS_NAMES")
+    if classes and environment.get("BACKEND", "sagemaker") == "sagemaker":
+        with contextlib.suppress(ConfigError, ValueError):
+            return set(rules.class_names("SAGEMAKER_CLASS_NAMES", classes).values()), "the model's class list"
+    seen: set[str] = set()
+    for count, document in enumerate(iter_results(stack), 1):
+        seen |= {label["name"] for label in [*document.get("labels", []), *document.get("candidates", [])]}
+        if count >= SEEN_SAMPLE:
+            break
+    return (seen, f"the stored results ({SEEN_SAMPLE:,} at most)") if seen else None

@@ -1,5 +1,6 @@
-"""``make demo`` closes the loop: the generated scenes' ground truth as a Ground Truth manifest, the
-evaluation of the results against it, the report. Its numbers are checked against the scenes themselves."""
+"""``make demo --model stand-in`` closes the loop: the generated scenes' ground truth as a Ground Truth manifest,
+the evaluation of the results against it, the report. Its numbers are checked against the scenes themselves.
+(The default, the real detector on photographs, is ``test_real_detector.py``.)"""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def overlap(a: list[float], b: list[float]) -> float:
 
 def test_the_demo_writes_ground_truth_evaluates_against_it_and_reports(tmp_path: Path):
     out = tmp_path / "demo"
-    assert run_demo(None, out, {}, timeout=90) == 0
+    assert run_demo(None, out, {}, timeout=90, model_name="stand-in") == 0
 
     samples = [sample for sample in demo_samples() if sample.objects]
     manifest = [json.loads(line) for line in (out / "ground-truth.manifest").read_text().splitlines()]
@@ -67,7 +68,7 @@ def test_the_demo_writes_ground_truth_evaluates_against_it_and_reports(tmp_path:
 def test_the_demo_review_round_reviewed_by_the_scenes_truth_estimates_what_the_evaluation_measures(tmp_path: Path):
     # make demo ARGS="--review scripted": the review page's API driven by the scenes' ground truth
     out = tmp_path / "demo"
-    assert run_demo(None, out, {}, timeout=90, review="scripted") == 0
+    assert run_demo(None, out, {}, timeout=90, review="scripted", model_name="stand-in") == 0
 
     lines = [json.loads(line) for line in (out / "review" / "reviewed.manifest").read_text().splitlines()]
     with_objects = [sample for sample in demo_samples() if sample.objects]

@@ -127,7 +127,14 @@ def test_each_outcome_is_a_row_sent_in_one_call_per_batch(tmp_path, items):
         assert current == s3_documents(stack, keys)
         # one row per outcome, and once more for each row the stream did not take in time (a busy machine)
         assert sum(calls.records) == len(keys) + rows_failed(tmp_path / "lambda.log")
-        assert len(calls.records) <= batches  # never more than one call a batch
+        # never more than one call a batch, but a batch at risk (a message received before: on a busy machine, a
+        # record that ran out of time) sends each record's row before deleting its message
+        at_risk = [
+            json.loads(line)
+            for line in (tmp_path / "lambda.log").read_text(encoding="utf-8").splitlines()
+            if "Batch at risk" in line and line.startswith("{")
+        ]
+        assert len(calls.records) <= batches + sum(len(entry.get("message_ids", [])) for entry in at_risk)
         statuses = dict(table.query("SELECT status, count(*) FROM current_outcomes GROUP BY status").rows)
         assert statuses == Counter(state.state for state in found.values())
 

@@ -1,9 +1,12 @@
 """``make demo``: the whole pipeline on one machine, with no AWS account.
 
-What is emulated: S3, SQS and KMS (moto's server on 127.0.0.1), Lambda's SQS trigger, and the model (a
-colour-blob detector behind the local InvokeEndpoint and DetectCustomLabels APIs). What is real: the Lambda
-handler and every module it uses, including the backend adapters, Pillow image handling, thresholds,
-result documents and the partial batch responses.
+What is emulated: S3, SQS, KMS, Firehose (moto's server on 127.0.0.1), Lambda's SQS trigger, and the model
+services (the local InvokeEndpoint and DetectCustomLabels APIs). The model behind them is a real pretrained
+detector (OpenCV's Haar cascades: faces, eyes, cat faces, people, number plates) run on real photographs with
+hand-checked ground truth (``inferctl/photos``), or, with ``--model stand-in``, the colour-blob stand-in on
+generated scenes (deterministic: what most tests use). What is real: the Lambda handler and every module it
+uses, including the backend adapters, Pillow image handling, thresholds, result documents and the partial batch
+responses.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +24,11 @@ from inferctl.console import counts_text, number, outcome_report, table
 from inferctl.evaluation import compare, groundtruth
 from inferctl.local.demo import detector as model
 from inferctl.local.emulator.stack import embedded_stack
+from inferctl.local.models import cascade, emulations
 from inferctl.local.models import emulation as emulation_of
-from inferctl.local.models import emulations
 from inferctl.local.models.base import LocalLifecycle, LocalModel
-from inferctl.samples import demo_samples
+from inferctl.photos import photo_samples
+from inferctl.samples import Sample, demo_samples
 from inferctl.stack import evaluate as evaluation_run
 from inferctl.stack import uploads as images
 from inferctl.stack.engines import named_query
@@ -35,16 +41,51 @@ from stacks.config import StackConfig
 EXIT_OK, EXIT_LOST = 0, 1
 
 
-def demo_config(overrides: dict[str, Any] | None = None) -> StackConfig:
+@dataclass(frozen=True)
+class DemoModel:
+    """What the demo serves and uploads: a local model, its class names, and the images with their truth."""
+
+    name: str
+    title: str
+    detect: LocalModel
+    class_names: list[str]
+    samples: Callable[[], Iterable[Sample]]
+    truth: str  # what the ground truth is, for the evaluation's heading
+
+
+BROKEN = Sample(key="broken/not-really-a-photo.jpg", data=b"This is a text file with an image suffix.\n")
+MODELS = {
+    "detector": DemoModel(
+        "detector",
+        "OpenCV's Haar cascades on real photographs",
+        cascade.detect,
+        cascade.CLASS_NAMES,
+        lambda: [*photo_samples(), BROKEN],
+        "the photographs' hand-checked ground truth",
+    ),
+    "stand-in": DemoModel(
+        "stand-in",
+        "the colour-blob stand-in on generated scenes",
+        model.detect,
+        model.CLASS_NAMES,
+        demo_samples,
+        "the scenes' ground truth",
+    ),
+}
+
+
+def demo_config(overrides: dict[str, Any] | None = None, class_names: list[str] | None = None) -> StackConfig:
     """cdk.json's configuration pointed at the demo model, plus overrides. SageMaker by default;
-    ``-c backend=rekognition`` (or any registered backend) serves the same model through that service."""
+    ``-c backend=rekognition`` (or any registered backend) serves the same model through that service.
+    ``class_names``: the served model's (the stand-in's by default)."""
     overrides = dict(overrides or {})
+    names = class_names or model.CLASS_NAMES
     backend = spec(rules.backend("backend", overrides.get("backend", "sagemaker"), REGISTERED))
     context: dict[str, Any] = {}
     for emulation in emulations().values():  # every backend's model points at the demo model; one is used
-        context.update(emulation.demo_context(emulation.demo_model_id, model.CLASS_NAMES))
+        context.update(emulation.demo_context(emulation.demo_model_id, names))
     chosen = emulation_of(backend.name)
-    context.update(chosen.demo_context(chosen.demo_model_id, model.CLASS_NAMES))
+    context.update(chosen.demo_context(chosen.demo_model_id, names))
     context.update(overrides)
     return StackConfig.from_cdk_json(context)
 
@@ -75,27 +116,35 @@ def run_demo(
     auto_start: bool = False,
     challenger: bool = False,
     review: str | None = None,
+    model_name: str = "detector",
 ) -> int:
     """``review``: after the results, a review round over them (``inferctl review``): "person" prints the page's
-    URL and waits for the manifest, "scripted" reviews headless with the scenes' ground truth."""
+    URL and waits for the manifest, "scripted" reviews headless with the ground truth. ``model_name``: "detector"
+    (OpenCV's cascades on real photographs) or "stand-in" (the colour-blob model on generated scenes)."""
     if auto_start:
         overrides = {**AUTO_START_CONTEXT, **overrides}
     if challenger:
         overrides = {**CHALLENGER_CONTEXT, **overrides}
-    config = demo_config(overrides)
+        if model_name != "stand-in":
+            print("--challenger: the stand-in and its noisy copy, on generated scenes", file=sys.stderr)
+            model_name = "stand-in"
+    demo = MODELS[model_name]
+    config = demo_config(overrides, demo.class_names)
+    samples = list(demo.samples())
     if images_folder:
         items, ignored = images.image_items(images_folder, config.image_suffixes)
         for path in ignored:
             print(f"skipped {path}: its suffix does not trigger the pipeline", file=sys.stderr)
     else:
-        items = [(sample.key, sample.data) for sample in demo_samples()]
+        items = [(sample.key, sample.data) for sample in samples]
 
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     print(
         f"Embedded stack: backend={config.backend} minConfidence={config.function.min_confidence:g} "
-        f"batchSize={config.batch_size} maxReceiveCount={config.max_receive_count}",
+        f"batchSize={config.batch_size} maxReceiveCount={config.max_receive_count}; model: {demo.title} "
+        f"(finds {', '.join(demo.class_names)})",
         file=sys.stderr,
     )
     lifecycles = {}
@@ -103,7 +152,9 @@ def run_demo(
         model_id = emulation_of(config.backend).demo_model_id
         lifecycles[model_id] = LocalLifecycle("STOPPED", start_seconds=3.0, stop_seconds=1.0)
         print("Auto mode: the model is STOPPED; the controller starts it when images wait", file=sys.stderr)
-    served = {**demo_models(), CHALLENGER_ENDPOINT: model.detect_noisy} if challenger else demo_models()
+    served = demo_models(demo.detect)
+    if challenger:
+        served[CHALLENGER_ENDPOINT] = model.detect_noisy
     with embedded_stack(
         config,
         served,
@@ -123,8 +174,9 @@ def run_demo(
         images.download(target, documents, out)
         table = outcome_table(target, [d["source"]["key"] for d in documents])
         stats = stack.trigger.stats
-        evaluated = None if images_folder else close_the_loop(target, out)
-        reviewed = review_round(target, out, review, scripted=not images_folder) if review else None
+        evaluated = None if images_folder else close_the_loop(target, out, demo, samples)
+        truth = None if images_folder else samples
+        reviewed = review_round(target, out, review, truth) if review else None
         for lifecycle in lifecycles.values():
             _wait_for_idle_stop(lifecycle, config.controller.idle_minutes * 60 + 30)
 
@@ -183,21 +235,21 @@ def _wait_for_idle_stop(lifecycle: LocalLifecycle, seconds: float) -> None:
     )
 
 
-def close_the_loop(target: Target, out: Path) -> str:
-    """The generated scenes' ground truth as a Ground Truth manifest, the evaluation of the results against
-    it, and the report: what an ML engineer does with labelled data, on the demo's own."""
+def close_the_loop(target: Target, out: Path, demo: DemoModel, samples: list[Sample]) -> str:
+    """The samples' ground truth as a Ground Truth manifest, the evaluation of the results against it, and the
+    report: what an ML engineer does with labelled data, on the demo's own."""
     manifest = out / "ground-truth.manifest"
     lines = [
         groundtruth.detection_manifest_line(
             target.bucket, target.input_prefix + sample.key, sample.size, list(sample.objects)
         )
-        for sample in demo_samples()
-        if sample.objects
+        for sample in samples
+        if sample.key != BROKEN.key
     ]
     manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
     outcome = evaluation_run.run(target, manifest)
     (out / "evaluation.json").write_text(json.dumps(outcome.evaluation.as_dict(), indent=2), encoding="utf-8")
-    report = evaluation_run.write_report(target, outcome, out / "report.html", "Demo: the colour-blob model")
+    report = evaluation_run.write_report(target, outcome, out / "report.html", f"Demo: {demo.title}")
     recommended = outcome.evaluation.recommendations()
     text = table(evaluation_run.rows(outcome.evaluation), evaluation_run.HEADERS)
     pairs = ", ".join(f"{name} {number(value)}" for name, value in sorted(recommended.items())) or "none"
@@ -211,13 +263,13 @@ def close_the_loop(target: Target, out: Path) -> str:
             f"{table(compare.label_rows(comparison), compare.LABEL_HEADERS)}\n{compare.advice(comparison)}\n"
         )
     return (
-        f"\nEvaluation against the scenes' ground truth ({manifest}):\n{text}\n"
+        f"\nEvaluation against {demo.truth} ({manifest}):\n{text}\n"
         f"recommended thresholds: {pairs}\n{compared}"
         f"apply them: inferctl thresholds set --label NAME=PERCENT ... (or evaluate --apply); report: {report}"
     )
 
 
-def review_round(target: Target, out: Path, how: str, *, scripted: bool) -> str:
+def review_round(target: Target, out: Path, how: str, samples: list[Sample] | None) -> str:
     """A review round over the demo's results: the sample, the page, the manifest, the estimates."""
     from inferctl.local.demo.reviewer import review_all
     from inferctl.stack import backfill
@@ -229,13 +281,13 @@ def review_round(target: Target, out: Path, how: str, *, scripted: bool) -> str:
     manifest = out / "review" / "reviewed.manifest"
     server = ReviewServer(target, session, manifest=manifest)
     with server.running():
-        if how == "scripted" and scripted:
+        if how == "scripted" and samples is not None:
             truth = {
                 target.input_prefix + sample.key: [
                     (name, (x / sample.size[0], y / sample.size[1], w / sample.size[0], h / sample.size[1]))
                     for name, (x, y, w, h) in sample.objects
                 ]
-                for sample in demo_samples()
+                for sample in samples
             }
             review_all(f"http://127.0.0.1:{server.port}", server.token, truth)
         else:

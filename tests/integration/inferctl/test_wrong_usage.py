@@ -176,6 +176,15 @@ ROWS = [
         "a number from 0 to 100",
     ),
     Wrong("what-if label without a name", "thresholds what-if --label =50 --embedded {state}", USAGE, "NAME=PERCENT"),
+    Wrong("a fraction for a percent", "thresholds set --min-confidence 0.7 --embedded {state}", USAGE, "did you mean 70?"),
+    Wrong("a label's fraction", "thresholds what-if --label car=0.55 --embedded {state}", USAGE, "did you mean 55?"),
+    Wrong("a floor's fraction", "thresholds set --candidate-floor 0.3 --embedded {state}", USAGE, "did you mean 30?"),
+    Wrong(
+        "embedded run writing the repository's cdk.json",
+        "thresholds set --min-confidence 55 --write-context --embedded {state}",
+        USAGE,
+        "name the file to write",
+    ),
     Wrong("no such cdk.json", "thresholds show --cdk-json {here}/nope.json --embedded {state}", USAGE, "no such file"),
     # reprocess
     Wrong("no selection", "reprocess --embedded {state}", USAGE, "one of the arguments --missing"),
@@ -253,6 +262,31 @@ def test_a_wrong_usage_gets_one_line_naming_the_fix(row: Wrong, world, monkeypat
     assert "Traceback" not in err + out
     assert err.count("error:") == 1, err
     assert row.fix.lower() in err.lower(), err
+
+
+def test_a_label_the_model_never_produced_is_named_and_a_value_below_one_can_be_meant(world, capsys):
+    # the stand-in's classes (the function's SAGEMAKER_CLASS_NAMES) have no "nosuchlabel" and no "bee"
+    assert main(["thresholds", "set", "--label", "nosuchlabel=60", "--dry-run", "--embedded", world["state"]]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the model never produced nosuchlabel (per the model's class list: " in err
+    assert main(["thresholds", "what-if", "--label", "bee=55", "--label", "car=55", "--embedded", world["state"]]) == 0
+    err = capsys.readouterr().err
+    assert "never produced bee (" in err
+    assert "car" not in err.split("never produced", 1)[1].split("(", 1)[0]  # a known label is not named
+    argv = ["thresholds", "set", "--min-confidence", "0.7", "--below-one", "--dry-run", "--embedded", world["state"]]
+    assert main(argv) == 0
+    assert "0.7" in capsys.readouterr().out
+
+
+def test_the_deploy_warning_names_only_what_differs_from_cdk_json(world, capsys):
+    cdk_json = json.loads((ROOT / "cdk.json").read_text())["context"]
+    assert main(["thresholds", "set", "--min-confidence", "57", "--embedded", world["state"]]) == 0
+    assert "The next `cdk deploy` sets MIN_CONFIDENCE back" in capsys.readouterr().err
+    back = str(cdk_json["minConfidence"])
+    assert main(["thresholds", "set", "--min-confidence", back, "--embedded", world["state"]]) == 0
+    err = capsys.readouterr().err
+    assert "cdk.json has the same values" in err
+    assert "sets" not in err
 
 
 def test_the_table_is_long_enough_to_mean_something():
