@@ -60,11 +60,11 @@ COMMANDS = (
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse's parser, whose usage errors also say where the options are explained."""
+    """argparse's parser, whose usage errors are one line that says where the options are explained (not the whole
+    usage block: the line with the mistake is what a reader needs)."""
 
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n(`{self.prog} --help` explains every option)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (`{self.prog} --help` explains every option)\n")
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):

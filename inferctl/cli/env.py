@@ -2,6 +2,7 @@
 
 eval "$(inferctl env --embedded)"
 aws s3 ls "s3://$BUCKET/test_images/"
+eval "$(inferctl env --unset)"      # back to your AWS account
 """
 
 from __future__ import annotations
@@ -31,10 +32,34 @@ def register(commands: Any) -> None:
         default=DEFAULT_STATE,
         help=f"the embedded stack's state file (default {DEFAULT_STATE})",
     )
+    env.add_argument("--unset", action="store_true", help="print the `unset` line that undoes the exports")
     env.set_defaults(run=cmd_env)
 
 
+# What ``exports`` sets (the per-service endpoints and credentials as ``environment`` writes them)
+SET = (
+    "AWS_ENDPOINT_URL",
+    *(f"AWS_ENDPOINT_URL_{name}" for name in ("LAMBDA", "REKOGNITION", "SAGEMAKER", "SAGEMAKER_RUNTIME")),
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "BUCKET",
+    "INPUT_PREFIX",
+    "QUEUE_URL",
+    "DLQ_URL",
+    "FUNCTION_NAME",
+)
+
+
 def cmd_env(args: argparse.Namespace) -> int:
+    if args.unset:
+        print(
+            f"# undoes `inferctl env --embedded` (your own AWS_REGION and credentials too, if it replaced them)\n"
+            f"unset {' '.join(SET)}"
+        )
+        return EXIT_OK
     print(exports(read_state(args.embedded)))
     return EXIT_OK
 

@@ -11,6 +11,7 @@ from typing import Any
 from inferctl.cli.common import EXIT_OK, add_engine, add_target, fraction, overlap, source, target
 from inferctl.console import number, table
 from inferctl.evaluation import compare, model_summary
+from inferctl.evaluation.evaluate import MIN_POSITIVES
 from inferctl.stack import configuration
 from inferctl.stack import evaluate as run
 from inferctl.stack.errors import OperationFailed
@@ -46,6 +47,11 @@ def register(commands: Any) -> None:
         "--format", choices=("table", "json"), default="table", help="print tables (default) or the numbers as JSON"
     )
     evaluate.add_argument("--apply", action="store_true", help="set the recommended per-label thresholds")
+    evaluate.add_argument(
+        "--force",
+        action="store_true",
+        help="with --apply: also labels whose recommendation rests on fewer than 10 positives",
+    )
     evaluate.add_argument("--prefix", help="key prefix of the results (default: the input prefix)")
     add_engine(evaluate)
     add_target(evaluate)
@@ -121,12 +127,20 @@ def finish(args: argparse.Namespace, stack: Any, outcome: run.Outcome) -> int:
     if args.report:
         written = run.write_report(stack, outcome, args.report, f"Evaluation of {stack.description}")
         print(f"report: {written}", file=sys.stderr)
-    recommended = outcome.evaluation.recommendations()
+    force = bool(getattr(args, "force", False))
+    recommended = outcome.evaluation.recommendations(0 if force else MIN_POSITIVES)
+    thin = [] if force else outcome.evaluation.thin()
+    if args.apply and thin:
+        print(
+            f"not applied: {', '.join(thin)} (fewer than {MIN_POSITIVES} positives in the ground truth; "
+            "label more images, or add --force)",
+            file=sys.stderr,
+        )
     if args.apply and recommended:
         applied = configuration.apply(stack, {"label_thresholds": recommended})
         print(f"applied the recommended thresholds (revision {applied.revision_id})", file=sys.stderr)
     elif args.apply:
-        print("nothing to apply: no label has a recommended threshold", file=sys.stderr)
+        print("nothing to apply: no label has a recommended threshold that may be applied", file=sys.stderr)
     return EXIT_OK
 
 

@@ -52,7 +52,17 @@ def cmd_upload(args: argparse.Namespace) -> int:
     print(f"uploaded {len(uploads)} images to s3://{stack.bucket}/{stack.input_prefix}", file=sys.stderr)
     if not args.wait:
         return EXIT_OK
-    return report(images.wait_for(stack, [u.key for u in uploads], args.timeout))
+    try:
+        found = images.wait_for(stack, [u.key for u in uploads], args.timeout)
+    except KeyboardInterrupt:
+        where = "--embedded" if args.embedded else f"--stack {args.stack}"
+        print(
+            f"stopped waiting: the {len(uploads)} uploaded images are in the pipeline and keep going; "
+            f"see their outcomes with `inferctl audit {where}` or `inferctl results {where}`",
+            file=sys.stderr,
+        )
+        raise
+    return report(found)
 
 
 def report(found: dict[str, ImageState]) -> int:

@@ -32,6 +32,11 @@ class LabelResult:
         }
 
 
+# A recommended threshold from fewer positives than this is shown with its evidence and not applied without
+# --force: with 9 positives one miss moves recall by 11 points, and a threshold between two of them is a guess.
+MIN_POSITIVES = 10
+
+
 @dataclass
 class Evaluation:
     kind: str
@@ -42,9 +47,18 @@ class Evaluation:
     not_evaluated: dict[str, str] = field(default_factory=dict)  # key -> why (no result, error document)
     warnings: list[str] = field(default_factory=list)  # ground truth and results that may not say what was meant
 
-    def recommendations(self) -> dict[str, float]:
-        """The per-label thresholds to write, exactly (no rounding: see ``metrics.settable``)."""
-        return {r.label: r.recommended.threshold for r in self.labels if r.recommended is not None}
+    def recommendations(self, min_positives: int = 0) -> dict[str, float]:
+        """The per-label thresholds to write, exactly (no rounding: see ``metrics.settable``); with
+        ``min_positives``, only for labels whose ground truth holds at least that many."""
+        return {
+            r.label: r.recommended.threshold
+            for r in self.labels
+            if r.recommended is not None and r.positives >= min_positives
+        }
+
+    def thin(self, min_positives: int = MIN_POSITIVES) -> list[str]:
+        """Labels with a recommendation that rests on fewer than ``min_positives`` positives."""
+        return [r.label for r in self.labels if r.recommended is not None and r.positives < min_positives]
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -10,7 +10,7 @@ from typing import Any
 from inferctl.console import number
 from inferctl.evaluation import estimate, groundtruth, report
 from inferctl.evaluation.compare import Comparison, advice, compare
-from inferctl.evaluation.evaluate import Evaluation, evaluate
+from inferctl.evaluation.evaluate import MIN_POSITIVES, Evaluation, LabelResult, evaluate
 from inferctl.evaluation.evaluate import none_evaluated as explain_none
 from inferctl.stack import configuration
 from inferctl.stack import uploads as images
@@ -93,19 +93,25 @@ def write_report(target: Target, outcome: Outcome, path: Path, title: str) -> Pa
 
 
 def rows(evaluation: Evaluation) -> list[tuple[str, ...]]:
-    """The terminal table: per label, the recommendation with its counts, and where the current threshold is."""
+    """The terminal table: per label, the recommendation with its counts and the evidence it rests on (marked when
+    thin), and where the current threshold is. A label with no true positive says what to do instead: raise its
+    threshold above its most confident false positive, or that the model never finds it."""
 
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{100 * value:.0f}%"
 
+    images = len(evaluation.evaluated)
     table: list[tuple[str, ...]] = []
     for result in evaluation.labels:
         r, c = result.recommended, result.current
+        evidence = f"{result.positives} in {images} images"
+        if r is not None and result.positives < MIN_POSITIVES:
+            evidence += f" (few: under {MIN_POSITIVES})"
         table.append(
             (
                 result.label,
-                str(result.positives),
-                number(r.threshold) if r else "none",
+                evidence,
+                number(r.threshold) if r else _instead(result),
                 f"{pct(r.precision)} / {pct(r.recall)} / {pct(r.f1)}" if r else "",
                 f"{r.tp}/{r.fp}/{r.fn}" if r else "",
                 f"{number(c.threshold)}: {pct(c.precision)} / {pct(c.recall)} / {pct(c.f1)}",
@@ -114,7 +120,17 @@ def rows(evaluation: Evaluation) -> list[tuple[str, ...]]:
     return table
 
 
-HEADERS = ("label", "truth", "recommended", "P / R / F1", "TP/FP/FN", "current: P / R / F1")
+def _instead(result: LabelResult) -> str:
+    """What a label without a recommendation needs: no true positive at any threshold."""
+    wrong = [point.threshold for point in result.points if point.fp > 0]
+    if result.positives == 0 and wrong:
+        return f"raise above {number(max(wrong))} (only false positives)"
+    if result.positives > 0:
+        return "none: the model never finds it"
+    return "none"
+
+
+HEADERS = ("label", "positives (truth)", "recommended", "P / R / F1", "TP/FP/FN", "current: P / R / F1")
 
 
 @dataclass(frozen=True)

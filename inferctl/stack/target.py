@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,14 @@ def deployed(
     """A deployed stack, found with the usual AWS configuration, as boto3 and the AWS CLI read it: the profile
     (``profile``, AWS_PROFILE, SSO included) and the region (``region``, AWS_REGION, AWS_DEFAULT_REGION, the
     profile's)."""
+    local = os.environ.get("AWS_ENDPOINT_URL", "")
+    if any(host in local for host in ("127.0.0.1", "localhost", "[::1]")):
+        print(
+            f"warning: AWS_ENDPOINT_URL is {local}, an embedded stack's endpoint (a leftover "
+            '`eval "$(inferctl env --embedded)"`?): --stack asks it, not AWS; `eval "$(inferctl env --unset)"` '
+            "undoes it",
+            file=sys.stderr,
+        )
     if session is None:
         session = boto3.Session(profile_name=profile, region_name=region or os.environ.get("AWS_REGION") or None)
     if not session.region_name:

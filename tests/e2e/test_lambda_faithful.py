@@ -350,14 +350,17 @@ def s3_event(bucket: str, key: str, version: str, data: bytes, sequencer: str) -
 @pytest.fixture(scope="module")
 def short_timeout() -> Iterator[Harness]:
     """A 6 s function (a whole model call gets 4 s), two receives before the dead-letter queue, a second
-    between retries."""
-    yield from harness({"lambdaTimeoutSeconds": 6, "maxReceiveCount": 2})
+    between retries. Each read may wait 3 s (derived, it would be 1 s: on a busy machine a healthy neighbour's
+    first byte took longer, and it failed like the trickling image)."""
+    for h in harness({"lambdaTimeoutSeconds": 6, "maxReceiveCount": 2}):
+        h.stack.function.environment["BACKEND_READ_TIMEOUT_SECONDS"] = "3"
+        yield h
 
 
 def test_a_trickling_model_fails_its_own_image_only(short_timeout: Harness):
     h = short_timeout
     slow = make.jpeg(301, 240)
-    # Five bytes a second: every socket read gets a byte well inside its 1 s read timeout; the whole answer
+    # Five bytes a second: every socket read gets a byte well inside its 3 s read timeout; the whole answer
     # (about 120 bytes) would take 24 s, the function has 6.
     answer = {"prediction": [[0.0, 0.9, 0.1, 0.1, 0.6, 0.6], [1.0, 0.8, 0.2, 0.2, 0.7, 0.7]] * 2}
     h.model.special[digest(slow)] = lambda body, kind: Trickled(answer, 0.2)

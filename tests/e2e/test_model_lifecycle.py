@@ -160,3 +160,23 @@ def test_the_demo_shows_an_auto_start(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "images wait and the model is stopped: starting it" in err
     assert "STOPPED -> STARTING -> RUNNING -> STOPPING -> STOPPED" in err
+
+
+def test_serves_model_stops_and_starts_taking_its_emulated_time(tmp_path, capsys):
+    """``inferctl serve`` gives its Rekognition model the lifecycle ``served_lifecycles`` returns: ``model stop``
+    and ``model start`` work on it (they failed with "changing state already" when it had none)."""
+    from inferctl import cli
+    from inferctl.local.demo.run import served_lifecycles
+    from inferctl.local.emulator.stack import write_state
+
+    lifecycles = served_lifecycles()
+    with embedded_stack(demo_config({"backend": "rekognition"}), demo_models(), lifecycles=lifecycles) as stack:
+        write_state(stack, tmp_path / "embedded.json")
+        state = str(tmp_path / "embedded.json")
+        assert cli.main(["model", "stop", "--embedded", state]) == 0
+        wait_until(lambda: lifecycles[DEMO_MODEL_ARN].status == "STOPPED", 10, "the model to stop")
+        assert cli.main(["model", "start", "--embedded", state]) == 0
+        wait_until(lambda: lifecycles[DEMO_MODEL_ARN].status == "RUNNING", 10, "the model to run again")
+        # each transition taken, in its time, as on AWS
+        assert lifecycles[DEMO_MODEL_ARN].transitions[-4:] == ["STOPPING", "STOPPED", "STARTING", "RUNNING"]
+    assert "changing state" not in capsys.readouterr().err

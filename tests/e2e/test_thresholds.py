@@ -166,8 +166,15 @@ def test_evaluate_on_the_command_line_reports_and_applies_the_recommendations(ru
     args = ["evaluate", "--ground-truth", str(manifest), "--report", str(tmp_path / "r.html")]
     args += ["--json", str(tmp_path / "e.json"), "--apply", "--embedded", state]
 
+    # the scenes hold fewer than MIN_POSITIVES of each label: --apply holds every one back and says why
+    before = configuration.read_live(target).environment.get("LABEL_THRESHOLDS")
     assert cli.main(args) == 0
+    held = capsys.readouterr().err
+    assert "not applied: " in held
+    assert "fewer than 10 positives" in held
+    assert configuration.read_live(target).environment.get("LABEL_THRESHOLDS") == before
 
+    assert cli.main([*args, "--force"]) == 0  # asked for: applied anyway
     numbers = json.loads((tmp_path / "e.json").read_text())
     assert numbers["recommended_thresholds"]
     applied = json.loads(configuration.read_live(target).environment["LABEL_THRESHOLDS"])

@@ -90,6 +90,12 @@ def demo_config(overrides: dict[str, Any] | None = None, class_names: list[str] 
     return StackConfig.from_cdk_json(context)
 
 
+def served_lifecycles() -> dict[str, LocalLifecycle]:
+    """What ``inferctl serve`` gives its Rekognition model: a lifecycle, RUNNING at first, so that ``model stop``
+    and ``model start`` work and take their emulated time (3 s to start, 1 s to stop), as on AWS."""
+    return {emulation_of("rekognition").demo_model_id: LocalLifecycle("RUNNING", start_seconds=3.0, stop_seconds=1.0)}
+
+
 def demo_models(local_model: LocalModel = model.detect) -> dict[str, LocalModel]:
     """The demo model under every backend's demo model id."""
     return {registered.demo_model_id: local_model for registered in emulations().values()}
@@ -253,6 +259,9 @@ def close_the_loop(target: Target, out: Path, demo: DemoModel, samples: list[Sam
     recommended = outcome.evaluation.recommendations()
     text = table(evaluation_run.rows(outcome.evaluation), evaluation_run.HEADERS)
     pairs = ", ".join(f"{name} {number(value)}" for name, value in sorted(recommended.items())) or "none"
+    thin = outcome.evaluation.thin()
+    if thin:
+        pairs += f" ({', '.join(thin)}: from fewer than 10 positives, a sketch; `--apply` wants --force)"
     compared = ""
     if outcome.comparison is not None:
         comparison = outcome.comparison

@@ -12,6 +12,7 @@ import json
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -108,6 +109,11 @@ def lambda_environment(resources: Resources, config: StackConfig, services_url: 
 
 
 _SERVICES_URLS: set[str] = set()  # every embedded stack's local services in this process
+
+# The function's own noise, which on Lambda lands in its log and here would land on the operator's terminal:
+# Powertools on a batch that published no metric, Pillow on a photo whose EXIF block is damaged (read anyway).
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+warnings.filterwarnings("ignore", message="Corrupt EXIF data", category=UserWarning)
 
 
 @contextlib.contextmanager

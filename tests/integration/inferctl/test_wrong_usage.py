@@ -176,7 +176,9 @@ ROWS = [
         "a number from 0 to 100",
     ),
     Wrong("what-if label without a name", "thresholds what-if --label =50 --embedded {state}", USAGE, "NAME=PERCENT"),
-    Wrong("a fraction for a percent", "thresholds set --min-confidence 0.7 --embedded {state}", USAGE, "did you mean 70?"),
+    Wrong(
+        "a fraction for a percent", "thresholds set --min-confidence 0.7 --embedded {state}", USAGE, "did you mean 70?"
+    ),
     Wrong("a label's fraction", "thresholds what-if --label car=0.55 --embedded {state}", USAGE, "did you mean 55?"),
     Wrong("a floor's fraction", "thresholds set --candidate-floor 0.3 --embedded {state}", USAGE, "did you mean 30?"),
     Wrong(
@@ -261,6 +263,9 @@ def test_a_wrong_usage_gets_one_line_naming_the_fix(row: Wrong, world, monkeypat
     assert code == row.code, (out, err)
     assert "Traceback" not in err + out
     assert err.count("error:") == 1, err
+    lines = err.strip().splitlines()  # the error is the last line, whole; argparse's own too (no usage block)
+    assert "error:" in lines[-1], err
+    assert not any(line.startswith(("usage:", " ")) for line in lines), err
     assert row.fix.lower() in err.lower(), err
 
 
@@ -287,6 +292,35 @@ def test_the_deploy_warning_names_only_what_differs_from_cdk_json(world, capsys)
     err = capsys.readouterr().err
     assert "cdk.json has the same values" in err
     assert "sets" not in err
+
+
+def test_ctrl_c_while_waiting_says_the_images_keep_going_and_how_to_check(world, monkeypatch, capsys):
+    def interrupted(*_: Any, **__: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("inferctl.stack.uploads.wait_for", interrupted)
+    assert main(["upload", f"{world['here']}/one.jpg", "--wait", "--embedded", world["state"]]) == 130
+    err = capsys.readouterr().err
+    assert "are in the pipeline and keep going" in err
+    assert "inferctl audit --embedded" in err
+
+
+def test_a_leftover_emulator_endpoint_is_named_when_stack_is_asked_and_env_unset_undoes_every_export(
+    world, monkeypatch, capsys
+):
+    from inferctl.cli.env import SET, exports
+    from inferctl.stack.target import read_state
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", world["endpoint"])
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    assert main(["audit", "--stack", "ImageInference"]) != 0
+    err = capsys.readouterr().err
+    assert f"warning: AWS_ENDPOINT_URL is {world['endpoint']}, an embedded stack's endpoint" in err
+    assert 'eval "$(inferctl env --unset)"' in err
+    exported = {line.split()[1].split("=")[0] for line in exports(read_state(Path(world["state"]))).splitlines()[1:]}
+    assert exported <= set(SET)
+    assert main(["env", "--unset"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "unset " + " ".join(SET)
 
 
 def test_the_table_is_long_enough_to_mean_something():
