@@ -8,6 +8,10 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+# Before jsii starts its Node process (at the first aws_cdk import): `npx cdk ls` run by hand would otherwise print
+# jsii's Node end-of-life banner through this process (the Makefile exports the same for its own verbs).
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from cdk_nag import AwsSolutionsChecks

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 
@@ -15,6 +15,44 @@ def labels_text(document: dict[str, Any] | None) -> str:
     if document.get("status") == "error":
         return f"{document['error']['code']}: {document['error']['message']}"
     return ", ".join(f"{label['name']} {label['confidence']:.0f}%" for label in document.get("labels", [])) or "-"
+
+
+# One colour per label, wherever a label is drawn (annotated images, the HTML report): chosen from its name, so
+# "sun" is the same colour in every picture and page without knowing the other labels. Twelve colours that stay
+# apart for most colour vision (Kelly's and Tol's lists); two labels may share one, the name is always written.
+LABEL_PALETTE = (
+    "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#0fa3b1",
+    "#f032e6", "#7a8a00", "#9a6324", "#800000", "#000075", "#ffe119",
+)  # fmt: skip
+
+
+def label_colour(name: str) -> str:
+    """The label's colour (``#rrggbb``): FNV-1a over its UTF-8 bytes picks from LABEL_PALETTE."""
+    digest = 0x811C9DC5
+    for byte in name.encode("utf-8"):
+        digest = ((digest ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return LABEL_PALETTE[digest % len(LABEL_PALETTE)]
+
+
+def label_colours(names: Iterable[str]) -> dict[str, str]:
+    """Colours for a known set of labels (a model's classes, a report's labels), distinct for up to twelve: in
+    sorted order, each takes its own slot (``label_colour``) or, when a name before it took that, the next free
+    one; past twelve they repeat."""
+    taken: dict[int, str] = {}
+    chosen: dict[str, str] = {}
+    for name in sorted(set(names)):
+        slot = LABEL_PALETTE.index(label_colour(name))
+        for step in range(len(LABEL_PALETTE)):
+            if (slot + step) % len(LABEL_PALETTE) not in taken:
+                slot = (slot + step) % len(LABEL_PALETTE)
+                break
+        taken[slot] = name
+        chosen[name] = LABEL_PALETTE[slot]
+    return chosen
+
+
+def rgb(code: str) -> tuple[int, int, int]:
+    return int(code[1:3], 16), int(code[3:5], 16), int(code[5:7], 16)
 
 
 def number(value: float) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from inferctl.console import label_colours
 from inferctl.evaluation.evaluate import Evaluation, pool
 from inferctl.evaluation.groundtruth import GroundTruth
 
@@ -102,12 +103,22 @@ def render(
     title: str,
     threshold: float,
     comparison: dict[str, Any] | None = None,
+    colours: dict[str, str] | None = None,
 ) -> str:
+    names = {r.label for r in evaluation.labels} if evaluation else set()
+    for item in items:
+        names |= {box["name"] for box in item.get("boxes", [])} | {truth["name"] for truth in item.get("truth", [])}
+    for model in (comparison or {}).get("models", []):
+        names |= {label["label"] for label in model.get("labels", [])}
+    for item in (comparison or {}).get("gallery", []):
+        names |= {box["name"] for box in item.get("boxes", []) if "name" in box}
     data = {
         "evaluation": evaluation.as_dict() if evaluation else None,
         "gallery": items,
         "threshold": threshold,
         "comparison": comparison,
+        # as the annotated images draw them: the run's label set when given, else this report's
+        "colours": {**label_colours(names), **(colours or {})},
     }
     payload = json.dumps(data).replace("</", "<\\/")
     return TEMPLATE.replace("__TITLE__", html.escape(title)).replace("__DATA__", payload)
@@ -120,9 +131,10 @@ def write(
     title: str,
     threshold: float,
     comparison: dict[str, Any] | None = None,
+    colours: dict[str, str] | None = None,
 ) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(evaluation, items, title, threshold, comparison), encoding="utf-8")
+    path.write_text(render(evaluation, items, title, threshold, comparison, colours), encoding="utf-8")
     return path
 
 

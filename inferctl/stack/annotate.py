@@ -1,15 +1,17 @@
 """Draw a result document's boxes and labels on its image, legible at any size: line width and text scale
 with the image, each box is drawn twice (dark under light) so it shows on any background, and each label's
-text takes black or white by its background's brightness."""
+text takes black or white by its background's brightness. Each label has its own colour (``console.label_colour``),
+the same in every image and in the report."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180)]
+from inferctl.console import label_colour, rgb
 
 
 def _text_colour(background: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -17,8 +19,9 @@ def _text_colour(background: tuple[int, int, int]) -> tuple[int, int, int]:
     return (0, 0, 0) if 0.299 * red + 0.587 * green + 0.114 * blue > 150 else (255, 255, 255)
 
 
-def annotate(image_bytes: bytes, document: dict[str, Any]) -> bytes:
-    """A PNG of the image with each accepted label's box and ``name confidence%``."""
+def annotate(image_bytes: bytes, document: dict[str, Any], colours: Mapping[str, str] | None = None) -> bytes:
+    """A PNG of the image with each accepted label's box and ``name confidence%``, each label in its colour
+    (``colours``: those of the run's whole label set, ``console.label_colours``; otherwise its own)."""
     opened = Image.open(io.BytesIO(image_bytes))
     opened.seek(0)
     image: Image.Image = opened
@@ -32,7 +35,7 @@ def annotate(image_bytes: bytes, document: dict[str, Any]) -> bytes:
     line = max(2, side // 150)
     font = ImageFont.load_default(size=max(11, side // 28))
     for index, label in enumerate(document.get("labels", [])):
-        colour = PALETTE[index % len(PALETTE)]
+        colour = rgb((colours or {}).get(label["name"]) or label_colour(label["name"]))
         text = f"{label['name']} {label['confidence']:.0f}%"
         box = label.get("bounding_box")
         if box:

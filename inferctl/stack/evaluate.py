@@ -74,7 +74,9 @@ def none_evaluated(outcome: Outcome, target: Target) -> str:
     return explain_none(outcome.truth, seen, target.bucket, outcome.evaluation.not_evaluated)
 
 
-def write_report(target: Target, outcome: Outcome, path: Path, title: str) -> Path:
+def write_report(
+    target: Target, outcome: Outcome, path: Path, title: str, colours: dict[str, str] | None = None
+) -> Path:
     s3 = target.client("s3")
 
     def fetch(key: str, version: str | None) -> bytes:
@@ -89,7 +91,7 @@ def write_report(target: Target, outcome: Outcome, path: Path, title: str) -> Pa
     if outcome.comparison is not None:
         comparison = {**outcome.comparison.as_dict(), "advice": advice(outcome.comparison)}
         comparison = report.with_pictures(comparison, outcome.documents, fetch)
-    return report.write(path, outcome.evaluation, items, title, outcome.thresholds.min_confidence, comparison)
+    return report.write(path, outcome.evaluation, items, title, outcome.thresholds.min_confidence, comparison, colours)
 
 
 def rows(evaluation: Evaluation) -> list[tuple[str, ...]]:

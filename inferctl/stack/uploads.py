@@ -130,6 +130,7 @@ class Downloader:
         self.folder = folder
         self.s3 = target.client("s3")
         self.written = 0
+        self.colours: dict[str, str] | None = None  # the run's label colours (console.label_colours), when known
 
     def add(self, document: dict[str, Any]) -> list[Path]:
         key = document["source"]["key"]
@@ -146,13 +147,16 @@ class Downloader:
             image = self.s3.get_object(**kwargs)["Body"].read()
             png_path = self.folder / "annotated" / (relative + ".png")
             png_path.parent.mkdir(parents=True, exist_ok=True)
-            png_path.write_bytes(annotate(image, document))
+            png_path.write_bytes(annotate(image, document, self.colours))
             written.append(png_path)
         self.written += len(written)
         return written
 
 
-def download(target: Target, documents: Iterable[dict[str, Any]], folder: Path) -> list[Path]:
+def download(
+    target: Target, documents: Iterable[dict[str, Any]], folder: Path, colours: dict[str, str] | None = None
+) -> list[Path]:
     """Each result JSON, plus an annotated PNG of its image, under ``folder`` by key."""
     downloader = Downloader(target, folder)
+    downloader.colours = colours
     return [path for document in documents for path in downloader.add(document)]

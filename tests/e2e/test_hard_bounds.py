@@ -233,13 +233,12 @@ def test_the_big_photo_family_at_the_smallest_memory_size(smallest: Harness, req
 
 @pytest.fixture(scope="module")
 def killable() -> Iterator[Harness]:
-    """Three receives; a 6 s function, so that a killed batch is visible again after 36 s (6 x the timeout), not
-    after the default 6 minutes. (With 4 s, a busy machine's fresh process left less than a model call needs: the
-    last receive ended OUT_OF_TIME before it could be killed, and the dead letter rightly said so.)"""
-    for h in harness({"maxReceiveCount": 3, "lambdaTimeoutSeconds": 6}):
-        # the killing call waits for its neighbours' results: a read may take 4 s (derived: 1 s, which a busy
-        # machine's neighbours exceeded, and the call ended BACKEND_TIMEOUT before the kill)
-        h.stack.function.environment["BACKEND_READ_TIMEOUT_SECONDS"] = "4"
+    """Three receives; an 8 s function, so that a killed batch is visible again after 48 s (6 x the timeout), not
+    after the default 6 minutes. The killing model call waits for its neighbours' results: it has 6 s, and a read
+    may take 5 s (derived: 1 s). With 4 s and then 6 s functions a busy machine's neighbours took longer, and the
+    call ended OUT_OF_TIME or BACKEND_TIMEOUT before the kill (the dead letter rightly said so)."""
+    for h in harness({"maxReceiveCount": 3, "lambdaTimeoutSeconds": 8}):
+        h.stack.function.environment["BACKEND_READ_TIMEOUT_SECONDS"] = "5"
         yield h
 
 
@@ -270,7 +269,7 @@ def test_a_killed_batch_leaves_its_finished_neighbours_one_outcome_and_no_dead_l
     h.model.special[digest(killer)] = the_invocation_is_killed
 
     # WHEN they arrive in one batch
-    states = h.run({"kill/killer.jpg": killer, **neighbours}, timeout=300)
+    states = h.run({"kill/killer.jpg": killer, **neighbours}, timeout=400)
 
     # THEN the killed image is dead-lettered, saying the invocation was killed; each neighbour has its one result,
     # was inferred once, and is not in the dead-letter queue

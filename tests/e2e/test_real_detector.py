@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from inferctl.local.demo.run import demo_config, demo_models, run_demo
 from inferctl.local.emulator.stack import embedded_stack
@@ -97,3 +98,14 @@ def test_the_demos_evaluation_comes_from_the_photographs(tmp_path):
     assert evaluation["images_evaluated"] == len(TRUTH)
     manifest = (out / "ground-truth.manifest").read_text().splitlines()
     assert len(manifest) == len(TRUTH)  # the photographs with nothing in them count too
+
+    # one colour per label: the report's and the annotated pictures' are the same, and no two labels share one
+    page = (out / "report.html").read_text()
+    data = json.loads(page.split('<script id="data" type="application/json">', 1)[1].split("</script>", 1)[0])
+    colours = data["colours"]
+    assert len(set(colours.values())) == len(colours)
+    with Image.open(out / "annotated" / "photos" / "astronaut.jpg.png") as annotated:
+        pixels = Counter(annotated.convert("RGB").getdata())
+    for name in ("face", "eye"):
+        code = colours[name]
+        assert pixels[(int(code[1:3], 16), int(code[3:5], 16), int(code[5:7], 16))] > 50, name

@@ -141,6 +141,26 @@ def test_no_network_no_console_error_and_no_sideways_scroll(page_of_report):
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
+def test_every_table_cell_is_on_screen_nothing_scrolls_inside(page_of_report):
+    """At a phone's width the per-label table stacks its rows: F1, the counts and the current threshold stay on
+    screen, each named by its column, and no box scrolls sideways inside the page."""
+    page, _, _ = page_of_report
+    hidden = page.evaluate(
+        """() => Array.from(document.querySelectorAll('#labels td, #models td')).filter(td => {
+             const r = td.getBoundingClientRect();
+             return r.width > 0 && (r.left < 0 || r.right > window.innerWidth + 1);
+           }).map(td => td.textContent)"""
+    )
+    assert hidden == []
+    inner = page.evaluate(
+        "() => Array.from(document.querySelectorAll('.wide')).filter(w => w.scrollWidth > w.clientWidth + 1).length"
+    )
+    assert inner == 0
+    labels = page.evaluate("() => Array.from(document.querySelectorAll('#labels td')).map(td => td.dataset.label)")
+    assert "F1" in labels
+    assert "at the current threshold" in labels
+
+
 def test_curves_have_axes_with_ticks_and_units_and_a_legend(page_of_report):
     page, _, _ = page_of_report
     for curve in page.locator(".curve").all():

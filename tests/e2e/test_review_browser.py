@@ -205,6 +205,14 @@ def test_the_page_works_at_420_px_without_sideways_scroll(server):
             page.locator("#image").wait_for(state="visible")
             assert page.evaluate("document.scrollingElement.scrollWidth <= document.scrollingElement.clientWidth")
             assert page.locator("#next").is_visible()
+            # each prediction's Right and Wrong stay side by side, on one line
+            pairs = page.evaluate(
+                """() => Array.from(document.querySelectorAll('li.pred')).filter(li => li.querySelector('.right'))
+                     .map(li => [li.querySelector('.right').getBoundingClientRect().top,
+                                 li.querySelector('.wrong').getBoundingClientRect().top])"""
+            )
+            assert pairs
+            assert all(abs(right - wrong) < 2 for right, wrong in pairs)
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "review-420px.png"), full_page=True)
             assert problems == []

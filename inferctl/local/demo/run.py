@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inferctl.console import counts_text, number, outcome_report, table
+from inferctl.console import counts_text, label_colours, number, outcome_report, table
 from inferctl.evaluation import compare, groundtruth
 from inferctl.local.demo import detector as model
 from inferctl.local.emulator.stack import embedded_stack
@@ -177,10 +177,12 @@ def run_demo(
         uploads = images.upload_many(target, items)
         found = images.wait_for(target, [u.key for u in uploads], timeout)
         documents = [o.document for o in found.values() if o.document]
-        images.download(target, documents, out)
+        # one colour per label in every picture and the report: the model's classes and the truth's labels
+        colours = label_colours([*demo.class_names, *(name for sample in samples for name, _ in sample.objects)])
+        images.download(target, documents, out, colours)
         table = outcome_table(target, [d["source"]["key"] for d in documents])
         stats = stack.trigger.stats
-        evaluated = None if images_folder else close_the_loop(target, out, demo, samples)
+        evaluated = None if images_folder else close_the_loop(target, out, demo, samples, colours)
         truth = None if images_folder else samples
         reviewed = review_round(target, out, review, truth) if review else None
         for lifecycle in lifecycles.values():
@@ -241,7 +243,9 @@ def _wait_for_idle_stop(lifecycle: LocalLifecycle, seconds: float) -> None:
     )
 
 
-def close_the_loop(target: Target, out: Path, demo: DemoModel, samples: list[Sample]) -> str:
+def close_the_loop(
+    target: Target, out: Path, demo: DemoModel, samples: list[Sample], colours: dict[str, str] | None = None
+) -> str:
     """The samples' ground truth as a Ground Truth manifest, the evaluation of the results against it, and the
     report: what an ML engineer does with labelled data, on the demo's own."""
     manifest = out / "ground-truth.manifest"
@@ -255,7 +259,7 @@ def close_the_loop(target: Target, out: Path, demo: DemoModel, samples: list[Sam
     manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
     outcome = evaluation_run.run(target, manifest)
     (out / "evaluation.json").write_text(json.dumps(outcome.evaluation.as_dict(), indent=2), encoding="utf-8")
-    report = evaluation_run.write_report(target, outcome, out / "report.html", f"Demo: {demo.title}")
+    report = evaluation_run.write_report(target, outcome, out / "report.html", f"Demo: {demo.title}", colours)
     recommended = outcome.evaluation.recommendations()
     text = table(evaluation_run.rows(outcome.evaluation), evaluation_run.HEADERS)
     pairs = ", ".join(f"{name} {number(value)}" for name, value in sorted(recommended.items())) or "none"
