@@ -1,7 +1,7 @@
 """Row 7: cost per 1,000 images. The serverless part is measured: images go through the embedded stack and
 every AWS call the function makes is counted (botocore's ``before-call`` on boto3's default session, which
 the function's clients use), with the trigger's receives and deletes, the function's time per batch and the
-bytes it logs. The model's part follows from traffic profiles and the price table (``inferctl/cost.py``)."""
+bytes it logs. The model's part follows from traffic profiles and the price table (``inferctl/pricing.py``)."""
 
 from __future__ import annotations
 

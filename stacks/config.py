@@ -22,7 +22,7 @@ from lambdas.controller.settings import CONTROLLER_VARIABLES, ControllerSettings
 from lambdas.inference import backends
 from lambdas.inference.core import rules
 from lambdas.inference.core.rules import ConfigError
-from lambdas.inference.core.variables import read_all
+from lambdas.inference.core.variables import CONNECT_TIMEOUT_SECONDS, read_all
 from lambdas.inference.images.budget import SMALLEST_MEMORY_MB
 from lambdas.inference.settings import Settings, all_variables, model_variables, platform_environment
 
@@ -40,7 +40,6 @@ DEFAULT_MAX_WAIT_MINUTES_AUTO = 45
 # receive does not become visible to another poller while the first is still working.
 VISIBILITY_TIMEOUT_FACTOR = 6
 DEFAULT_MAX_CONCURRENCY = 10  # concurrent batches when the model's capacity is not known
-CONNECT_TIMEOUT_SECONDS = 2
 # The context keys the stack reads itself; the function's and the controller's are their variables' context names.
 STACK_KEYS = (
     "stackName",

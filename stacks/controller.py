@@ -1,7 +1,7 @@
 """The model controller: a small function on a one-minute schedule that pauses the SQS trigger while the model
 cannot answer (stopped, starting, missing, not configured) and resumes it when the model is ready; in auto
 mode it also starts a stopped model when images wait and stops it after ``modelIdleMinutes`` of idleness.
-Logic: ``lambdas/inference/lifecycle.py``; handler: ``lambdas/inference/controller.py``."""
+Logic: ``lambdas/controller/decide.py``; handler: ``lambdas/controller/handler.py``."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ class ModelView:
 
     def cost_per_thousand(self) -> float:
         """The model's list price per 1,000 images at 1,000 images a day, always on: one Rekognition inference
-        unit, or one ml.m5.xlarge SageMaker instance (``inferctl/cost.py``)."""
+        unit, or one ml.m5.xlarge SageMaker instance (``inferctl/pricing.py``)."""
         if self.backend == "rekognition":
             return cost.per_thousand(24 * cost.PRICES.rekognition_unit_hour, 1000)
         return cost.per_thousand(cost.sagemaker_realtime_per_day("ml.m5.xlarge", 1), 1000)

@@ -121,15 +121,6 @@ class Sample:
             "drawn": [item.as_dict() for item in self.drawn],
         }
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Sample:
-        return cls(
-            drawn=[Drawn(d["key"], d["stratum"], float(d["probability"])) for d in data["drawn"]],
-            population={k: int(v) for k, v in data["population"].items()},
-            sizes={k: int(v) for k, v in data["sizes"].items()},
-            seed=int(data["seed"]),
-        )
-
 
 def draw(strata_of: Iterable[tuple[str, str]], budget: int, seed: int) -> Sample:
     """``strata_of``: (key, stratum) for every image in the population (ok results). The same population,

@@ -120,19 +120,19 @@ class Current:
     schema: str = SCHEMA_VERSION
 
 
+# The thresholds whose change makes a document stale (``inclusive`` is how they compare, not a setting)
+STALE_IF_CHANGED = ("min_confidence", "label_overrides", "candidate_floor")
+
+
 def live_settings(target: Target) -> Settings:
     """The function's settings as it runs now (its live environment)."""
-    return Settings.from_env(configuration.read_live(target).environment)
+    return configuration.live_settings(target)
 
 
 def current(target: Target) -> Current:
     settings = live_settings(target)
-    thresholds = {
-        "min_confidence": settings.min_confidence,
-        "label_overrides": dict(sorted(settings.label_thresholds.items())),
-        "candidate_floor": settings.candidate_floor,
-    }
-    return Current(settings.model_id, thresholds)
+    rendered = settings.thresholds.as_dict()  # as the function writes them into each document
+    return Current(settings.model_id, {name: rendered[name] for name in STALE_IF_CHANGED})
 
 
 def staleness(document: dict[str, Any], now: Current) -> str | None:

@@ -64,6 +64,12 @@ class Row:
         return self.next_deploy is not None and self.live != self.next_deploy
 
 
+def live_settings(target: Target) -> Settings:
+    """The function's settings as it runs now (its live environment): what ``reprocess --stale``, ``evaluate``
+    and the other tools compare with."""
+    return Settings.from_env(read_live(target).environment)
+
+
 def read_live(target: Target) -> Live:
     configuration = target.client("lambda").get_function_configuration(FunctionName=_function(target))
     return Live(

@@ -18,9 +18,6 @@ from inferctl.stack.errors import OperationFailed
 from inferctl.stack.tables import Source
 from inferctl.stack.target import Target
 from lambdas.inference.core.thresholds import Thresholds
-from lambdas.inference.settings import COMMON, Settings
-
-LIVE = {variable.field: variable for variable in COMMON if variable.live}
 
 
 @dataclass(frozen=True)
@@ -34,7 +31,7 @@ class Outcome:
 
 
 def current_thresholds(target: Target) -> Thresholds:
-    return Settings.from_env(configuration.read_live(target).environment).thresholds
+    return configuration.live_settings(target).thresholds
 
 
 def run(

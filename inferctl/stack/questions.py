@@ -1,6 +1,6 @@
 """What the operator tools ask, in SQL over the outcome table: the same questions the scan answers by reading every
-document, with the same rules, so that both give the same numbers (``tests/e2e/test_table_parity.py`` compares
-every one).
+document, with the same rules, so that both give the same numbers
+(``tests/integration/inferctl/test_table_parity.py`` compares every one).
 
 Where a rule has more than a few cases (which image is selected for reprocessing, which state an image without an
 outcome is in) the SQL only narrows the rows down and the scan's own Python decides on them; where the answer is an

@@ -19,6 +19,7 @@ from lambdas.inference.core.errors import PermanentError, ProcessingError, Trans
 from lambdas.inference.core.results import PRODUCER, PRODUCER_METADATA
 from lambdas.inference.core.rules import RESULT_SUFFIX
 from lambdas.inference.core.values import ObjectRef
+from lambdas.inference.core.variables import CONNECT_TIMEOUT_SECONDS
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -32,7 +33,6 @@ MAX_RESULT_DOCUMENT_BYTES = 2 * 1024 * 1024
 LEGACY_SCHEMAS = frozenset({"1.0", "1.1", "1.2", "1.3", "1.4"})
 NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
 CONFLICT_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
-CONNECT_TIMEOUT_SECONDS = 2
 
 
 @dataclass(frozen=True)
@@ -114,11 +114,6 @@ def document_kind(document: Any, image_key: str | None = None, metadata: Any = N
         and "labels" in document
     )
     return LEGACY if legacy else FOREIGN
-
-
-def is_outcome_document(document: Any, image_key: str | None = None, metadata: Any = None) -> bool:
-    """A result or error document of the function's, current or from before the mark (for showing it)."""
-    return document_kind(document, image_key, metadata) != FOREIGN
 
 
 def existing(raw: bytes, etag: str, image_key: str, metadata: Any = None) -> Existing:

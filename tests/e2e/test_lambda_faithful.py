@@ -1,6 +1,6 @@
 """The core promise, run the way Lambda runs the function: every invocation in a fresh process with the
 function's environment (set before the interpreter starts), killed above its memory size or past its timeout
-(``inferctl/emulator/isolation.py``), on the embedded stack's queue with its redrive.
+(``inferctl/local/emulator/isolation.py``), on the embedded stack's queue with its redrive.
 
 Promise: every image ends with exactly one outcome (a result for its newest version, an error document that
 says why, or a dead letter for a failure that may pass), within the function's memory and time, and no

@@ -1,7 +1,7 @@
 """The model's lifecycle on the embedded stack: images wait while the model is stopped or not configured, the
 controller (auto mode) starts the model for them and stops it when idle, and nothing is dead-lettered.
 
-The model controller runs the real ``lambdas/inference/controller.py`` against the emulated Lambda control
+The model controller runs the real ``lambdas/controller/handler.py`` against the emulated Lambda control
 plane (event source mapping), SQS, SSM and the emulated Rekognition control plane, whose model goes
 STOPPED -> STARTING -> RUNNING -> STOPPING -> STOPPED with delays."""
 

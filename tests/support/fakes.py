@@ -1,4 +1,4 @@
-"""In-memory fakes of the model services, faithful to the contracts in shared/AWS_NOTES.md.
+"""In-memory fakes of the model services, faithful to the contracts in ../shared/AWS_NOTES.md (beside the repository).
 
 They record every request and answer like the service would: the Rekognition fake reads S3Object images
 from the (moto) bucket and refuses what DetectCustomLabels refuses. They are fakes of the services, not of

@@ -152,3 +152,41 @@ def test_every_documented_command_line_parses():
             build_parser().parse_args(words)
         except SystemExit:
             raise AssertionError(f"{page}: inferctl {' '.join(words)}") from None
+
+
+# A repository path in a comment or a docstring: folders and a file with its suffix, or a bare file name with
+# its suffix that must exist somewhere in the tree
+PATH_IN_CODE = re.compile(
+    r"(?<![\w./-])((?:[\w-]+/)+[\w-]+\.(?:py|md|html|json|txt|toml))\b|(?<![\w./-])([\w-]+\.(?:py|md|html))\b"
+)
+SKIPPED = (".venv", "node_modules", "cdk.out", "out", ".git")
+
+
+def test_every_path_the_code_names_in_comments_and_docstrings_exists():
+    """Comments and docstrings point readers at files; a file that moved leaves a pointer to nothing (the pages'
+    own test checks Markdown, this one the code). A path counts from the repository, the file's folder or a
+    package root; a bare file name anywhere in the tree."""
+    import io
+    import tokenize
+
+    names = {path.name for path in ROOT.rglob("*") if not set(path.relative_to(ROOT).parts) & set(SKIPPED)}
+    roots = (ROOT, ROOT / "lambdas", ROOT / "lambdas" / "inference", ROOT / "inferctl", ROOT / "tests")
+    missing = []
+    for source in sorted(ROOT.rglob("*.py")):
+        if set(source.relative_to(ROOT).parts) & set(SKIPPED):
+            continue
+        tokens = tokenize.generate_tokens(io.StringIO(source.read_text(encoding="utf-8")).readline)
+        for token in tokens:
+            text = token.string
+            if token.type == tokenize.STRING and not text.lstrip("rbuf").startswith(('"""', "'''")):
+                continue
+            if token.type not in (tokenize.COMMENT, tokenize.STRING):
+                continue
+            for match in PATH_IN_CODE.finditer(text):
+                if match.group(1):
+                    found = any((root / match.group(1)).exists() for root in (*roots, source.parent))
+                else:
+                    found = match.group(2) in names
+                if not found:
+                    missing.append(f"{source.relative_to(ROOT)}:{token.start[0]} {match.group(0)}")
+    assert missing == []

@@ -182,7 +182,7 @@ def provision(session: Any, config: StackConfig, name: str | None = None) -> Res
             },
         )
         # moto's Firehose writes each PutRecordBatch's records as they came (JSON lines here) under the prefix at
-        # once; on AWS the stream converts them to Parquet (stacks/outcomes.py). The tool reads either.
+        # once; on AWS the stream converts them to Parquet (stacks/analytics.py). The tool reads either.
         session.client("firehose").create_delivery_stream(
             DeliveryStreamName=outcome_stream,
             DeliveryStreamType="DirectPut",

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 from lambdas.inference.backends.control import Lifecycle
 from lambdas.inference.backends.grants import Arns, Grant
+from lambdas.inference.core.variables import CONNECT_TIMEOUT_SECONDS
 from lambdas.inference.images.prepare import ImageSource
 
 
@@ -124,7 +125,6 @@ THROTTLING_CODES = frozenset(
     }
 )
 SERVER_CODES = frozenset({"InternalServerError", "InternalFailure", "ServiceUnavailable", "InternalError"})
-CONNECT_TIMEOUT_SECONDS = 2
 
 
 def client_config(options: ClientOptions) -> Config:

@@ -15,6 +15,10 @@ from typing import Any
 
 from lambdas.inference.core.rules import ConfigError
 
+# How long every AWS client of the function waits to connect (S3, the model services): part of the contract,
+# since the stack derives the per-attempt read timeouts from the function's timeout minus this.
+CONNECT_TIMEOUT_SECONDS = 2
+
 
 def render_text(value: Any) -> str:
     return str(value)

@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass, field
 
 # Pillow's default Image.MAX_IMAGE_PIXELS; Image.open refuses more than twice this (DecompressionBombError).
-# tests/unit/test_headers.py checks it against the installed Pillow.
+# tests/unit/inference/images/test_headers.py checks it against the installed Pillow.
 PILLOW_MAX_IMAGE_PIXELS = 89_478_485
 EXIF_ORIENTATION_TAG = 0x0112
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
