@@ -32,7 +32,7 @@ from constructs import Construct
 from lambdas.inference.core import outcome_table as table
 from stacks import outcome_definitions as defs
 from stacks.config import StackConfig
-from stacks.ingest import Ingest
+from stacks.ingest import Ingest, private_bucket
 from stacks.nag import acknowledge_wildcards, spelled
 
 PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
@@ -63,14 +63,7 @@ class OutcomeTable(Construct):
         self.bucket = s3.Bucket(
             self,
             "Bucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=ingest.key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=ingest.access_logs,
-            server_access_logs_prefix="analytics-bucket/",
+            **private_bucket(ingest.key, ingest.access_logs, "analytics-bucket/"),
             lifecycle_rules=[
                 s3.LifecycleRule(id="expire-rows", prefix=defs.ROWS_PREFIX, expiration=Duration.days(days)),
                 s3.LifecycleRule(id="expire-row-errors", prefix=defs.ERRORS_PREFIX, expiration=Duration.days(days)),

@@ -80,16 +80,9 @@ class Ingest(Construct):
         self.bucket = s3.Bucket(
             self,
             "Images",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
+            **private_bucket(self.key, self.access_logs, "images-bucket/"),
             versioned=True,
             event_bridge_enabled=True,  # "Object Created" events go to the default bus; the rule below routes them
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="images-bucket/",
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-old-versions",
@@ -148,3 +141,18 @@ class Ingest(Construct):
 def _pattern_arguments(pattern: dict[str, Any]) -> dict[str, Any]:
     """``events.EventPattern`` keyword arguments from the pattern as EventBridge writes it."""
     return {"source": pattern["source"], "detail_type": pattern["detail-type"], "detail": pattern["detail"]}
+
+
+def private_bucket(key: kms.IKey, access_logs: s3.IBucket, logs_prefix: str) -> dict[str, Any]:
+    """What every bucket of the stack that holds data has: the stack's key (with S3 Bucket Keys), no public
+    access, TLS only, the owner owning every object, and its access logged under ``logs_prefix``."""
+    return {
+        "encryption": s3.BucketEncryption.KMS,
+        "encryption_key": key,
+        "bucket_key_enabled": True,
+        "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+        "enforce_ssl": True,
+        "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        "server_access_logs_bucket": access_logs,
+        "server_access_logs_prefix": logs_prefix,
+    }
