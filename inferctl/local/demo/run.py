@@ -180,7 +180,7 @@ def run_demo(
         # one colour per label in every picture and the report: the model's classes and the truth's labels
         colours = label_colours([*demo.class_names, *(name for sample in samples for name, _ in sample.objects)])
         images.download(target, documents, out, colours)
-        table = outcome_table(target, [d["source"]["key"] for d in documents])
+        table = outcome_table(target, [d["source"]["key"] for d in documents], out)
         stats = stack.trigger.stats
         evaluated = None if images_folder else close_the_loop(target, out, demo, samples, colours)
         truth = None if images_folder else samples
@@ -209,12 +209,13 @@ def run_demo(
     return EXIT_OK
 
 
-def outcome_table(target: Target, keys: list[str]) -> str:
+def outcome_table(target: Target, keys: list[str], out: Path) -> str:
     """Every outcome is also a row of the outcome table (DuckDB here, Athena when deployed): copied beside the
-    embedded stack's state, where ``inferctl query --embedded`` finds it after the demo."""
+    demo's folder (``out/outcome-table`` for ``make demo``), where ``inferctl query --embedded`` finds it after the
+    demo. Beside ``out``, not in one fixed place: two demos at once (the tests) each keep their own."""
     from inferctl.stack import tables
 
-    local = tables.wait_for_rows(target, keys, timeout=30)
+    local = tables.wait_for_rows(target, keys, timeout=30, folder=out.parent / tables.DEFAULT_TABLE_FOLDER.name)
     answer = local.query(named_query("outcomes-per-day"))
     rows = sum(int(row[-1]) for row in answer.rows)
     example = "SELECT status, count(*) AS images FROM current_outcomes GROUP BY status"
