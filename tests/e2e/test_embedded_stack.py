@@ -58,8 +58,10 @@ class FlakyModel:
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedStack, FlakyModel, Path]]:
     model = FlakyModel()
-    # A failed record comes back after a second (retryDelayMaxSeconds); two receives before the DLQ.
-    config = demo_config({"lambdaTimeoutSeconds": 10, "maxReceiveCount": 2, "batchSize": 10, "retryDelayMaxSeconds": 1})
+    # A failed record comes back after a second (retryDelayMaxSeconds); two receives before the DLQ. A 30 s function
+    # gives each model call a 5 s read: the seven images queue for one container, and on a busy machine a 10 s
+    # function's 1 s read timed a healthy image out (a third failure in the first batch).
+    config = demo_config({"lambdaTimeoutSeconds": 30, "maxReceiveCount": 2, "batchSize": 10, "retryDelayMaxSeconds": 1})
     folder = tmp_path_factory.mktemp("embedded")
     with embedded_stack(
         config, {"demo-shapes": model}, log_path=folder / "lambda.log", start_trigger=False, containers=1

@@ -32,8 +32,9 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Embedded
     folder = tmp_path_factory.mktemp("smoke")
     model = SwitchableModel()
     models: dict[str, LocalModel] = {"demo-shapes": model}
-    # 1 s function timeout -> 6 s visibility; one receive before the dead-letter queue.
-    config = demo_config({"lambdaTimeoutSeconds": 10, "maxReceiveCount": 1, "retryDelayMaxSeconds": 1})
+    # One receive before the dead-letter queue; a 30 s function gives the model call a 5 s read, which a busy
+    # machine's detector does not run out of.
+    config = demo_config({"lambdaTimeoutSeconds": 30, "maxReceiveCount": 1, "retryDelayMaxSeconds": 1})
     with embedded_stack(config, models, log_path=folder / "lambda.log", capture_stdout=True) as stack:
         write_state(stack, folder / "embedded.json")
         yield stack, model, str(folder / "embedded.json")
