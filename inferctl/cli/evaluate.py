@@ -160,7 +160,15 @@ def model_evaluation(stack: Any) -> dict[str, Any]:
         return {}
 
 
-REVIEWED_HEADERS = ("label", "threshold", "precision (95% interval)", "recall (95% interval)", "F1", "recommended")
+REVIEWED_HEADERS = (
+    "label",
+    "threshold",
+    "precision (95% interval)",
+    "recall (95% interval)",
+    "F1",
+    "recommended",
+    "rests on",
+)
 
 
 def _interval(estimate: Any) -> str:
@@ -197,6 +205,10 @@ def cmd_reviewed(args: argparse.Namespace) -> int:
         recommended = (
             f"{chosen.threshold:g} (precision >= {100 * (chosen.precision.low or 0):.1f}%)" if chosen else "none holds"
         )
+        positives, holding = result.evidence.get(current.label, (0, 0))
+        evidence = f"{positives} positives in {holding} of {result.reviewed} images"
+        if positives < MIN_POSITIVES:
+            evidence += f" (few: under {MIN_POSITIVES})"
         rows.append(
             (
                 current.label,
@@ -205,11 +217,19 @@ def cmd_reviewed(args: argparse.Namespace) -> int:
                 _interval(current.recall),
                 "-" if current.f1 is None else f"{100 * current.f1:.1f}%",
                 recommended,
+                evidence,
             )
         )
     print(table(rows, REVIEWED_HEADERS))
     if without:
         print("\n" + "\n".join(without))
+    thin = result.thin()
+    if thin:
+        print(
+            f"\nfew reviewed objects for {', '.join(thin)} (under {MIN_POSITIVES} each): their intervals are wide and "
+            "their recommendations tentative; review more images of them (inferctl review --budget N)",
+            file=sys.stderr,
+        )
     print(
         f"\n{result.reviewed} reviewed images standing for {result.population} results "
         f"(stratified sample, seed {result.seed}); intervals: Wilson at the effective sample size of a linearised "

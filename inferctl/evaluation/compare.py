@@ -13,7 +13,7 @@ from typing import Any
 
 from inferctl import pricing as cost
 from inferctl.console import number
-from inferctl.evaluation.evaluate import Evaluation, evaluate, pool
+from inferctl.evaluation.evaluate import MIN_POSITIVES, Evaluation, evaluate, pool
 from inferctl.evaluation.groundtruth import GroundTruth
 from inferctl.evaluation.matching import DEFAULT_IOU
 from inferctl.evaluation.metrics import Point
@@ -239,11 +239,16 @@ def advice(comparison: Comparison) -> str:
     def said(point: Point) -> str:
         return f"F1 {_pct(point.f1)} (TP {point.tp}, FP {point.fp}, FN {point.fn})"
 
+    positives = mine.tp + mine.fn  # the ground truth's objects: the same for both models
     basis = (
-        f"on the {comparison.images} images both answered, each at its recommended thresholds: challenger "
-        f"{said(theirs)}, primary {said(mine)}"
+        f"on the {comparison.images} images both answered ({positives} positives), each at its recommended "
+        f"thresholds: challenger {said(theirs)}, primary {said(mine)}"
     )
-    caution = f"; only {comparison.images} images: label more before deciding" if comparison.images < FEW_IMAGES else ""
+    few = [
+        f"only {comparison.images} images" if comparison.images < FEW_IMAGES else "",
+        f"only {positives} positives" if positives < MIN_POSITIVES else "",
+    ]
+    caution = f"; {' and '.join(part for part in few if part)}: label more before deciding" if any(few) else ""
     if theirs.f1 is None or mine.f1 is None:
         return f"no advice: F1 is undefined for a model that found nothing {basis}"
     if theirs.f1 > mine.f1:

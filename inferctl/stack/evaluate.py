@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +141,12 @@ class Reviewed:
     population: int
     seed: int
     target: float
+    # per label: the reviewed objects of it (positives) and the reviewed images that hold one
+    evidence: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def thin(self, min_positives: int = MIN_POSITIVES) -> list[str]:
+        """Labels whose estimates rest on fewer than ``min_positives`` reviewed objects."""
+        return [now.label for now, _ in self.labels if self.evidence.get(now.label, (0, 0))[0] < min_positives]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -149,8 +155,14 @@ class Reviewed:
             "seed": self.seed,
             "target_precision": self.target,
             "estimator": "stratified ratio (Horvitz-Thompson totals), linearised variance, Wilson 95% at n*",
+            "min_positives": MIN_POSITIVES,
             "labels": [
-                {"current": now.as_dict(), "recommended": chosen.as_dict() if chosen else None}
+                {
+                    "current": now.as_dict(),
+                    "recommended": chosen.as_dict() if chosen else None,
+                    "positives": self.evidence.get(now.label, (0, 0))[0],
+                    "images_with_positives": self.evidence.get(now.label, (0, 0))[1],
+                }
                 for now, chosen in self.labels
             ],
         }
@@ -186,4 +198,11 @@ def reviewed(
         )
         for name in names
     ]
-    return Reviewed(labels, len(units), sum(sample.population.values()), sample.seed, target_precision)
+    evidence = {
+        name: (
+            sum(unit.positives.get(name, 0) for unit in units),
+            sum(1 for unit in units if unit.positives.get(name, 0)),
+        )
+        for name in names
+    }
+    return Reviewed(labels, len(units), sum(sample.population.values()), sample.seed, target_precision, evidence)

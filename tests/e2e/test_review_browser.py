@@ -12,6 +12,7 @@ import json
 import random
 import re
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -188,10 +189,25 @@ def test_twenty_images_reviewed_by_keyboard_and_mouse_resumed_and_evaluated(worl
     numbers = json.loads(capsys.readouterr().out)
     assert numbers["reviewed_images"] == BUDGET
     assert numbers["labels"]
+    objects = Counter(name for image in truth_read.images.values() for name, _ in image.boxes)
+    holding = Counter(name for image in truth_read.images.values() for name in {n for n, _ in image.boxes})
     for label in numbers["labels"]:
         precision = label["current"]["precision"]
         if precision["value"] is not None:
             assert precision["low"] <= precision["value"] <= precision["high"]
+        # the evidence each estimate rests on: the reviewed objects of the label and the images holding one
+        name = label["current"]["label"]
+        assert (label["positives"], label["images_with_positives"]) == (objects[name], holding[name])
+    assert numbers["min_positives"] == 10
+
+    assert cli.main(["evaluate", "--reviewed", str(manifest), "--embedded", state]) == 0
+    out, err = capsys.readouterr()
+    assert "rests on" in out
+    for name in objects:
+        said = f"{objects[name]} positives in {holding[name]} of {BUDGET} images"
+        assert said + (" (few: under 10)" if objects[name] < 10 else "") in out
+    thin = sorted(name for name in {label["current"]["label"] for label in numbers["labels"]} if objects[name] < 10)
+    assert (f"few reviewed objects for {', '.join(thin)} (under 10 each)" in err) == bool(thin)
 
 
 def test_the_page_works_at_420_px_without_sideways_scroll(server):

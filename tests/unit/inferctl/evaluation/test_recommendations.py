@@ -279,6 +279,8 @@ def test_the_comparison_advises_only_what_its_numbers_support():
     assert "promote" not in said.lower().split("retire")[0]
     assert "F1 0% (TP 0, FP 40, FN 40)" in said
     assert "F1 100% (TP 40, FP 0, FN 0)" in said
+    assert "on the 40 images both answered (40 positives)" in said
+    assert "label more" not in said  # 40 images and 40 positives: enough to decide on
 
     better = compare([with_challenger(f"{i}.jpg", [miss], [hit]) for i in range(40)], truth, thresholds)
     assert better is not None
@@ -288,4 +290,4 @@ def test_the_comparison_advises_only_what_its_numbers_support():
     same = compare([with_challenger(f"{i}.jpg", [hit], [hit]) for i in range(3)], truth, thresholds)
     assert same is not None
     assert advice(same).startswith("no difference")
-    assert "only 3 images" in advice(same)
+    assert "only 3 images and only 3 positives: label more before deciding" in advice(same)
