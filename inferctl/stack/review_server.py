@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from inferctl.console import LABEL_PALETTE, label_colours
 from inferctl.evaluation import manifests
 from inferctl.evaluation.report import upright
 from inferctl.stack.errors import OperationFailed, UsageError
@@ -73,9 +74,12 @@ class ReviewServer:
         port: int = 0,
         manifest: Path | None = None,
         manifest_target: str = manifests.GROUND_TRUTH,
+        colours: dict[str, str] | None = None,
     ) -> None:
         self.target = target
         self.session = session
+        # one colour per label, as in the run's annotated images and report (console.label_colours)
+        self.colours = colours
         self.token = secrets.token_urlsafe(24)
         self.manifest = manifest or session.path.with_name("reviewed.manifest")
         self.manifest_target = manifest_target
@@ -85,6 +89,12 @@ class ReviewServer:
         handler = type("Handler", (_Handler,), {"review": self})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.port = self.httpd.server_address[1]
+
+    def label_colours(self) -> dict[str, str]:
+        """The colour of each label the model predicted in the sample: the run's own when given, otherwise chosen
+        over those labels (fixed for the session: a label the reviewer adds takes a free colour on the page)."""
+        predicted = {p["name"] for item in self.session.items for p in item["predictions"]}
+        return {**label_colours(predicted), **(self.colours or {})}
 
     @property
     def url(self) -> str:
@@ -225,6 +235,8 @@ class _Handler(BaseHTTPRequestHandler):
                     "items": session.items,
                     "reviews": session.reviews,
                     "labels": session.labels,
+                    "colours": self.review.label_colours(),
+                    "palette": list(LABEL_PALETTE),
                     "progress": session.progress(),
                     "thresholds": session.thresholds,
                 }

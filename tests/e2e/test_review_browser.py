@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from inferctl import cli, samples
+from inferctl.console import rgb
 from inferctl.evaluation.groundtruth import read_manifest
 from inferctl.evaluation.matching import iou
 from inferctl.local.demo.run import demo_config, demo_models
@@ -110,7 +111,30 @@ def browser_page(playwright: Any, width: int) -> tuple[Any, Any, list[str]]:
     return browser, page, problems
 
 
-def review_one(page: Any, server: ReviewServer, truth: Truth, *, drag: bool) -> bool:
+def box_colours(page: Any) -> list[tuple[str, tuple[int, int, int]]]:
+    """Each box on screen: its label and the colour it is drawn in."""
+    drawn = page.evaluate(
+        """() => Array.from(document.querySelectorAll('#overlay rect[data-label]'))
+             .map(r => [r.dataset.label, getComputedStyle(r).stroke])"""
+    )
+    return [(label, tuple(int(n) for n in re.findall(r"\d+", stroke)[:3])) for label, stroke in drawn]
+
+
+def check_colours(page: Any, server: ReviewServer, seen: dict[str, set[tuple[int, int, int]]]) -> None:
+    """The boxes take their label's colour (the same as the annotated images and the report), and the legend
+    names each label on screen."""
+    expected = server.label_colours()
+    for label, colour in box_colours(page):
+        seen.setdefault(label, set()).add(colour)
+        if label in expected:
+            assert colour == rgb(expected[label]), label
+    legend = page.locator("#labelkey").text_content()
+    assert all(label in legend for label, _ in box_colours(page))
+
+
+def review_one(
+    page: Any, server: ReviewServer, truth: Truth, *, drag: bool, seen: dict[str, set[tuple[int, int, int]]]
+) -> bool:
     """Review the image on screen: keys for the verdicts, a mouse drag for a missed object. True if one was added."""
     from playwright.sync_api import expect
 
@@ -134,6 +158,7 @@ def review_one(page: Any, server: ReviewServer, truth: Truth, *, drag: bool) -> 
         page.locator("#labelname").fill(name)
         page.locator("#addok").click()
         added = True
+    check_colours(page, server, seen)
     done = len(server.session.reviews)
     page.keyboard.press("Enter")
     expect(page.locator("#progress")).to_have_text(re.compile(rf"^{done + 1} of"))
@@ -145,6 +170,7 @@ def test_twenty_images_reviewed_by_keyboard_and_mouse_resumed_and_evaluated(worl
     from playwright.sync_api import expect, sync_playwright
 
     added_keys: list[str] = []
+    seen: dict[str, set[tuple[int, int, int]]] = {}  # each label: the colours its boxes were drawn in
     with sync_playwright() as playwright:
         browser, page, problems = browser_page(playwright, 1280)
         try:
@@ -152,7 +178,7 @@ def test_twenty_images_reviewed_by_keyboard_and_mouse_resumed_and_evaluated(worl
             expect(page.locator("#key")).not_to_be_empty()
             for _ in range(BUDGET // 2):
                 key = page.locator("#key").text_content()
-                if review_one(page, server, truth, drag=not added_keys):
+                if review_one(page, server, truth, drag=not added_keys, seen=seen):
                     added_keys.append(key)
             # closed and opened again: the session resumes where it was
             page.reload()
@@ -160,7 +186,7 @@ def test_twenty_images_reviewed_by_keyboard_and_mouse_resumed_and_evaluated(worl
             assert page.locator("#key").text_content() not in server.session.reviews
             for _ in range(BUDGET - BUDGET // 2):
                 key = page.locator("#key").text_content()
-                if review_one(page, server, truth, drag=not added_keys):
+                if review_one(page, server, truth, drag=not added_keys, seen=seen):
                     added_keys.append(key)
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "review-1280px.png"))
@@ -171,6 +197,10 @@ def test_twenty_images_reviewed_by_keyboard_and_mouse_resumed_and_evaluated(worl
             browser.close()
 
     assert added_keys, "no scene had an object the model missed: the mouse path was not exercised"
+    # one colour per label on every page, and no two labels in one colour (the sample holds fewer than twelve)
+    assert seen
+    assert all(len(colours) == 1 for colours in seen.values()), seen
+    assert len({next(iter(colours)) for colours in seen.values()}) == len(seen)
     manifest = folder / "reviewed.manifest"
     lines = manifest.read_text(encoding="utf-8").splitlines()
     assert len(lines) == BUDGET
@@ -229,6 +259,7 @@ def test_the_page_works_at_420_px_without_sideways_scroll(server):
             )
             assert pairs
             assert all(abs(right - wrong) < 2 for right, wrong in pairs)
+            check_colours(page, server, {})
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "review-420px.png"), full_page=True)
             assert problems == []

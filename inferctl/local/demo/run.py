@@ -184,7 +184,7 @@ def run_demo(
         stats = stack.trigger.stats
         evaluated = None if images_folder else close_the_loop(target, out, demo, samples, colours)
         truth = None if images_folder else samples
-        reviewed = review_round(target, out, review, truth) if review else None
+        reviewed = review_round(target, out, review, truth, colours) if review else None
         for lifecycle in lifecycles.values():
             _wait_for_idle_stop(lifecycle, config.controller.idle_minutes * 60 + 30)
 
@@ -283,8 +283,11 @@ def close_the_loop(
     )
 
 
-def review_round(target: Target, out: Path, how: str, samples: list[Sample] | None) -> str:
-    """A review round over the demo's results: the sample, the page, the manifest, the estimates."""
+def review_round(
+    target: Target, out: Path, how: str, samples: list[Sample] | None, colours: dict[str, str] | None = None
+) -> str:
+    """A review round over the demo's results: the sample, the page (boxes in the run's label ``colours``), the
+    manifest, the estimates."""
     from inferctl.local.demo.reviewer import review_all
     from inferctl.stack import backfill
     from inferctl.stack import review as reviewing
@@ -293,7 +296,7 @@ def review_round(target: Target, out: Path, how: str, samples: list[Sample] | No
     thresholds = backfill.live_settings(target).thresholds
     session = reviewing.start(target, thresholds, out / "review" / "session.json", budget=50, seed=1)
     manifest = out / "review" / "reviewed.manifest"
-    server = ReviewServer(target, session, manifest=manifest)
+    server = ReviewServer(target, session, manifest=manifest, colours=colours)
     with server.running():
         if how == "scripted" and samples is not None:
             truth = {
