@@ -20,7 +20,7 @@ from inferctl.stack import uploads as operations
 from inferctl.stack.outcomes import ImageState
 from inferctl.stack.target import from_outputs
 from tests.support import images
-from tests.support.logs import settled_results
+from tests.support.logs import first_request_id, rows_refused, settled_results
 
 FAIL_ONCE = images.jpeg(330, 240)
 FAIL_ALWAYS = images.jpeg(340, 240)
@@ -64,7 +64,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Embedded
     config = demo_config({"lambdaTimeoutSeconds": 30, "maxReceiveCount": 2, "batchSize": 10, "retryDelayMaxSeconds": 1})
     folder = tmp_path_factory.mktemp("embedded")
     with embedded_stack(
-        config, {"demo-shapes": model}, log_path=folder / "lambda.log", start_trigger=False, containers=1
+        config, {"stand-in-shapes": model}, log_path=folder / "lambda.log", start_trigger=False, containers=1
     ) as stack:
         write_state(stack, folder / "embedded.json")
         # Everything is queued before the trigger starts, so the first batch holds every notification.
@@ -128,7 +128,7 @@ def test_results_are_checked_in_s3_one_by_one(running, settled):
         assert [item["Key"] for item in listed] == [key + ".json"]
         document = json.loads(s3.get_object(Bucket=stack.resources.bucket, Key=key + ".json")["Body"].read())
         assert document["source"]["key"] == key
-        assert document["model"]["model_id"] == "demo-shapes"
+        assert document["model"]["model_id"] == "stand-in-shapes"
     error = settled[stack.config.input_prefix + "notes-not-an-image.jpg"].document
     assert error is not None
     assert error["error"]["code"] == "IMAGE_UNREADABLE"
@@ -141,8 +141,13 @@ def test_a_failing_record_does_not_hold_back_the_others(running, settled):
     stack, model, folder = running
     first_batch = stack.reports[0]
     assert first_batch.received == len(GOOD)  # one message per image, no S3 test event (EventBridge sends none)
-    assert first_batch.failed == 2  # fail-once and fail-always
-    assert first_batch.succeeded == first_batch.received - 2
+    # fail-once and fail-always; and on a busy machine any record whose row the emulated stream took too long to
+    # take (retried by design; the result stands and its redelivery sends only the row)
+    first = first_request_id(folder / "lambda.log")
+    assert first is not None
+    late_rows = len(rows_refused(folder / "lambda.log").get(first, set()))
+    assert first_batch.failed == 2 + late_rows
+    assert first_batch.succeeded == first_batch.received - first_batch.failed
     prefix = stack.config.input_prefix
     written = settled_results(folder / "lambda.log", 0, [prefix + "red flower.jpg", prefix + "fail-once.jpg"])
     assert written[prefix + "red flower.jpg"] == 1  # deleted after its first success: never redelivered
@@ -155,9 +160,12 @@ def test_a_failing_record_does_not_hold_back_the_others(running, settled):
 
 def test_results_start_no_new_work(running, settled):
     stack = running[0]
-    # One message per image and the two redeliveries: the result documents (.json) match no image suffix of
-    # the EventBridge rule, so they send nothing.
-    assert stack.trigger.stats.received == len(GOOD) + 2
+    # One message per image, no more: the result documents (.json) match no image suffix of the EventBridge rule,
+    # so they send nothing. Fail-once and fail-always were received twice (more records may have been, when the
+    # emulated stream was late on a busy machine).
+    counts = stack.trigger.stats.receive_counts
+    assert len(counts) == len(GOOD)
+    assert sum(1 for received in counts.values() if received >= 2) >= 2
     s3 = stack.client("s3")
     listed = s3.list_objects_v2(Bucket=stack.resources.bucket, Prefix=stack.config.input_prefix)["Contents"]
     assert not [item["Key"] for item in listed if item["Key"].endswith(".json.json")]  # no result of a result

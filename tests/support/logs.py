@@ -41,3 +41,32 @@ def settled_results(log: Path, since: int, keys: list[str], timeout: float = 60)
         if all(written[key] for key in keys) or time.monotonic() > deadline:
             return written
         time.sleep(0.05)
+
+
+STREAM_REFUSED = "The outcome stream did not take some rows: their records are retried"
+
+
+def rows_refused(log: Path) -> dict[str, set[str]]:
+    """Per invocation (request id), the messages failed because the outcome stream did not take their rows in
+    time: on a busy machine the emulated Firehose can answer after the stream's 1 s read, and the record is then
+    retried by design (``lambdas/inference/outcome_stream.py``). Tests that count failures add these."""
+    refused: dict[str, set[str]] = {}
+    with log.open("rb") as handle:
+        for raw in handle:
+            with contextlib.suppress(ValueError):
+                entry = json.loads(raw)
+                if isinstance(entry, dict) and entry.get("message") == STREAM_REFUSED:
+                    request = str(entry.get("function_request_id"))
+                    refused.setdefault(request, set()).update(entry.get("message_ids") or [])
+    return refused
+
+
+def first_request_id(log: Path) -> str | None:
+    """The request id of the first invocation that logged anything."""
+    with log.open("rb") as handle:
+        for raw in handle:
+            with contextlib.suppress(ValueError):
+                entry = json.loads(raw)
+                if isinstance(entry, dict) and entry.get("function_request_id"):
+                    return str(entry["function_request_id"])
+    return None
