@@ -32,16 +32,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from inferctl.local.emulator.stack import embedded_stack, write_state
 
     served = MODELS[args.model]
-    config = demo_config(context(args.context), served.class_names)
+    config = demo_config(context(args.context), served.class_names, served.served_as)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):  # Ctrl-C or a service manager: stop cleanly either way
         signal.signal(signum, lambda *_: stop.set())
     with embedded_stack(
         config,
-        demo_models(served.detect),
+        demo_models(served.detect, served.served_as),
         log_path=args.state.parent / "lambda.log",
         capture_stdout=True,
-        lifecycles=served_lifecycles(),
+        lifecycles=served_lifecycles(served.served_as),
     ) as stack:
         write_state(stack, args.state)
         print(f"model: {served.title} (finds {', '.join(served.class_names)})", file=sys.stderr)

@@ -91,7 +91,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedSt
     # Five receives, as deployed: on a busy machine a rerun may run out of its 10 s once or twice before it lands.
     config = demo_config({"lambdaTimeoutSeconds": 10, "maxReceiveCount": 5, "retryDelayMaxSeconds": 1})
     model = CountingModel()
-    models: dict[str, LocalModel] = {"demo-shapes": model, "demo-shapes-v2": model}
+    models: dict[str, LocalModel] = {"stand-in-shapes": model, "stand-in-shapes-v2": model}
     with embedded_stack(config, models, log_path=folder / "lambda.log", capture_stdout=True) as stack:
         write_state(stack, folder / "embedded.json")
         target = from_outputs(stack.session, stack.state(), None, "embedded")
@@ -158,7 +158,7 @@ def test_stale_after_a_model_change_reruns_exactly_the_stale_ones(world):
     subset = f"{target.input_prefix}normal/00"  # 100 images
     lambda_client = target.client("lambda")
     live = lambda_client.get_function_configuration(FunctionName=target.function_name)
-    env = {**live["Environment"]["Variables"], "SAGEMAKER_ENDPOINT_NAME": "demo-shapes-v2"}
+    env = {**live["Environment"]["Variables"], "SAGEMAKER_ENDPOINT_NAME": "stand-in-shapes-v2"}
     lambda_client.update_function_configuration(FunctionName=target.function_name, Environment={"Variables": env})
     calls_before = Counter(model.calls)
     keys = [f"{target.input_prefix}normal/{i:04d}.jpg" for i in range(100)]
@@ -170,10 +170,10 @@ def test_stale_after_a_model_change_reruns_exactly_the_stale_ones(world):
     deadline = datetime.now(UTC) + timedelta(seconds=600)  # a limit for a failure, not a pace
     while datetime.now(UTC) < deadline:
         documents = [read_result(target.client("s3"), target.bucket, key) for key in keys]
-        if all(d and d["model"]["model_id"] == "demo-shapes-v2" for d in documents):
+        if all(d and d["model"]["model_id"] == "stand-in-shapes-v2" for d in documents):
             break
         time.sleep(1)
-    assert all(d and d["model"]["model_id"] == "demo-shapes-v2" for d in documents)
+    assert all(d and d["model"]["model_id"] == "stand-in-shapes-v2" for d in documents)
     new_calls = model.calls - calls_before
     assert set(new_calls) == digests(target, keys)  # exactly the stale ones were re-run
     assert_once_each(target, keys, versions)

@@ -26,7 +26,7 @@ def test_the_demo_compares_the_primary_with_a_worse_challenger(tmp_path: Path, c
     comparison = json.loads((out / "comparison.json").read_text())
     evaluation = json.loads((out / "evaluation.json").read_text())
     primary, challenger = comparison["models"]
-    assert (primary["role"], primary["model_id"]) == ("primary", "demo-shapes")
+    assert (primary["role"], primary["model_id"]) == ("primary", "stand-in-shapes")
     assert (challenger["role"], challenger["model_id"]) == ("challenger", CHALLENGER_ENDPOINT)
     # Every image with an ok result had the challenger's answer too: the primary's row is the plain evaluation.
     assert comparison["images"] == evaluation["images_evaluated"] == 7
@@ -50,7 +50,7 @@ def test_promote_and_retire_through_the_operator_tool_change_the_next_results(tm
     served = {**demo_models(), CHALLENGER_ENDPOINT: demo_model.detect_noisy}
     state = tmp_path / "embedded.json"
     cdk_json = tmp_path / "cdk.json"
-    cdk_json.write_text(json.dumps({"context": {"backend": "sagemaker", "sagemakerEndpointName": "demo-shapes"}}))
+    cdk_json.write_text(json.dumps({"context": {"backend": "sagemaker", "sagemakerEndpointName": "stand-in-shapes"}}))
     with embedded_stack(config, served, log_path=tmp_path / "lambda.log") as stack:
         write_state(stack, state)
         target = from_outputs(stack.session, stack.state(), None, "embedded")
@@ -65,7 +65,7 @@ def test_promote_and_retire_through_the_operator_tool_change_the_next_results(tm
         before = one("before.jpg")
         assert main(["challenger", "promote", "--dry-run", "--embedded", str(state)]) == 0
         dry = capsys.readouterr()
-        assert "SAGEMAKER_ENDPOINT_NAME: demo-shapes -> demo-shapes-noisy" in dry.out
+        assert "SAGEMAKER_ENDPOINT_NAME: stand-in-shapes -> stand-in-shapes-noisy" in dry.out
         assert "dry run: nothing sent" in dry.err
         unchanged = one("still-before.jpg")
         assert main(["challenger", "promote", "--write-context", str(cdk_json), "--embedded", str(state)]) == 0
@@ -75,13 +75,13 @@ def test_promote_and_retire_through_the_operator_tool_change_the_next_results(tm
         retired = one("retired.jpg")
         letters = dead_letters(stack.client("sqs"), stack.resources.dead_letter_queue_url)
 
-    assert (before["model"]["model_id"], before["challenger"]["model_id"]) == ("demo-shapes", CHALLENGER_ENDPOINT)
-    assert unchanged["model"]["model_id"] == "demo-shapes"
-    assert (after["model"]["model_id"], after["challenger"]["model_id"]) == (CHALLENGER_ENDPOINT, "demo-shapes")
+    assert (before["model"]["model_id"], before["challenger"]["model_id"]) == ("stand-in-shapes", CHALLENGER_ENDPOINT)
+    assert unchanged["model"]["model_id"] == "stand-in-shapes"
+    assert (after["model"]["model_id"], after["challenger"]["model_id"]) == (CHALLENGER_ENDPOINT, "stand-in-shapes")
     assert "inferctl reprocess --stale --embedded" in promoted_output.err
     context = json.loads(cdk_json.read_text())["context"]
     assert context["sagemakerEndpointName"] == CHALLENGER_ENDPOINT
-    assert context["challengerSagemakerEndpointName"] == "demo-shapes"
+    assert context["challengerSagemakerEndpointName"] == "stand-in-shapes"
     assert retired["model"]["model_id"] == CHALLENGER_ENDPOINT
     assert retired["challenger"] is None
     assert letters == []

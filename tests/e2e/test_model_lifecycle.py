@@ -14,7 +14,7 @@ from inferctl.local.demo import detector as demo_model
 from inferctl.local.demo.run import demo_config, demo_models
 from inferctl.local.emulator.stack import embedded_stack
 from inferctl.local.models.base import LocalLifecycle
-from inferctl.local.models.rekognition import DEMO_MODEL_ARN
+from inferctl.local.models.rekognition import STAND_IN_ARN
 from inferctl.stack import uploads as images
 from inferctl.stack.outcomes import dead_letters
 from inferctl.stack.target import from_outputs
@@ -52,7 +52,7 @@ def test_60_images_uploaded_while_the_model_is_stopped_wait_get_started_for_and_
     model = CountingModel()
     items = [(f"sleepy/{index:04d}.jpg", small_jpeg(index % 50)) for index in range(60)]
     with embedded_stack(
-        config, demo_models(model), lifecycles={DEMO_MODEL_ARN: lifecycle}, controller_seconds=0.5
+        config, demo_models(model), lifecycles={STAND_IN_ARN: lifecycle}, controller_seconds=0.5
     ) as stack:
         target = from_outputs(stack.session, stack.state(), None, "embedded")
         # The controller has seen the stopped model and paused the trigger before anything arrives.
@@ -104,7 +104,7 @@ def test_a_stack_deployed_without_a_model_keeps_images_waiting_until_one_is_set(
         # The operator sets the model on the function (as `cdk deploy -c rekognitionModelArn=...` would).
         lambda_client = stack.session.client("lambda", endpoint_url=stack.services_url)
         environment = lambda_client.get_function_configuration(FunctionName=stack.function.name)["Environment"]
-        variables = {**environment["Variables"], "REKOGNITION_MODEL_ARN": DEMO_MODEL_ARN}
+        variables = {**environment["Variables"], "REKOGNITION_MODEL_ARN": STAND_IN_ARN}
         lambda_client.update_function_configuration(
             FunctionName=stack.function.name, Environment={"Variables": variables}
         )
@@ -125,7 +125,7 @@ def test_the_model_commands_show_start_and_stop_the_embedded_model(tmp_path, cap
     config = demo_config({"backend": "rekognition", "retryDelayMaxSeconds": 2})
     lifecycle = LocalLifecycle("STOPPED", start_seconds=1.0, stop_seconds=0.5)
     state = tmp_path / "embedded.json"
-    with embedded_stack(config, demo_models(), lifecycles={DEMO_MODEL_ARN: lifecycle}, controller_seconds=0.3) as stack:
+    with embedded_stack(config, demo_models(), lifecycles={STAND_IN_ARN: lifecycle}, controller_seconds=0.3) as stack:
         write_state(stack, state)
         wait_until(lambda: bool(stack.decisions), 10, "the controller's first run")
         assert main(["model", "status", "--embedded", str(state)]) == 0
@@ -174,9 +174,9 @@ def test_serves_model_stops_and_starts_taking_its_emulated_time(tmp_path, capsys
         write_state(stack, tmp_path / "embedded.json")
         state = str(tmp_path / "embedded.json")
         assert cli.main(["model", "stop", "--embedded", state]) == 0
-        wait_until(lambda: lifecycles[DEMO_MODEL_ARN].status == "STOPPED", 10, "the model to stop")
+        wait_until(lambda: lifecycles[STAND_IN_ARN].status == "STOPPED", 10, "the model to stop")
         assert cli.main(["model", "start", "--embedded", state]) == 0
-        wait_until(lambda: lifecycles[DEMO_MODEL_ARN].status == "RUNNING", 10, "the model to run again")
+        wait_until(lambda: lifecycles[STAND_IN_ARN].status == "RUNNING", 10, "the model to run again")
         # each transition taken, in its time, as on AWS
-        assert lifecycles[DEMO_MODEL_ARN].transitions[-4:] == ["STOPPING", "STOPPED", "STARTING", "RUNNING"]
+        assert lifecycles[STAND_IN_ARN].transitions[-4:] == ["STOPPING", "STOPPED", "STARTING", "RUNNING"]
     assert "changing state" not in capsys.readouterr().err

@@ -88,7 +88,7 @@ COMMANDS = [
 @pytest.fixture(scope="module")
 def stack_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("iam")
-    models: dict[str, LocalModel] = {"demo-shapes": demo_model.detect}
+    models: dict[str, LocalModel] = {"stand-in-shapes": demo_model.detect}
     with embedded_stack(demo_config(), models, log_path=folder / "lambda.log", capture_stdout=True) as stack:
         write_state(stack, folder / "embedded.json")
         photos = folder / "photos"

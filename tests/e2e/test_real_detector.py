@@ -21,6 +21,7 @@ from PIL import Image
 from inferctl.local.demo.run import demo_config, demo_models, run_demo
 from inferctl.local.emulator.stack import embedded_stack
 from inferctl.local.models import cascade
+from inferctl.local.models.base import DETECTOR_ID
 from inferctl.photos import TRUTH, photo_samples
 from inferctl.stack import uploads
 from inferctl.stack.target import from_outputs
@@ -57,8 +58,8 @@ def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, floa
 
 
 def results(backend: str, folder: Path) -> dict[str, dict[str, Any]]:
-    config = demo_config({"backend": backend}, cascade.CLASS_NAMES)
-    with embedded_stack(config, demo_models(cascade.detect), log_path=folder / f"{backend}.log") as stack:
+    config = demo_config({"backend": backend}, cascade.CLASS_NAMES, DETECTOR_ID)
+    with embedded_stack(config, demo_models(cascade.detect, DETECTOR_ID), log_path=folder / f"{backend}.log") as stack:
         target = from_outputs(stack.session, stack.state(), None, "embedded")
         items = [(sample.key, sample.data) for sample in photo_samples()] + [("phone/astronaut.jpg", as_a_phone())]
         sent = uploads.upload_many(target, items, progress=False)
@@ -87,6 +88,7 @@ def test_what_it_accepts_is_what_a_person_sees(both, backend):
             continue  # test_a_phones_portrait_is_seen_upright
         accepted = Counter(label["name"] for label in document["labels"])
         assert accepted == AGREED[name], name
+        assert DETECTOR_ID in document["model"]["model_id"]  # the result says which model saw it: the real detector
         width, height = sizes[name]
         for label in document["labels"]:
             box = label["bounding_box"]

@@ -117,7 +117,11 @@ def box_colours(page: Any) -> list[tuple[str, tuple[int, int, int]]]:
         """() => Array.from(document.querySelectorAll('#overlay rect[data-label]'))
              .map(r => [r.dataset.label, getComputedStyle(r).stroke])"""
     )
-    return [(label, tuple(int(n) for n in re.findall(r"\d+", stroke)[:3])) for label, stroke in drawn]
+    found = []
+    for label, stroke in drawn:
+        red, green, blue = (int(n) for n in re.findall(r"\d+", stroke)[:3])
+        found.append((label, (red, green, blue)))
+    return found
 
 
 def check_colours(page: Any, server: ReviewServer, seen: dict[str, set[tuple[int, int, int]]]) -> None:

@@ -31,7 +31,7 @@ class SwitchableModel:
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedStack, SwitchableModel, str]]:
     folder = tmp_path_factory.mktemp("smoke")
     model = SwitchableModel()
-    models: dict[str, LocalModel] = {"demo-shapes": model}
+    models: dict[str, LocalModel] = {"stand-in-shapes": model}
     # One receive before the dead-letter queue; a 30 s function gives the model call a 5 s read, which a busy
     # machine's detector does not run out of.
     config = demo_config({"lambdaTimeoutSeconds": 30, "maxReceiveCount": 1, "retryDelayMaxSeconds": 1})

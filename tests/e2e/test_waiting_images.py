@@ -13,7 +13,7 @@ from inferctl.local.demo.run import demo_config, demo_models
 from inferctl.local.emulator.clock import EmulatedClock
 from inferctl.local.emulator.stack import embedded_stack
 from inferctl.local.models.base import LocalLifecycle
-from inferctl.local.models.rekognition import DEMO_MODEL_ARN
+from inferctl.local.models.rekognition import STAND_IN_ARN
 from inferctl.stack import backfill
 from inferctl.stack import uploads as images
 from inferctl.stack.outcomes import dead_letters
@@ -53,7 +53,7 @@ def test_images_waiting_30_days_on_a_stopped_model_are_all_processed_when_it_sta
     with embedded_stack(
         config,
         demo_models(),
-        lifecycles={DEMO_MODEL_ARN: lifecycle},
+        lifecycles={STAND_IN_ARN: lifecycle},
         controller_seconds=0.2,
         on_decision=decisions,
         clock=clock,

@@ -116,7 +116,12 @@ def harness(overrides: dict[str, Any], containers: int = 1, isolation: str = "pr
     log = LOGS / f"lambda-{containers}-{isolation}-{name}.log"
     log.unlink(missing_ok=True)
     with embedded_stack(
-        config, {"demo-shapes": model}, start_trigger=False, containers=containers, isolation=isolation, log_path=log
+        config,
+        {"stand-in-shapes": model},
+        start_trigger=False,
+        containers=containers,
+        isolation=isolation,
+        log_path=log,
     ) as stack:
         # As an operator may: a failed record comes back after a second, not after 30 s and more.
         stack.function.environment["RETRY_DELAY_MAX_SECONDS"] = "1"

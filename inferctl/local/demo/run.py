@@ -26,7 +26,7 @@ from inferctl.local.demo import detector as model
 from inferctl.local.emulator.stack import embedded_stack
 from inferctl.local.models import cascade, emulations
 from inferctl.local.models import emulation as emulation_of
-from inferctl.local.models.base import LocalLifecycle, LocalModel
+from inferctl.local.models.base import DETECTOR_ID, STAND_IN_ID, LocalLifecycle, LocalModel
 from inferctl.photos import photo_samples
 from inferctl.samples import Sample, demo_samples
 from inferctl.stack import evaluate as evaluation_run
@@ -43,11 +43,13 @@ EXIT_OK, EXIT_LOST = 0, 1
 
 @dataclass(frozen=True)
 class DemoModel:
-    """What the demo serves and uploads: a local model, its class names, and the images with their truth."""
+    """What the demo serves and uploads: a local model, the name it is served under, its class names, and the
+    images with their truth."""
 
     name: str
     title: str
     detect: LocalModel
+    served_as: str  # the endpoint name (the ARN's version name): what every result's model_id says
     class_names: list[str]
     samples: Callable[[], Iterable[Sample]]
     truth: str  # what the ground truth is, for the evaluation's heading
@@ -59,6 +61,7 @@ MODELS = {
         "detector",
         "OpenCV's Haar cascades on real photographs",
         cascade.detect,
+        DETECTOR_ID,
         cascade.CLASS_NAMES,
         lambda: [*photo_samples(), BROKEN],
         "the photographs' hand-checked ground truth",
@@ -67,6 +70,7 @@ MODELS = {
         "stand-in",
         "the colour-blob stand-in on generated scenes",
         model.detect,
+        STAND_IN_ID,
         model.CLASS_NAMES,
         demo_samples,
         "the scenes' ground truth",
@@ -74,35 +78,38 @@ MODELS = {
 }
 
 
-def demo_config(overrides: dict[str, Any] | None = None, class_names: list[str] | None = None) -> StackConfig:
+def demo_config(
+    overrides: dict[str, Any] | None = None, class_names: list[str] | None = None, served_as: str = STAND_IN_ID
+) -> StackConfig:
     """cdk.json's configuration pointed at the demo model, plus overrides. SageMaker by default;
     ``-c backend=rekognition`` (or any registered backend) serves the same model through that service.
-    ``class_names``: the served model's (the stand-in's by default)."""
+    ``class_names`` and ``served_as``: the served model's (the stand-in's by default)."""
     overrides = dict(overrides or {})
     names = class_names or model.CLASS_NAMES
     backend = spec(rules.backend("backend", overrides.get("backend", "sagemaker"), REGISTERED))
     context: dict[str, Any] = {}
     for emulation in emulations().values():  # every backend's model points at the demo model; one is used
-        context.update(emulation.demo_context(emulation.demo_model_id, names))
+        context.update(emulation.demo_context(emulation.model_id(served_as), names))
     chosen = emulation_of(backend.name)
-    context.update(chosen.demo_context(chosen.demo_model_id, names))
+    context.update(chosen.demo_context(chosen.model_id(served_as), names))
     context.update(overrides)
     return StackConfig.from_cdk_json(context)
 
 
-def served_lifecycles() -> dict[str, LocalLifecycle]:
+def served_lifecycles(served_as: str = STAND_IN_ID) -> dict[str, LocalLifecycle]:
     """What ``inferctl serve`` gives its Rekognition model: a lifecycle, RUNNING at first, so that ``model stop``
     and ``model start`` work and take their emulated time (3 s to start, 1 s to stop), as on AWS."""
-    return {emulation_of("rekognition").demo_model_id: LocalLifecycle("RUNNING", start_seconds=3.0, stop_seconds=1.0)}
+    arn = emulation_of("rekognition").model_id(served_as)
+    return {arn: LocalLifecycle("RUNNING", start_seconds=3.0, stop_seconds=1.0)}
 
 
-def demo_models(local_model: LocalModel = model.detect) -> dict[str, LocalModel]:
-    """The demo model under every backend's demo model id."""
-    return {registered.demo_model_id: local_model for registered in emulations().values()}
+def demo_models(local_model: LocalModel = model.detect, served_as: str = STAND_IN_ID) -> dict[str, LocalModel]:
+    """The local model under every backend's id for ``served_as`` (the stand-in's by default)."""
+    return {registered.model_id(served_as): local_model for registered in emulations().values()}
 
 
-# --challenger: the demo model made worse (``model.detect_noisy``) in shadow on every image, as a SageMaker endpoint.
-CHALLENGER_ENDPOINT = "demo-shapes-noisy"
+# --challenger: the stand-in made worse (``model.detect_noisy``) in shadow on every image, as a SageMaker endpoint.
+CHALLENGER_ENDPOINT = f"{STAND_IN_ID}-noisy"
 CHALLENGER_CONTEXT = {
     "challengerBackend": "sagemaker",
     "challengerSagemakerEndpointName": CHALLENGER_ENDPOINT,
@@ -135,7 +142,7 @@ def run_demo(
             print("--challenger: the stand-in and its noisy copy, on generated scenes", file=sys.stderr)
             model_name = "stand-in"
     demo = MODELS[model_name]
-    config = demo_config(overrides, demo.class_names)
+    config = demo_config(overrides, demo.class_names, demo.served_as)
     samples = list(demo.samples())
     if images_folder:
         items, ignored = images.image_items(images_folder, config.image_suffixes)
@@ -155,10 +162,10 @@ def run_demo(
     )
     lifecycles = {}
     if auto_start:
-        model_id = emulation_of(config.backend).demo_model_id
+        model_id = emulation_of(config.backend).model_id(demo.served_as)
         lifecycles[model_id] = LocalLifecycle("STOPPED", start_seconds=3.0, stop_seconds=1.0)
         print("Auto mode: the model is STOPPED; the controller starts it when images wait", file=sys.stderr)
-    served = demo_models(demo.detect)
+    served = demo_models(demo.detect, demo.served_as)
     if challenger:
         served[CHALLENGER_ENDPOINT] = model.detect_noisy
     with embedded_stack(

@@ -146,6 +146,12 @@ class LocalLifecycle:
             return self.ran_seconds + extra
 
 
+# The names local models are served under: the stand-in says it is one wherever its results land (the model_id of
+# every result document); the real detector says what it is.
+STAND_IN_ID = "stand-in-shapes"
+DETECTOR_ID = "opencv-cascades"
+
+
 @dataclass(frozen=True)
 class Emulation:
     """How the embedded stack stands in for the service: requests that ``handles`` accepts reach ``serve``
@@ -155,7 +161,11 @@ class Emulation:
     handles: Callable[[HttpRequest], bool]
     serve: Callable[[HttpRequest, ModelDirectory], HttpResponse]
     demo_context: Callable[[str, Sequence[str]], dict[str, Any]]  # (model id, class names) -> context keys
-    demo_model_id: str
+    model_id: Callable[[str], str]  # a local model's name -> the id the stack calls it by (endpoint name, ARN)
+
+    @property
+    def stand_in_id(self) -> str:
+        return self.model_id(STAND_IN_ID)
 
 
 def json_response(status: int, payload: Any, content_type: str, **headers: str) -> HttpResponse:

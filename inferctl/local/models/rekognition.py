@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from inferctl.local.models.base import (
+    STAND_IN_ID,
     Emulation,
     HttpRequest,
     HttpResponse,
@@ -166,10 +167,15 @@ def _acceptable_image(data: bytes) -> bool:
     return fmt in ("JPEG", "PNG") and min(width, height) >= 64 and max(width, height) <= 4096
 
 
-DEMO_MODEL_ARN = (
-    "arn:aws:rekognition:us-east-1:123456789012:project/image-inference/version/demo-shapes.2026-11-23T00.00.00"
-    "/1795392000000"
-)
+def model_arn(name: str) -> str:
+    """The project version ARN a local model is served under."""
+    return (
+        f"arn:aws:rekognition:us-east-1:123456789012:project/image-inference/version/{name}.2026-11-23T00.00.00"
+        "/1795392000000"
+    )
+
+
+STAND_IN_ARN = model_arn(STAND_IN_ID)
 
 
 EMULATION = Emulation(
@@ -177,5 +183,5 @@ EMULATION = Emulation(
     handles=_handles,
     serve=_serve,
     demo_context=lambda model_id, classes: {"backend": "rekognition", "rekognitionModelArn": model_id},
-    demo_model_id=DEMO_MODEL_ARN,
+    model_id=model_arn,
 )

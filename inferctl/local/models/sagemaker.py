@@ -133,5 +133,5 @@ EMULATION = Emulation(
     handles=_handles,
     serve=_serve,
     demo_context=_demo_context,
-    demo_model_id="demo-shapes",
+    model_id=lambda name: name,  # the endpoint's name
 )

@@ -87,8 +87,8 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     def fetch(bucket: str, key: str, version: str | None) -> bytes:
         return storage.read(ObjectRef(bucket, key))
 
-    with local_services(LocalModels({emulation.demo_model_id: model}, fetch)) as url:
-        context = emulation.demo_context(emulation.demo_model_id, ["sun", "tree"])
+    with local_services(LocalModels({emulation.stand_in_id: model}, fetch)) as url:
+        context = emulation.demo_context(emulation.stand_in_id, ["sun", "tree"])
         settings = Settings.from_context(context.get)
         service: Any = _service_of(emulation.endpoint_variable)
         client = boto3.client(service, endpoint_url=url, region_name="us-east-1")

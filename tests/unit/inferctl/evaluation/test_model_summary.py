@@ -71,4 +71,4 @@ def test_the_models_own_thresholds_come_from_its_evaluation_summary():
 
 
 def test_a_model_id_that_is_not_a_custom_labels_version_has_no_summary():
-    assert read(None, None, "demo-shapes") == {}
+    assert read(None, None, "stand-in-shapes") == {}
