@@ -138,6 +138,8 @@ class Images:
 
 
 def _ends_with(suffix: str, column: str = "key") -> str:
+    if _escaped(suffix) == suffix:  # nothing to escape: a plain LIKE, which DuckDB runs as a suffix test
+        return f"{column} LIKE {literal('%' + suffix)}"
     return f"{column} LIKE {literal('%' + _escaped(suffix))} ESCAPE '\\'"
 
 
@@ -220,13 +222,16 @@ def paired(engine: Table, images: Images, where: str = "") -> Iterator[tuple[bac
     extra = f"WHERE {where}" if where else ""
     text = f"{_images_with_outcomes(images)}\nSELECT {', '.join(PAIRED_COLUMNS)} FROM paired {extra} ORDER BY key"
     for values in engine.stream(text):
-        row = dict(zip(PAIRED_COLUMNS, values, strict=True))
-        if isinstance(row["answered"], str):  # Athena's CSV
-            row["answered"] = row["answered"] == "true"
-        for name in ("min_confidence", "candidate_floor"):
-            if isinstance(row[name], str):
-                row[name] = float(row[name])
-        yield _entry(row), _document(row)
+        yield _paired_row(dict(zip(PAIRED_COLUMNS, values, strict=True)))
+
+
+def _paired_row(row: dict[str, Any]) -> tuple[backfill.Entry, dict[str, Any] | None]:
+    if isinstance(row["answered"], str):  # Athena's CSV
+        row["answered"] = row["answered"] == "true"
+    for name in ("min_confidence", "candidate_floor"):
+        if isinstance(row[name], str):
+            row[name] = float(row[name])
+    return _entry(row), _document(row)
 
 
 # --- audit ---------------------------------------------------------------------------------------------------
@@ -248,17 +253,23 @@ def audit(
             _count(result, state, code)
             write_row(backfill.audit_row(entry, state, code, why))
         return result
-    answer = engine.query(
+    # One pass over the join: images with an outcome grouped by state and code, those without one (or with an
+    # older image's) each a group of its own, with its fields (one image per key: ``arbitrary`` is its value).
+    alone = "CASE WHEN state IN ('none', 'older') THEN key END"
+    fields = ", ".join(f"arbitrary({name})" for name in PAIRED_COLUMNS if name not in ("key", "state"))
+    for state, code, count, key, *values in engine.stream(
         f"""{_images_with_outcomes(images)}
-SELECT state, CASE WHEN state = 'error' THEN error_code END AS code, count(*) AS images
-FROM paired WHERE state IN ('ok', 'error') GROUP BY 1, 2"""
-    )
-    for state, code, count in answer.rows:
-        result.images += int(count)
-        result.counts[state] = result.counts.get(state, 0) + int(count)
-        if code:
-            result.error_codes[code] = result.error_codes.get(code, 0) + int(count)
-    for entry, document in paired(engine, images, "state IN ('none', 'older')"):
+SELECT state, CASE WHEN state = 'error' THEN error_code END AS code, count(*) AS images, {alone} AS alone, {fields}
+FROM paired GROUP BY 1, 2, 4 ORDER BY 4"""
+    ):
+        if key is None:
+            result.images += int(count)
+            result.counts[state] = result.counts.get(state, 0) + int(count)
+            if code:
+                result.error_codes[code] = result.error_codes.get(code, 0) + int(count)
+            continue
+        names = [name for name in PAIRED_COLUMNS if name not in ("key", "state")]
+        entry, document = _paired_row({"key": key, "state": state, **dict(zip(names, values, strict=True))})
         state, code, _ = backfill.state_of(entry, document, settled)
         _count(result, state, code)
     return result
@@ -336,28 +347,30 @@ def what_if(engine: Table, prefix: str, proposed: Thresholds) -> whatif.WhatIf:
     """``whatif.what_if`` over the current results: totals per label, the changed images with what they gain
     and lose, and the results whose candidate floor is above a proposed threshold."""
     results = f"SELECT key, candidate_floor, labels FROM {table.CURRENT} WHERE status = 'ok' AND {_under(prefix)}"
-    judged = f"""WITH results AS ({results}),
-pool AS ({_pool("key")}),
-judged AS (
-  SELECT key, name, count_if(accepted) AS now, count_if(confidence >= {threshold_sql(proposed)}) AS proposed
-  FROM pool GROUP BY key, name
-)"""
+    keeps = f"confidence >= {threshold_sql(proposed)}"
+    pool = f"WITH results AS ({results}), pool AS ({_pool('key')})"
+    # What an image gains or loses of a label is the sum over its labels that flip (kept now and not then: -1, the
+    # other way: +1), so only the flipping labels are grouped by image and name, never all of them.
+    flips = f"coalesce(accepted, false) <> coalesce({keeps}, false)"
+    gained = "sum(CASE WHEN accepted THEN -1 ELSE 1 END)"
     report = whatif.WhatIf()
     ((report.images,),) = engine.query(f"WITH results AS ({results}) SELECT count(*) FROM results").rows
     report.images = int(report.images)
-    for name, now, new in engine.query(f"{judged} SELECT name, sum(now), sum(proposed) FROM judged GROUP BY name").rows:
+    for name, now, new in engine.query(
+        f"{pool} SELECT name, count_if(accepted), count_if({keeps}) FROM pool GROUP BY name"
+    ).rows:
         if int(now):
             report.now[name] = int(now)
         if int(new):
             report.proposed[name] = int(new)
     changes: dict[str, tuple[list[str], list[str]]] = {}
     order = f"key || {literal(RESULT_SUFFIX)}"
-    for key, name, now, new in engine.stream(
-        f"{judged} SELECT key, name, now, proposed FROM judged WHERE now <> proposed ORDER BY {order}, name"
+    for key, name, difference in engine.stream(
+        f"{pool} SELECT key, name, {gained} FROM pool WHERE {flips} GROUP BY key, name HAVING {gained} <> 0 "
+        f"ORDER BY {order}, name"
     ):
         added, removed = changes.setdefault(key, ([], []))
-        difference = int(new) - int(now)
-        (added if difference > 0 else removed).extend([name] * abs(difference))
+        (added if int(difference) > 0 else removed).extend([name] * abs(int(difference)))
     report.changes = [whatif.Change(key, tuple(sorted(a)), tuple(sorted(r))) for key, (a, r) in changes.items()]
     report.below_floor = [
         key
@@ -407,11 +420,11 @@ FROM pool GROUP BY side, name"""
             windows[name].accepted[label] = int(accepted)
         if int(close):
             windows[name].near[label] = int(close)
+    # Each side's cumulative count at every distinct confidence gives both statistics: D is the largest gap between
+    # the two empirical distributions; the median (the element at n // 2 of the sorted values) is the lowest
+    # confidence whose cumulative count passes n // 2, that is 2 * count > n.
     for label, d, size_a, size_b, median_a, median_b in engine.query(
         f"""{pool},
-sizes AS (
-  SELECT name, count_if(side = 'before') AS na, count_if(side = 'after') AS nb FROM pool GROUP BY name
-),
 steps AS (
   SELECT name, confidence, count_if(side = 'before') AS da, count_if(side = 'after') AS db
   FROM pool GROUP BY name, confidence
@@ -419,28 +432,15 @@ steps AS (
 cumulative AS (
   SELECT name, confidence,
     sum(da) OVER (PARTITION BY name ORDER BY confidence) AS ca,
-    sum(db) OVER (PARTITION BY name ORDER BY confidence) AS cb
+    sum(db) OVER (PARTITION BY name ORDER BY confidence) AS cb,
+    sum(da) OVER (PARTITION BY name) AS na,
+    sum(db) OVER (PARTITION BY name) AS nb
   FROM steps
-),
-gaps AS (
-  SELECT c.name, max(abs(CAST(c.ca AS DOUBLE) / s.na - CAST(c.cb AS DOUBLE) / s.nb)) AS d
-  FROM cumulative AS c JOIN sizes AS s ON s.name = c.name
-  WHERE s.na > 0 AND s.nb > 0
-  GROUP BY c.name
-),
-ranked AS (
-  SELECT name, side, confidence, row_number() OVER (PARTITION BY name, side ORDER BY confidence) AS place
-  FROM pool
-),
-medians AS (
-  SELECT r.name,
-    max(CASE WHEN r.side = 'before' AND 2 * (r.place - 1) IN (s.na, s.na - 1) THEN r.confidence END) AS median_a,
-    max(CASE WHEN r.side = 'after' AND 2 * (r.place - 1) IN (s.nb, s.nb - 1) THEN r.confidence END) AS median_b
-  FROM ranked AS r JOIN sizes AS s ON s.name = r.name
-  GROUP BY r.name
 )
-SELECT g.name, g.d, s.na, s.nb, m.median_a, m.median_b
-FROM gaps AS g JOIN sizes AS s ON s.name = g.name JOIN medians AS m ON m.name = g.name"""
+SELECT name, max(abs(CAST(ca AS DOUBLE) / na - CAST(cb AS DOUBLE) / nb)), max(na), max(nb),
+  min(CASE WHEN 2 * ca > na THEN confidence END), min(CASE WHEN 2 * cb > nb THEN confidence END)
+FROM cumulative WHERE na > 0 AND nb > 0
+GROUP BY name"""
     ).rows:
         answer.ks[label] = drift.Distributions(float(d), int(size_a), int(size_b), float(median_a), float(median_b))
     return answer

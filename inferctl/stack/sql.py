@@ -3,8 +3,10 @@ for the embedded stack, transpiled with sqlglot (a maintained transpiler with bo
 
 sqlglot translates functions and syntax; one difference it leaves is semantic: Trino's ``CROSS JOIN UNNEST(xs) AS
 l (a, b)`` over an array of rows expands each row's fields into columns, while DuckDB's binds the whole struct to
-``a``. ``for_duckdb`` rewrites that join into a lateral subquery that selects the fields by name, so the alias list
-must name the struct's fields (``outcome_table.LABEL_FIELDS``): the table's own queries do, and a test checks them.
+``a``. ``for_duckdb`` rewrites that join so that ``l.a`` reads the struct's field ``a`` (DuckDB's own unnest of the
+struct under the name ``l``, or, where a query selects ``*``, a lateral subquery that selects the fields by name), so
+the alias list must name the struct's fields (``outcome_table.LABEL_FIELDS``): the table's own queries do, and a
+test checks them.
 
 ``current_outcomes`` is not a catalog view in Athena (a view cannot be created from the template): ``with_current``
 adds it as a WITH clause to any query that names it.
@@ -64,8 +66,37 @@ def for_duckdb(sql: str) -> str:
     """The same query in DuckDB's dialect (``current_outcomes`` is a view there)."""
     tree = parse(sql)
     for unnest in list(tree.find_all(exp.Unnest)):
-        _lateral_fields(unnest)
+        if not _unnested_in_place(unnest):
+            _lateral_fields(unnest)
     return str(tree.sql(dialect=DUCKDB))
+
+
+def _unnested_in_place(unnest: exp.Unnest) -> bool:
+    """``FROM t AS r CROSS JOIN UNNEST(r.xs) AS l (a, b)`` as ``FROM (SELECT r.*, UNNEST(r.xs) AS l FROM t AS r) AS
+    r``: each row's struct stays whole under the name ``l``, so ``l.a`` reads its field. DuckDB runs this as its own
+    unnest, several times faster than the lateral join where a filter or an ORDER BY sits on the fields (a million
+    labels filtered: 0.1 s against 0.95 s). Only where the join follows the FROM directly and nothing selects ``*``
+    (which would show the struct instead of its fields); otherwise the lateral join (``_lateral_fields``)."""
+    alias = unnest.args.get("alias")
+    join = unnest.parent
+    select = join.parent if isinstance(join, exp.Join) else None
+    if not isinstance(alias, exp.TableAlias) or not alias.columns or len(unnest.expressions) != 1:
+        return False
+    if not isinstance(select, exp.Select) or not select.args.get("joins") or select.args["joins"][0] is not join:
+        return False
+    starred = any(isinstance(e, exp.Star) or isinstance(e.args.get("this"), exp.Star) for e in select.expressions)
+    if join.args.get("on") or starred:
+        return False
+    source = select.args.get("from_")
+    if not isinstance(source, exp.From) or not isinstance(source.this, exp.Table | exp.Subquery):
+        return False
+    name = source.this.alias_or_name
+    array = unnest.expressions[0].sql(dialect=DUCKDB)
+    inner = f'SELECT "{name}".*, UNNEST({array}) AS "{alias.name}" FROM {source.this.sql(dialect=DUCKDB)}'  # noqa: S608
+    rewritten = sqlglot.parse_one(f'SELECT 1 FROM ({inner}) AS "{name}"', read=DUCKDB)  # noqa: S608 - parsed SQL
+    select.set("from_", rewritten.args["from_"])
+    join.pop()
+    return True
 
 
 def _lateral_fields(unnest: exp.Unnest) -> None:

@@ -283,3 +283,38 @@ def test_an_engine_the_stack_cannot_run_is_one_line():
 def test_the_embedded_table_is_beside_the_state_file(tmp_path: Path):
     assert tables.table_folder(target(0, OutcomeTableFolder=str(tmp_path))) == tmp_path
     assert tables.table_folder(target(0)) == tables.DEFAULT_TABLE_FOLDER
+
+
+def test_both_rewrites_of_unnest_give_trinos_answers():
+    """Trino expands each label's fields; DuckDB gets the struct kept whole (``l.name``) or, under ``SELECT *``, the
+    lateral subquery. Both give the rows Trino would, filtered, ordered and grouped on the fields."""
+    import duckdb
+
+    from inferctl.stack import sql as dialect
+
+    fields = ", ".join(outcome_table.LABEL_FIELDS)
+    connection = duckdb.connect(":memory:")
+    connection.execute(
+        "CREATE TABLE t AS SELECT * FROM (VALUES "
+        "('a', [{'name': 'sun', 'confidence': 90.0, 'accepted': true, 'threshold': 50.0, 'box': NULL},"
+        "       {'name': 'sun', 'confidence': 40.0, 'accepted': false, 'threshold': 50.0, 'box': NULL}]),"
+        "('b', [{'name': 'bee', 'confidence': 70.0, 'accepted': true, 'threshold': 50.0, 'box': NULL}]),"
+        "('c', [])) AS v(key, labels)"
+    )
+    in_place = f"""SELECT r.key, l.name, l.confidence FROM t AS r CROSS JOIN UNNEST(r.labels) AS l ({fields})
+WHERE l.confidence > 50 OR NOT l.accepted ORDER BY l.confidence DESC"""
+    assert "LATERAL" not in dialect.for_duckdb(in_place)
+    assert connection.execute(dialect.for_duckdb(in_place)).fetchall() == [
+        ("a", "sun", 90.0),
+        ("b", "bee", 70.0),
+        ("a", "sun", 40.0),
+    ]
+    grouped = f"""SELECT l.name, count(*), count_if(l.accepted) FROM t CROSS JOIN UNNEST(labels) AS l ({fields})
+GROUP BY l.name ORDER BY l.name"""
+    assert connection.execute(dialect.for_duckdb(grouped)).fetchall() == [("bee", 1, 1), ("sun", 2, 1)]
+    starred = f"SELECT * FROM t CROSS JOIN UNNEST(t.labels) AS l ({fields}) WHERE l.name = 'bee'"
+    translated = dialect.for_duckdb(starred)
+    assert "LATERAL" in translated  # the fields as columns, as Trino shows them
+    (row,) = connection.execute(translated).fetchall()
+    assert row[0] == "b"
+    assert row[2:] == ("bee", 70.0, True, 50.0, None)
