@@ -3,6 +3,7 @@
 import time
 
 STARTED = time.perf_counter()
+STARTED_CPU = time.process_time()
 
 import json  # noqa: E402
 import os  # noqa: E402
@@ -27,4 +28,4 @@ def handler(event: dict, context: object) -> None:  # type: ignore[type-arg]
 
 
 handler(json.loads(sys.argv[1]), None)
-print(json.dumps({"seconds": time.perf_counter() - STARTED}))
+print(json.dumps({"seconds": time.perf_counter() - STARTED, "cpu_seconds": time.process_time() - STARTED_CPU}))
