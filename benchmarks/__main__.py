@@ -36,11 +36,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cost_per_image as cost_row
-from benchmarks import latency as latency_row
-from benchmarks import operator_scale as scale_row
-from benchmarks import outcome_table as table_row
-from benchmarks import record as recording
+from benchmarks import cost_per_image, latency, operator_scale, outcome_table, record
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "out"
@@ -95,7 +91,7 @@ COLD_RUNS = 15
 
 
 def cold_start(runs: int) -> dict[str, Any]:
-    from inferctl.local.emulator.server import embedded_aws
+    from inferctl.emulator.server import embedded_aws
 
     images_env = {"PYTHONPATH": str(ROOT), "REKOGNITION_MODEL_ARN": ARN}
     with embedded_aws() as emulator:
@@ -218,7 +214,7 @@ class SleepingBackend:
 @contextlib.contextmanager
 def in_process_handler(backend: SleepingBackend) -> Iterator[Callable[[dict[str, Any]], dict[str, Any]]]:
     """The real lambda_handler with this backend and in-memory storage; logs and metrics discarded."""
-    from inferctl.local.emulator.runtime import LambdaContext
+    from inferctl.emulator.runtime import LambdaContext
     from lambdas.inference import handler
     from lambdas.inference.outcome_stream import OutcomeStream
     from lambdas.inference.settings import Settings
@@ -370,7 +366,7 @@ def large_batch(memory_mb: int = 1024, kind: str = "png") -> dict[str, Any]:
 
 
 def throughput(images: int) -> dict[str, Any]:
-    from inferctl.local.faults import FaultPlan, run
+    from inferctl.scenarios.faults import FaultPlan, run
 
     plan = FaultPlan(images=images, throttle_rate=0.0, not_ready_bursts=(), corrupt_rate=0.0, write_fail_rate=0.0)
     from lambdas.inference.outcome_stream import OutcomeStream
@@ -401,7 +397,7 @@ def throughput(images: int) -> dict[str, Any]:
 
 
 def burst(images: int) -> dict[str, Any]:
-    from inferctl.local.burst import run
+    from inferctl.scenarios.burst import run
 
     return run(count=images, per_second=5.0, timeout=1800, progress=False).as_dict()
 
@@ -479,18 +475,21 @@ def main(argv: list[str] | None = None) -> int:
         ("throughput", lambda: throughput(100 if args.quick else 500)),
         ("burst", lambda: burst(200 if args.quick else 1000)),
         ("package", package_size),
-        ("cost", lambda: cost_row.measure(50 if args.quick else 200)),
+        ("cost", lambda: cost_per_image.measure(50 if args.quick else 200)),
         # In its own process: threads an earlier row leaves behind would add their GIL waits to every sleep
         ("latency", lambda: child(["-m", "benchmarks.latency", "20" if args.quick else "50"], dict(os.environ))),
-        ("operators", lambda: scale_row.measure((10_000,) if args.quick else (10_000, 100_000))),
-        ("outcome_table", lambda: table_row.measure(*((5_000, 4) if args.quick else (table_row.GENERATED, 20)))),
+        ("operators", lambda: operator_scale.measure((10_000,) if args.quick else (10_000, 100_000))),
+        (
+            "outcome_table",
+            lambda: outcome_table.measure(*((5_000, 4) if args.quick else (outcome_table.GENERATED, 20))),
+        ),
     ]
     results: dict[str, Any] = {}
     for name, step in steps:
         print(f"measuring {name}...", file=sys.stderr)
         results[name] = step()
 
-    cold, over, batch, mem, big, prog, thr, bst, pkg, spent, latency, scale, outcome_rows = (
+    cold, over, batch, mem, big, prog, thr, bst, pkg, spent, critical_path, scale, outcome_rows = (
         results[name] for name, _ in steps
     )
     rows = [
@@ -587,11 +586,11 @@ def main(argv: list[str] | None = None) -> int:
             "-",
         )
     )
-    rows.extend(cost_row.calls_rows(spent))
-    rows.extend(cost_row.table(spent))
-    rows.extend(latency_row.rows(latency))
-    rows.extend(scale_row.rows(scale))
-    rows.extend(table_row.rows(outcome_rows, scale))
+    rows.extend(cost_per_image.calls_rows(spent))
+    rows.extend(cost_per_image.table(spent))
+    rows.extend(latency.rows(critical_path))
+    rows.extend(operator_scale.rows(scale))
+    rows.extend(outcome_table.rows(outcome_rows, scale))
     results["cost"] = {**spent, "per_image": dataclasses.asdict(spent["per_image"])}
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     headers = ("row", "measured (median)", "target", "")
@@ -610,8 +609,8 @@ def main(argv: list[str] | None = None) -> int:
     (OUT / "bench.json").write_text(json.dumps(results, indent=2))
     print(f"\nwritten: {OUT / 'bench.json'}", file=sys.stderr)
     if args.record:
-        recording.record(results)
-        print(f"recorded: {recording.RECORD.relative_to(ROOT)}, {recording.PAGE.relative_to(ROOT)}", file=sys.stderr)
+        record.record(results)
+        print(f"recorded: {record.RECORD.relative_to(ROOT)}, {record.PAGE.relative_to(ROOT)}", file=sys.stderr)
     return 0
 
 

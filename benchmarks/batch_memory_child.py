@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.fakes import FileStorage, SageMaker, TreePeak, rss_kb
-from inferctl.local.emulator.runtime import LambdaContext
+from inferctl.emulator.runtime import LambdaContext
 from lambdas.inference import handler
 from lambdas.inference.backends.sagemaker import SageMakerBackend
 from lambdas.inference.settings import Settings

@@ -14,11 +14,11 @@ from typing import Any
 
 import boto3
 
-from inferctl import pricing as cost
-from inferctl.local.burst import small_jpeg
-from inferctl.local.demo.run import demo_config, demo_models
-from inferctl.local.emulator.stack import embedded_stack
-from inferctl.stack import uploads as images
+from inferctl import pricing
+from inferctl.emulator.stack import embedded_stack
+from inferctl.scenarios.burst import small_jpeg
+from inferctl.scenarios.demo.run import demo_config, demo_models
+from inferctl.stack import uploads
 from inferctl.stack.target import from_outputs
 
 # Rekognition reads a by-reference image from S3 itself: one GET per image billed to the bucket's owner,
@@ -59,8 +59,8 @@ def measure(count: int = 100) -> dict[str, Any]:
 
                 stack.trigger.handler = timed
                 target = from_outputs(stack.session, stack.state(), None, "embedded")
-                uploads = images.upload_many(target, items, progress=False)
-                images.wait_for(target, [u.key for u in uploads], timeout=600, progress=False, poll_seconds=1)
+                sent = uploads.upload_many(target, items, progress=False)
+                uploads.wait_for(target, [u.key for u in sent], timeout=600, progress=False, poll_seconds=1)
                 stats = stack.trigger.stats
                 log_bytes = log_path.stat().st_size
     finally:
@@ -71,7 +71,7 @@ def measure(count: int = 100) -> dict[str, Any]:
     # The trigger: a ReceiveMessage and a DeleteMessageBatch per batch; EventBridge sends one message per
     # message received (the rule matches images only: results send none; ``stats.received`` counts them).
     sqs = stats.batches * 2 + function_sqs + stats.received
-    per_image = cost.PerImage(
+    per_image = pricing.PerImage(
         lambda_seconds=sum(durations) / count,
         lambda_requests=stats.batches / count,
         sqs_requests=sqs / count,
@@ -90,7 +90,7 @@ def calls_rows(measured: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     count, calls = measured["images"], measured["calls"]
     gets = sum(n for name, n in calls.items() if name.startswith("s3:") and not name.startswith("s3:Put")) / count
     puts = sum(n for name, n in calls.items() if name.startswith("s3:Put")) / count
-    per_image: cost.PerImage = measured["per_image"]
+    per_image: pricing.PerImage = measured["per_image"]
     return [
         (
             "7a S3 calls per image, the function's own (Rekognition by reference)",
@@ -116,10 +116,10 @@ def calls_rows(measured: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 def table(measured: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """Rows: the serverless part per 1,000 images, then each backend and profile, with auto mode's saving."""
-    per_image: cost.PerImage = measured["per_image"]
+    per_image: pricing.PerImage = measured["per_image"]
     parts = per_image.cost()
     serverless = 1000 * sum(parts.values())
-    fixed = sum(cost.fixed_per_day().values())
+    fixed = sum(pricing.fixed_per_day().values())
     detail = ", ".join(f"{name} {1000 * value:.4f}" for name, value in parts.items())
     rows = [
         (
@@ -131,17 +131,19 @@ def table(measured: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             "-",
         )
     ]
-    auto = cost.AutoMode()
+    auto = pricing.AutoMode()
     units, calls_per_second = 1, 5.0
-    for profile in cost.PROFILES:
+    for profile in pricing.PROFILES:
         always = (
-            cost.rekognition_model_hours(profile, units, calls_per_second, None) * cost.PRICES.rekognition_unit_hour
+            pricing.rekognition_model_hours(profile, units, calls_per_second, None)
+            * pricing.PRICES.rekognition_unit_hour
         )
         with_auto = (
-            cost.rekognition_model_hours(profile, units, calls_per_second, auto) * cost.PRICES.rekognition_unit_hour
+            pricing.rekognition_model_hours(profile, units, calls_per_second, auto)
+            * pricing.PRICES.rekognition_unit_hour
         )
-        per_k = cost.per_thousand(always, profile.images) + serverless
-        per_k_auto = cost.per_thousand(with_auto, profile.images) + serverless
+        per_k = pricing.per_thousand(always, profile.images) + serverless
+        per_k_auto = pricing.per_thousand(with_auto, profile.images) + serverless
         rows.append(
             (
                 f"7 Rekognition 1 unit, {profile.name}",
@@ -151,8 +153,8 @@ def table(measured: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 "-",
             )
         )
-    realtime = cost.per_thousand(cost.sagemaker_realtime_per_day("ml.m5.xlarge", 1), 1000) + serverless
-    serverless_model = 1000 * cost.sagemaker_serverless_per_image(4096, 0.3, 200_000) + serverless
+    realtime = pricing.per_thousand(pricing.sagemaker_realtime_per_day("ml.m5.xlarge", 1), 1000) + serverless
+    serverless_model = 1000 * pricing.sagemaker_serverless_per_image(4096, 0.3, 200_000) + serverless
     rows.append(
         (
             "7 SageMaker, 1,000/day (any profile)",
@@ -165,7 +167,7 @@ def table(measured: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows.append(
         (
             "7 prices",
-            f"us-east-1 list prices as of {cost.PRICES_AS_OF}; auto mode: start billed {auto.start_minutes:g} min, "
+            f"us-east-1 list prices as of {pricing.PRICES_AS_OF}; auto mode: start billed {auto.start_minutes:g} min, "
             f"idle stop after {auto.idle_minutes:g} min; sources in inferctl/pricing.py",
             "-",
             "-",

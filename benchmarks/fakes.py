@@ -23,7 +23,7 @@ class TreePeak:
     peak (VmHWM) is taken too, so nothing between two samples escapes."""
 
     def __init__(self, every: float = 0.005) -> None:
-        from inferctl.local.emulator.isolation import ProcessTree
+        from inferctl.emulator.isolation import ProcessTree
 
         self._tree = ProcessTree(os.getpid())
         self._every = every

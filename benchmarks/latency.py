@@ -21,10 +21,10 @@ from typing import Any
 
 import boto3
 
-from inferctl.local.burst import small_jpeg
-from inferctl.local.demo.run import demo_config, demo_models
-from inferctl.local.emulator.stack import embedded_stack
-from inferctl.local.models.base import LocalModel, Prediction
+from inferctl.emulator.models.base import LocalModel, Prediction
+from inferctl.emulator.stack import embedded_stack
+from inferctl.scenarios.burst import small_jpeg
+from inferctl.scenarios.demo.run import demo_config, demo_models
 from inferctl.stack.target import from_outputs
 
 # Round trips in one Region, small objects. S3: first-byte latency "100-200 ms" at the tail, typically 10-20

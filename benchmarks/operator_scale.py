@@ -21,11 +21,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from inferctl.emulator.stack import embedded_stack
 from inferctl.evaluation import groundtruth, whatif
-from inferctl.local.demo.run import demo_config, demo_models
-from inferctl.local.emulator.stack import embedded_stack
-from inferctl.stack import backfill, uploads
-from inferctl.stack import evaluate as evaluation
+from inferctl.scenarios.demo.run import demo_config, demo_models
+from inferctl.stack import backfill, scoring, uploads
 from inferctl.stack.target import Target, from_outputs
 from lambdas.inference.core.results import PRODUCER, PRODUCER_METADATA, SCHEMA_VERSION
 from lambdas.inference.core.thresholds import Thresholds
@@ -143,7 +142,7 @@ def tool_runs(target: Target, truth: Path) -> dict[str, Callable[[], Any]]:
         "audit": lambda: backfill.audit(target),
         "results": lambda: sum(1 for _ in uploads.iter_results(target)),
         "what-if": lambda: whatif.what_if(uploads.iter_results(target), proposed),
-        "evaluate": lambda: evaluation.run(target, truth),
+        "evaluate": lambda: scoring.run(target, truth),
         "reprocess": lambda: backfill.reprocess(target, backfill.Selection(stale=True), dry_run=True),
     }
 

@@ -34,7 +34,7 @@ ROWS_PREFIX = "rows/"
 def build(folder: Path, generated: int, factor: int) -> dict[str, Any]:
     """The generated table (synced and compacted, timed) and the scaled one beside it."""
     from inferctl.stack.engines import LocalTable
-    from lambdas.inference.core import outcome_table as table
+    from lambdas.inference.core import outcome_table
     from tests.support.population import generate, listing
 
     population = generate(generated)
@@ -48,13 +48,15 @@ def build(folder: Path, generated: int, factor: int) -> dict[str, Any]:
     big.parquet.mkdir(parents=True, exist_ok=True)
     moved = f"replace(key, '{population.prefix}', '{population.prefix}r' || i || '/')"
     with small.connection() as connection:
-        days = [day for (day,) in connection.execute(f"SELECT DISTINCT {table.PARTITION} FROM outcomes").fetchall()]
+        days = [
+            day for (day,) in connection.execute(f"SELECT DISTINCT {outcome_table.PARTITION} FROM outcomes").fetchall()
+        ]
         for day in days:
-            target = big.parquet / f"{table.PARTITION}={day}"
+            target = big.parquet / f"{outcome_table.PARTITION}={day}"
             target.mkdir(parents=True, exist_ok=True)
             connection.execute(
-                f"COPY (SELECT * EXCLUDE ({table.PARTITION}) REPLACE ({moved} AS key) "
-                f"FROM outcomes, range({factor}) AS r(i) WHERE {table.PARTITION} = '{day}') "
+                f"COPY (SELECT * EXCLUDE ({outcome_table.PARTITION}) REPLACE ({moved} AS key) "
+                f"FROM outcomes, range({factor}) AS r(i) WHERE {outcome_table.PARTITION} = '{day}') "
                 f"TO '{target / 'part-0.parquet'}' (FORMAT parquet, COMPRESSION snappy)"
             )
         total = connection.execute("SELECT count(*) FROM outcomes").fetchone()
@@ -90,7 +92,7 @@ def ask(built: dict[str, Any]) -> dict[str, Any]:
 
     from inferctl.stack import backfill, questions
     from inferctl.stack.engines import LocalTable
-    from lambdas.inference.core import outcome_table as table
+    from lambdas.inference.core import outcome_table
     from lambdas.inference.core.thresholds import Thresholds
 
     engine = LocalTable(Path(built["folder"]))
@@ -101,7 +103,7 @@ def ask(built: dict[str, Any]) -> dict[str, Any]:
     images = questions.Images(built["bucket"], built["prefix"], (".jpg", ".jpeg", ".png"))
     split = now - timedelta(days=2)
     asked: dict[str, Any] = {
-        **{f"named {q.name}": (lambda q=q: engine.query(q.sql)) for q in table.NAMED_QUERIES},
+        **{f"named {q.name}": (lambda q=q: engine.query(q.sql)) for q in outcome_table.NAMED_QUERIES},
         "audit": lambda: questions.audit(engine, images, backfill.Settled(uploaded_before=now)),
         "what-if": lambda: questions.what_if(engine, built["prefix"], Thresholds(min_confidence=60.0)),
         "drift": lambda: questions.drift_windows(
@@ -138,7 +140,7 @@ def athena_scans(built: dict[str, Any]) -> dict[str, Any]:
     from sqlglot import exp
 
     from inferctl.pricing import athena_query_cost
-    from lambdas.inference.core import outcome_table as table
+    from lambdas.inference.core import outcome_table
 
     files = f"{built['folder']}/parquet/*/*.parquet"
     sizes = dict(
@@ -151,7 +153,7 @@ def athena_scans(built: dict[str, Any]) -> dict[str, Any]:
         top[str(name).split(".")[0].split(", ")[0]] += int(size)
     per_million = 1_000_000 / built["rows"]
     scans: dict[str, Any] = {}
-    for query in table.NAMED_QUERIES:
+    for query in outcome_table.NAMED_QUERIES:
         parsed = sqlglot.parse_one(query.sql, read="trino")
         # what the query names, and what current_outcomes orders by (Athena prunes every other column of the CTE)
         names = {column.name for column in parsed.find_all(exp.Column)} | {"bucket", "key", "written_at", "sequencer"}

@@ -36,7 +36,7 @@ KINDS = (
     Kind("lake", (35, 70, 170)),
 )
 
-# The objects a scene can hold, in the colours the demo model looks for (``local/demo/detector.py``).
+# The objects a scene can hold, in the colours the demo model looks for (``emulator/models/stand_in.py``).
 COLOURS = {kind.name: kind.rgb for kind in KINDS}
 
 

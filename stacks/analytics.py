@@ -29,8 +29,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from lambdas.inference.core import outcome_table as table
-from stacks import outcome_definitions as defs
+from lambdas.inference.core import outcome_table
+from stacks import outcome_definitions
 from stacks.config import StackConfig
 from stacks.ingest import Ingest, private_bucket
 from stacks.nag import acknowledge_wildcards, spelled
@@ -65,22 +65,26 @@ class OutcomeTable(Construct):
             "Bucket",
             **private_bucket(ingest.key, ingest.access_logs, "analytics-bucket/"),
             lifecycle_rules=[
-                s3.LifecycleRule(id="expire-rows", prefix=defs.ROWS_PREFIX, expiration=Duration.days(days)),
-                s3.LifecycleRule(id="expire-row-errors", prefix=defs.ERRORS_PREFIX, expiration=Duration.days(days)),
+                s3.LifecycleRule(
+                    id="expire-rows", prefix=outcome_definitions.ROWS_PREFIX, expiration=Duration.days(days)
+                ),
+                s3.LifecycleRule(
+                    id="expire-row-errors", prefix=outcome_definitions.ERRORS_PREFIX, expiration=Duration.days(days)
+                ),
                 s3.LifecycleRule(
                     id="expire-inventory",
-                    prefix=f"{defs.INVENTORY_PREFIX}/",
-                    expiration=Duration.days(defs.INVENTORY_EXPIRY_DAYS),
+                    prefix=f"{outcome_definitions.INVENTORY_PREFIX}/",
+                    expiration=Duration.days(outcome_definitions.INVENTORY_EXPIRY_DAYS),
                 ),
                 s3.LifecycleRule(
                     id="expire-query-results",
-                    prefix=defs.RESULTS_PREFIX,
+                    prefix=outcome_definitions.RESULTS_PREFIX,
                     expiration=Duration.days(config.athena_results_days),
                 ),
                 s3.LifecycleRule(
                     id="expire-resend-lists",
-                    prefix=defs.RESEND_PREFIX,
-                    expiration=Duration.days(defs.RESEND_EXPIRY_DAYS),
+                    prefix=outcome_definitions.RESEND_PREFIX,
+                    expiration=Duration.days(outcome_definitions.RESEND_EXPIRY_DAYS),
                 ),
                 s3.LifecycleRule(id="abort-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)),
             ],
@@ -101,14 +105,14 @@ class OutcomeTable(Construct):
         encryption, the stack's key: the key lets S3 in this account generate data keys (its source bucket cannot
         be named in the key policy: the bucket's encryption names the key, a cycle)."""
         ingest.bucket.add_inventory(
-            destination=s3.InventoryDestination(bucket=self.bucket, prefix=defs.INVENTORY_PREFIX),
+            destination=s3.InventoryDestination(bucket=self.bucket, prefix=outcome_definitions.INVENTORY_PREFIX),
             enabled=True,
             format=s3.InventoryFormat.PARQUET,
             frequency=s3.InventoryFrequency.DAILY,
             include_object_versions=s3.InventoryObjectVersion.CURRENT,
-            inventory_id=defs.INVENTORY_ID,
+            inventory_id=outcome_definitions.INVENTORY_ID,
             objects_prefix=config.input_prefix,
-            optional_fields=list(defs.INVENTORY_FIELDS),
+            optional_fields=list(outcome_definitions.INVENTORY_FIELDS),
         )
         stack = Stack.of(self)
         ingest.key.add_to_resource_policy(
@@ -120,7 +124,7 @@ class OutcomeTable(Construct):
                 conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
             )
         )
-        self.inventory_location = f"s3://{self.bucket.bucket_name}/{defs.INVENTORY_PREFIX}/{ingest.bucket.bucket_name}/{defs.INVENTORY_ID}/hive/"
+        self.inventory_location = f"s3://{self.bucket.bucket_name}/{outcome_definitions.INVENTORY_PREFIX}/{ingest.bucket.bucket_name}/{outcome_definitions.INVENTORY_ID}/hive/"
 
     # -- the Glue Data Catalog ------------------------------------------------------------------------------
 
@@ -140,22 +144,22 @@ class OutcomeTable(Construct):
             catalog_id=stack.account,
             database_name=self.database_name,
             table_input=glue.CfnTable.TableInputProperty(
-                name=table.TABLE,
+                name=outcome_table.TABLE,
                 description="One row per outcome document the function wrote (append-only: current_outcomes "
                 "keeps the last per image)",
                 table_type="EXTERNAL_TABLE",
                 parameters={
-                    **defs.outcome_projection(days),
-                    "storage.location.template": f"s3://{self.bucket.bucket_name}/{defs.ROWS_PREFIX}"
-                    f"{table.PARTITION}=${{{table.PARTITION}}}/",
+                    **outcome_definitions.outcome_projection(days),
+                    "storage.location.template": f"s3://{self.bucket.bucket_name}/{outcome_definitions.ROWS_PREFIX}"
+                    f"{outcome_table.PARTITION}=${{{outcome_table.PARTITION}}}/",
                 },
-                partition_keys=[glue.CfnTable.ColumnProperty(name=table.PARTITION, type="string")],
+                partition_keys=[glue.CfnTable.ColumnProperty(name=outcome_table.PARTITION, type="string")],
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
                     columns=[
                         glue.CfnTable.ColumnProperty(name=c["name"], type=c["type"], comment=c["comment"])
-                        for c in defs.outcome_columns()
+                        for c in outcome_definitions.outcome_columns()
                     ],
-                    location=f"s3://{self.bucket.bucket_name}/{defs.ROWS_PREFIX}",
+                    location=f"s3://{self.bucket.bucket_name}/{outcome_definitions.ROWS_PREFIX}",
                     input_format=PARQUET_INPUT,
                     output_format=PARQUET_OUTPUT,
                     serde_info=glue.CfnTable.SerdeInfoProperty(serialization_library=PARQUET_SERDE),
@@ -172,10 +176,12 @@ class OutcomeTable(Construct):
                 name="inventory",
                 description="S3 Inventory's daily listing of the input prefix (the latest: dt = its newest value)",
                 table_type="EXTERNAL_TABLE",
-                parameters=defs.inventory_projection(defs.INVENTORY_EXPIRY_DAYS),
+                parameters=outcome_definitions.inventory_projection(outcome_definitions.INVENTORY_EXPIRY_DAYS),
                 partition_keys=[glue.CfnTable.ColumnProperty(name="dt", type="string")],
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
-                    columns=[glue.CfnTable.ColumnProperty(name=n, type=t) for n, t in defs.INVENTORY_COLUMNS],
+                    columns=[
+                        glue.CfnTable.ColumnProperty(name=n, type=t) for n, t in outcome_definitions.INVENTORY_COLUMNS
+                    ],
                     location=self.inventory_location,
                     input_format=SYMLINK_INPUT,
                     output_format=IGNORE_KEY_OUTPUT,
@@ -205,8 +211,8 @@ class OutcomeTable(Construct):
                 sid="WriteRows",
                 actions=["s3:AbortMultipartUpload", "s3:PutObject", "s3:GetObject"],
                 resources=[
-                    f"{self.bucket.bucket_arn}/{defs.ROWS_PREFIX}*",
-                    f"{self.bucket.bucket_arn}/{defs.ERRORS_PREFIX}*",
+                    f"{self.bucket.bucket_arn}/{outcome_definitions.ROWS_PREFIX}*",
+                    f"{self.bucket.bucket_arn}/{outcome_definitions.ERRORS_PREFIX}*",
                 ],
             ),
             iam.PolicyStatement(
@@ -223,7 +229,7 @@ class OutcomeTable(Construct):
                 resources=[
                     f"{catalog}:catalog",
                     f"{catalog}:database/{self.database_name}",
-                    f"{catalog}:table/{self.database_name}/{table.TABLE}",
+                    f"{catalog}:table/{self.database_name}/{outcome_table.TABLE}",
                 ],
             ),
             iam.PolicyStatement(
@@ -241,10 +247,10 @@ class OutcomeTable(Construct):
             extended_s3_destination_configuration=firehose.CfnDeliveryStream.ExtendedS3DestinationConfigurationProperty(
                 bucket_arn=self.bucket.bucket_arn,
                 role_arn=role.role_arn,
-                prefix=defs.rows_prefix(),
-                error_output_prefix=defs.errors_prefix(),
+                prefix=outcome_definitions.rows_prefix(),
+                error_output_prefix=outcome_definitions.errors_prefix(),
                 buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(
-                    interval_in_seconds=defs.BUFFER_SECONDS, size_in_m_bs=defs.BUFFER_MB
+                    interval_in_seconds=outcome_definitions.BUFFER_SECONDS, size_in_m_bs=outcome_definitions.BUFFER_MB
                 ),
                 compression_format="UNCOMPRESSED",  # Parquet compresses its own pages (Snappy)
                 encryption_configuration=firehose.CfnDeliveryStream.EncryptionConfigurationProperty(
@@ -270,7 +276,7 @@ class OutcomeTable(Construct):
                     schema_configuration=firehose.CfnDeliveryStream.SchemaConfigurationProperty(
                         catalog_id=stack.account,
                         database_name=self.database_name,
-                        table_name=table.TABLE,
+                        table_name=outcome_table.TABLE,
                         region=stack.region,
                         role_arn=role.role_arn,
                         version_id="LATEST",
@@ -282,11 +288,12 @@ class OutcomeTable(Construct):
         policy = role.node.try_find_child("DefaultPolicy")
         if policy is not None:
             stream.node.add_dependency(policy)  # the role can write before the stream checks it can
+        bucket = f"<{_id(self.bucket)}.Arn>"
         acknowledge_wildcards(
             role,
             {
-                f"<{_id(self.bucket)}.Arn>/{defs.ROWS_PREFIX}*": "Firehose writes objects it names itself under rows/",
-                f"<{_id(self.bucket)}.Arn>/{defs.ERRORS_PREFIX}*": "Firehose writes rows it could not convert under "
+                f"{bucket}/{outcome_definitions.ROWS_PREFIX}*": "Firehose writes objects it names itself under rows/",
+                f"{bucket}/{outcome_definitions.ERRORS_PREFIX}*": "Firehose writes rows it could not convert under "
                 "errors/, under names of its own",
             },
         )
@@ -310,7 +317,7 @@ class OutcomeTable(Construct):
                     selected_engine_version="Athena engine version 3"
                 ),
                 result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
-                    output_location=f"s3://{self.bucket.bucket_name}/{defs.RESULTS_PREFIX}",
+                    output_location=f"s3://{self.bucket.bucket_name}/{outcome_definitions.RESULTS_PREFIX}",
                     encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
                         encryption_option="SSE_KMS", kms_key=ingest.key.key_arn
                     ),
@@ -319,7 +326,7 @@ class OutcomeTable(Construct):
         )
 
     def _named_queries(self) -> None:
-        for query in table.NAMED_QUERIES:
+        for query in outcome_table.NAMED_QUERIES:
             named = athena.CfnNamedQuery(
                 self,
                 "Query" + "".join(part.title() for part in query.name.split("-")),
@@ -327,7 +334,7 @@ class OutcomeTable(Construct):
                 description=query.description,
                 database=self.database_name,
                 work_group=self.workgroup_name,
-                query_string=table.with_current(query.sql),
+                query_string=outcome_table.with_current(query.sql),
             )
             named.node.add_dependency(self.workgroup)
 
@@ -342,7 +349,11 @@ class OutcomeTable(Construct):
             state_machine_name=self.state_machine_name,
             comment="Re-send a list of images to the inference queue, paced (inferctl reprocess --engine athena)",
             definition_body=sfn.DefinitionBody.from_string(
-                json.dumps(defs.resend_definition("${QueueUrl}", defs.resend_concurrency(config.model_capacity)))
+                json.dumps(
+                    outcome_definitions.resend_definition(
+                        "${QueueUrl}", outcome_definitions.resend_concurrency(config.model_capacity)
+                    )
+                )
             ),
             definition_substitutions={"QueueUrl": ingest.queue.queue_url},
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
@@ -357,7 +368,7 @@ class OutcomeTable(Construct):
             iam.PolicyStatement(
                 sid="ReadResendLists",
                 actions=["s3:GetObject"],
-                resources=[f"{self.bucket.bucket_arn}/{defs.RESEND_PREFIX}*"],
+                resources=[f"{self.bucket.bucket_arn}/{outcome_definitions.RESEND_PREFIX}*"],
             ),
             iam.PolicyStatement(sid="SendToQueue", actions=["sqs:SendMessage"], resources=[ingest.queue.queue_arn]),
             iam.PolicyStatement(
@@ -374,8 +385,8 @@ class OutcomeTable(Construct):
         acknowledge_wildcards(
             machine.role,
             {
-                f"<{_id(self.bucket)}.Arn>/{defs.RESEND_PREFIX}*": "Reads the lists inferctl reprocess writes under "
-                "resend/, one per run",
+                f"<{_id(self.bucket)}.Arn>/{outcome_definitions.RESEND_PREFIX}*": "Reads the lists inferctl reprocess "
+                "writes under resend/, one per run",
                 f"arn:{spelled(stack.partition, 'Partition')}:states:{spelled(stack.region, 'Region')}:"
                 f"{spelled(stack.account, 'AccountId')}:execution:{self.state_machine_name}/*": "A Distributed Map "
                 "watches the child executions it starts: their names are its own",
@@ -402,7 +413,10 @@ class OutcomeTable(Construct):
             "AnalyticsBucketName": (self.bucket.bucket_name, "Rows, inventory, query results and re-send lists"),
             "InventoryLocation": (self.inventory_location, "S3 Inventory's listings (hive/dt=... folders)"),
             "ResendStateMachineArn": (self.state_machine.state_machine_arn, "Re-sends a list of images, paced"),
-            "OutcomeBufferSeconds": (str(defs.BUFFER_SECONDS), "Firehose's buffer: rows reach the table this late"),
+            "OutcomeBufferSeconds": (
+                str(outcome_definitions.BUFFER_SECONDS),
+                "Firehose's buffer: rows reach the table this late",
+            ),
         }
 
 

@@ -4,7 +4,7 @@ The function's own settings come from the environment contract (``lambdas/infere
 backend modules for their keys): the same definitions read them from context here and from the environment
 in the Lambda. The keys below are the stack's own (sizes, batching, retention...). Every key is validated
 with the rules the Lambda applies and a failure names the context key. No CDK imports: the embedded stack
-(``inferctl.local.emulator``) builds the same resources from the same values.
+(``inferctl.emulator``) builds the same resources from the same values.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The stack's resource definitions as plain data, shared by the CDK constructs (``ingest.py``) and the
-embedded stack (``inferctl.local.emulator.resources``): queue attributes, the redrive policy, the EventBridge
+embedded stack (``inferctl.emulator.resources``): queue attributes, the redrive policy, the EventBridge
 rule that routes S3's "Object Created" events for images to the queue, and the resource policies that let
 EventBridge send to an encrypted queue. No CDK imports.
 """

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lambdas.inference.core import outcome_table as table
+from lambdas.inference.core import outcome_table
 
 ROWS_PREFIX = "rows/"
 ERRORS_PREFIX = "errors/"
@@ -61,15 +61,15 @@ INVENTORY_COLUMNS = (
 
 def rows_prefix() -> str:
     """Firehose's prefix: one folder per day of delivery (UTC), the partition the table projects."""
-    return f"{ROWS_PREFIX}{table.PARTITION}=!{{timestamp:yyyy-MM-dd}}/"
+    return f"{ROWS_PREFIX}{outcome_table.PARTITION}=!{{timestamp:yyyy-MM-dd}}/"
 
 
 def errors_prefix() -> str:
-    return f"{ERRORS_PREFIX}!{{firehose:error-output-type}}/{table.PARTITION}=!{{timestamp:yyyy-MM-dd}}/"
+    return f"{ERRORS_PREFIX}!{{firehose:error-output-type}}/{outcome_table.PARTITION}=!{{timestamp:yyyy-MM-dd}}/"
 
 
 def outcome_columns() -> list[dict[str, str]]:
-    return [{"name": column.name, "type": column.glue, "comment": column.doc} for column in table.COLUMNS]
+    return [{"name": column.name, "type": column.glue, "comment": column.doc} for column in outcome_table.COLUMNS]
 
 
 def outcome_projection(retention_days: int) -> dict[str, str]:
@@ -78,11 +78,11 @@ def outcome_projection(retention_days: int) -> dict[str, str]:
     return {
         "classification": "parquet",
         "projection.enabled": "true",
-        f"projection.{table.PARTITION}.type": "date",
-        f"projection.{table.PARTITION}.format": "yyyy-MM-dd",
-        f"projection.{table.PARTITION}.range": f"NOW-{retention_days}DAYS,NOW",
-        f"projection.{table.PARTITION}.interval": "1",
-        f"projection.{table.PARTITION}.interval.unit": "DAYS",
+        f"projection.{outcome_table.PARTITION}.type": "date",
+        f"projection.{outcome_table.PARTITION}.format": "yyyy-MM-dd",
+        f"projection.{outcome_table.PARTITION}.range": f"NOW-{retention_days}DAYS,NOW",
+        f"projection.{outcome_table.PARTITION}.interval": "1",
+        f"projection.{outcome_table.PARTITION}.interval.unit": "DAYS",
     }
 
 

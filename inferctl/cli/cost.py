@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from inferctl import pricing as cost
+from inferctl import pricing
 from inferctl.cli.common import EXIT_OK, add_target, count, positive, target
 from inferctl.console import table
 from inferctl.stack.spend import spend as spent
@@ -30,7 +30,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
         document = {
             "days": spend.days,
             "images": spend.images,
-            "prices_as_of": cost.PRICES_AS_OF,
+            "prices_as_of": pricing.PRICES_AS_OF,
             "usd": dict(spend.parts),
             "usd_total": spend.total,
             "usd_per_1000_images": dict(per_k) or None,
@@ -39,6 +39,6 @@ def cmd_cost(args: argparse.Namespace) -> int:
         return EXIT_OK
     rows = [[name, f"{value:.4f}", f"{per_k[name]:.4f}" if per_k else "-"] for name, value in spend.parts.items()]
     rows.append(["total", f"{spend.total:.4f}", f"{sum(per_k.values()):.4f}" if per_k else "-"])
-    print(f"{spend.images:.0f} images in {spend.days:g} days; USD, us-east-1 list prices of {cost.PRICES_AS_OF}")
+    print(f"{spend.images:.0f} images in {spend.days:g} days; USD, us-east-1 list prices of {pricing.PRICES_AS_OF}")
     print(table(rows, ["part", "USD", "USD per 1,000 images"]))
     return EXIT_OK

@@ -56,7 +56,7 @@ def register(commands: Any) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from inferctl.local.demo.run import run_demo
+    from inferctl.scenarios.demo.run import run_demo
 
     return run_demo(
         args.images,

@@ -11,8 +11,7 @@ from typing import Any
 from inferctl.cli.common import EXIT_OK, add_engine, add_target, positive, source, target
 from inferctl.console import table
 from inferctl.evaluation import drift
-from inferctl.stack import backfill, questions
-from inferctl.stack import uploads as images
+from inferctl.stack import backfill, questions, uploads
 from inferctl.stack.errors import OperationFailed, UsageError
 
 
@@ -38,7 +37,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
     chosen = source(args, stack, args.prefix)
     summed = None
     if chosen.table is None:
-        before, after = drift.windows(images.iter_results(stack, args.prefix), middle, thresholds, since, until)
+        before, after = drift.windows(uploads.iter_results(stack, args.prefix), middle, thresholds, since, until)
     else:
         moments = [datetime.fromisoformat(text.replace("Z", "+00:00")) for text in (since, middle, until)]
         answer = questions.drift_windows(chosen.table, args.prefix or stack.input_prefix, thresholds, *moments)

@@ -12,8 +12,7 @@ from inferctl.cli.common import EXIT_OK, add_engine, add_target, fraction, overl
 from inferctl.console import number, table
 from inferctl.evaluation import compare, model_summary
 from inferctl.evaluation.evaluate import MIN_POSITIVES
-from inferctl.stack import configuration
-from inferctl.stack import evaluate as run
+from inferctl.stack import configuration, scoring
 from inferctl.stack.errors import OperationFailed
 
 
@@ -65,7 +64,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.reviewed:
         return cmd_reviewed(args)
     stack = target(args)
-    outcome = run.run(
+    outcome = scoring.run(
         stack,
         args.ground_truth,
         iou=args.iou,
@@ -77,7 +76,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for warning in evaluation.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if not evaluation.evaluated:
-        raise OperationFailed(f"0 images evaluated: {run.none_evaluated(outcome, stack)}")
+        raise OperationFailed(f"0 images evaluated: {scoring.none_evaluated(outcome, stack)}")
     own = model_evaluation(stack)
     numbers = {
         **evaluation.as_dict(),
@@ -90,7 +89,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(numbers, indent=2))
         return finish(args, stack, outcome)
-    print(table(run.rows(evaluation), run.HEADERS))
+    print(table(scoring.rows(evaluation), scoring.HEADERS))
     print(
         f"\n{len(evaluation.evaluated)} images evaluated; {len(evaluation.not_evaluated)} without a result or with "
         f"an error; exact at or above the candidate floor ({evaluation.floor:g}%)"
@@ -122,10 +121,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return finish(args, stack, outcome)
 
 
-def finish(args: argparse.Namespace, stack: Any, outcome: run.Outcome) -> int:
+def finish(args: argparse.Namespace, stack: Any, outcome: scoring.Outcome) -> int:
     """The report and --apply, after the numbers are out."""
     if args.report:
-        written = run.write_report(stack, outcome, args.report, f"Evaluation of {stack.description}")
+        written = scoring.write_report(stack, outcome, args.report, f"Evaluation of {stack.description}")
         print(f"report: {written}", file=sys.stderr)
     force = bool(getattr(args, "force", False))
     recommended = outcome.evaluation.recommendations(0 if force else MIN_POSITIVES)
@@ -181,7 +180,7 @@ def cmd_reviewed(args: argparse.Namespace) -> int:
     """Production precision and recall per label from a reviewed sample (``evaluation/estimate.py``)."""
     stack = target(args)
     target_precision = args.min_precision if args.min_precision is not None else 0.9
-    result = run.reviewed(
+    result = scoring.reviewed(
         stack,
         args.reviewed,
         target_precision,

@@ -6,8 +6,8 @@ from typing import Any
 
 from inferctl.cli.common import EXIT_BUG, EXIT_LOST, EXIT_USAGE
 from inferctl.evaluation.groundtruth import ManifestError
+from inferctl.stack.dialect import QueryError
 from inferctl.stack.errors import ConfigError, OperationFailed, TargetError, UsageError
-from inferctl.stack.sql import QueryError
 
 # What an AWS error code usually means for an operator, and what to do about it.
 ACCESS_HINT = "your credentials lack a permission this command needs: the operator policies are in iam/"

@@ -61,7 +61,7 @@ def register(commands: Any) -> None:
 
 
 def cmd_fault_run(args: argparse.Namespace) -> int:
-    from inferctl.local.faults import FaultPlan, print_report, run
+    from inferctl.scenarios.faults import FaultPlan, print_report, run
 
     plan = FaultPlan(
         images=args.images,

@@ -9,7 +9,7 @@ from typing import Any
 
 from inferctl.cli.common import EXIT_INTERRUPTED, EXIT_LOST, EXIT_OK, add_target, count, positive, target
 from inferctl.pricing import PRICES
-from inferctl.stack import model_control as models
+from inferctl.stack import model_control
 
 
 def register(commands: Any) -> None:
@@ -31,7 +31,9 @@ def register(commands: Any) -> None:
     start = verbs.add_parser("start", help="start the model and wait until it runs (Ctrl-C leaves it starting)")
     start.add_argument("--units", type=count, default=1, help="minimum inference units (default 1)")
     start.add_argument("--no-wait", action="store_true", help="return once the start is requested")
-    start.add_argument("--poll", type=positive, default=models.POLL_SECONDS, help="seconds between status checks")
+    start.add_argument(
+        "--poll", type=positive, default=model_control.POLL_SECONDS, help="seconds between status checks"
+    )
     add_target(start)
     start.set_defaults(run=cmd_start)
     stop = verbs.add_parser("stop", help="stop the model (billing stops; images wait in the queue)")
@@ -40,7 +42,7 @@ def register(commands: Any) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    report = models.status(target(args), price=args.price)
+    report = model_control.status(target(args), price=args.price)
     if args.format == "json":
         print(json.dumps(report.as_dict(), indent=2))
     else:
@@ -50,7 +52,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_start(args: argparse.Namespace) -> int:
     try:
-        found = models.start(
+        found = model_control.start(
             target(args),
             units=args.units,
             wait=not args.no_wait,
@@ -65,6 +67,6 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    found = models.stop(target(args))
+    found = model_control.stop(target(args))
     print(f"model {found.model_id}: {found.state} ({found.service_status}); images wait in the queue")
     return EXIT_OK

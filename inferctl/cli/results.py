@@ -10,7 +10,7 @@ from typing import Any
 
 from inferctl.cli.common import EXIT_OK, add_engine, add_target, source, target
 from inferctl.console import labels_text, table
-from inferctl.stack import uploads as images
+from inferctl.stack import uploads
 from inferctl.stack.errors import UsageError
 
 
@@ -37,7 +37,7 @@ def cmd_results(args: argparse.Namespace) -> int:
         raise UsageError(f"--download {args.download}: a file is there; name a folder (made when missing)")
     stack = target(args)
     documents = source(args, stack, args.prefix).documents(args.prefix)  # streamed: flat memory at any count
-    downloader = images.Downloader(stack, args.download) if args.download else None
+    downloader = uploads.Downloader(stack, args.download) if args.download else None
     rows: list[tuple[str, ...]] = []
     count = 0
     if args.format == "json":

@@ -12,8 +12,7 @@ from typing import Any
 
 from inferctl.cli.common import EXIT_OK, add_engine, add_target, count, source, target
 from inferctl.evaluation import manifests
-from inferctl.stack import backfill
-from inferctl.stack import review as reviewing
+from inferctl.stack import backfill, review_session
 from inferctl.stack.review_server import ReviewServer
 
 DEFAULT_SESSION = Path("out/review/session.json")
@@ -56,7 +55,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     stack = target(args)
     thresholds = backfill.live_settings(stack).thresholds
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
-    session, resumed = reviewing.open_session(
+    session, resumed = review_session.open_session(
         stack,
         thresholds,
         args.session,
@@ -84,7 +83,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"manifest: {manifest} ({session.progress()['reviewed']} images, for {args.manifest_for})")
     if args.upload:
-        key = reviewing.upload_key(manifest, datetime.now(UTC))
+        key = review_session.upload_key(manifest, datetime.now(UTC))
         stack.client("s3").upload_file(str(manifest), stack.bucket, key)
         print(f"uploaded: s3://{stack.bucket}/{key} (the latest; earlier rounds stay under reviews/)")
     print(f"next: inferctl evaluate --reviewed {manifest} {'--stack ' + args.stack if args.stack else '--embedded'}")

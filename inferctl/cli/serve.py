@@ -28,8 +28,8 @@ def register(commands: Any) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from inferctl.local.demo.run import MODELS, demo_config, demo_models, served_lifecycles
-    from inferctl.local.emulator.stack import embedded_stack, write_state
+    from inferctl.emulator.stack import embedded_stack, write_state
+    from inferctl.scenarios.demo.run import MODELS, demo_config, demo_models, served_lifecycles
 
     served = MODELS[args.model]
     config = demo_config(context(args.context), served.class_names, served.served_as)

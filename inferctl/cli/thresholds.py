@@ -12,8 +12,7 @@ from typing import Any
 from inferctl.cli.common import EXIT_OK, add_engine, add_target, source, target
 from inferctl.console import table
 from inferctl.evaluation import whatif
-from inferctl.stack import configuration, questions
-from inferctl.stack import uploads as images
+from inferctl.stack import configuration, questions, uploads
 from inferctl.stack.configuration import CDK_JSON
 from inferctl.stack.errors import ConfigError
 from inferctl.stack.target import Target
@@ -231,7 +230,7 @@ def cmd_what_if(args: argparse.Namespace) -> int:
     proposed = configuration.thresholds_after(environment, changes)
     chosen = source(args, stack, args.prefix)
     if chosen.table is None:
-        report = whatif.what_if(images.iter_results(stack, args.prefix), proposed)
+        report = whatif.what_if(uploads.iter_results(stack, args.prefix), proposed)
     else:
         report = questions.what_if(chosen.table, args.prefix or stack.input_prefix, proposed)
     if args.format == "json":

@@ -9,7 +9,7 @@ from typing import Any
 
 from inferctl.cli.common import EXIT_LOST, EXIT_OK, add_target, positive, target
 from inferctl.console import counts_text, outcome_report
-from inferctl.stack import uploads as images
+from inferctl.stack import uploads
 from inferctl.stack.errors import UsageError
 from inferctl.stack.outcomes import ImageState
 
@@ -44,20 +44,20 @@ def cmd_upload(args: argparse.Namespace) -> int:
             "upload needs the image or folder to upload: inferctl upload PATH --embedded (or --stack NAME)"
             + (f"; {args.embedded!r} was read as --embedded's state file: put PATH first" if taken else "")
         )
-    items, ignored = images.image_items(args.path)  # before the stack: a wrong path needs no AWS to say so
+    items, ignored = uploads.image_items(args.path)  # before the stack: a wrong path needs no AWS to say so
     stack = target(args)
     for path in ignored:
         print(f"skipped {path}: its suffix does not trigger the pipeline", file=sys.stderr)
-    uploads = images.upload_many(stack, items)
-    print(f"uploaded {len(uploads)} images to s3://{stack.bucket}/{stack.input_prefix}", file=sys.stderr)
+    sent = uploads.upload_many(stack, items)
+    print(f"uploaded {len(sent)} images to s3://{stack.bucket}/{stack.input_prefix}", file=sys.stderr)
     if not args.wait:
         return EXIT_OK
     try:
-        found = images.wait_for(stack, [u.key for u in uploads], args.timeout)
+        found = uploads.wait_for(stack, [u.key for u in sent], args.timeout)
     except KeyboardInterrupt:
         where = "--embedded" if args.embedded else f"--stack {args.stack}"
         print(
-            f"stopped waiting: the {len(uploads)} uploaded images are in the pipeline and keep going; "
+            f"stopped waiting: the {len(sent)} uploaded images are in the pipeline and keep going; "
             f"see their outcomes with `inferctl audit {where}` or `inferctl results {where}`",
             file=sys.stderr,
         )

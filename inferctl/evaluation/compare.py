@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from inferctl import pricing as cost
+from inferctl import pricing
 from inferctl.console import number
 from inferctl.evaluation.evaluate import MIN_POSITIVES, Evaluation, evaluate, pool
 from inferctl.evaluation.groundtruth import GroundTruth
@@ -53,8 +53,8 @@ class ModelView:
         """The model's list price per 1,000 images at 1,000 images a day, always on: one Rekognition inference
         unit, or one ml.m5.xlarge SageMaker instance (``inferctl/pricing.py``)."""
         if self.backend == "rekognition":
-            return cost.per_thousand(24 * cost.PRICES.rekognition_unit_hour, 1000)
-        return cost.per_thousand(cost.sagemaker_realtime_per_day("ml.m5.xlarge", 1), 1000)
+            return pricing.per_thousand(24 * pricing.PRICES.rekognition_unit_hour, 1000)
+        return pricing.per_thousand(pricing.sagemaker_realtime_per_day("ml.m5.xlarge", 1), 1000)
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Real photographs with hand-checked ground truth (``README.md`` beside this file: where each comes from and its
-licence), for the embedded stack's real detector (``inferctl/local/models/cascade.py``): what ``make demo``
+licence), for the embedded stack's real detector (``inferctl/emulator/models/cascade.py``): what ``make demo``
 uploads, evaluates and reviews by default."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The outcome table, asked in SQL: Amazon Athena for a deployed stack, DuckDB (in this process) for the embedded
-one. Both take the same SQL text, written in Athena's dialect (``sql.py`` transpiles it for DuckDB), over the same
+one. Both take the same SQL text, written in Athena's dialect (``dialect.py`` transpiles it for DuckDB), over the same
 columns (``lambdas/inference/core/outcome_table.py``), and answer with an ``Answer``.
 
 - ``LocalTable``: the embedded stack's rows. Its emulated stream writes each batch's rows as JSON lines; ``sync``
@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from inferctl.pricing import athena_query_cost
-from inferctl.stack import sql as dialect
+from inferctl.stack import dialect
+from inferctl.stack.dialect import QueryError
 from inferctl.stack.errors import OperationFailed
-from inferctl.stack.sql import QueryError
-from lambdas.inference.core import outcome_table as table
+from lambdas.inference.core import outcome_table
 
 INVENTORY = "inventory"
 # The listing's columns: the fields the stack's inventory configuration asks S3 for, as its Parquet files (and the
@@ -55,20 +55,20 @@ DUCKDB_SETTINGS: dict[str, Any] = {
 }
 
 
-def named_queries() -> tuple[table.NamedQuery, ...]:
+def named_queries() -> tuple[outcome_table.NamedQuery, ...]:
     """The ready-made queries (shipped as Athena named queries too)."""
-    return table.NAMED_QUERIES
+    return outcome_table.NAMED_QUERIES
 
 
 def named_query(name: str) -> str:
     """A ready-made query's SQL; KeyError when there is none of that name."""
-    return table.named(name).sql
+    return outcome_table.named(name).sql
 
 
 def columns() -> list[tuple[str, str, str]]:
     """(name, type, what it holds) of every column, the partition last."""
-    found = [(column.name, column.glue, column.doc) for column in table.COLUMNS]
-    return [*found, (table.PARTITION, "string", "the day the stream delivered the row (yyyy-MM-dd, UTC)")]
+    found = [(column.name, column.glue, column.doc) for column in outcome_table.COLUMNS]
+    return [*found, (outcome_table.PARTITION, "string", "the day the stream delivered the row (yyyy-MM-dd, UTC)")]
 
 
 @dataclass
@@ -97,7 +97,7 @@ def plain(value: Any) -> Any:
     """A value as both engines print it: timestamps as ``YYYY-MM-DD HH:MM:SS.mmm`` (Athena's text), dates ISO, nested
     values as JSON."""
     if isinstance(value, datetime):
-        return table.stamp(value.replace(tzinfo=UTC) if value.tzinfo is None else value)
+        return outcome_table.stamp(value.replace(tzinfo=UTC) if value.tzinfo is None else value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list | dict):
@@ -179,12 +179,12 @@ class LocalTable:
             return
         temporary = self.current_file.with_suffix(".tmp")
         rows = self._rows_source(", filename=true, file_row_number=true")
-        columns = ", ".join(f"o.{_name(name)}" for name in (*table.COLUMN_NAMES, table.PARTITION))
+        columns = ", ".join(f"o.{_name(name)}" for name in (*outcome_table.COLUMN_NAMES, outcome_table.PARTITION))
         with self._connect() as connection:
             connection.execute(
                 f"""COPY (
 WITH ranked AS (
-  SELECT filename, file_row_number, row_number() OVER ({table.NEWEST_FIRST}) AS newest
+  SELECT filename, file_row_number, row_number() OVER ({outcome_table.NEWEST_FIRST}) AS newest
   FROM (SELECT filename, file_row_number, bucket, key, written_at, sequencer FROM {rows})
 )
 SELECT {columns} FROM {rows} AS o
@@ -197,7 +197,7 @@ SEMI JOIN (SELECT filename, file_row_number FROM ranked WHERE newest = 1) AS w
     def _rows_source(self, options: str = "") -> str:
         return (
             f"read_parquet('{_quoted(self.parquet)}/*/*.parquet', hive_partitioning=true, "
-            f"hive_types={{'{table.PARTITION}': 'VARCHAR'}}, union_by_name=true{options})"
+            f"hive_types={{'{outcome_table.PARTITION}': 'VARCHAR'}}, union_by_name=true{options})"
         )
 
     def _adopt(self, source: str) -> None:
@@ -230,7 +230,7 @@ SEMI JOIN (SELECT filename, file_row_number FROM ranked WHERE newest = 1) AS w
         self._write_journal({"compact": batch, "keys": keys})
         with self._connect() as connection:
             files = [str(path) for path in sorted(self.raw.rglob("*")) if path.is_file()]
-            columns = "{" + ", ".join(f"'{c.name}': '{c.duckdb}'" for c in table.COLUMNS) + "}"
+            columns = "{" + ", ".join(f"'{c.name}': '{c.duckdb}'" for c in outcome_table.COLUMNS) + "}"
             source = (
                 f"read_json({_list(files)}, columns={columns}, format='newline_delimited', filename=true, "
                 "timestampformat='%Y-%m-%d %H:%M:%S.%g')"
@@ -238,8 +238,8 @@ SEMI JOIN (SELECT filename, file_row_number FROM ranked WHERE newest = 1) AS w
             day = r"regexp_replace(regexp_extract(filename, '(\d{4}/\d{2}/\d{2})/\d{2}/[^/]+$', 1), '/', '-', 'g')"
             (count,) = connection.execute(f"SELECT count(*) FROM {source}").fetchone() or (0,)  # noqa: S608
             connection.execute(
-                f"COPY (SELECT * EXCLUDE (filename), {day} AS {table.PARTITION} FROM {source}) "  # noqa: S608
-                f"TO '{_quoted(self.parquet)}' (FORMAT parquet, PARTITION_BY ({table.PARTITION}), APPEND, "
+                f"COPY (SELECT * EXCLUDE (filename), {day} AS {outcome_table.PARTITION} FROM {source}) "  # noqa: S608
+                f"TO '{_quoted(self.parquet)}' (FORMAT parquet, PARTITION_BY ({outcome_table.PARTITION}), APPEND, "
                 f"FILENAME_PATTERN 'part-{batch}-{{uuid}}')"
             )
         with self.synced_file.open("a", encoding="utf-8") as handle:
@@ -307,7 +307,7 @@ SEMI JOIN (SELECT filename, file_row_number FROM ranked WHERE newest = 1) AS w
                     "is_latest": True,
                     "is_delete_marker": False,
                     "size": int(item.get("Size", 0)),
-                    "last_modified_date": table.stamp(item["LastModified"]),
+                    "last_modified_date": outcome_table.stamp(item["LastModified"]),
                     "e_tag": str(item.get("ETag", "")).strip('"'),
                 }
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -343,16 +343,16 @@ SEMI JOIN (SELECT filename, file_row_number FROM ranked WHERE newest = 1) AS w
         with self._connect() as connection:
             parts = sorted(self.parquet.glob("*/*.parquet")) if self.parquet.exists() else []
             if parts:
-                columns = ", ".join(table.COLUMN_NAMES)
-                outcomes = f"SELECT {columns}, {table.PARTITION} FROM {self._rows_source()}"  # noqa: S608
+                columns = ", ".join(outcome_table.COLUMN_NAMES)
+                outcomes = f"SELECT {columns}, {outcome_table.PARTITION} FROM {self._rows_source()}"  # noqa: S608
             else:
-                nothing = ", ".join(f"CAST(NULL AS {c.duckdb}) AS {_name(c.name)}" for c in table.COLUMNS)
-                outcomes = f"SELECT {nothing}, CAST(NULL AS VARCHAR) AS {table.PARTITION} WHERE false"
-            connection.execute(f"CREATE VIEW {table.TABLE} AS {outcomes}")
-            current = dialect.for_duckdb(table.CURRENT_SQL)
+                nothing = ", ".join(f"CAST(NULL AS {c.duckdb}) AS {_name(c.name)}" for c in outcome_table.COLUMNS)
+                outcomes = f"SELECT {nothing}, CAST(NULL AS VARCHAR) AS {outcome_table.PARTITION} WHERE false"
+            connection.execute(f"CREATE VIEW {outcome_table.TABLE} AS {outcomes}")
+            current = dialect.for_duckdb(outcome_table.CURRENT_SQL)
             if self.current_file.exists():
                 current = f"SELECT * FROM read_parquet('{_quoted(self.current_file)}')"  # noqa: S608
-            connection.execute(f"CREATE VIEW {table.CURRENT} AS {current}")
+            connection.execute(f"CREATE VIEW {outcome_table.CURRENT} AS {current}")
             if self._listing is not None:
                 connection.execute(
                     f"CREATE VIEW {INVENTORY} AS SELECT * FROM read_parquet('{_quoted(self._listing)}')"  # noqa: S608

@@ -7,7 +7,7 @@ outcome is in) the SQL only narrows the rows down and the scan's own Python deci
 aggregate over millions (audit's counts, what-if's totals, drift's shares and Kolmogorov-Smirnov statistics) it is
 computed in SQL, by the rule written out below it.
 
-Every statement is in Athena's dialect (``sql.py`` runs it on DuckDB too); values are quoted by ``literal``, never
+Every statement is in Athena's dialect (``dialect.py`` runs it on DuckDB too); values are quoted by ``literal``, never
 pasted in.
 """
 
@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from inferctl.evaluation import drift, whatif
 from inferctl.stack import backfill
 from inferctl.stack.engines import INVENTORY
-from lambdas.inference.core import outcome_table as table
+from lambdas.inference.core import outcome_table
 from lambdas.inference.core.rules import RESULT_SUFFIX
 from lambdas.inference.core.thresholds import NEAR_POINTS, Thresholds
 
@@ -49,7 +49,7 @@ def literal(value: str | float | None) -> str:
 
 
 def timestamp(moment: datetime) -> str:
-    return f"TIMESTAMP {literal(table.stamp(moment))}"
+    return f"TIMESTAMP {literal(outcome_table.stamp(moment))}"
 
 
 def threshold_sql(thresholds: Thresholds, name: str = "name") -> str:
@@ -70,7 +70,7 @@ def _pool(columns: str = "key, completed_at") -> str:
     """Each current result's labels and candidates as rows (the scan's ``pool(document)``)."""
     return f"""SELECT {", ".join("r." + c.strip() for c in columns.split(","))}, l.name, l.confidence, l.accepted
   FROM results AS r
-  CROSS JOIN UNNEST(r.labels) AS l ({", ".join(table.LABEL_FIELDS)})"""
+  CROSS JOIN UNNEST(r.labels) AS l ({", ".join(outcome_table.LABEL_FIELDS)})"""
 
 
 # --- results, and the documents of named images --------------------------------------------------------------
@@ -79,7 +79,7 @@ def _pool(columns: str = "key, completed_at") -> str:
 def documents_sql(prefix: str, where: str = "") -> str:
     """Every current outcome document under ``prefix``, in the order S3 lists their keys (``<key>.json``)."""
     extra = f" AND {where}" if where else ""
-    return f"""SELECT key, document FROM {table.CURRENT}
+    return f"""SELECT key, document FROM {outcome_table.CURRENT}
 WHERE {_under(prefix)}{extra}
 ORDER BY key || {literal(RESULT_SUFFIX)}"""
 
@@ -153,7 +153,7 @@ def _images_with_outcomes(images: Images) -> str:
 ),
 current AS (
   SELECT key, etag, status, error_code, model_id, schema_version, min_confidence, label_overrides, candidate_floor
-  FROM {table.CURRENT} WHERE bucket = {literal(images.bucket)}
+  FROM {outcome_table.CURRENT} WHERE bucket = {literal(images.bucket)}
 ),
 paired AS (
   SELECT i.key, i.etag, i.size, i.last_modified, c.key IS NOT NULL AS answered, c.etag AS answered_etag, c.status,
@@ -295,7 +295,7 @@ def missing_from_table(engine: Table, images: Images, written_before: datetime) 
   WHERE {images.base()} AND {_ends_with(RESULT_SUFFIX)}
 )
 SELECT d.image_key FROM documents AS d
-LEFT JOIN {table.CURRENT} AS c ON c.key = d.image_key AND c.bucket = {literal(images.bucket)}
+LEFT JOIN {outcome_table.CURRENT} AS c ON c.key = d.image_key AND c.bucket = {literal(images.bucket)}
 WHERE d.modified < {timestamp(written_before)}
   AND (c.key IS NULL OR c.written_at < d.modified - INTERVAL '1' SECOND)
 ORDER BY d.image_key"""
@@ -324,7 +324,7 @@ def selected(
         codes = ", ".join(literal(code) for code in sorted(selection.codes))
         conditions.append(f"(status = 'error'{f' AND error_code IN ({codes})' if codes else ''})")
     if selection.stale and now is not None:
-        overrides = table.overrides_text(now.thresholds.get("label_overrides") or {})
+        overrides = outcome_table.overrides_text(now.thresholds.get("label_overrides") or {})
         conditions.append(
             "(answered AND (coalesce(model_id, '') <> "
             f"{literal(now.model_id or '')} OR coalesce(schema_version, '') <> {literal(now.schema)}"
@@ -346,7 +346,9 @@ def selected(
 def what_if(engine: Table, prefix: str, proposed: Thresholds) -> whatif.WhatIf:
     """``whatif.what_if`` over the current results: totals per label, the changed images with what they gain
     and lose, and the results whose candidate floor is above a proposed threshold."""
-    results = f"SELECT key, candidate_floor, labels FROM {table.CURRENT} WHERE status = 'ok' AND {_under(prefix)}"
+    results = (
+        f"SELECT key, candidate_floor, labels FROM {outcome_table.CURRENT} WHERE status = 'ok' AND {_under(prefix)}"
+    )
     keeps = f"confidence >= {threshold_sql(proposed)}"
     pool = f"WITH results AS ({results}), pool AS ({_pool('key')})"
     # What an image gains or loses of a label is the sum over its labels that flip (kept now and not then: -1, the
@@ -401,7 +403,7 @@ def drift_windows(
     element at n // 2 of the sorted values, as the scan takes it)."""
     side = f"CASE WHEN completed_at < {timestamp(split)} THEN 'before' ELSE 'after' END"
     window = f"completed_at >= {timestamp(since)} AND completed_at < {timestamp(until)}"
-    results = f"""SELECT key, {side} AS side, labels FROM {table.CURRENT}
+    results = f"""SELECT key, {side} AS side, labels FROM {outcome_table.CURRENT}
   WHERE status = 'ok' AND {_under(prefix)} AND {window}"""
     pool = f"WITH results AS ({results}), pool AS ({_pool('key, side')})"
     answer = DriftAnswer(drift.Window(), drift.Window())

@@ -34,7 +34,7 @@ from inferctl.console import LABEL_PALETTE, label_colours
 from inferctl.evaluation import manifests
 from inferctl.evaluation.report import upright
 from inferctl.stack.errors import OperationFailed, UsageError
-from inferctl.stack.review import Session, write_manifest
+from inferctl.stack.review_session import Session, write_manifest
 from inferctl.stack.target import Target
 
 PAGE = Path(__file__).with_name("review_page.html")

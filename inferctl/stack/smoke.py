@@ -16,8 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from inferctl.samples import scene
-from inferctl.stack import deadletters
-from inferctl.stack import uploads as images
+from inferctl.stack import deadletters, uploads
 from inferctl.stack.outcomes import ImageState
 from inferctl.stack.target import Target
 from stacks.definitions import SMOKE_FOLDER
@@ -46,9 +45,9 @@ def smoke_image() -> bytes:
 def run(target: Target, timeout: float = 120.0, poll_seconds: float = 1.0, keep: bool = False) -> SmokeResult:
     relative = f"{SMOKE_FOLDER}{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.jpg"
     started = time.monotonic()
-    (upload,) = images.upload_many(target, [(relative, smoke_image())], progress=False)
+    (upload,) = uploads.upload_many(target, [(relative, smoke_image())], progress=False)
     try:
-        found = images.wait_for(
+        found = uploads.wait_for(
             target,
             [upload.key],
             timeout=timeout,

@@ -18,14 +18,13 @@ from typing import Any
 import pytest
 
 from inferctl import cli
-from inferctl.local.demo import detector as demo_model
-from inferctl.local.demo.run import demo_config
-from inferctl.local.emulator.resources import notification_configuration
-from inferctl.local.emulator.stack import EmbeddedStack, embedded_stack, write_state
-from inferctl.local.models.base import LocalModel, ModelFault
+from inferctl.emulator.models import stand_in
+from inferctl.emulator.models.base import LocalModel, ModelFault
+from inferctl.emulator.resources import notification_configuration
+from inferctl.emulator.stack import EmbeddedStack, embedded_stack, write_state
 from inferctl.samples import scene
-from inferctl.stack import backfill
-from inferctl.stack import uploads as images
+from inferctl.scenarios.demo.run import demo_config
+from inferctl.stack import backfill, uploads
 from inferctl.stack.outcomes import read_result
 from inferctl.stack.target import Target, from_outputs
 from lambdas.inference.core.events import result_key_for
@@ -54,7 +53,7 @@ class CountingModel:
             self.calls[digest] += 1
         if body.endswith(b"poison"):
             raise ModelFault("internal", "this image always breaks the model")
-        return demo_model.detect(body, content_type)
+        return stand_in.detect(body, content_type)
 
 
 def digests(target: Target, keys: list[str]) -> set[str]:
@@ -98,7 +97,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedSt
         s3 = stack.client("s3")
         # Uploaded before the bucket notified anything: no event ever came for these.
         s3.put_bucket_notification_configuration(Bucket=target.bucket, NotificationConfiguration={})
-        images.upload_many(target, [(f"early/{i:04d}.jpg", picture(i)) for i in range(EARLY)], progress=False)
+        uploads.upload_many(target, [(f"early/{i:04d}.jpg", picture(i)) for i in range(EARLY)], progress=False)
         s3.put_bucket_notification_configuration(
             Bucket=target.bucket,
             NotificationConfiguration=notification_configuration(),
@@ -106,8 +105,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedSt
         items = [(f"normal/{i:04d}.jpg", picture(1000 + i)) for i in range(NORMAL)]
         items += [(f"corrupt/{i:03d}.jpg", b"not an image, a note #%d" % i) for i in range(CORRUPT)]
         items += [(f"poison/{i:03d}.jpg", picture(5000 + i) + b"poison") for i in range(POISON)]
-        uploads = images.upload_many(target, items, progress=False)
-        found = images.wait_for(target, [u.key for u in uploads], timeout=600, progress=False, poll_seconds=3)
+        sent = uploads.upload_many(target, items, progress=False)
+        found = uploads.wait_for(target, [u.key for u in sent], timeout=600, progress=False, poll_seconds=3)
         assert Counter(state.state for state in found.values()) == {
             "ok": NORMAL,
             "error": CORRUPT,
@@ -143,7 +142,7 @@ def test_reprocess_missing_then_audit_shows_none_missing(world, capsys):
     versions = result_versions(target, keys)
     code = cli.main(["reprocess", "--missing", "--rate", "50", "--state", str(folder / "r.json"), "--embedded", state])
     assert code == 0
-    found = images.wait_for(target, keys, timeout=300, progress=False, poll_seconds=2)
+    found = uploads.wait_for(target, keys, timeout=300, progress=False, poll_seconds=2)
     assert Counter(state.state for state in found.values()) == {"ok": EARLY}
     assert set(model.calls - before) == digests(target, keys)  # exactly the missing ones were run
     assert_once_each(target, keys, versions)

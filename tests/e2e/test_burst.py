@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inferctl.local.burst import run
+from inferctl.scenarios.burst import run
 
 
 def test_a_burst_of_250_images_against_5_calls_per_second_dead_letters_nothing(tmp_path: Path):

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from inferctl.cli import main
+from inferctl.emulator.models import stand_in
+from inferctl.emulator.stack import embedded_stack, write_state
 from inferctl.evaluation.evaluate import evaluate
-from inferctl.local.demo import detector as demo_model
-from inferctl.local.demo.run import CHALLENGER_CONTEXT, CHALLENGER_ENDPOINT, demo_config, demo_models, run_demo
-from inferctl.local.emulator.stack import embedded_stack, write_state
-from inferctl.stack import uploads as images
+from inferctl.scenarios.demo.run import CHALLENGER_CONTEXT, CHALLENGER_ENDPOINT, demo_config, demo_models, run_demo
+from inferctl.stack import uploads
 from inferctl.stack.outcomes import dead_letters
 from inferctl.stack.target import from_outputs
-from tests.support import images as test_images
+from tests.support import pictures
 
 
 def test_the_demo_compares_the_primary_with_a_worse_challenger(tmp_path: Path, capsys):
@@ -47,7 +47,7 @@ def test_the_demo_compares_the_primary_with_a_worse_challenger(tmp_path: Path, c
 
 def test_promote_and_retire_through_the_operator_tool_change_the_next_results(tmp_path: Path, capsys):
     config = demo_config(CHALLENGER_CONTEXT)
-    served = {**demo_models(), CHALLENGER_ENDPOINT: demo_model.detect_noisy}
+    served = {**demo_models(), CHALLENGER_ENDPOINT: stand_in.detect_noisy}
     state = tmp_path / "embedded.json"
     cdk_json = tmp_path / "cdk.json"
     cdk_json.write_text(json.dumps({"context": {"backend": "sagemaker", "sagemakerEndpointName": "stand-in-shapes"}}))
@@ -56,8 +56,8 @@ def test_promote_and_retire_through_the_operator_tool_change_the_next_results(tm
         target = from_outputs(stack.session, stack.state(), None, "embedded")
 
         def one(name: str) -> dict[str, Any]:
-            [upload] = images.upload_many(target, [(name, test_images.jpeg(320, 240))], progress=False)
-            found = images.wait_for(target, [upload.key], timeout=60, progress=False, poll_seconds=0.5)
+            [upload] = uploads.upload_many(target, [(name, pictures.jpeg(320, 240))], progress=False)
+            found = uploads.wait_for(target, [upload.key], timeout=60, progress=False, poll_seconds=0.5)
             document = found[upload.key].document
             assert document is not None
             return dict(document)

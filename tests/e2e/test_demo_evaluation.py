@@ -8,8 +8,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from inferctl.local.demo.run import run_demo
 from inferctl.samples import demo_samples
+from inferctl.scenarios.demo.run import run_demo
 
 
 def overlap(a: list[float], b: list[float]) -> float:

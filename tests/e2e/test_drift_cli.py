@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from inferctl import cli, samples
-from inferctl.local.demo.run import demo_config, demo_models
-from inferctl.local.emulator.stack import embedded_stack, write_state
+from inferctl.emulator.stack import embedded_stack, write_state
+from inferctl.scenarios.demo.run import demo_config, demo_models
 from inferctl.stack import uploads
 from inferctl.stack.target import Target, from_outputs
 from lambdas.inference.core.results import iso

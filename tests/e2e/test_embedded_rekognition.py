@@ -5,25 +5,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inferctl.local.demo.run import demo_config, demo_models
-from inferctl.local.emulator.stack import embedded_stack
-from inferctl.stack import uploads as operations
+from inferctl.emulator.stack import embedded_stack
+from inferctl.scenarios.demo.run import demo_config, demo_models
+from inferctl.stack import uploads
 from inferctl.stack.target import from_outputs
-from tests.support import images
+from tests.support import pictures
 
 
 def test_rekognition_backend_end_to_end_by_reference_and_by_bytes(tmp_path: Path):
     config = demo_config({"backend": "rekognition"})
     items = {
-        "by reference.jpg": images.jpeg(640, 480),
-        "converted.webp": images.encode(images.picture(400, 300), "WEBP"),
-        "phone.jpg": images.exif_rotated_jpeg(320, 200, orientation=6),
-        "tiny.png": images.png(20, 20),
+        "by reference.jpg": pictures.jpeg(640, 480),
+        "converted.webp": pictures.encode(pictures.picture(400, 300), "WEBP"),
+        "phone.jpg": pictures.exif_rotated_jpeg(320, 200, orientation=6),
+        "tiny.png": pictures.png(20, 20),
     }
     with embedded_stack(config, demo_models(), log_path=tmp_path / "lambda.log") as stack:
         target = from_outputs(stack.session, stack.state(), None, "embedded")
-        uploads = operations.upload_many(target, list(items.items()), progress=False)
-        found = operations.wait_for(target, [u.key for u in uploads], timeout=60, progress=False)
+        sent = uploads.upload_many(target, list(items.items()), progress=False)
+        found = uploads.wait_for(target, [u.key for u in sent], timeout=60, progress=False)
 
     documents = {key[len(config.input_prefix) :]: outcome.document for key, outcome in found.items()}
     assert all(document is not None for document in documents.values())
@@ -44,13 +44,13 @@ def test_rekognition_backend_end_to_end_by_reference_and_by_bytes(tmp_path: Path
 
 
 def test_the_demo_gives_every_image_suffix_in_any_letter_case_its_outcome(tmp_path: Path):
-    from inferctl.local.demo.run import run_demo
+    from inferctl.scenarios.demo.run import run_demo
 
     folder = tmp_path / "camera"
     folder.mkdir()
     names = ["IMG_0001.Jpg", "scan.jPeG", "Screen Shot.Png", "lower.jpg", "UPPER.JPG"]
     for name in names:
-        (folder / name).write_bytes(images.jpeg(200, 150) if "png" not in name.lower() else images.png(200, 150))
+        (folder / name).write_bytes(pictures.jpeg(200, 150) if "png" not in name.lower() else pictures.png(200, 150))
     out = tmp_path / "out"
 
     assert run_demo(folder, out, {}, timeout=60) == 0

@@ -13,25 +13,25 @@ from typing import Any
 import pytest
 
 from inferctl import cli
-from inferctl.local.demo import detector as demo_model
-from inferctl.local.demo.run import demo_config
-from inferctl.local.emulator.stack import EmbeddedStack, embedded_stack, write_state
-from inferctl.stack import uploads as operations
+from inferctl.emulator.models import stand_in
+from inferctl.emulator.stack import EmbeddedStack, embedded_stack, write_state
+from inferctl.scenarios.demo.run import demo_config
+from inferctl.stack import uploads
 from inferctl.stack.outcomes import ImageState
 from inferctl.stack.target import from_outputs
-from tests.support import images
+from tests.support import pictures
 from tests.support.logs import first_request_id, rows_refused, settled_results
 
-FAIL_ONCE = images.jpeg(330, 240)
-FAIL_ALWAYS = images.jpeg(340, 240)
+FAIL_ONCE = pictures.jpeg(330, 240)
+FAIL_ALWAYS = pictures.jpeg(340, 240)
 GOOD = {
-    "red flower.jpg": images.jpeg(320, 240),
-    "ünïcødé/猫 の写真.JPG": images.jpeg(300, 200),
-    "a+b=c 100%.png": images.png(200, 200),
+    "red flower.jpg": pictures.jpeg(320, 240),
+    "ünïcødé/猫 の写真.JPG": pictures.jpeg(300, 200),
+    "a+b=c 100%.png": pictures.png(200, 200),
     "fail-once.jpg": FAIL_ONCE,
     "fail-always.jpg": FAIL_ALWAYS,
     "notes-not-an-image.jpg": b"just some text, not pixels\n",
-    "animated.gif": images.animated_gif(),
+    "animated.gif": pictures.animated_gif(),
 }
 
 
@@ -49,7 +49,7 @@ class FlakyModel:
             count = self.calls[digest]
         if body == FAIL_ALWAYS or (body == FAIL_ONCE and count == 1):
             raise RuntimeError("GPU fell off the bus")
-        return demo_model.detect(body, content_type)
+        return stand_in.detect(body, content_type)
 
     def count(self, data: bytes) -> int:
         return self.calls.get(hashlib.sha256(data).hexdigest(), 0)
@@ -69,7 +69,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Embedded
         write_state(stack, folder / "embedded.json")
         # Everything is queued before the trigger starts, so the first batch holds every notification.
         target = from_outputs(stack.session, stack.state(), None, "embedded")
-        operations.upload_many(target, list(GOOD.items()), progress=False)
+        uploads.upload_many(target, list(GOOD.items()), progress=False)
         # The bucket's events reach the queue through the emulated EventBridge a moment after each upload: wait for
         # all of them (a condition, not a time), so that the first batch holds every notification on a busy machine.
         sqs = stack.client("sqs")
@@ -100,7 +100,7 @@ def settled(running: tuple[EmbeddedStack, FlakyModel, Path]) -> dict[str, ImageS
     stack, _, _ = running
     target = from_outputs(stack.session, stack.state(), None, "embedded")
     keys = [stack.config.input_prefix + name for name in GOOD]
-    return operations.wait_for(target, keys, timeout=60, progress=False)
+    return uploads.wait_for(target, keys, timeout=60, progress=False)
 
 
 def test_every_image_has_exactly_one_outcome(running, settled):
@@ -208,7 +208,7 @@ def test_cli_dlq_shows_the_dead_letter_and_why_then_redrives_it(running, settled
 def test_cli_upload_waits_for_outcomes_with_progress(running, tmp_path, capsys):
     _, _, folder = running
     (tmp_path / "holiday").mkdir()
-    (tmp_path / "holiday" / "beach day.jpg").write_bytes(images.jpeg(400, 300))
+    (tmp_path / "holiday" / "beach day.jpg").write_bytes(pictures.jpeg(400, 300))
     (tmp_path / "holiday" / "notes.txt").write_text("not uploaded")
     code = cli.main(["upload", str(tmp_path), "--embedded", str(folder / "embedded.json"), "--wait", "--timeout", "30"])
     captured = capsys.readouterr()

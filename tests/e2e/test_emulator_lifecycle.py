@@ -9,9 +9,9 @@ from urllib.parse import urlparse
 import boto3
 import pytest
 
-from inferctl.local.demo import detector as demo_model
-from inferctl.local.emulator.server import embedded_aws
-from inferctl.local.emulator.services import LocalModels, local_services
+from inferctl.emulator.models import stand_in
+from inferctl.emulator.server import embedded_aws
+from inferctl.emulator.services import LocalModels, local_services
 
 
 def port_open(url: str) -> bool:
@@ -41,6 +41,6 @@ def test_emulator_serves_on_loopback_and_stops_when_the_block_fails():
 
 
 def test_local_services_stop_on_exit():
-    with local_services(LocalModels({"demo": demo_model.detect}, lambda bucket, key, version: b"")) as url:
+    with local_services(LocalModels({"demo": stand_in.detect}, lambda bucket, key, version: b"")) as url:
         assert port_open(url)
     assert not port_open(url)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from inferctl.local.faults import FaultPlan, run
+from inferctl.scenarios.faults import FaultPlan, run
 
 
 @pytest.mark.parametrize("backend", ["sagemaker", "rekognition"])

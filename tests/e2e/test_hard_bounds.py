@@ -18,14 +18,13 @@ from typing import Any
 
 import pytest
 
-from inferctl.local.demo import detector as demo_model
+from inferctl.emulator.models import stand_in
 from inferctl.stack import backfill
 from inferctl.stack.outcomes import read_result
 from lambdas.inference.core import errors
 from lambdas.inference.core.results import PRODUCER
 from lambdas.inference.images.budget import MB, SMALLEST_MEMORY_MB
-from tests.support import bigphotos
-from tests.support import images as make
+from tests.support import bigphotos, pictures
 from tests.support.emulated import backdate_uploads
 from tests.support.faithful import (
     LOGS,
@@ -77,7 +76,7 @@ def legacy_result(bucket: str, key: str, version: str, data: bytes) -> dict[str,
 def test_a_legacy_result_written_mid_flight_for_the_newer_version_is_not_replaced_by_the_older(roomy: Harness):
     h, s3 = roomy, roomy.target.client("s3")
     bucket, key = h.target.bucket, h.target.input_prefix + "deploy/photo.jpg"
-    v1_data, v2_data = make.jpeg(331, 240), make.jpeg(332, 240)
+    v1_data, v2_data = pictures.jpeg(331, 240), pictures.jpeg(332, 240)
     uploaded: dict[str, str] = {}
 
     def v1_at_the_model(body: bytes, kind: str) -> Any:
@@ -87,7 +86,7 @@ def test_a_legacy_result_written_mid_flight_for_the_newer_version_is_not_replace
             uploaded["v2"] = s3.put_object(Bucket=bucket, Key=key, Body=v2_data)["VersionId"]
             legacy = legacy_result(bucket, key, uploaded["v2"], v2_data)
             s3.put_object(Bucket=bucket, Key=key + ".json", Body=json.dumps(legacy).encode())
-        return demo_model.detect(body, kind)
+        return stand_in.detect(body, kind)
 
     h.model.special[digest(v1_data)] = v1_at_the_model
     with h.trigger():
@@ -118,11 +117,11 @@ def test_a_result_deleted_or_rolled_back_is_found_by_audit_and_repaired_by_repro
     bucket, prefix = h.target.bucket, h.target.input_prefix + "owner/"
     rolled, gone, kept = prefix + "rolled.jpg", prefix + "gone.jpg", prefix + "kept.jpg"
     with h.trigger():
-        s3.put_object(Bucket=bucket, Key=rolled, Body=make.jpeg(361, 240))
-        for name, data in ((gone, make.jpeg(362, 240)), (kept, make.jpeg(363, 240))):
+        s3.put_object(Bucket=bucket, Key=rolled, Body=pictures.jpeg(361, 240))
+        for name, data in ((gone, pictures.jpeg(362, 240)), (kept, pictures.jpeg(363, 240))):
             s3.put_object(Bucket=bucket, Key=name, Body=data)
         assert poll(lambda: all(read_result(s3, bucket, k) for k in (rolled, gone, kept)), 60)
-        v2 = s3.put_object(Bucket=bucket, Key=rolled, Body=make.jpeg(364, 240))["VersionId"]
+        v2 = s3.put_object(Bucket=bucket, Key=rolled, Body=pictures.jpeg(364, 240))["VersionId"]
         assert poll(lambda: (read_result(s3, bucket, rolled) or {}).get("source", {}).get("version_id") == v2, 60)
         wait_until_queue_is_empty(h)
     # GIVEN the bucket's owner (whom no bucket policy can stop) deletes the newest version of one result, making
@@ -160,7 +159,7 @@ def family(config: pytest.Config) -> list[bigphotos.Case]:
 
 def run_family(h: Harness, cases: list[bigphotos.Case], memory_mb: int) -> None:
     items = {f"big/{case.file_name}": bigphotos.path(case).read_bytes() for case in cases}
-    neighbours = {f"big/ordinary-{n}.jpg": make.jpeg(370 + n, 240) for n in range(2)}
+    neighbours = {f"big/ordinary-{n}.jpg": pictures.jpeg(370 + n, 240) for n in range(2)}
 
     states = h.run({**items, **neighbours}, timeout=900)
 
@@ -245,8 +244,8 @@ def killable() -> Iterator[Harness]:
 def test_a_killed_batch_leaves_its_finished_neighbours_one_outcome_and_no_dead_letter(killable: Harness):
     h, s3, sqs = killable, killable.target.client("s3"), killable.target.client("sqs")
     bucket = h.target.bucket
-    killer = make.jpeg(341, 240)
-    neighbours = {f"kill/neighbour-{n}.jpg": make.jpeg(350 + n, 240) for n in range(4)}
+    killer = pictures.jpeg(341, 240)
+    neighbours = {f"kill/neighbour-{n}.jpg": pictures.jpeg(350 + n, 240) for n in range(4)}
     keys = [h.target.input_prefix + name for name in neighbours]
 
     def in_flight() -> int:
@@ -264,7 +263,7 @@ def test_a_killed_batch_leaves_its_finished_neighbours_one_outcome_and_no_dead_l
             assert poll(lambda: in_flight() <= 1, 60), "the finished neighbours were not deleted"
         assert h.stack.invoker is not None
         h.stack.invoker.end_running("out_of_memory")
-        return demo_model.detect(body, kind)
+        return stand_in.detect(body, kind)
 
     h.model.special[digest(killer)] = the_invocation_is_killed
 
@@ -290,10 +289,10 @@ def test_a_warm_environment_is_never_starved_by_an_image_with_150000_pages(warm:
     rounds = [
         {
             "starve/pages.tif": pages.read_bytes(),
-            **{f"starve/first-{n}.jpg": make.jpeg(380 + n, 240) for n in range(4)},
+            **{f"starve/first-{n}.jpg": pictures.jpeg(380 + n, 240) for n in range(4)},
         },
-        {f"starve/second-{n}.jpg": make.jpeg(390 + n, 240) for n in range(4)},
-        {f"starve/third-{n}.jpg": make.jpeg(400 + n, 240) for n in range(4)},
+        {f"starve/second-{n}.jpg": pictures.jpeg(390 + n, 240) for n in range(4)},
+        {f"starve/third-{n}.jpg": pictures.jpeg(400 + n, 240) for n in range(4)},
     ]
     assert h.stack.invoker is not None
     cold_before = h.stack.invoker.cold_starts

@@ -1,6 +1,6 @@
 """The core promise, run the way Lambda runs the function: every invocation in a fresh process with the
 function's environment (set before the interpreter starts), killed above its memory size or past its timeout
-(``inferctl/local/emulator/isolation.py``), on the embedded stack's queue with its redrive.
+(``inferctl/emulator/isolation.py``), on the embedded stack's queue with its redrive.
 
 Promise: every image ends with exactly one outcome (a result for its newest version, an error document that
 says why, or a dead letter for a failure that may pass), within the function's memory and time, and no
@@ -18,16 +18,15 @@ from typing import Any
 
 import pytest
 
-from inferctl.local.demo import detector as demo_model
-from inferctl.local.emulator.resources import notification_configuration
-from inferctl.local.models.base import ModelFault, Trickled
+from inferctl.emulator.models import stand_in
+from inferctl.emulator.models.base import ModelFault, Trickled
+from inferctl.emulator.resources import notification_configuration
 from inferctl.stack import backfill
 from inferctl.stack.outcomes import read_result
 from lambdas.inference.core import errors
 from lambdas.inference.core.errors import PermanentError
 from lambdas.inference.images import read_header
-from tests.support import corpus
-from tests.support import images as make
+from tests.support import corpus, pictures
 from tests.support.faithful import (
     MEMORY_MB,
     MUTATIONS_PER_BASE,
@@ -72,7 +71,7 @@ def test_ten_progressive_photos_in_one_batch_stay_within_the_functions_memory(ro
 def test_a_progressive_jpeg_too_large_to_decode_is_an_error_document_not_a_kill(roomy: Harness):
     # GIVEN the 2.1 MB progressive 13376 x 13376 4:4:4 JPEG (1.07 GB of coefficients) beside an ordinary photo
     huge = corpus.huge_progressive_jpeg().read_bytes()
-    neighbours = {"ordinary.jpg": make.jpeg(640, 480)}
+    neighbours = {"ordinary.jpg": pictures.jpeg(640, 480)}
 
     states = roomy.run({"huge.jpg": huge, **neighbours})
 
@@ -114,7 +113,7 @@ def riskiest_mutations() -> list[Mutation]:
 def test_the_fuzz_corpuss_riskiest_images_end_with_one_outcome_each_and_no_kill(roomy: Harness):
     # GIVEN 48 mutated images of every format and coding, mixed with ordinary photos (five batches of ten)
     mutated = {m.name: m.data for m in riskiest_mutations()}
-    neighbours = {f"ordinary-{n}.jpg": make.jpeg(320 + n, 240) for n in range(2)}
+    neighbours = {f"ordinary-{n}.jpg": pictures.jpeg(320 + n, 240) for n in range(2)}
 
     states = roomy.run({**mutated, **neighbours})
 
@@ -146,7 +145,7 @@ def test_small_files_that_declare_huge_images_end_with_one_outcome_each_without_
         if not base.startswith("webp")
         for size in (9000, 12000, 20000)
     }
-    neighbours = {f"ordinary-{n}.jpg": make.jpeg(320 + n, 240) for n in range(2, 10)}
+    neighbours = {f"ordinary-{n}.jpg": pictures.jpeg(320 + n, 240) for n in range(2, 10)}
 
     states = roomy.run({**declared, **neighbours})
 
@@ -167,7 +166,7 @@ def test_small_files_that_declare_huge_images_end_with_one_outcome_each_without_
 
 
 def test_a_plain_two_page_tiff_gets_a_result_from_its_first_page(roomy: Harness):
-    pages = [make.picture(640, 480, color=(200, 40, 40)), make.picture(640, 480, color=(40, 40, 200))]
+    pages = [pictures.picture(640, 480, color=(200, 40, 40)), pictures.picture(640, 480, color=(40, 40, 200))]
     buffer = io.BytesIO()
     pages[0].save(buffer, format="TIFF", save_all=True, append_images=pages[1:])
 
@@ -203,8 +202,12 @@ def test_what_sits_at_a_result_key_without_the_functions_mark_is_never_trusted_n
         ("big.jpg.json", oversized),
     ):
         s3.put_object(Bucket=bucket, Key=prefix + name, Body=body)
-    taken = {"forged.jpg": make.jpeg(300, 200), "notes.jpg": make.jpeg(310, 200), "big.jpg": make.jpeg(320, 200)}
-    neighbours = {"fine.jpg": make.jpeg(330, 200)}
+    taken = {
+        "forged.jpg": pictures.jpeg(300, 200),
+        "notes.jpg": pictures.jpeg(310, 200),
+        "big.jpg": pictures.jpeg(320, 200),
+    }
+    neighbours = {"fine.jpg": pictures.jpeg(330, 200)}
 
     states = roomy.run({**taken, **neighbours})
 
@@ -227,7 +230,7 @@ def test_what_sits_at_a_result_key_without_the_functions_mark_is_never_trusted_n
 
 
 def test_model_answers_are_bounded_and_a_loading_model_is_waited_for(roomy: Harness):
-    huge_answer, many_boxes, loading = make.jpeg(300, 210), make.jpeg(300, 220), make.jpeg(300, 230)
+    huge_answer, many_boxes, loading = pictures.jpeg(300, 210), pictures.jpeg(300, 220), pictures.jpeg(300, 230)
     rows = [[float(n % 7), 0.9 - (n % 1000) / 2000, 0.1, 0.1, 0.2, 0.2] for n in range(400_000)]  # ~11 MB
     roomy.model.special[digest(huge_answer)] = lambda body, kind: {"prediction": rows}
     roomy.model.special[digest(many_boxes)] = lambda body, kind: {"prediction": rows[:20_000]}  # ~0.6 MB
@@ -235,10 +238,10 @@ def test_model_answers_are_bounded_and_a_loading_model_is_waited_for(roomy: Harn
     def servable_not_found_once(body: bytes, kind: str) -> Any:
         if roomy.model.count(loading) == 1:
             raise ModelFault("rejected", "Servable not found for request: Latest(model)", status=404)
-        return demo_model.detect(body, kind)
+        return stand_in.detect(body, kind)
 
     roomy.model.special[digest(loading)] = servable_not_found_once
-    neighbours = {"plain.jpg": make.jpeg(300, 240)}
+    neighbours = {"plain.jpg": pictures.jpeg(300, 240)}
 
     states = roomy.run(
         {"huge-answer.jpg": huge_answer, "many-boxes.jpg": many_boxes, "loading.jpg": loading, **neighbours}
@@ -271,7 +274,7 @@ def two_environments() -> Iterator[Harness]:
 def test_a_reprocess_message_in_flight_never_replaces_the_newer_versions_result(two_environments: Harness):
     h, s3 = two_environments, two_environments.target.client("s3")
     key = h.target.input_prefix + "race/reprocess.jpg"
-    v1_data, v2_data = make.jpeg(321, 240), make.jpeg(322, 240)
+    v1_data, v2_data = pictures.jpeg(321, 240), pictures.jpeg(322, 240)
     gate = Gate(h.model, v1_data, hold_call=2)  # the re-run of v1 waits at the model
     with h.trigger():
         v1 = s3.put_object(Bucket=h.target.bucket, Key=key, Body=v1_data)["VersionId"]
@@ -302,7 +305,7 @@ EARLIER, LATER = "00617F08299329D189", "617f08299329d189"
 def test_the_later_sequencer_wins_by_s3s_rule_when_two_versions_race(two_environments: Harness):
     h, s3, sqs = two_environments, two_environments.target.client("s3"), two_environments.target.client("sqs")
     bucket, key = h.target.bucket, h.target.input_prefix + "race/sequencer.jpg"
-    v1_data, v2_data = make.jpeg(323, 240), make.jpeg(324, 240)
+    v1_data, v2_data = pictures.jpeg(323, 240), pictures.jpeg(324, 240)
     gate = Gate(h.model, v1_data, hold_call=1)
     # The events are sent by hand (the bucket's route is off for this test) with sequencers of two lengths
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
@@ -359,12 +362,12 @@ def short_timeout() -> Iterator[Harness]:
 
 def test_a_trickling_model_fails_its_own_image_only(short_timeout: Harness):
     h = short_timeout
-    slow = make.jpeg(301, 240)
+    slow = pictures.jpeg(301, 240)
     # Five bytes a second: every socket read gets a byte well inside its 3 s read timeout; the whole answer
     # (about 120 bytes) would take 24 s, the function has 6.
     answer = {"prediction": [[0.0, 0.9, 0.1, 0.1, 0.6, 0.6], [1.0, 0.8, 0.2, 0.2, 0.7, 0.7]] * 2}
     h.model.special[digest(slow)] = lambda body, kind: Trickled(answer, 0.2)
-    neighbours = {f"fine-{n}.jpg": make.jpeg(310 + n, 240) for n in range(4)}
+    neighbours = {f"fine-{n}.jpg": pictures.jpeg(310 + n, 240) for n in range(4)}
     for data in neighbours.values():  # they answer at once: only the trickle is slow (the demo model's pixel
         h.model.special[digest(data)] = lambda body, kind: answer  # analysis, under a busy machine's load, was too)
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import time
 
-from inferctl.local.burst import small_jpeg
-from inferctl.local.demo import detector as demo_model
-from inferctl.local.demo.run import demo_config, demo_models
-from inferctl.local.emulator.stack import embedded_stack
-from inferctl.local.models.base import LocalLifecycle
-from inferctl.local.models.rekognition import STAND_IN_ARN
-from inferctl.stack import uploads as images
+from inferctl.emulator.models import stand_in
+from inferctl.emulator.models.base import LocalLifecycle
+from inferctl.emulator.models.rekognition import STAND_IN_ARN
+from inferctl.emulator.stack import embedded_stack
+from inferctl.scenarios.burst import small_jpeg
+from inferctl.scenarios.demo.run import demo_config, demo_models
+from inferctl.stack import uploads
 from inferctl.stack.outcomes import dead_letters
 from inferctl.stack.target import from_outputs
 from lambdas.controller.decide import START, STOP
@@ -27,7 +27,7 @@ class CountingModel:
 
     def __call__(self, data: bytes, content_type: str) -> object:
         self.calls += 1
-        return demo_model.detect(data, content_type)
+        return stand_in.detect(data, content_type)
 
 
 def wait_until(condition, timeout: float, what: str) -> None:
@@ -57,8 +57,8 @@ def test_60_images_uploaded_while_the_model_is_stopped_wait_get_started_for_and_
         target = from_outputs(stack.session, stack.state(), None, "embedded")
         # The controller has seen the stopped model and paused the trigger before anything arrives.
         wait_until(lambda: not stack.mapping.enabled, 10, "the trigger to be paused")
-        uploads = images.upload_many(target, items, progress=False)
-        found = images.wait_for(target, [u.key for u in uploads], timeout=300, progress=False, poll_seconds=1)
+        sent = uploads.upload_many(target, items, progress=False)
+        found = uploads.wait_for(target, [u.key for u in sent], timeout=300, progress=False, poll_seconds=1)
         letters = dead_letters(stack.client("sqs"), stack.resources.dead_letter_queue_url)
         # Idle for modelIdleMinutes: the controller pauses the trigger and stops the model.
         wait_until(lambda: lifecycle.status == "STOPPED" and lifecycle.stops == 1, 60, "the idle model to stop")
@@ -87,7 +87,7 @@ def test_a_stack_deployed_without_a_model_keeps_images_waiting_until_one_is_set(
     with embedded_stack(config, demo_models(model), controller_seconds=0.5) as stack:
         target = from_outputs(stack.session, stack.state(), None, "embedded")
         assert stack.mapping.enabled is False  # deployed paused, as the CDK stack deploys it
-        uploads = images.upload_many(target, items, progress=False)
+        sent = uploads.upload_many(target, items, progress=False)
         seen = len(stack.decisions)
         deadline = time.monotonic() + 60
         while len(stack.decisions) < seen + 3 and time.monotonic() < deadline:
@@ -108,7 +108,7 @@ def test_a_stack_deployed_without_a_model_keeps_images_waiting_until_one_is_set(
         lambda_client.update_function_configuration(
             FunctionName=stack.function.name, Environment={"Variables": variables}
         )
-        found = images.wait_for(target, [u.key for u in uploads], timeout=120, progress=False, poll_seconds=1)
+        found = uploads.wait_for(target, [u.key for u in sent], timeout=120, progress=False, poll_seconds=1)
         letters = dead_letters(sqs, stack.resources.dead_letter_queue_url)
         receive_counts = dict(stack.trigger.stats.receive_counts)
 
@@ -120,7 +120,7 @@ def test_a_stack_deployed_without_a_model_keeps_images_waiting_until_one_is_set(
 
 def test_the_model_commands_show_start_and_stop_the_embedded_model(tmp_path, capsys):
     from inferctl.cli import main
-    from inferctl.local.emulator.stack import write_state
+    from inferctl.emulator.stack import write_state
 
     config = demo_config({"backend": "rekognition", "retryDelayMaxSeconds": 2})
     lifecycle = LocalLifecycle("STOPPED", start_seconds=1.0, stop_seconds=0.5)
@@ -154,7 +154,7 @@ def test_the_model_commands_show_start_and_stop_the_embedded_model(tmp_path, cap
 
 
 def test_the_demo_shows_an_auto_start(tmp_path, capsys):
-    from inferctl.local.demo.run import run_demo
+    from inferctl.scenarios.demo.run import run_demo
 
     assert run_demo(None, tmp_path / "demo", {}, timeout=120, auto_start=True) == 0
     err = capsys.readouterr().err
@@ -166,8 +166,8 @@ def test_serves_model_stops_and_starts_taking_its_emulated_time(tmp_path, capsys
     """``inferctl serve`` gives its Rekognition model the lifecycle ``served_lifecycles`` returns: ``model stop``
     and ``model start`` work on it (they failed with "changing state already" when it had none)."""
     from inferctl import cli
-    from inferctl.local.demo.run import served_lifecycles
-    from inferctl.local.emulator.stack import write_state
+    from inferctl.emulator.stack import write_state
+    from inferctl.scenarios.demo.run import served_lifecycles
 
     lifecycles = served_lifecycles()
     with embedded_stack(demo_config({"backend": "rekognition"}), demo_models(), lifecycles=lifecycles) as stack:

@@ -15,15 +15,15 @@ import pytest
 
 from inferctl import cli
 from inferctl.cli import common
-from inferctl.local.demo import detector as demo_model
-from inferctl.local.demo.reviewer import review_all
-from inferctl.local.demo.run import demo_config
-from inferctl.local.emulator.stack import embedded_stack, write_state
-from inferctl.local.models.base import LocalModel
+from inferctl.emulator.models import stand_in
+from inferctl.emulator.models.base import LocalModel
+from inferctl.emulator.stack import embedded_stack, write_state
+from inferctl.scenarios.demo.reviewer import review_all
+from inferctl.scenarios.demo.run import demo_config
 from inferctl.stack import uploads
 from inferctl.stack.review_server import ReviewServer
 from inferctl.stack.target import Target, embedded
-from tests.support import images
+from tests.support import pictures
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,16 +88,16 @@ COMMANDS = [
 @pytest.fixture(scope="module")
 def stack_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("iam")
-    models: dict[str, LocalModel] = {"stand-in-shapes": demo_model.detect}
+    models: dict[str, LocalModel] = {"stand-in-shapes": stand_in.detect}
     with embedded_stack(demo_config(), models, log_path=folder / "lambda.log", capture_stdout=True) as stack:
         write_state(stack, folder / "embedded.json")
         photos = folder / "photos"
         photos.mkdir()
-        (photos / "one.jpg").write_bytes(images.jpeg(320, 240))
-        (photos / "two.png").write_bytes(images.png(200, 160))
+        (photos / "one.jpg").write_bytes(pictures.jpeg(320, 240))
+        (photos / "two.png").write_bytes(pictures.png(200, 160))
         # results on both sides of a moment, for `drift --split` and `review` to find
         target = embedded(folder / "embedded.json")
-        for name, data in (("iam/before.jpg", images.jpeg(330, 240)), ("iam/after.jpg", images.jpeg(340, 240))):
+        for name, data in (("iam/before.jpg", pictures.jpeg(330, 240)), ("iam/after.jpg", pictures.jpeg(340, 240))):
             (uploaded,) = uploads.upload_many(target, [(name, data)], progress=False)
             assert uploads.wait_for(target, [uploaded.key], timeout=60, progress=False)[uploaded.key].state == "ok"
             if name == "iam/before.jpg":

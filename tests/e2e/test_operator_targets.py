@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 
 from inferctl import cli
-from inferctl.local.demo.run import demo_config, demo_models
-from inferctl.local.emulator.stack import embedded_stack, write_state
+from inferctl.emulator.stack import embedded_stack, write_state
+from inferctl.scenarios.demo.run import demo_config, demo_models
 from inferctl.stack import uploads
 from inferctl.stack.spend import spend
 from inferctl.stack.target import embedded

@@ -24,11 +24,10 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from inferctl import cli
-from inferctl.local.demo.run import demo_config, demo_models
-from inferctl.local.emulator.stack import EmbeddedStack, embedded_stack, write_state
+from inferctl.emulator.stack import EmbeddedStack, embedded_stack, write_state
 from inferctl.samples import demo_samples
-from inferctl.stack import tables
-from inferctl.stack import uploads as operations
+from inferctl.scenarios.demo.run import demo_config, demo_models
+from inferctl.stack import tables, uploads
 from inferctl.stack.target import from_outputs
 from tests.support.logs import settled_results
 
@@ -86,9 +85,9 @@ def run(
             state = folder / "embedded.json"
             write_state(stack, state)  # the table is copied beside it, where `inferctl query --embedded` looks
             target = from_outputs(stack.session, json.loads(state.read_text(encoding="utf-8")), None, "embedded")
-            operations.upload_many(target, items, progress=False)
+            uploads.upload_many(target, items, progress=False)
             keys = [stack.config.input_prefix + key for key, _ in items]
-            found = operations.wait_for(target, keys, timeout=90, progress=False)
+            found = uploads.wait_for(target, keys, timeout=90, progress=False)
             yield stack, (target, found)
     finally:
         calls.uninstall()

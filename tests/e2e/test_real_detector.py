@@ -1,4 +1,4 @@
-"""The embedded stack's real detector (OpenCV's Haar cascades, ``inferctl/local/models/cascade.py``) on real
+"""The embedded stack's real detector (OpenCV's Haar cascades, ``inferctl/emulator/models/cascade.py``) on real
 photographs (``inferctl/photos``), through the real handler and both backends' emulations:
 
 - what it accepts at the default threshold is what a person sees in each photo (each accepted box overlaps a
@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from inferctl.local.demo.run import demo_config, demo_models, run_demo
-from inferctl.local.emulator.stack import embedded_stack
-from inferctl.local.models import cascade
-from inferctl.local.models.base import DETECTOR_ID
+from inferctl.emulator.models import cascade
+from inferctl.emulator.models.base import DETECTOR_ID
+from inferctl.emulator.stack import embedded_stack
 from inferctl.photos import TRUTH, photo_samples
+from inferctl.scenarios.demo.run import demo_config, demo_models, run_demo
 from inferctl.stack import uploads
 from inferctl.stack.target import from_outputs
 

@@ -21,11 +21,11 @@ import pytest
 
 from inferctl import cli, samples
 from inferctl.console import rgb
+from inferctl.emulator.stack import embedded_stack, write_state
 from inferctl.evaluation.groundtruth import read_manifest
 from inferctl.evaluation.matching import iou
-from inferctl.local.demo.run import demo_config, demo_models
-from inferctl.local.emulator.stack import embedded_stack, write_state
-from inferctl.stack import backfill, review, uploads
+from inferctl.scenarios.demo.run import demo_config, demo_models
+from inferctl.stack import backfill, review_session, uploads
 from inferctl.stack.review_server import ReviewServer
 from inferctl.stack.target import Target, from_outputs
 
@@ -94,7 +94,7 @@ def verdicts(
 def server(world: tuple[Target, Truth, Path]) -> Iterator[ReviewServer]:
     target, _, folder = world
     thresholds = backfill.live_settings(target).thresholds
-    session, resumed = review.open_session(target, thresholds, folder / "session.json", budget=BUDGET, seed=7)
+    session, resumed = review_session.open_session(target, thresholds, folder / "session.json", budget=BUDGET, seed=7)
     assert not resumed
     with ReviewServer(target, session, manifest=folder / "reviewed.manifest").running() as running:
         yield running

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from inferctl import cli
-from inferctl.local.demo import detector as demo_model
-from inferctl.local.demo.run import demo_config
-from inferctl.local.emulator.stack import EmbeddedStack, embedded_stack, write_state
-from inferctl.local.models.base import LocalModel, ModelFault
+from inferctl.emulator.models import stand_in
+from inferctl.emulator.models.base import LocalModel, ModelFault
+from inferctl.emulator.stack import EmbeddedStack, embedded_stack, write_state
+from inferctl.scenarios.demo.run import demo_config
 from stacks.definitions import SMOKE_FOLDER
 
 
@@ -24,7 +24,7 @@ class SwitchableModel:
     def __call__(self, body: bytes, content_type: str) -> Any:
         if self.fault:
             raise ModelFault(self.fault, "the model is broken for this test")
-        return demo_model.detect(body, content_type)
+        return stand_in.detect(body, content_type)
 
 
 @pytest.fixture(scope="module")

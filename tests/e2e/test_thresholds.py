@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 
 from inferctl import cli
+from inferctl.emulator.stack import EmbeddedStack, embedded_stack, write_state
 from inferctl.evaluation import whatif
-from inferctl.local.demo.run import demo_config, demo_models
-from inferctl.local.emulator.stack import EmbeddedStack, embedded_stack, write_state
 from inferctl.samples import demo_samples
-from inferctl.stack import configuration
-from inferctl.stack import uploads as images
+from inferctl.scenarios.demo.run import demo_config, demo_models
+from inferctl.stack import configuration, uploads
 from inferctl.stack.target import Target, from_outputs
 from lambdas.inference.core.rules import ConfigError
 from lambdas.inference.core.thresholds import Thresholds
@@ -37,9 +36,9 @@ def upload_scenes(target: Target, trailer: bytes = b"") -> dict[str, Any]:
     """The demo's scenes; ``trailer`` after the image data changes the bytes (a new ETag: new work even where
     moto's notifications carry no version), not the pixels the model sees."""
     items = [(sample.key, sample.data + trailer) for sample in demo_samples() if "broken" not in sample.key]
-    uploads = images.upload_many(target, items, progress=False)
-    versions = {u.key: u.version_id for u in uploads}
-    found = images.wait_for(target, list(versions), timeout=60, progress=False, versions=versions)
+    sent = uploads.upload_many(target, items, progress=False)
+    versions = {u.key: u.version_id for u in sent}
+    found = uploads.wait_for(target, list(versions), timeout=60, progress=False, versions=versions)
     return {key: state.document for key, state in found.items()}
 
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from inferctl.local.burst import small_jpeg
-from inferctl.local.demo.run import demo_config, demo_models
-from inferctl.local.emulator.clock import EmulatedClock
-from inferctl.local.emulator.stack import embedded_stack
-from inferctl.local.models.base import LocalLifecycle
-from inferctl.local.models.rekognition import STAND_IN_ARN
-from inferctl.stack import backfill
-from inferctl.stack import uploads as images
+from inferctl.emulator.clock import EmulatedClock
+from inferctl.emulator.models.base import LocalLifecycle
+from inferctl.emulator.models.rekognition import STAND_IN_ARN
+from inferctl.emulator.stack import embedded_stack
+from inferctl.scenarios.burst import small_jpeg
+from inferctl.scenarios.demo.run import demo_config, demo_models
+from inferctl.stack import backfill, uploads
 from inferctl.stack.outcomes import dead_letters
 from inferctl.stack.target import from_outputs
 from lambdas.controller.decide import Decision
@@ -60,8 +59,8 @@ def test_images_waiting_30_days_on_a_stopped_model_are_all_processed_when_it_sta
     ) as stack:
         target = from_outputs(stack.session, stack.state(), None, "embedded")
         decisions.wait(lambda seen: bool(seen) and not seen[-1].trigger_enabled)
-        uploads = images.upload_many(target, [(f"patient/{n:02d}.jpg", small_jpeg(n)) for n in range(IMAGES)], False)
-        keys = [upload.key for upload in uploads]
+        sent = uploads.upload_many(target, [(f"patient/{n:02d}.jpg", small_jpeg(n)) for n in range(IMAGES)], False)
+        keys = [upload.key for upload in sent]
         # (a long poll under way when the trigger was paused may have taken one or two: they back off, and wait)
         decisions.wait(lambda seen: seen[-1].waiting >= IMAGES - 2)
 
@@ -83,7 +82,7 @@ def test_images_waiting_30_days_on_a_stopped_model_are_all_processed_when_it_sta
 
         # ... and when the model is started, each gets its result
         assert lifecycle.start(1) is None
-        found = images.wait_for(target, keys, timeout=120, progress=False, poll_seconds=0.5)
+        found = uploads.wait_for(target, keys, timeout=120, progress=False, poll_seconds=0.5)
         letters = dead_letters(stack.client("sqs"), stack.resources.dead_letter_queue_url)
 
     assert {key: state.state for key, state in found.items()} == dict.fromkeys(keys, "ok")

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inferctl.local.emulator.resources import ACCESS_LOG_PREFIX, ACCOUNT, Resources, provision
+from inferctl.emulator.resources import ACCESS_LOG_PREFIX, ACCOUNT, Resources, provision
 from stacks.config import StackConfig
 from stacks.definitions import KEY_POLICY_SID
 from tests.infrastructure.synth import Synthesized, synth

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from lambdas.inference.core import outcome_table
-from stacks import outcome_definitions as defs
+from stacks import outcome_definitions
 from stacks.analytics import catalog_name
 from tests.infrastructure.synth import Synthesized, synth
 
@@ -58,7 +58,10 @@ def test_firehose_converts_rows_to_parquet_by_day_with_the_tables_schema_encrypt
     assert destination["BucketARN"] == arn(default, outcomes.bucket)
     assert destination["Prefix"] == "rows/day=!{timestamp:yyyy-MM-dd}/"
     assert destination["ErrorOutputPrefix"].startswith("errors/!{firehose:error-output-type}/")
-    assert destination["BufferingHints"] == {"IntervalInSeconds": defs.BUFFER_SECONDS, "SizeInMBs": defs.BUFFER_MB}
+    assert destination["BufferingHints"] == {
+        "IntervalInSeconds": outcome_definitions.BUFFER_SECONDS,
+        "SizeInMBs": outcome_definitions.BUFFER_MB,
+    }
     assert destination["EncryptionConfiguration"]["KMSEncryptionConfig"]["AWSKMSKeyARN"] == arn(
         default, default.stack.ingest.key
     )
@@ -106,14 +109,16 @@ def test_the_inventory_lists_the_input_prefix_daily_in_parquet_where_its_table_r
     assert inventory["Prefix"] == "test_images/"
     assert inventory["Destination"]["Format"] == "Parquet"
     assert inventory["Destination"]["BucketArn"] == arn(default, outcomes.bucket)
-    assert inventory["Destination"]["Prefix"] == defs.INVENTORY_PREFIX
-    assert set(defs.INVENTORY_FIELDS) <= set(inventory["OptionalFields"])
+    assert inventory["Destination"]["Prefix"] == outcome_definitions.INVENTORY_PREFIX
+    assert set(outcome_definitions.INVENTORY_FIELDS) <= set(inventory["OptionalFields"])
     (table,) = [
         t["Properties"]["TableInput"]
         for t in default.resources("AWS::Glue::Table").values()
         if t["Properties"]["TableInput"]["Name"] == "inventory"
     ]
-    assert [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]] == list(defs.INVENTORY_COLUMNS)
+    assert [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]] == list(
+        outcome_definitions.INVENTORY_COLUMNS
+    )
     assert table["StorageDescriptor"]["InputFormat"].endswith("SymlinkTextInputFormat")
     assert table["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
     assert table["Parameters"]["projection.dt.format"] == "yyyy-MM-dd-HH-mm"
@@ -217,7 +222,9 @@ def test_the_resend_machine_reads_only_its_lists_sends_only_to_the_queue_and_pac
     definition = json.loads(machine["Properties"]["DefinitionString"])
     assert machine["Properties"]["DefinitionSubstitutions"]["QueueUrl"] == ref(default, default.stack.ingest.queue)
     capacity = default.stack.config.model_capacity  # Rekognition: 1 inference unit, 5 images a second
-    assert definition == defs.resend_definition("${QueueUrl}", defs.resend_concurrency(capacity))
+    assert definition == outcome_definitions.resend_definition(
+        "${QueueUrl}", outcome_definitions.resend_concurrency(capacity)
+    )
     assert machine["Properties"]["TracingConfiguration"] == {"Enabled": True}
     assert machine["Properties"]["LoggingConfiguration"]["Level"] == "ALL"
     statements = policy_statements(default, outcomes.state_machine.role)

@@ -1,5 +1,5 @@
 """The Lambda-faithful harness: the embedded stack's queue with its redrive, every invocation run the way Lambda
-runs it (``inferctl/local/emulator/isolation.py``: a process per execution environment, the function's environment
+runs it (``inferctl/emulator/isolation.py``: a process per execution environment, the function's environment
 set before the interpreter starts, killed above its memory size or past its timeout), the demo model behind it
 with a behaviour chosen per image, and the checks the core promise asks of each image's neighbours."""
 
@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inferctl.local.demo import detector as demo_model
-from inferctl.local.demo.run import demo_config
-from inferctl.local.emulator.stack import EmbeddedStack, embedded_stack
-from inferctl.stack import uploads as operations
+from inferctl.emulator.models import stand_in
+from inferctl.emulator.stack import EmbeddedStack, embedded_stack
+from inferctl.scenarios.demo.run import demo_config
+from inferctl.stack import uploads
 from inferctl.stack.deadletters import inspect_dlq
 from inferctl.stack.outcomes import ImageState, dead_letters
 from inferctl.stack.target import Target, from_outputs
@@ -45,7 +45,7 @@ class Model:
         with self.lock:
             self.calls[key] = self.calls.get(key, 0) + 1
         behaviour = self.special.get(key)
-        return behaviour(body, content_type) if behaviour else demo_model.detect(body, content_type)
+        return behaviour(body, content_type) if behaviour else stand_in.detect(body, content_type)
 
     def count(self, data: bytes) -> int:
         return self.calls.get(digest(data), 0)
@@ -74,9 +74,9 @@ class Harness:
         """Upload everything first (one batch when it fits), then let the trigger work until all have settled."""
         before = len(self.stack.invocations)
         self.since = size(self.log)
-        keys = [u.key for u in operations.upload_many(self.target, list(items.items()), progress=False)]
+        keys = [u.key for u in uploads.upload_many(self.target, list(items.items()), progress=False)]
         with self.trigger():
-            states = operations.wait_for(self.target, keys, timeout, progress=False, poll_seconds=0.25)
+            states = uploads.wait_for(self.target, keys, timeout, progress=False, poll_seconds=0.25)
         self.reports = self.stack.invocations[before:]
         return {key.removeprefix(self.target.input_prefix): state for key, state in states.items()}
 
@@ -162,11 +162,11 @@ class Gate:
         if self.model.count(self.data) == self.hold_call:
             self.entered.set()
             assert self.release.wait(60), "the gate was never released"
-        return demo_model.detect(body, kind)
+        return stand_in.detect(body, kind)
 
 
 def wait_for_version(h: Harness, key: str, version: str | None, timeout: float = 60) -> None:
-    states = operations.wait_for(h.target, [key], timeout, progress=False, poll_seconds=0.2, versions={key: version})
+    states = uploads.wait_for(h.target, [key], timeout, progress=False, poll_seconds=0.2, versions={key: version})
     assert states[key].state == "ok", states[key]
 
 

@@ -10,8 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from lambdas.inference.core import errors
-from tests.support import corpus
-from tests.support import images as make
+from tests.support import corpus, pictures
 
 SEED = 20261123
 # What a file's own trouble may end as: an error document with one of these codes
@@ -42,24 +41,24 @@ class Mutation:
 
 
 def bases() -> dict[str, bytes]:
-    picture = make.picture(96, 80)
+    picture = pictures.picture(96, 80)
     return {
-        "jpeg": make.encode(picture, "JPEG", quality=80),
-        "jpeg-progressive": make.encode(picture, "JPEG", quality=80, progressive=True, subsampling=0),
+        "jpeg": pictures.encode(picture, "JPEG", quality=80),
+        "jpeg-progressive": pictures.encode(picture, "JPEG", quality=80, progressive=True, subsampling=0),
         "jpeg-multi-scan": corpus.multi_scan_baseline(picture),
-        "jpeg-progressive-cmyk": make.encode(picture.convert("CMYK"), "JPEG", progressive=True),
+        "jpeg-progressive-cmyk": pictures.encode(picture.convert("CMYK"), "JPEG", progressive=True),
         "png-interlaced": corpus.interlaced_png(picture),
         "png-rgba-interlaced": corpus.interlaced_png(picture.convert("RGBA")),
-        "gif-interlaced": make.encode(picture.convert("P"), "GIF", interlace=True),
-        "webp-lossless-alpha": make.encode(picture.convert("RGBA"), "WEBP", lossless=True),
-        "png": make.encode(picture, "PNG"),
-        "png-rgba": make.encode(picture.convert("RGBA"), "PNG"),
-        "gif": make.encode(picture.convert("P"), "GIF"),
-        "gif-animated": make.animated_gif(3),
-        "tiff": make.encode(picture, "TIFF"),
-        "tiff-multipage": make.multipage_tiff(),
-        "webp": make.encode(picture, "WEBP"),
-        "bmp": make.encode(picture, "BMP"),
+        "gif-interlaced": pictures.encode(picture.convert("P"), "GIF", interlace=True),
+        "webp-lossless-alpha": pictures.encode(picture.convert("RGBA"), "WEBP", lossless=True),
+        "png": pictures.encode(picture, "PNG"),
+        "png-rgba": pictures.encode(picture.convert("RGBA"), "PNG"),
+        "gif": pictures.encode(picture.convert("P"), "GIF"),
+        "gif-animated": pictures.animated_gif(3),
+        "tiff": pictures.encode(picture, "TIFF"),
+        "tiff-multipage": pictures.multipage_tiff(),
+        "webp": pictures.encode(picture, "WEBP"),
+        "bmp": pictures.encode(picture, "BMP"),
     }
 
 

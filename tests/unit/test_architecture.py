@@ -166,14 +166,18 @@ FLOORS = [
     # the operator tool: commands on top, then the embedded stack, then stack operations, then pure evaluation
     ("inferctl", ("tests", "benchmarks", "app")),
     ("inferctl.cli", ("lambdas", "stacks")),  # a command calls its logic, never past it
-    ("inferctl.local", ("inferctl.cli",)),
-    ("inferctl.stack", ("inferctl.cli", "inferctl.local")),
-    ("inferctl.evaluation", ("inferctl.cli", "inferctl.local", "inferctl.stack")),
-    ("inferctl.console", ("inferctl.cli", "inferctl.local", "inferctl.stack")),
-    ("inferctl.pricing", ("inferctl.cli", "inferctl.local", "inferctl.stack")),
-    ("inferctl.samples", ("inferctl.cli", "inferctl.local", "inferctl.stack")),
+    # scenarios (the demo, the fault run, the burst) stand on both the stack operations and the emulator
+    ("inferctl.scenarios", ("inferctl.cli",)),
+    # the embedded AWS (moto's server, the trigger, the local model services) knows nothing of what runs on it
+    ("inferctl.emulator", ("inferctl.cli", "inferctl.scenarios", "inferctl.stack")),
+    # stack operations work on any stack by its outputs: the emulator is never needed to reach one
+    ("inferctl.stack", ("inferctl.cli", "inferctl.scenarios", "inferctl.emulator")),
+    ("inferctl.evaluation", ("inferctl.cli", "inferctl.scenarios", "inferctl.emulator", "inferctl.stack")),
+    ("inferctl.console", ("inferctl.cli", "inferctl.scenarios", "inferctl.emulator", "inferctl.stack")),
+    ("inferctl.pricing", ("inferctl.cli", "inferctl.scenarios", "inferctl.emulator", "inferctl.stack")),
+    ("inferctl.samples", ("inferctl.cli", "inferctl.scenarios", "inferctl.emulator", "inferctl.stack")),
     # unit tests: the code under test, not the emulator or the benchmarks
-    ("tests.unit", ("inferctl.local", "benchmarks")),
+    ("tests.unit", ("inferctl.scenarios", "inferctl.emulator", "benchmarks")),
 ]
 
 
@@ -215,3 +219,42 @@ def test_each_command_is_a_module_named_as_the_command():
     (commands,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
     names = set(commands.choices)
     assert {command.__name__.rsplit(".", 1)[1].replace("_", "-") for command in COMMANDS} == names
+
+
+def renamed_module_imports(name: str, path: Path, known: set[str]) -> list[str]:
+    """``from P import m as x`` and ``import P.m as x`` where ``m`` is a project module: the reader meets ``x`` and
+    has to look up which module it is."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [f"import {a.name} as {a.asname}" for a in node.names if a.asname and a.name in known]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            found += [
+                f"from {base} import {a.name} as {a.asname}"
+                for a in node.names
+                if a.asname and a.asname != a.name and f"{base}.{a.name}" in known
+            ]
+    return found
+
+
+def test_no_project_module_is_renamed_on_import():
+    modules = project_modules()
+    known = set(modules)
+    renamed = {name: found for name, path in modules.items() if (found := renamed_module_imports(name, path, known))}
+    assert renamed == {}
+
+
+def test_the_rename_finder_finds_a_renamed_module(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text(
+        "from inferctl.stack import uploads as images\nfrom inferctl.stack.uploads import wait_for as w\n"
+    )
+    known = {"inferctl.stack.uploads"}
+    assert renamed_module_imports("m", module, known) == ["from inferctl.stack import uploads as images"]

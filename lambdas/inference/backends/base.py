@@ -4,7 +4,7 @@ backends share.
 A backend is one module with a ``SPEC``: its settings (environment variables and context keys), the factory
 of its adapter, the IAM statements the function needs for it (``grants.py``), its capacity, and its model's
 control plane (``control.py``). How the embedded stack emulates each service lives with the operator tool
-(``inferctl/local/models``), never in the function's asset.
+(``inferctl/emulator/models``), never in the function's asset.
 """
 
 from __future__ import annotations

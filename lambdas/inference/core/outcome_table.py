@@ -252,7 +252,7 @@ LIMIT 50""",
 def with_current(sql: str) -> str:
     """One of the table's own queries with ``current_outcomes`` defined as its first WITH clause: plain text, for
     the stack's named queries (at synth, with no SQL parser). The operator tool parses whatever SQL it is given
-    (``inferctl/stack/sql.py``); a test checks that both give the same statement."""
+    (``inferctl/stack/dialect.py``); a test checks that both give the same statement."""
     if not re.search(rf"\b{CURRENT}\b", sql):
         return sql
     head = f"WITH {CURRENT} AS (\n{CURRENT_SQL}\n)"

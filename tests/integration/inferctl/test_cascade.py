@@ -11,8 +11,8 @@ from importlib import resources
 import pytest
 from PIL import Image
 
-from inferctl.local.models import cascade
-from inferctl.local.models.base import ModelFault
+from inferctl.emulator.models import cascade
+from inferctl.emulator.models.base import ModelFault
 
 
 def photo(name: str) -> bytes:

@@ -1,5 +1,5 @@
 """The emulator's S3 applies a PUT, its condition and its metadata as one step, as S3 does (moto alone does not:
-``inferctl/local/emulator/s3_atomic.py``). Made deterministic by widening moto's window between the check and the
+``inferctl/emulator/s3_atomic.py``). Made deterministic by widening moto's window between the check and the
 store, and between storing an object and setting its metadata."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from inferctl.local.emulator.resources import Resources, provision
+from inferctl.emulator.resources import Resources, provision
 from stacks.config import StackConfig
 
 WINDOW = 0.2
@@ -89,7 +89,7 @@ def test_environments_as_threads_print_each_metric_once(monkeypatch, capsys):
     from aws_lambda_powertools import Metrics
     from aws_lambda_powertools.metrics import MetricUnit
 
-    from inferctl.local.emulator.stack import _one_metric_store_at_a_time
+    from inferctl.emulator.stack import _one_metric_store_at_a_time
 
     metrics = Metrics(namespace="Test", service="test")
     serialize = metrics.provider.serialize_metric_set

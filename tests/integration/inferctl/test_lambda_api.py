@@ -11,8 +11,8 @@ import boto3
 import botocore.session
 import pytest
 
-from inferctl.local.emulator.lambda_api import LambdaApi, LocalFunction, LocalMapping
-from inferctl.local.emulator.services import LocalModels, local_services
+from inferctl.emulator.lambda_api import LambdaApi, LocalFunction, LocalMapping
+from inferctl.emulator.services import LocalModels, local_services
 from tests.support.paths import ROOT
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:q"

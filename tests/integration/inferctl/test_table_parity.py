@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from inferctl.evaluation import drift, sampling, whatif
-from inferctl.stack import backfill, questions, reconcile, sql, uploads
+from inferctl.stack import backfill, dialect, questions, reconcile, uploads
 from inferctl.stack.engines import LocalTable
 from inferctl.stack.tables import Source
 from inferctl.stack.target import Target
@@ -275,11 +275,11 @@ def test_the_named_queries_count_what_the_documents_and_rows_say(population, tar
 def test_every_statement_the_tools_sent_is_athenas_dialect(table):
     assert len(table.sent) > 20
     for text in table.sent:
-        athena = sql.for_athena(text)
-        sql.parse(athena)  # what Athena would receive reads again in its dialect
+        athena = dialect.for_athena(text)
+        dialect.parse(athena)  # what Athena would receive reads again in its dialect
     named = [query.sql for query in outcome_table.NAMED_QUERIES]
     for text in named:  # the stack's named queries (plain text at synth) are the tool's statements
-        assert sql.parse(outcome_table.with_current(text)) == sql.parse(sql.for_athena(text))
+        assert dialect.parse(outcome_table.with_current(text)) == dialect.parse(dialect.for_athena(text))
 
 
 def test_reconcile_finds_documents_without_a_row_and_sends_exactly_theirs(tmp_path):

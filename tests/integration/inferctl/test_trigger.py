@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inferctl.local.emulator.trigger import BatchReport, SqsTrigger
+from inferctl.emulator.trigger import BatchReport, SqsTrigger
 
 
 @pytest.fixture

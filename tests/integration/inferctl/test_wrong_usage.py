@@ -30,9 +30,9 @@ from PIL import Image
 
 from inferctl.cli import main
 from inferctl.cli.failures import explain
-from inferctl.local.demo.run import demo_config, demo_models
-from inferctl.local.emulator.stack import EmbeddedStack, embedded_stack, write_state
-from inferctl.local.models.base import LocalLifecycle
+from inferctl.emulator.models.base import LocalLifecycle
+from inferctl.emulator.stack import EmbeddedStack, embedded_stack, write_state
+from inferctl.scenarios.demo.run import demo_config, demo_models
 from inferctl.stack import uploads
 from inferctl.stack.annotate import annotate
 from inferctl.stack.target import embedded

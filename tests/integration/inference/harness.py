@@ -1,4 +1,4 @@
-"""Drive the real handler against moto resources built by ``inferctl.local.emulator.resources``, one receive
+"""Drive the real handler against moto resources built by ``inferctl.emulator.resources``, one receive
 at a time."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from inferctl.local.emulator.resources import Resources
-from inferctl.local.emulator.runtime import LambdaContext, sqs_event
+from inferctl.emulator.resources import Resources
+from inferctl.emulator.runtime import LambdaContext, sqs_event
 from lambdas.inference import handler
 from lambdas.inference.backends import InferenceBackend
 from lambdas.inference.settings import Settings

@@ -1,7 +1,7 @@
 """The backend port's contract, for every registered backend and for the in-memory fake the other tests use.
 
 Each registered backend runs its real adapter with a real boto3 client against its own emulation on the
-local services server (``inferctl.local.models``), so a new backend module is held to the same
+local services server (``inferctl.emulator.models``), so a new backend module is held to the same
 contract by registering it: the image reaches the model, the model's findings come back in the shared
 shape (percent confidences, boxes as ratios), the service's faults become the project's error kinds, and the
 pipeline writes the documented result document.
@@ -17,9 +17,9 @@ import boto3
 import pytest
 from PIL import Image
 
-from inferctl.local.emulator.services import LocalModels, local_services
-from inferctl.local.models import emulation as emulation_of
-from inferctl.local.models.base import ModelFault, Prediction
+from inferctl.emulator.models import emulation as emulation_of
+from inferctl.emulator.models.base import ModelFault, Prediction
+from inferctl.emulator.services import LocalModels, local_services
 from lambdas.inference.backends import REGISTERED, ClientOptions, InferenceBackend, spec
 from lambdas.inference.core import errors
 from lambdas.inference.core.errors import PermanentError, TransientError
@@ -27,10 +27,10 @@ from lambdas.inference.core.thresholds import Thresholds
 from lambdas.inference.core.values import ObjectRef
 from lambdas.inference.pipeline import Pipeline
 from lambdas.inference.settings import Settings
-from tests.support import images
+from tests.support import pictures
 from tests.support.memory import FunctionBackend, MemoryStorage
 
-IMAGE = images.jpeg(320, 240)
+IMAGE = pictures.jpeg(320, 240)
 KEY = "test_images/contract.jpg"
 PREDICTIONS = [
     Prediction(0, "sun", 0.93, (0.1, 0.2, 0.4, 0.6)),

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inferctl.local.emulator.resources import Resources, provision
+from inferctl.emulator.resources import Resources, provision
 from lambdas.inference.backends.rekognition import RekognitionBackend
 from stacks.config import StackConfig
 from tests.integration.inference.harness import (
@@ -22,26 +22,30 @@ from tests.integration.inference.harness import (
     receive_all,
     settings_env,
 )
-from tests.support import images
+from tests.support import pictures
 from tests.support.fakes import FakeRekognition
 
 LONG_NAME = "test_images/" + "ü" * 100 + "x" * 806 + ".jpg"  # 1022 bytes: the image fits, <key>.json does not
 
 CORPUS: dict[str, tuple[bytes, str, str | None]] = {
     # key: (bytes, expected status, expected error code)
-    "test_images/truncated.jpg": (images.jpeg(640, 480)[:5000], "error", "IMAGE_UNREADABLE"),
+    "test_images/truncated.jpg": (pictures.jpeg(640, 480)[:5000], "error", "IMAGE_UNREADABLE"),
     "test_images/zero.jpg": (b"", "error", "IMAGE_EMPTY"),
     "test_images/text.jpg": (b"hello, I am a text file\n", "error", "IMAGE_UNREADABLE"),
-    "test_images/dot.png": (images.png(1, 1), "error", "IMAGE_TOO_SMALL"),
-    "test_images/bomb.png": (images.png_header_only(30000, 30000), "error", "IMAGE_TOO_LARGE"),
-    "test_images/cmyk.jpg": (images.encode(images.picture().convert("CMYK"), "JPEG"), "ok", None),
-    "test_images/sixteen.png": (images.encode(images.picture(128, 128, mode="I;16", color=4000), "PNG"), "ok", None),
-    "test_images/alpha.png": (images.png(200, 200, mode="RGBA"), "ok", None),
-    "test_images/rotated.jpg": (images.exif_rotated_jpeg(320, 200, orientation=6), "ok", None),
-    "test_images/animated.gif": (images.animated_gif(), "ok", None),
-    "test_images/photo.webp": (images.encode(images.picture(), "WEBP"), "ok", None),
-    "test_images/with space + plus 100%.jpg": (images.jpeg(), "ok", None),
-    "test_images/日本語/写真 ünïcødé.jpeg": (images.jpeg(), "ok", None),
+    "test_images/dot.png": (pictures.png(1, 1), "error", "IMAGE_TOO_SMALL"),
+    "test_images/bomb.png": (pictures.png_header_only(30000, 30000), "error", "IMAGE_TOO_LARGE"),
+    "test_images/cmyk.jpg": (pictures.encode(pictures.picture().convert("CMYK"), "JPEG"), "ok", None),
+    "test_images/sixteen.png": (
+        pictures.encode(pictures.picture(128, 128, mode="I;16", color=4000), "PNG"),
+        "ok",
+        None,
+    ),
+    "test_images/alpha.png": (pictures.png(200, 200, mode="RGBA"), "ok", None),
+    "test_images/rotated.jpg": (pictures.exif_rotated_jpeg(320, 200, orientation=6), "ok", None),
+    "test_images/animated.gif": (pictures.animated_gif(), "ok", None),
+    "test_images/photo.webp": (pictures.encode(pictures.picture(), "WEBP"), "ok", None),
+    "test_images/with space + plus 100%.jpg": (pictures.jpeg(), "ok", None),
+    "test_images/日本語/写真 ünïcødé.jpeg": (pictures.jpeg(), "ok", None),
 }
 
 
@@ -105,7 +109,7 @@ def test_object_deleted_before_it_was_read_ends_without_a_document(aws, monkeypa
         monkeypatch, session, settings_env(resources), RekognitionBackend(MODEL_ARN, client=FakeRekognition(s3))
     )
     deliver(session, resources)
-    s3.put_object(Bucket=resources.bucket, Key="test_images/gone.jpg", Body=images.jpeg())
+    s3.put_object(Bucket=resources.bucket, Key="test_images/gone.jpg", Body=pictures.jpeg())
     s3.delete_object(Bucket=resources.bucket, Key="test_images/gone.jpg")
 
     assert deliver(session, resources).failed_ids == []
@@ -121,7 +125,7 @@ def test_a_key_too_long_for_its_result_is_retried_towards_the_dlq_without_callin
     install_runtime(monkeypatch, session, settings_env(resources), RekognitionBackend(MODEL_ARN, client=fake))
     deliver(session, resources)
     assert len(LONG_NAME.encode()) <= 1024 < len((LONG_NAME + ".json").encode())
-    s3.put_object(Bucket=resources.bucket, Key=LONG_NAME, Body=images.jpeg())
+    s3.put_object(Bucket=resources.bucket, Key=LONG_NAME, Body=pictures.jpeg())
 
     delivery = deliver(session, resources)
 

@@ -12,18 +12,18 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inferctl.local.emulator.resources import Resources, provision
-from lambdas.inference import challenger as shadow
+from inferctl.emulator.resources import Resources, provision
 from lambdas.inference import handler
 from lambdas.inference.backends import ClientOptions
 from lambdas.inference.backends.rekognition import RekognitionBackend
+from lambdas.inference.challenger import build, sampled
 from lambdas.inference.core import errors
 from lambdas.inference.core.values import ObjectRef
 from lambdas.inference.settings import Settings
 from lambdas.inference.storage import S3Storage
 from stacks.config import StackConfig
 from tests.integration.inference.harness import MODEL_ARN, deliver, read_json, settings_env
-from tests.support import images
+from tests.support import pictures
 from tests.support.fakes import FakeRekognition, FakeSageMakerRuntime, client_error, custom_label
 
 PRIMARY_LABELS = [custom_label("bee", 91.0, (0.1, 0.1, 0.2, 0.2)), custom_label("flower", 30.0)]
@@ -43,7 +43,7 @@ def install(monkeypatch: Any, session: Any, env: dict[str, str], respond: Any) -
     settings = Settings.from_env(env)
     primary = RekognitionBackend(MODEL_ARN, client=FakeRekognition(session.client("s3"), lambda key: PRIMARY_LABELS))
     runtime_client = FakeSageMakerRuntime(respond)
-    challenger = shadow.build(settings.challenger, ClientOptions(read_timeout=5), client=runtime_client)
+    challenger = build(settings.challenger, ClientOptions(read_timeout=5), client=runtime_client)
     runtime = handler.build_runtime(
         settings,
         backend=primary,
@@ -70,7 +70,7 @@ def run_images(session: Any, resources: Resources, count: int) -> tuple[list[dic
     s3 = session.client("s3")
     keys = [f"test_images/bees/{index:03d}.jpg" for index in range(count)]
     for key in keys:
-        s3.put_object(Bucket=resources.bucket, Key=key, Body=images.jpeg(320, 240))
+        s3.put_object(Bucket=resources.bucket, Key=key, Body=pictures.jpeg(320, 240))
     failed: list[str] = []
     for _ in range(count):
         delivery = deliver(session, resources)
@@ -115,11 +115,11 @@ def test_a_challenger_at_100_percent_records_its_own_labels_and_candidates_besid
 
 def test_sampling_is_deterministic_per_object_version_and_near_the_rate():
     refs = [ObjectRef("b", f"test_images/{index}.jpg", version_id=f"v{index}") for index in range(2000)]
-    chosen = [ref for ref in refs if shadow.sampled(ref, 25.0)]
+    chosen = [ref for ref in refs if sampled(ref, 25.0)]
     assert 400 <= len(chosen) <= 600
-    assert chosen == [ref for ref in refs if shadow.sampled(ref, 25.0)]
-    assert not any(shadow.sampled(ref, 0.0) for ref in refs)
-    assert all(shadow.sampled(ref, 100.0) for ref in refs)
+    assert chosen == [ref for ref in refs if sampled(ref, 25.0)]
+    assert not any(sampled(ref, 0.0) for ref in refs)
+    assert all(sampled(ref, 100.0) for ref in refs)
 
 
 def test_a_sampled_challenger_sees_only_its_share(aws, monkeypatch):
@@ -131,7 +131,7 @@ def test_a_sampled_challenger_sees_only_its_share(aws, monkeypatch):
     assert 0 < len(seen) < 20
     assert len(fake.requests) == len(seen)
     expected = [
-        shadow.sampled(ObjectRef(resources.bucket, d["source"]["key"], version_id=d["source"]["version_id"]), 30.0)
+        sampled(ObjectRef(resources.bucket, d["source"]["key"], version_id=d["source"]["version_id"]), 30.0)
         for d in documents
     ]
     assert [d["challenger"] is not None for d in documents] == expected

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inferctl.local.emulator.resources import Resources, provision
+from inferctl.emulator.resources import Resources, provision
 from lambdas.inference import handler
 from lambdas.inference.backends.rekognition import RekognitionBackend
 from lambdas.inference.backends.sagemaker import SageMakerBackend
@@ -26,7 +26,7 @@ from tests.integration.inference.harness import (
     receive_all,
     settings_env,
 )
-from tests.support import images
+from tests.support import pictures
 from tests.support.fakes import FakeRekognition, FakeSageMakerRuntime, custom_label
 from tests.support.fixtures import load
 
@@ -82,7 +82,7 @@ def test_tricky_keys_get_results_beside_them_read_back_field_by_field(aws, monke
     session, resources = aws
     drain_test_event(session, resources, monkeypatch)
     heads = {
-        key: upload(session, resources, key, images.jpeg() if "jp" in key.lower() else images.png())
+        key: upload(session, resources, key, pictures.jpeg() if "jp" in key.lower() else pictures.png())
         for key in TRICKY_KEYS
     }
     seen = {
@@ -163,7 +163,7 @@ def test_tricky_keys_get_results_beside_them_read_back_field_by_field(aws, monke
 def test_thresholds_at_the_boundary_are_inclusive_and_overrides_win(aws, monkeypatch):
     session, resources = aws
     drain_test_event(session, resources, monkeypatch)
-    upload(session, resources, "test_images/boundary.jpg", images.jpeg())
+    upload(session, resources, "test_images/boundary.jpg", pictures.jpeg())
     labels = [
         custom_label("below", 49.999),
         custom_label("exact", 50.0),
@@ -196,9 +196,9 @@ def test_transient_failure_returns_only_that_message_and_permanent_failure_write
     # GIVEN a throttled image, a text file named .jpg, and a good image
     session, resources = aws
     drain_test_event(session, resources, monkeypatch)
-    upload(session, resources, "test_images/throttled.jpg", images.jpeg())
+    upload(session, resources, "test_images/throttled.jpg", pictures.jpeg())
     upload(session, resources, "test_images/notes.jpg", b"this is not an image\n")
-    upload(session, resources, "test_images/good.png", images.png())
+    upload(session, resources, "test_images/good.png", pictures.png())
     fake = FakeRekognition(
         session.client("s3"), fail=lambda key: "ThrottlingException" if key.endswith("throttled.jpg") else None
     )
@@ -240,7 +240,7 @@ def test_transient_failure_returns_only_that_message_and_permanent_failure_write
 def test_formats_rekognition_cannot_take_are_converted_and_sent_as_bytes(aws, monkeypatch):
     session, resources = aws
     drain_test_event(session, resources, monkeypatch)
-    upload(session, resources, "test_images/picture.webp", images.encode(images.picture(400, 300), "WEBP"))
+    upload(session, resources, "test_images/picture.webp", pictures.encode(pictures.picture(400, 300), "WEBP"))
     fake = FakeRekognition(session.client("s3"), labels=lambda key: [custom_label("cat", 88.0, (0.5, 0.5, 0.25, 0.25))])
     install_runtime(monkeypatch, session, settings_env(resources), RekognitionBackend(MODEL_ARN, client=fake))
 
@@ -259,7 +259,7 @@ def test_formats_rekognition_cannot_take_are_converted_and_sent_as_bytes(aws, mo
 def test_sagemaker_backend_end_to_end(aws, monkeypatch):
     session, resources = aws
     drain_test_event(session, resources, monkeypatch)
-    upload(session, resources, "test_images/street.jpg", images.jpeg(640, 480))
+    upload(session, resources, "test_images/street.jpg", pictures.jpeg(640, 480))
     fake = FakeSageMakerRuntime(
         lambda body, content_type: {"prediction": [[1.0, 0.93, 0.1, 0.2, 0.5, 0.6], [0.0, 0.2, 0.0, 0.0, 1.0, 1.0]]}
     )
@@ -292,11 +292,11 @@ def test_sagemaker_backend_end_to_end(aws, monkeypatch):
 def test_redelivered_notification_does_not_call_the_backend_again(aws, monkeypatch):
     session, resources = aws
     drain_test_event(session, resources, monkeypatch)
-    upload(session, resources, "test_images/once.jpg", images.jpeg())
+    upload(session, resources, "test_images/once.jpg", pictures.jpeg())
     messages = receive_all(session, resources)
     fake = FakeRekognition(session.client("s3"))
     install_runtime(monkeypatch, session, settings_env(resources), RekognitionBackend(MODEL_ARN, client=fake))
-    from inferctl.local.emulator.runtime import LambdaContext, sqs_event
+    from inferctl.emulator.runtime import LambdaContext, sqs_event
     from lambdas.inference import handler
 
     event = sqs_event(messages, resources.queue_arn, resources.region)

@@ -12,12 +12,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inferctl.local.emulator.resources import Resources, provision
+from inferctl.emulator.resources import Resources, provision
 from lambdas.inference.backends.rekognition import RekognitionBackend
 from lambdas.inference.backends.sagemaker import SageMakerBackend
 from stacks.config import StackConfig
 from tests.integration.inference.harness import MODEL_ARN, deliver, install_runtime, read_json, settings_env
-from tests.support import images
+from tests.support import pictures
 from tests.support.fakes import FakeRekognition, FakeSageMakerRuntime
 from tests.support.fixtures import FIXTURES, load
 
@@ -48,7 +48,7 @@ def run_sagemaker(session: Any, resources: Resources, monkeypatch: Any, answer: 
     env = settings_env(resources, BACKEND="sagemaker", SAGEMAKER_ENDPOINT_NAME="ep")
     install_runtime(monkeypatch, session, env, backend)
     deliver(session, resources)  # the S3 test event
-    session.client("s3").put_object(Bucket=resources.bucket, Key="test_images/photo.jpg", Body=images.jpeg())
+    session.client("s3").put_object(Bucket=resources.bucket, Key="test_images/photo.jpg", Body=pictures.jpeg())
     delivery = deliver(session, resources)
     assert delivery.failed_ids == []  # every outcome here is final: nothing goes back to SQS
     return fake
@@ -122,7 +122,7 @@ def test_a_truncated_multipage_tiff_ends_in_an_error_document_not_the_dlq(aws, m
         env = settings_env(resources, BACKEND="sagemaker", SAGEMAKER_ENDPOINT_NAME="ep")
     install_runtime(monkeypatch, session, env, model)
     deliver(session, resources)
-    data = images.multipage_tiff()
+    data = pictures.multipage_tiff()
     s3.put_object(Bucket=resources.bucket, Key=f"test_images/{name}", Body=data[: len(data) // 2])
 
     assert deliver(session, resources).failed_ids == []

@@ -16,14 +16,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inferctl.local.emulator.resources import Resources, provision
+from inferctl.emulator.resources import Resources, provision
 from lambdas.inference import handler
 from lambdas.inference.core.values import Label
 from lambdas.inference.settings import Settings
 from lambdas.inference.storage import S3Storage
 from stacks.config import StackConfig
 from tests.integration.inference.harness import MODEL_ARN
-from tests.support import images
+from tests.support import pictures
 from tests.support.context import Context
 from tests.support.fixtures import s3_event, sqs_envelope
 from tests.support.memory import FunctionBackend
@@ -96,8 +96,8 @@ def invoke(*bodies: str, receive_count: int = 1) -> dict[str, Any]:
 
 def test_a_late_event_for_an_older_version_leaves_the_newer_result(aws, monkeypatch):
     session, resources = aws
-    v1 = upload(session, resources, b"v1" + images.jpeg())
-    v2 = upload(session, resources, b"v2" + images.jpeg())
+    v1 = upload(session, resources, b"v1" + pictures.jpeg())
+    v2 = upload(session, resources, b"v2" + pictures.jpeg())
     model = Model(session, resources)
     install(monkeypatch, session, resources, model)
 
@@ -113,11 +113,11 @@ def test_a_late_event_for_an_older_version_leaves_the_newer_result(aws, monkeypa
 
 def test_an_older_version_processed_first_is_replaced_by_the_newer(aws, monkeypatch):
     session, resources = aws
-    v1 = upload(session, resources, b"v1" + images.jpeg())
+    v1 = upload(session, resources, b"v1" + pictures.jpeg())
     model = Model(session, resources)
     install(monkeypatch, session, resources, model)
     invoke(body(resources, v1, SEQ_V1))
-    v2 = upload(session, resources, b"v2" + images.jpeg())
+    v2 = upload(session, resources, b"v2" + pictures.jpeg())
 
     invoke(body(resources, v2, SEQ_V2))
 
@@ -129,8 +129,8 @@ def test_an_older_version_processed_first_is_replaced_by_the_newer(aws, monkeypa
 def test_a_purged_older_version_does_not_replace_a_good_result_with_an_error(aws, monkeypatch):
     session, resources = aws
     s3 = session.client("s3")
-    v1 = upload(session, resources, b"v1" + images.jpeg())
-    v2 = upload(session, resources, b"v2" + images.jpeg())
+    v1 = upload(session, resources, b"v1" + pictures.jpeg())
+    v2 = upload(session, resources, b"v2" + pictures.jpeg())
     install(monkeypatch, session, resources, Model(session, resources))
     invoke(body(resources, v2, SEQ_V2))
     s3.delete_object(Bucket=resources.bucket, Key=KEY, VersionId=v1)  # v1 purged
@@ -144,7 +144,7 @@ def test_a_purged_older_version_does_not_replace_a_good_result_with_an_error(aws
 
 def test_an_image_deleted_before_it_was_processed_gets_no_document(aws, monkeypatch):
     session, resources = aws
-    v1 = upload(session, resources, b"v1" + images.jpeg())
+    v1 = upload(session, resources, b"v1" + pictures.jpeg())
     session.client("s3").delete_object(Bucket=resources.bucket, Key=KEY)  # a delete marker is current
     model = Model(session, resources)
     install(monkeypatch, session, resources, model)
@@ -157,7 +157,7 @@ def test_an_image_deleted_before_it_was_processed_gets_no_document(aws, monkeypa
 
 def test_the_same_notification_twice_in_one_batch_is_inferred_once(aws, monkeypatch):
     session, resources = aws
-    v1 = upload(session, resources, b"v1" + images.jpeg())
+    v1 = upload(session, resources, b"v1" + pictures.jpeg())
     model = Model(session, resources)
     install(monkeypatch, session, resources, model)
 
@@ -175,8 +175,8 @@ SEEN_AS: contextvars.ContextVar[str] = contextvars.ContextVar("seen_as", default
 def test_two_versions_in_two_concurrent_invocations_leave_the_newer(aws, monkeypatch, newer_writes_first):
     # GIVEN v1 and v2, each notified to its own invocation; both read "no result yet" and call the model
     session, resources = aws
-    v1 = upload(session, resources, b"v1" + images.jpeg())
-    v2 = upload(session, resources, b"v2" + images.jpeg())
+    v1 = upload(session, resources, b"v1" + pictures.jpeg())
+    v2 = upload(session, resources, b"v2" + pictures.jpeg())
     both_called = threading.Barrier(2)
     order = [threading.Event(), threading.Event()]
 
@@ -240,7 +240,7 @@ def test_two_versions_in_two_concurrent_invocations_leave_the_newer(aws, monkeyp
 def test_a_users_own_json_beside_the_image_is_never_replaced(aws, monkeypatch):
     session, resources = aws
     s3 = session.client("s3")
-    v1 = upload(session, resources, b"v1" + images.jpeg())
+    v1 = upload(session, resources, b"v1" + pictures.jpeg())
     s3.put_object(Bucket=resources.bucket, Key=KEY + ".json", Body=b'{"my": "notes about the bee"}')
     model = Model(session, resources)
     install(monkeypatch, session, resources, model)

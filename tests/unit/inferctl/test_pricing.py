@@ -9,29 +9,29 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inferctl import pricing as cost
+from inferctl import pricing
 
 
 def test_always_on_is_24_unit_hours_a_day_whatever_the_traffic():
-    for profile in cost.PROFILES:
-        assert cost.rekognition_model_hours(profile, 2, 5.0, None) == 48.0
+    for profile in pricing.PROFILES:
+        assert pricing.rekognition_model_hours(profile, 2, 5.0, None) == 48.0
 
 
 def test_one_burst_a_day_in_auto_mode_runs_for_schedule_start_work_and_idle_time():
     # 1 min schedule + 10 min start + 1,000 images at 5/s (200 s) + 15 min idle = 1,860 s + 200 s
-    hours = cost.rekognition_model_hours(cost.Profile("burst", 1000, 1), 1, 5.0, cost.AutoMode())
+    hours = pricing.rekognition_model_hours(pricing.Profile("burst", 1000, 1), 1, 5.0, pricing.AutoMode())
     assert hours == pytest.approx((60 + 600 + 200 + 900) / 3600)
     saving = 24 / hours
     assert saving == pytest.approx(49.09, abs=0.01)
 
 
 def test_a_trickle_more_frequent_than_the_idle_time_never_stops_the_model():
-    trickle = cost.Profile("trickle", 1000, 1000)  # one image every 86.4 s < 15 min idle
-    assert cost.rekognition_model_hours(trickle, 1, 5.0, cost.AutoMode()) == 24.0
+    trickle = pricing.Profile("trickle", 1000, 1000)  # one image every 86.4 s < 15 min idle
+    assert pricing.rekognition_model_hours(trickle, 1, 5.0, pricing.AutoMode()) == 24.0
 
 
 def test_the_serverless_part_prices_each_measured_count():
-    per_image = cost.PerImage(
+    per_image = pricing.PerImage(
         lambda_seconds=0.5,
         lambda_requests=0.1,
         sqs_requests=3,
@@ -50,8 +50,8 @@ def test_the_serverless_part_prices_each_measured_count():
 
 
 def test_serverless_sagemaker_bills_gb_seconds_and_data():
-    assert cost.sagemaker_serverless_per_image(4096, 0.5, 1024**3) == pytest.approx(4 * 0.5 * 0.00002 + 0.016)
-    assert cost.sagemaker_realtime_per_day("ml.m5.xlarge", 2) == pytest.approx(2 * 24 * 0.23)
+    assert pricing.sagemaker_serverless_per_image(4096, 0.5, 1024**3) == pytest.approx(4 * 0.5 * 0.00002 + 0.016)
+    assert pricing.sagemaker_realtime_per_day("ml.m5.xlarge", 2) == pytest.approx(2 * 24 * 0.23)
 
 
 @mock_aws
@@ -81,7 +81,7 @@ def test_a_deployed_stacks_spend_comes_from_its_metrics():
     put("ImageInference", "ImagesFailed", {"service": "image-inference"}, 10)
     put("ImageInference", "ModelReady", {"service": "model-controller"}, 90)  # 90 one-minute samples
 
-    spend = cost.spend_from_metrics(
+    spend = pricing.spend_from_metrics(
         cloudwatch,
         function_name="fn",
         memory_mb=1024,

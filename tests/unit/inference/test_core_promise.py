@@ -27,15 +27,14 @@ from lambdas.inference.images import headers
 from lambdas.inference.images.decode import describe
 from lambdas.inference.pipeline import Pipeline
 from lambdas.inference.storage import FOREIGN, LEGACY, OURS, WriteConflict, document_kind
-from tests.support import corpus
-from tests.support import images as make
+from tests.support import corpus, pictures
 from tests.support.memory import FunctionBackend, MemoryStorage
 
 # --- how a JPEG is coded ------------------------------------------------------------------------------------
 
 
 def test_a_progressive_jpeg_needs_its_whole_coefficient_buffer_at_any_scale():
-    header = headers.probe(make.encode(make.picture(6000, 4000), "JPEG", progressive=True, subsampling=0))
+    header = headers.probe(pictures.encode(pictures.picture(6000, 4000), "JPEG", progressive=True, subsampling=0))
     assert header is not None
     assert header.jpeg is not None
     assert (header.jpeg.progressive, header.jpeg.buffered) == (True, True)
@@ -44,8 +43,8 @@ def test_a_progressive_jpeg_needs_its_whole_coefficient_buffer_at_any_scale():
 
 
 def test_a_baseline_jpeg_decodes_a_row_at_a_time_unless_its_first_scan_lacks_components():
-    picture = make.picture(640, 480)
-    plain = headers.probe(make.encode(picture, "JPEG", subsampling=2))
+    picture = pictures.picture(640, 480)
+    plain = headers.probe(pictures.encode(picture, "JPEG", subsampling=2))
     multi = headers.probe(corpus.multi_scan_baseline(picture))
     assert plain is not None
     assert plain.jpeg is not None
@@ -58,7 +57,7 @@ def test_a_baseline_jpeg_decodes_a_row_at_a_time_unless_its_first_scan_lacks_com
 
 
 def test_a_jpeg_header_cut_before_its_first_scan_counts_as_buffered():
-    data = make.encode(make.picture(640, 480), "JPEG")
+    data = pictures.encode(pictures.picture(640, 480), "JPEG")
     sos = data.index(b"\xff\xda")
     header = headers.probe(data[:sos])
     assert header is not None
@@ -86,20 +85,20 @@ def test_the_budget_reserves_a_progressive_jpegs_coefficients():
 @pytest.mark.parametrize(
     ("name", "image", "options"),
     [
-        ("lossy", make.picture(300, 200), {"quality": 80}),
-        ("lossless", make.picture(300, 200), {"lossless": True}),
-        ("alpha", make.picture(300, 200).convert("RGBA"), {"quality": 80}),
+        ("lossy", pictures.picture(300, 200), {"quality": 80}),
+        ("lossless", pictures.picture(300, 200), {"lossless": True}),
+        ("alpha", pictures.picture(300, 200).convert("RGBA"), {"quality": 80}),
     ],
 )
 def test_a_still_webps_header_is_read_without_pillow_and_agrees_with_it(name, image, options):
-    data = make.encode(image, "WEBP", **options)
+    data = pictures.encode(image, "WEBP", **options)
     native = headers.probe(data[:64])  # the first bytes are enough
     assert native == describe(Image.open(io.BytesIO(data)))
 
 
 def test_a_multi_page_tiffs_frames_are_not_decided_from_its_first_bytes():
     buffer = io.BytesIO()
-    pages = [make.picture(640, 480), make.picture(640, 480, color=(9, 9, 9))]
+    pages = [pictures.picture(640, 480), pictures.picture(640, 480, color=(9, 9, 9))]
     pages[0].save(buffer, format="TIFF", save_all=True, append_images=pages[1:])
     data = buffer.getvalue()
     # Not known in the function's process (a bounded child opens a TIFF, the whole file); never IMAGE_UNREADABLE
@@ -189,7 +188,7 @@ def test_an_answer_larger_than_the_limit_is_never_parsed():
     rows = [[1.0, 0.5, 0.1, 0.1, 0.2, 0.2]] * 100  # about 3 KB
     stub.add_response("invoke_endpoint", {"Body": body({"prediction": rows}), "ContentType": "application/json"})
     with stub, pytest.raises(PermanentError) as raised:
-        backend.detect(Source(make.jpeg(200, 200)), Thresholds(50.0))
+        backend.detect(Source(pictures.jpeg(200, 200)), Thresholds(50.0))
     assert raised.value.code == errors.MODEL_OUTPUT_TOO_LARGE
     assert "MODEL_RESPONSE_MAX_BYTES" in raised.value.message
 
@@ -199,7 +198,7 @@ def test_labels_beyond_the_limit_are_dropped_least_confident_first():
     rows = [[0.0, 0.3, 0, 0, 1, 1], [1.0, 0.9, 0, 0, 1, 1], [2.0, 0.6, 0, 0, 1, 1]]
     stub.add_response("invoke_endpoint", {"Body": body({"prediction": rows}), "ContentType": "application/json"})
     with stub:
-        detection = backend.detect(Source(make.jpeg(200, 200)), Thresholds(50.0))
+        detection = backend.detect(Source(pictures.jpeg(200, 200)), Thresholds(50.0))
     assert [label.confidence for label in detection.labels] == [90.0, 60.0]
     assert detection.dropped_over_limit == 1
 
@@ -222,7 +221,7 @@ def test_a_model_still_loading_is_waited_for_not_an_error_document(message):
         response_meta={"OriginalStatusCode": 404},
     )
     with stub, pytest.raises(TransientError) as raised:
-        backend.detect(Source(make.jpeg(200, 200)), Thresholds(50.0))
+        backend.detect(Source(pictures.jpeg(200, 200)), Thresholds(50.0))
     assert raised.value.code == errors.MODEL_NOT_READY
 
 

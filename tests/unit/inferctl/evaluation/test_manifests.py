@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageOps
 
 from inferctl.evaluation import evaluate, manifests, orientation
 from inferctl.evaluation.groundtruth import read_manifest
-from inferctl.stack.review import Session, manifest
+from inferctl.stack.review_session import Session, manifest
 from lambdas.inference.core.thresholds import Thresholds
 
 UPRIGHT_SIZE = (160, 120)

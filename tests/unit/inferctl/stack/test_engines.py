@@ -18,9 +18,9 @@ from botocore.stub import ANY, Stubber
 
 from inferctl.pricing import athena_query_cost
 from inferctl.stack import engines, tables
+from inferctl.stack.dialect import QueryError
 from inferctl.stack.engines import AthenaPlace, AthenaTable, LocalTable
 from inferctl.stack.errors import UsageError
-from inferctl.stack.sql import QueryError
 from inferctl.stack.target import Target
 from lambdas.inference.core import outcome_table
 from tests.support.population import MemoryS3, Stored
@@ -290,7 +290,7 @@ def test_both_rewrites_of_unnest_give_trinos_answers():
     lateral subquery. Both give the rows Trino would, filtered, ordered and grouped on the fields."""
     import duckdb
 
-    from inferctl.stack import sql as dialect
+    from inferctl.stack import dialect
 
     fields = ", ".join(outcome_table.LABEL_FIELDS)
     connection = duckdb.connect(":memory:")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from inferctl.evaluation.evaluate import MIN_POSITIVES, Evaluation, LabelResult
 from inferctl.evaluation.metrics import Point
-from inferctl.stack.evaluate import rows
+from inferctl.stack.scoring import rows
 
 
 def evaluation() -> Evaluation:

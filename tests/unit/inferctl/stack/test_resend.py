@@ -20,7 +20,7 @@ from moto import mock_aws
 from inferctl.stack import backfill, resend
 from inferctl.stack.target import Target
 from lambdas.inference.core import events
-from stacks import outcome_definitions as defs
+from stacks import outcome_definitions
 
 ROOT = Path(__file__).resolve().parents[4]
 KEYS = ["test_images/a b+c.jpg", "test_images/über/%41.png", "test_images/plain.jpg"]
@@ -28,7 +28,7 @@ KEYS = ["test_images/a b+c.jpg", "test_images/über/%41.png", "test_images/plain
 
 def entries(items: list[dict[str, str]], bucket: str, run: str) -> list[dict[str, Any]]:
     """What one child of the Distributed Map sends: RESEND_ENTRIES evaluated as Step Functions evaluates it."""
-    expression = defs.RESEND_ENTRIES.removeprefix("{%").removesuffix("%}")
+    expression = outcome_definitions.RESEND_ENTRIES.removeprefix("{%").removesuffix("%}")
     states = {"input": {"Items": items, "BatchInput": {"bucket": bucket, "run": run}}}
     result = jsonata.Jsonata(expression).evaluate(None, {"states": states})
     assert isinstance(result, list)
@@ -61,7 +61,9 @@ def test_the_list_lands_under_resend_and_one_execution_starts_on_it():
     s3, sfn = session.client("s3"), session.client("stepfunctions")
     s3.create_bucket(Bucket="analytics")
     role = "arn:aws:iam::123456789012:role/resend"
-    definition = json.dumps(defs.resend_definition("https://sqs.us-east-1.amazonaws.com/123456789012/q", 4))
+    definition = json.dumps(
+        outcome_definitions.resend_definition("https://sqs.us-east-1.amazonaws.com/123456789012/q", 4)
+    )
     machine = sfn.create_state_machine(name="resend", definition=definition, roleArn=role)["stateMachineArn"]
     target = Target(
         session, "images", "test_images/", "q", "dlq", None,
@@ -77,13 +79,13 @@ def test_the_list_lands_under_resend_and_one_execution_starts_on_it():
     assert sent.report.selected == sent.report.enqueued == 3
     assert sent.report.by_reason == {"missing": 3}
     assert sent.list_uri is not None
-    assert sent.list_uri.startswith("s3://analytics/" + defs.RESEND_PREFIX)
+    assert sent.list_uri.startswith("s3://analytics/" + outcome_definitions.RESEND_PREFIX)
     key = sent.list_uri.removeprefix("s3://analytics/")
     listed = list(csv.DictReader(io.StringIO(s3.get_object(Bucket="analytics", Key=key)["Body"].read().decode())))
     assert listed == [{"key": k, "size": str(100 + n), "etag": f"etag{n}"} for n, k in enumerate(KEYS)]
     execution = sfn.describe_execution(executionArn=sent.execution_arn)
     assert json.loads(execution["input"]) == {"listBucket": "analytics", "listKey": key, "bucket": "images", "run": ""}
-    assert resend.RESEND_PREFIX == defs.RESEND_PREFIX
+    assert resend.RESEND_PREFIX == outcome_definitions.RESEND_PREFIX
     allowed = _policy("operator-rerun.json")
     assert operations
     assert operations <= allowed, sorted(operations - allowed)

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from inferctl.stack.review import Session
 from inferctl.stack.review_server import MAX_BODY, ReviewServer
+from inferctl.stack.review_session import Session
 
 KEY = "test_images/a.jpg"
 

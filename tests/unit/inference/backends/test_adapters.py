@@ -19,7 +19,7 @@ from lambdas.inference.core import errors
 from lambdas.inference.core.errors import PermanentError, TransientError
 from lambdas.inference.core.thresholds import Thresholds
 from lambdas.inference.core.values import BoundingBox, Label, ObjectRef
-from tests.support import images
+from tests.support import pictures
 
 ARN = "arn:aws:rekognition:us-east-1:123456789012:project/p/version/v.2024-01-01T00.00.00/1700000000000"
 THRESHOLDS = Thresholds(60.0, {"rare": 20.0})
@@ -71,7 +71,7 @@ LABELS_RESPONSE = {
 
 def test_rekognition_sends_s3_object_with_version_and_reads_no_bytes():
     backend, stub = rekognition()
-    source = Source("test_images/tulip.JPG", images.jpeg())
+    source = Source("test_images/tulip.JPG", pictures.jpeg())
     stub.add_response(
         "detect_custom_labels",
         LABELS_RESPONSE,
@@ -108,12 +108,12 @@ def test_rekognition_omits_version_for_unversioned_objects():
         },
     )
     with stub:
-        assert backend.detect(Source("k.png", images.png(), version=None), THRESHOLDS).labels == ()
+        assert backend.detect(Source("k.png", pictures.png(), version=None), THRESHOLDS).labels == ()
 
 
 def test_rekognition_sends_converted_bytes_for_formats_it_cannot_read():
     backend, stub = rekognition()
-    source = Source("a.webp", images.encode(images.picture(300, 200), "WEBP"))
+    source = Source("a.webp", pictures.encode(pictures.picture(300, 200), "WEBP"))
     stub.add_response(
         "detect_custom_labels",
         {"CustomLabels": []},
@@ -128,7 +128,7 @@ def test_rekognition_sends_converted_bytes_for_formats_it_cannot_read():
 
 def test_rekognition_falls_back_to_bytes_when_it_rejects_the_s3_object():
     backend, stub = rekognition()
-    source = Source("odd.jpg", images.jpeg(300, 200))
+    source = Source("odd.jpg", pictures.jpeg(300, 200))
     stub.add_client_error(
         "detect_custom_labels", "InvalidImageFormatException", "Request has invalid image format", http_status_code=400
     )
@@ -148,7 +148,7 @@ def test_rekognition_falls_back_to_bytes_when_it_rejects_the_s3_object():
 
 def test_rekognition_header_sends_oversized_images_as_downscaled_bytes_without_trying_s3_object():
     backend, stub = rekognition()
-    source = Source("big.jpg", images.jpeg(5000, 1000))
+    source = Source("big.jpg", pictures.jpeg(5000, 1000))
     request = {"ProjectVersionArn": ARN, "Image": {"Bytes": ANY}, "MinConfidence": 19.0, "MaxResults": 1000}
     stub.add_response("detect_custom_labels", LABELS_RESPONSE, request)
     with stub:
@@ -160,7 +160,7 @@ def test_rekognition_header_sends_oversized_images_as_downscaled_bytes_without_t
 
 def test_rekognition_header_applies_exif_orientation_on_the_bytes_path():
     backend, stub = rekognition()
-    source = Source("phone.jpg", images.exif_rotated_jpeg(320, 200, orientation=6))
+    source = Source("phone.jpg", pictures.exif_rotated_jpeg(320, 200, orientation=6))
     request = {"ProjectVersionArn": ARN, "Image": {"Bytes": ANY}, "MinConfidence": 19.0, "MaxResults": 1000}
     stub.add_response("detect_custom_labels", {"CustomLabels": []}, request)
     with stub:
@@ -173,8 +173,8 @@ def test_rekognition_header_applies_exif_orientation_on_the_bytes_path():
     ("data", "code"),
     [
         (b"plain text named .jpg\n", errors.IMAGE_UNREADABLE),
-        (images.png(1, 1), errors.IMAGE_TOO_SMALL),
-        (images.png_header_only(30000, 30000), errors.IMAGE_TOO_LARGE),
+        (pictures.png(1, 1), errors.IMAGE_TOO_SMALL),
+        (pictures.png_header_only(30000, 30000), errors.IMAGE_TOO_LARGE),
     ],
 )
 def test_rekognition_refuses_what_the_header_rules_out_without_calling_the_model(data, code):
@@ -187,7 +187,7 @@ def test_rekognition_refuses_what_the_header_rules_out_without_calling_the_model
 
 def test_rekognition_sends_bytes_directly_for_objects_over_15_mb():
     backend, stub = rekognition()
-    source = Source("huge.jpg", images.jpeg(), size=16 * 1024 * 1024)
+    source = Source("huge.jpg", pictures.jpeg(), size=16 * 1024 * 1024)
     stub.add_response(
         "detect_custom_labels",
         {"CustomLabels": []},
@@ -214,7 +214,7 @@ def test_rekognition_errors_become_project_error_kinds(code, status, kind, proje
     backend, stub = rekognition()
     stub.add_client_error("detect_custom_labels", code, "boom", http_status_code=status)
     with stub, pytest.raises(kind) as raised:
-        backend.detect(Source("x.jpg", images.jpeg()), THRESHOLDS)
+        backend.detect(Source("x.jpg", pictures.jpeg()), THRESHOLDS)
     assert raised.value.code == project_code
     assert code in raised.value.message or project_code == errors.MODEL_NOT_READY
 
@@ -229,7 +229,7 @@ def test_rekognition_rejecting_prepared_bytes_is_permanent_with_request_id():
         response_meta={"RequestId": "req-42"},
     )
     with stub, pytest.raises(PermanentError) as raised:
-        backend.detect(Source("x.webp", images.encode(images.picture(), "WEBP")), THRESHOLDS)
+        backend.detect(Source("x.webp", pictures.encode(pictures.picture(), "WEBP")), THRESHOLDS)
     assert raised.value.code == errors.BACKEND_REJECTED_IMAGE
     assert raised.value.request_id == "req-42"
 
@@ -244,7 +244,7 @@ def body(payload: Any) -> StreamingBody:
 
 def test_sagemaker_request_shape_and_image_classification_with_class_names():
     backend, stub = sagemaker(class_names={0: "daisy", 1: "rose"}, response_format="image-classification")
-    data = images.jpeg(400, 300)
+    data = pictures.jpeg(400, 300)
     stub.add_response(
         "invoke_endpoint",
         {"Body": body({"prediction": [0.1, 0.85, 0.05]}), "ContentType": "application/json"},
@@ -268,7 +268,7 @@ def test_sagemaker_object_detection_output():
         {"EndpointName": "ep-1", "ContentType": "image/jpeg", "Accept": "application/json", "Body": ANY},
     )
     with stub:
-        detection = backend.detect(Source("a.jpg", images.jpeg()), THRESHOLDS)
+        detection = backend.detect(Source("a.jpg", pictures.jpeg()), THRESHOLDS)
     (car,) = detection.labels
     assert car.name == "car"
     assert car.confidence == pytest.approx(90.0)
@@ -280,7 +280,7 @@ def test_sagemaker_object_detection_output():
 
 def test_sagemaker_tensorflow_serving_output_with_json_request():
     backend, stub = sagemaker(content_type="application/json", class_names={1: "person"})
-    data = images.jpeg()
+    data = pictures.jpeg()
     expected_body = json.dumps({"instances": [{"b64": base64.b64encode(data).decode()}]}).encode()
     stub.add_response(
         "invoke_endpoint",
@@ -324,7 +324,7 @@ def test_sagemaker_converts_what_the_content_type_does_not_cover():
         {"EndpointName": "ep-1", "ContentType": "image/jpeg", "Accept": "application/json", "Body": ANY},
     )
     with stub:
-        detection = backend.detect(Source("a.png", images.png()), THRESHOLDS)
+        detection = backend.detect(Source("a.png", pictures.png()), THRESHOLDS)
     assert detection.image.transformations[0] == "converted_PNG_to_JPEG"
 
 
@@ -344,7 +344,7 @@ def test_sagemaker_unknown_response_shapes_are_one_error_document_naming_the_sha
     backend, stub = sagemaker(response_format=configured)
     stub.add_response("invoke_endpoint", {"Body": body(payload)})
     with stub, pytest.raises(PermanentError) as raised:
-        backend.detect(Source("a.jpg", images.jpeg()), THRESHOLDS)
+        backend.detect(Source("a.jpg", pictures.jpeg()), THRESHOLDS)
     assert raised.value.code == errors.RESPONSE_FORMAT_UNKNOWN
     assert "SAGEMAKER_RESPONSE_FORMAT" in raised.value.message
     assert shape in raised.value.message
@@ -370,7 +370,7 @@ def test_sagemaker_errors_become_project_error_kinds(code, fields, kind, project
     status = 503 if code == "ServiceUnavailable" else 424 if code == "ModelError" else 400
     stub.add_client_error("invoke_endpoint", code, "failed", http_status_code=status, modeled_fields=fields)
     with stub, pytest.raises(kind) as raised:
-        backend.detect(Source("a.jpg", images.jpeg()), THRESHOLDS)
+        backend.detect(Source("a.jpg", pictures.jpeg()), THRESHOLDS)
     assert raised.value.code == project_code
 
 
@@ -383,7 +383,7 @@ def test_rekognition_parses_the_developer_guides_response():
     backend, stub = rekognition()
     stub.add_response("detect_custom_labels", load("responses/rekognition_detect_custom_labels.json"))
     with stub:
-        (label,) = backend.detect(Source("logo.jpg", images.jpeg()), THRESHOLDS).labels
+        (label,) = backend.detect(Source("logo.jpg", pictures.jpeg()), THRESHOLDS).labels
     assert label.name == "MyLogo"
     assert label.confidence == pytest.approx(77.7729721069336)
     assert label.box == BoundingBox(
@@ -398,7 +398,7 @@ def test_sagemaker_parses_the_object_detection_docs_response_under_auto():
     backend, stub = sagemaker(class_names=names)
     stub.add_response("invoke_endpoint", {"Body": body(load("responses/sagemaker_object_detection_docs.json"))})
     with stub:
-        detection = backend.detect(Source("street.jpg", images.jpeg()), THRESHOLDS)
+        detection = backend.detect(Source("street.jpg", pictures.jpeg()), THRESHOLDS)
     assert detection.raw_format == "object-detection"
     assert [(label.name, round(label.confidence, 2)) for label in detection.labels] == [
         ("person", 86.42),

@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from lambdas.inference.backends import sagemaker_formats as formats
+from lambdas.inference.backends import sagemaker_formats
 from lambdas.inference.core.errors import PermanentError
 from tests.support.fixtures import load
 
@@ -77,13 +77,15 @@ def test_no_model_answer_escapes_or_becomes_an_unsound_label():
     runs, checked, failures = 0, 0, []
     for shape in SHAPES:
         original = load(f"responses/{shape}.json")
-        assert formats.parse(original, "auto", {}, 1000)[1] or shape.endswith("empty")  # the shape itself parses
+        assert sagemaker_formats.parse(original, "auto", {}, 1000)[1] or shape.endswith(
+            "empty"
+        )  # the shape itself parses
         for number in range(MUTANTS_PER_SHAPE):
             document = mutant(original, rng)
             for setting in SETTINGS:
                 runs += 1
                 try:
-                    _, labels, _ = formats.parse(document, setting, {1: "dog", 7: "bathtub"}, 1000)
+                    _, labels, _ = sagemaker_formats.parse(document, setting, {1: "dog", 7: "bathtub"}, 1000)
                 except PermanentError:
                     continue
                 except Exception as exc:  # any other exception would reach the DLQ unexplained

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lambdas.inference.backends import sagemaker_formats as formats
+from lambdas.inference.backends import sagemaker_formats
 from lambdas.inference.backends.rekognition import parse_custom_labels
 from lambdas.inference.core import errors
 from lambdas.inference.core.errors import PermanentError
@@ -21,7 +21,7 @@ CALTECH = dict(enumerate(load("responses/caltech257_class_names.json")))
 def parsed(
     payload: object, response_format: str = "auto", names: dict[int, str] | None = None
 ) -> tuple[str, list[Any]]:
-    used, labels, dropped = formats.parse(payload, response_format, names or {})
+    used, labels, dropped = sagemaker_formats.parse(payload, response_format, names or {})
     assert dropped == 0
     return used, labels
 
@@ -103,7 +103,7 @@ def test_each_format_can_be_chosen_explicitly(response_format):
 )
 def test_non_finite_numbers_are_refused_at_parse_time(raw, where):
     with pytest.raises(PermanentError) as raised:
-        formats.loads(raw)
+        sagemaker_formats.loads(raw)
     assert raised.value.code == errors.MODEL_OUTPUT_INVALID
     assert where in raised.value.message
 

@@ -13,7 +13,7 @@ import pytest
 from lambdas.inference import images
 from lambdas.inference.core import errors
 from lambdas.inference.core.errors import PermanentError
-from tests.support import images as make
+from tests.support import pictures
 from tests.support.mutations import IMAGE_CODES, mutations
 
 MUTATIONS_PER_BASE = 160
@@ -51,7 +51,7 @@ def test_no_mutated_image_escapes_as_an_undocumented_exception():
 
 @pytest.mark.parametrize("suffix", [".tif", ".jpg"])
 def test_a_truncated_multipage_tiff_is_unreadable_under_any_name(suffix):
-    data = make.multipage_tiff()
+    data = pictures.multipage_tiff()
     truncated = data[: len(data) // 2]  # the later pages are gone: Pillow raises TypeError "Missing dimensions"
     for path, run in PATHS.items():
         if path in ("first bytes", "header"):
@@ -67,7 +67,7 @@ def test_a_truncated_multipage_tiff_is_unreadable_under_any_name(suffix):
 def tiff_with_compression(scheme: int) -> bytes:
     """A TIFF whose compression tag names ``scheme`` (34712 is JPEG 2000, which Pillow cannot decode)."""
     buffer = io.BytesIO()
-    make.picture(96, 80).save(buffer, format="TIFF")
+    pictures.picture(96, 80).save(buffer, format="TIFF")
     data = bytearray(buffer.getvalue())
     order = "<" if data[:2] == b"II" else ">"
     (ifd,) = struct.unpack(order + "I", data[4:8])
@@ -127,7 +127,7 @@ def test_a_png_with_one_byte_flipped_in_its_pixels_is_unreadable(interlaced):
     from tests.support import corpus
 
     picture = corpus.scene(640, 480)
-    data = bytearray(corpus.interlaced_png(picture) if interlaced else make.encode(picture, "PNG"))
+    data = bytearray(corpus.interlaced_png(picture) if interlaced else pictures.encode(picture, "PNG"))
     data[len(data) // 2] ^= 0xFF  # inside the IDAT stream (the file is one IHDR, IDATs and IEND)
 
     for limits in (SAGEMAKER, images.REKOGNITION_BYTES):

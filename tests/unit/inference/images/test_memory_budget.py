@@ -14,7 +14,7 @@ from lambdas.inference.core.errors import PermanentError, TransientError
 from lambdas.inference.core.values import ObjectRef
 from lambdas.inference.images import headers
 from lambdas.inference.images.budget import MB, MemoryBudget, budget_bytes, decode_cost
-from tests.support import images as make
+from tests.support import pictures
 
 SAGEMAKER = images.ImageLimits(max_bytes=6 * MB, max_side=2048, native_formats=frozenset({"JPEG"}))
 
@@ -104,7 +104,7 @@ class Source:
 
 
 def test_prepare_source_reads_the_header_first_and_refuses_before_reading_the_bytes():
-    data = make.png(1500, 1500)  # 9 MB decoded
+    data = pictures.png(1500, 1500)  # 9 MB decoded
     source = Source(data, MemoryBudget(4 * MB))
     with pytest.raises(PermanentError) as raised:
         images.prepare_source(source, SAGEMAKER, verify=True)
@@ -114,7 +114,7 @@ def test_prepare_source_reads_the_header_first_and_refuses_before_reading_the_by
 
 def test_prepare_source_within_the_budget():
     budget = MemoryBudget(64 * MB)
-    source = Source(make.png(300, 200), budget)
+    source = Source(pictures.png(300, 200), budget)
     prepared = images.prepare_source(source, SAGEMAKER, verify=True)
     assert prepared.facts.transformations[0] == "converted_PNG_to_JPEG"
     assert 0 < budget.peak <= 64 * MB

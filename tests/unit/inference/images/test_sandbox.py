@@ -17,12 +17,10 @@ from lambdas.inference import deadline, images
 from lambdas.inference.core import errors
 from lambdas.inference.core.errors import PermanentError, TransientError
 from lambdas.inference.core.values import ObjectRef
-from lambdas.inference.images import budget as costs
 from lambdas.inference.images import prepare
-from lambdas.inference.images.budget import MB, MemoryBudget
+from lambdas.inference.images.budget import MB, MemoryBudget, decode_cost
 from lambdas.inference.images.sandbox import Job, OutOfMemory, Sandbox, Stopped
-from tests.support import bigphotos
-from tests.support import images as make
+from tests.support import bigphotos, pictures
 
 SAGEMAKER = images.ImageLimits(max_bytes=6 * MB, max_side=2048, native_formats=frozenset({"JPEG"}))
 
@@ -104,12 +102,12 @@ def test_a_decoder_that_crashes_is_the_images_outcome(sandbox):
 
 def test_a_killed_helper_is_started_again(sandbox):
     with sandbox.job(64 * MB) as job:
-        job.describe(make.encode(make.picture(300, 200), "TIFF"), 30)
+        job.describe(pictures.encode(pictures.picture(300, 200), "TIFF"), 30)
     assert sandbox._helper is not None
     sandbox._helper.kill()
     sandbox._helper.wait()
     with sandbox.job(64 * MB) as job:
-        header = job.describe(make.encode(make.picture(300, 200), "TIFF"), 30)
+        header = job.describe(pictures.encode(pictures.picture(300, 200), "TIFF"), 30)
     assert (header.format, header.width) == ("TIFF", 300)
 
 
@@ -126,13 +124,13 @@ def test_formats_other_than_jpeg_and_png_are_decoded_in_the_child_with_what_it_h
 
 def test_a_small_jpeg_is_decoded_in_the_function_itself():
     budget = MemoryBudget(576 * MB)
-    prepared = prepare.prepare_source(Source(make.jpeg(1600, 1200), budget, "x.jpg"), SAGEMAKER, verify=True)
+    prepared = prepare.prepare_source(Source(pictures.jpeg(1600, 1200), budget, "x.jpg"), SAGEMAKER, verify=True)
     assert prepared.facts.decoded_in == "function"
 
 
 def test_an_estimate_that_falls_short_gets_the_whole_budget_once(monkeypatch):
     # GIVEN an estimate a tenth of what the TIFF really holds
-    real = costs.decode_cost
+    real = decode_cost
     monkeypatch.setattr(prepare, "decode_cost", lambda *args, **kwargs: (real(*args, **kwargs) or 0) // 10)
     budget = MemoryBudget(576 * MB)
     data = bigphotos.tiff(4000, 3000, samples=4, depth=16, layout="one-strip")

@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from inferctl.local.models.base import (
+from inferctl.emulator.models.base import (
     STAND_IN_ID,
     Emulation,
     HttpRequest,

@@ -18,17 +18,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from inferctl.local.emulator.clock import EmulatedClock
-from inferctl.local.emulator.isolation import ProcessInvoker, Report
-from inferctl.local.emulator.lambda_api import LambdaApi, LocalFunction, LocalMapping
-from inferctl.local.emulator.metrics import Metrics
-from inferctl.local.emulator.resources import EMBEDDED_ROWS_PREFIX, Resources, provision
-from inferctl.local.emulator.runtime import LambdaLogs
-from inferctl.local.emulator.server import FAKE_CREDENTIALS, Emulator, embedded_aws, patched_environ
-from inferctl.local.emulator.services import LocalModels, local_services
-from inferctl.local.emulator.trigger import BatchReport, SqsTrigger
-from inferctl.local.models import emulations
-from inferctl.local.models.base import LocalLifecycle, LocalModel
+from inferctl.emulator.clock import EmulatedClock
+from inferctl.emulator.isolation import ProcessInvoker, Report
+from inferctl.emulator.lambda_api import LambdaApi, LocalFunction, LocalMapping
+from inferctl.emulator.metrics import Metrics
+from inferctl.emulator.models import emulations
+from inferctl.emulator.models.base import LocalLifecycle, LocalModel
+from inferctl.emulator.resources import EMBEDDED_ROWS_PREFIX, Resources, provision
+from inferctl.emulator.runtime import LambdaLogs
+from inferctl.emulator.server import FAKE_CREDENTIALS, Emulator, embedded_aws, patched_environ
+from inferctl.emulator.services import LocalModels, local_services
+from inferctl.emulator.trigger import BatchReport, SqsTrigger
 from lambdas.controller.decide import Decision
 from stacks.config import StackConfig
 
@@ -217,13 +217,13 @@ def embedded_stack(
             stack.enter_context(contextlib.redirect_stdout(logs))
         stack.enter_context(patched_environ(environment_at_deploy))
 
-        from lambdas.inference import handler as lambda_module
+        import lambdas.inference.handler
 
-        lambda_module.reset_runtime()  # read this stack's configuration, as a fresh environment would
-        stack.callback(lambda_module.reset_runtime)
+        lambdas.inference.handler.reset_runtime()  # read this stack's configuration, as a fresh environment would
+        stack.callback(lambdas.inference.handler.reset_runtime)
         # Powertools read its namespace and service when the module was first imported, perhaps under another
         # configuration: a fresh environment would read this function's.
-        emitted = lambda_module.metrics
+        emitted = lambdas.inference.handler.metrics
         previous = (emitted.namespace, emitted.service)
         emitted.namespace = environment_at_deploy.get("POWERTOOLS_METRICS_NAMESPACE", previous[0])
         emitted.service = environment_at_deploy.get("POWERTOOLS_SERVICE_NAME", previous[1])
@@ -233,10 +233,10 @@ def embedded_stack(
 
         stack.callback(restore_metrics)
         stack.enter_context(_one_metric_store_at_a_time(emitted))
-        log_handler: Any = lambda_module.logger.registered_handler
+        log_handler: Any = lambdas.inference.handler.logger.registered_handler
         previous_stream = log_handler.setStream(logs)  # the function's log lines go to its log group
         stack.callback(log_handler.setStream, previous_stream)
-        runtimes: dict[int, tuple[str, lambda_module.Runtime]] = {}
+        runtimes: dict[int, tuple[str, lambdas.inference.handler.Runtime]] = {}
 
         @contextlib.contextmanager
         def environment(index: int) -> Iterator[None]:
@@ -246,13 +246,16 @@ def embedded_stack(
             if index not in runtimes or runtimes[index][0] != revision:
                 from lambdas.inference.settings import Settings
 
-                runtimes[index] = (revision, lambda_module.build_runtime(Settings.from_env(function.environment)))
-            with lambda_module.bound(runtimes[index][1]):
+                runtimes[index] = (
+                    revision,
+                    lambdas.inference.handler.build_runtime(Settings.from_env(function.environment)),
+                )
+            with lambdas.inference.handler.bound(runtimes[index][1]):
                 yield
 
         def invoke(event: dict[str, Any], context: Any) -> Any:
             try:
-                return lambda_module.lambda_handler(event, context)
+                return lambdas.inference.handler.lambda_handler(event, context)
             finally:
                 logs.ship()
 
@@ -311,7 +314,7 @@ def embedded_stack(
             invoker=invokers[0] if invokers else None,
         )
         if controller_seconds is not None:
-            from lambdas.controller import handler as model_controller
+            import lambdas.controller.handler
 
             settings = replace(
                 config.controller,
@@ -320,7 +323,7 @@ def embedded_stack(
                 mapping_id=mapping.uuid,
                 state_parameter=CONTROLLER_STATE_PARAMETER,
             )
-            clients = model_controller.Clients(
+            clients = lambdas.controller.handler.Clients(
                 lambda_=session.client("lambda", endpoint_url=services_url),
                 sqs=session.client("sqs"),
                 ssm=session.client("ssm"),
@@ -331,7 +334,9 @@ def embedded_stack(
             def control() -> None:
                 while not stop_controller.wait(controller_seconds):
                     try:
-                        decision = model_controller.tick(settings, clients, now=clock.now() if clock else None)
+                        decision = lambdas.controller.handler.tick(
+                            settings, clients, now=clock.now() if clock else None
+                        )
                     except Exception as exc:  # noqa: BLE001 - a failed run is retried at the next tick, as on AWS
                         logs.write(
                             json.dumps({"level": "ERROR", "service": "model-controller", "error": repr(exc)}) + "\n"

@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from inferctl.local.emulator.runtime import LambdaContext, sqs_event
+from inferctl.emulator.runtime import LambdaContext, sqs_event
 
 Handler = Callable[[dict[str, Any], Any], Any]
 SQS_MAX_RECEIVE = 10  # ReceiveMessage returns at most 10 messages per call

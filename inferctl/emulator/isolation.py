@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inferctl.local.emulator.lambda_bootstrap import DONE_MARKER, INVOKE_MARKER
+from inferctl.emulator.lambda_bootstrap import DONE_MARKER, INVOKE_MARKER
 
 BOOTSTRAP = Path(__file__).resolve().with_name("lambda_bootstrap.py")
 REPOSITORY = Path(__file__).resolve().parents[3]

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from inferctl.local.models.base import LocalModel, ModelFault, Prediction
+from inferctl.emulator.models.base import LocalModel, ModelFault, Prediction
 
 
 class LimitedModel:

@@ -21,16 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from inferctl.console import counts_text, label_colours, number, outcome_report, table
+from inferctl.emulator.models import cascade, emulations, stand_in
+from inferctl.emulator.models import emulation as emulation_of
+from inferctl.emulator.models.base import DETECTOR_ID, STAND_IN_ID, LocalLifecycle, LocalModel
+from inferctl.emulator.stack import embedded_stack
 from inferctl.evaluation import compare, groundtruth
-from inferctl.local.demo import detector as model
-from inferctl.local.emulator.stack import embedded_stack
-from inferctl.local.models import cascade, emulations
-from inferctl.local.models import emulation as emulation_of
-from inferctl.local.models.base import DETECTOR_ID, STAND_IN_ID, LocalLifecycle, LocalModel
 from inferctl.photos import photo_samples
 from inferctl.samples import Sample, demo_samples
-from inferctl.stack import evaluate as evaluation_run
-from inferctl.stack import uploads as images
+from inferctl.stack import scoring, uploads
 from inferctl.stack.engines import named_query
 from inferctl.stack.target import Target, from_outputs
 from lambdas.controller.decide import Decision
@@ -69,9 +67,9 @@ MODELS = {
     "stand-in": DemoModel(
         "stand-in",
         "the colour-blob stand-in on generated scenes",
-        model.detect,
+        stand_in.detect,
         STAND_IN_ID,
-        model.CLASS_NAMES,
+        stand_in.CLASS_NAMES,
         demo_samples,
         "the scenes' ground truth",
     ),
@@ -85,7 +83,7 @@ def demo_config(
     ``-c backend=rekognition`` (or any registered backend) serves the same model through that service.
     ``class_names`` and ``served_as``: the served model's (the stand-in's by default)."""
     overrides = dict(overrides or {})
-    names = class_names or model.CLASS_NAMES
+    names = class_names or stand_in.CLASS_NAMES
     backend = spec(rules.backend("backend", overrides.get("backend", "sagemaker"), REGISTERED))
     context: dict[str, Any] = {}
     for emulation in emulations().values():  # every backend's model points at the demo model; one is used
@@ -103,7 +101,7 @@ def served_lifecycles(served_as: str = STAND_IN_ID) -> dict[str, LocalLifecycle]
     return {arn: LocalLifecycle("RUNNING", start_seconds=3.0, stop_seconds=1.0)}
 
 
-def demo_models(local_model: LocalModel = model.detect, served_as: str = STAND_IN_ID) -> dict[str, LocalModel]:
+def demo_models(local_model: LocalModel = stand_in.detect, served_as: str = STAND_IN_ID) -> dict[str, LocalModel]:
     """The local model under every backend's id for ``served_as`` (the stand-in's by default)."""
     return {registered.model_id(served_as): local_model for registered in emulations().values()}
 
@@ -114,7 +112,7 @@ CHALLENGER_CONTEXT = {
     "challengerBackend": "sagemaker",
     "challengerSagemakerEndpointName": CHALLENGER_ENDPOINT,
     "challengerSagemakerResponseFormat": "object-detection",
-    "challengerSagemakerClassNames": model.CLASS_NAMES,
+    "challengerSagemakerClassNames": stand_in.CLASS_NAMES,
     "challengerSamplePercent": 100,
 }
 # --auto-start: the model starts stopped; the controller starts it for the uploaded images and stops it when idle.
@@ -145,7 +143,7 @@ def run_demo(
     config = demo_config(overrides, demo.class_names, demo.served_as)
     samples = list(demo.samples())
     if images_folder:
-        items, ignored = images.image_items(images_folder, config.image_suffixes)
+        items, ignored = uploads.image_items(images_folder, config.image_suffixes)
         for path in ignored:
             print(f"skipped {path}: its suffix does not trigger the pipeline", file=sys.stderr)
     else:
@@ -167,7 +165,7 @@ def run_demo(
         print("Auto mode: the model is STOPPED; the controller starts it when images wait", file=sys.stderr)
     served = demo_models(demo.detect, demo.served_as)
     if challenger:
-        served[CHALLENGER_ENDPOINT] = model.detect_noisy
+        served[CHALLENGER_ENDPOINT] = stand_in.detect_noisy
     with embedded_stack(
         config,
         served,
@@ -181,12 +179,12 @@ def run_demo(
         deadline = time.monotonic() + 10
         while lifecycles and stack.mapping.enabled and time.monotonic() < deadline:
             time.sleep(0.1)  # as deployed: the controller has long paused the trigger of a stopped model
-        uploads = images.upload_many(target, items)
-        found = images.wait_for(target, [u.key for u in uploads], timeout)
+        sent = uploads.upload_many(target, items)
+        found = uploads.wait_for(target, [u.key for u in sent], timeout)
         documents = [o.document for o in found.values() if o.document]
         # one colour per label in every picture and the report: the model's classes and the truth's labels
         colours = label_colours([*demo.class_names, *(name for sample in samples for name, _ in sample.objects)])
-        images.download(target, documents, out, colours)
+        uploads.download(target, documents, out, colours)
         table = outcome_table(target, [d["source"]["key"] for d in documents], out)
         stats = stack.trigger.stats
         evaluated = None if images_folder else close_the_loop(target, out, demo, samples, colours)
@@ -265,11 +263,11 @@ def close_the_loop(
         if sample.key != BROKEN.key
     ]
     manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    outcome = evaluation_run.run(target, manifest)
+    outcome = scoring.run(target, manifest)
     (out / "evaluation.json").write_text(json.dumps(outcome.evaluation.as_dict(), indent=2), encoding="utf-8")
-    report = evaluation_run.write_report(target, outcome, out / "report.html", f"Demo: {demo.title}", colours)
+    report = scoring.write_report(target, outcome, out / "report.html", f"Demo: {demo.title}", colours)
     recommended = outcome.evaluation.recommendations()
-    text = table(evaluation_run.rows(outcome.evaluation), evaluation_run.HEADERS)
+    text = table(scoring.rows(outcome.evaluation), scoring.HEADERS)
     pairs = ", ".join(f"{name} {number(value)}" for name, value in sorted(recommended.items())) or "none"
     thin = outcome.evaluation.thin()
     if thin:
@@ -295,13 +293,12 @@ def review_round(
 ) -> str:
     """A review round over the demo's results: the sample, the page (boxes in the run's label ``colours``), the
     manifest, the estimates."""
-    from inferctl.local.demo.reviewer import review_all
-    from inferctl.stack import backfill
-    from inferctl.stack import review as reviewing
+    from inferctl.scenarios.demo.reviewer import review_all
+    from inferctl.stack import backfill, review_session
     from inferctl.stack.review_server import ReviewServer
 
     thresholds = backfill.live_settings(target).thresholds
-    session = reviewing.start(target, thresholds, out / "review" / "session.json", budget=50, seed=1)
+    session = review_session.start(target, thresholds, out / "review" / "session.json", budget=50, seed=1)
     manifest = out / "review" / "reviewed.manifest"
     server = ReviewServer(target, session, manifest=manifest, colours=colours)
     with server.running():
@@ -320,7 +317,7 @@ def review_round(
                 server.finished.wait()
             except KeyboardInterrupt:
                 return f"review stopped; saved in {session.path}: `inferctl review --session {session.path}` resumes it"
-        result = evaluation_run.reviewed(target, manifest, 0.9)
+        result = scoring.reviewed(target, manifest, 0.9)
     rows = [
         (
             now.label,

@@ -1,6 +1,6 @@
 """The local services server on 127.0.0.1: where the embedded stack's model services live.
 
-Every registered backend has an emulation of its service (``inferctl.local.models``: a pure request ->
+Every registered backend has an emulation of its service (``inferctl.emulator.models``: a pure request ->
 response function); this server routes each HTTP request to the backend that handles it, so the unchanged
 adapters reach local models through the standard ``AWS_ENDPOINT_URL_<SERVICE>`` variables.
 """
@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
-from inferctl.local.models import emulations
-from inferctl.local.models.base import HttpRequest, HttpResponse, LocalLifecycle, LocalModel
+from inferctl.emulator.models import emulations
+from inferctl.emulator.models.base import HttpRequest, HttpResponse, LocalLifecycle, LocalModel
 
 Fetch = Callable[[str, str, str | None], bytes]  # (bucket, key, version) -> object bytes
 

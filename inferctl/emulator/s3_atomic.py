@@ -14,7 +14,7 @@ import functools
 import threading
 from typing import Any
 
-from inferctl.local.emulator.patching import once
+from inferctl.emulator.patching import once
 
 _lock = threading.RLock()
 

@@ -9,7 +9,7 @@ import re
 import time
 from typing import Any
 
-from inferctl.local.models.base import (
+from inferctl.emulator.models.base import (
     Emulation,
     HttpRequest,
     HttpResponse,

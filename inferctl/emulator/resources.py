@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from inferctl.local.emulator import s3_atomic, s3_events
+from inferctl.emulator import s3_atomic, s3_events
 from stacks import definitions
 from stacks.config import StackConfig
 

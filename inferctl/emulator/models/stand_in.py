@@ -13,7 +13,7 @@ from collections import deque
 
 from PIL import Image
 
-from inferctl.local.models.base import ModelFault, Prediction
+from inferctl.emulator.models.base import ModelFault, Prediction
 from inferctl.samples import KINDS
 
 ANALYSIS_SIDE = 160  # analyse a thumbnail: fast, and boxes are ratios anyway

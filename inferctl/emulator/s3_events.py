@@ -18,7 +18,7 @@ import time
 import uuid
 from typing import Any
 
-from inferctl.local.emulator.patching import once
+from inferctl.emulator.patching import once
 
 # moto's event name suffix -> the API call S3 names in ``detail.reason``.
 REASONS = {

@@ -12,8 +12,7 @@ from inferctl.evaluation import estimate, groundtruth, report
 from inferctl.evaluation.compare import Comparison, advice, compare
 from inferctl.evaluation.evaluate import MIN_POSITIVES, Evaluation, LabelResult, evaluate
 from inferctl.evaluation.evaluate import none_evaluated as explain_none
-from inferctl.stack import configuration
-from inferctl.stack import uploads as images
+from inferctl.stack import configuration, uploads
 from inferctl.stack.errors import OperationFailed
 from inferctl.stack.tables import Source
 from inferctl.stack.target import Target
@@ -53,7 +52,7 @@ def run(
         if not documents:  # what the results are instead: the first by key
             first_other = next(iter(source.documents(prefix)), None)
     else:
-        for document in images.iter_results(target, prefix):
+        for document in uploads.iter_results(target, prefix):
             key = str((document.get("source") or {}).get("key"))
             if key in truth.images:
                 documents.append(document)
@@ -99,11 +98,11 @@ def rows(evaluation: Evaluation) -> list[tuple[str, ...]]:
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{100 * value:.0f}%"
 
-    images = len(evaluation.evaluated)
+    evaluated = len(evaluation.evaluated)
     table: list[tuple[str, ...]] = []
     for result in evaluation.labels:
         r, c = result.recommended, result.current
-        evidence = f"{result.positives} in {images} images"
+        evidence = f"{result.positives} in {evaluated} images"
         if r is not None and result.positives < MIN_POSITIVES:
             evidence += f" (few: under {MIN_POSITIVES})"
         table.append(
@@ -178,15 +177,15 @@ def reviewed(
     source: Source | None = None,
 ) -> Reviewed:
     """Production precision and recall from a reviewed sample (``inferctl review``'s manifest)."""
-    from inferctl.stack import review
+    from inferctl.stack import review_session
 
-    truth, sample = review.read_reviewed(manifest)
+    truth, sample = review_session.read_reviewed(manifest)
     thresholds = current_thresholds(target)
     wanted = set(truth.images)
     if source is not None and source.table is not None:
         documents = source.documents_for(wanted, prefix)
     else:
-        documents = [d for d in images.iter_results(target, prefix) if (d.get("source") or {}).get("key") in wanted]
+        documents = [d for d in uploads.iter_results(target, prefix) if (d.get("source") or {}).get("key") in wanted]
     units = estimate.units_from(documents, truth, sample, iou)
     if not units:
         raise OperationFailed(f"none of the {len(wanted)} reviewed images has a result on this stack")

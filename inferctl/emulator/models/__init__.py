@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from inferctl.local.models.base import Emulation
+from inferctl.emulator.models.base import Emulation
 from lambdas.inference.backends import REGISTERED
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
-from inferctl.local.models.base import HttpRequest, HttpResponse, json_response
+from inferctl.emulator.models.base import HttpRequest, HttpResponse, json_response
 
 API = "/2015-03-31"
 _FUNCTION = re.compile(rf"^{API}/functions/(?P<name>[^/]+)(?P<rest>/configuration)?/?$")

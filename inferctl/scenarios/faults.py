@@ -22,12 +22,12 @@ from typing import Any
 import boto3
 from botocore.awsrequest import AWSResponse
 
-from inferctl.local.demo import detector as demo_model
-from inferctl.local.demo.run import demo_config, demo_models
-from inferctl.local.emulator.stack import embedded_stack
-from inferctl.local.models.base import ModelFault, Prediction
+from inferctl.emulator.models import stand_in
+from inferctl.emulator.models.base import ModelFault, Prediction
+from inferctl.emulator.stack import embedded_stack
 from inferctl.samples import scene
-from inferctl.stack import uploads as images
+from inferctl.scenarios.demo.run import demo_config, demo_models
+from inferctl.stack import uploads
 from inferctl.stack.outcomes import ImageState, dead_letters
 from inferctl.stack.target import from_outputs
 
@@ -76,7 +76,7 @@ class UnreliableModel:
 
     def __call__(self, body: bytes, content_type: str) -> list[Prediction]:
         self._gate()
-        return demo_model.detect(body, content_type)
+        return stand_in.detect(body, content_type)
 
 
 class WriteFaults:
@@ -222,9 +222,9 @@ def run(plan: FaultPlan, out: Path, timeout: float = 600.0, progress: bool = Tru
         # The function's output (its EMF lines) goes to its log, as on Lambda, whether or not progress is shown
         with embedded_stack(config, demo_models(model), log_path=log_path, capture_stdout=True) as stack:
             target = from_outputs(stack.session, stack.state(), None, "embedded")
-            images.upload_many(target, [(item.key, item.data) for item in items], progress=progress)
+            uploads.upload_many(target, [(item.key, item.data) for item in items], progress=progress)
             keys = [config.input_prefix + item.key for item in items]
-            found = images.wait_for(target, keys, timeout=timeout, progress=progress)
+            found = uploads.wait_for(target, keys, timeout=timeout, progress=progress)
             letters = dead_letters(stack.client("sqs"), stack.resources.dead_letter_queue_url)
             batches = stack.trigger.stats.batches
     finally:

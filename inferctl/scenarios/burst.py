@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inferctl.local.demo import detector as demo_model
-from inferctl.local.demo.run import demo_config, demo_models
-from inferctl.local.emulator.stack import embedded_stack
-from inferctl.local.models.capacity import LimitedModel
+from inferctl.emulator.models import stand_in
+from inferctl.emulator.models.capacity import LimitedModel
+from inferctl.emulator.stack import embedded_stack
 from inferctl.samples import scene
-from inferctl.stack import uploads as images
+from inferctl.scenarios.demo.run import demo_config, demo_models
+from inferctl.stack import uploads
 from inferctl.stack.outcomes import dead_letters
 from inferctl.stack.target import from_outputs
 
@@ -57,14 +57,14 @@ def run(
     """Upload ``count`` images at once and wait for every outcome; the stack's configuration is cdk.json's
     (the Rekognition backend, one inference unit) pointed at the demo model, limited to ``per_second``."""
     config = demo_config({"backend": "rekognition", **(overrides or {})})
-    model = LimitedModel(demo_model.detect, per_second)
+    model = LimitedModel(stand_in.detect, per_second)
     items = [(f"burst/{index:05d}.jpg", small_jpeg(index % 50)) for index in range(count)]
     log_path = (out / "lambda.log") if out else None
     started = time.monotonic()
     with embedded_stack(config, demo_models(model), log_path=log_path, capture_stdout=True) as stack:
         target = from_outputs(stack.session, stack.state(), None, "embedded")
-        uploads = images.upload_many(target, items, progress=progress)
-        found = images.wait_for(target, [u.key for u in uploads], timeout=timeout, progress=progress, poll_seconds=2)
+        sent = uploads.upload_many(target, items, progress=progress)
+        found = uploads.wait_for(target, [u.key for u in sent], timeout=timeout, progress=progress, poll_seconds=2)
         letters = dead_letters(stack.client("sqs"), stack.resources.dead_letter_queue_url)
         received = stack.trigger.stats.received
         environments = stack.trigger.containers

@@ -22,7 +22,7 @@ from typing import Any
 
 from PIL import Image
 
-from inferctl.local.models.base import ModelFault, Prediction
+from inferctl.emulator.models.base import ModelFault, Prediction
 
 ANALYSIS_SIDE = 1024  # images are looked at no larger than this: faces of 24 px and more in a 1024 px photo
 MIN_NEIGHBOURS = 3
