@@ -215,29 +215,29 @@ class SleepingBackend:
 def in_process_handler(backend: SleepingBackend) -> Iterator[Callable[[dict[str, Any]], dict[str, Any]]]:
     """The real lambda_handler with this backend and in-memory storage; logs and metrics discarded."""
     from inferctl.emulator.runtime import LambdaContext
-    from lambdas.inference import handler
+    from lambdas.inference import environment, handler, telemetry
     from lambdas.inference.outcome_stream import OutcomeStream
     from lambdas.inference.settings import Settings
 
     settings = Settings.from_env(
         {"REKOGNITION_MODEL_ARN": ARN, "RECORD_CONCURRENCY": "10", "OUTCOME_STREAM_NAME": "bench-outcomes"}
     )
-    runtime = handler.build_runtime(settings, backend=backend, storage=NullStorage())
+    runtime = environment.build_runtime(settings, backend=backend, storage=NullStorage())
     # each outcome's row encoded and put, a batch a call, to a stream that takes every row at once (as S3 here)
     runtime.stream = OutcomeStream("bench-outcomes", client=TakingFirehose())
-    stream = handler.logger.registered_handler.stream  # type: ignore[attr-defined]
-    with open(os.devnull, "w") as devnull, handler.bound(runtime):
-        handler.logger.registered_handler.setStream(devnull)  # type: ignore[attr-defined]
+    stream = telemetry.logger.registered_handler.stream  # type: ignore[attr-defined]
+    with open(os.devnull, "w") as devnull, environment.bound(runtime):
+        telemetry.logger.registered_handler.setStream(devnull)  # type: ignore[attr-defined]
 
         def invoke(event: dict[str, Any]) -> dict[str, Any]:
-            with contextlib.redirect_stdout(io.StringIO()), handler.bound(runtime):  # EMF metrics lines
+            with contextlib.redirect_stdout(io.StringIO()), environment.bound(runtime):  # EMF metrics lines
                 response: dict[str, Any] = handler.lambda_handler(event, LambdaContext())
             return response
 
         try:
             yield invoke
         finally:
-            handler.logger.registered_handler.setStream(stream)  # type: ignore[attr-defined]
+            telemetry.logger.registered_handler.setStream(stream)  # type: ignore[attr-defined]
 
 
 def overhead_per_image(repeats: int, batches: int = 100) -> dict[str, Any]:

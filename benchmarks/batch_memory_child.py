@@ -17,7 +17,7 @@ from typing import Any
 
 from benchmarks.fakes import FileStorage, SageMaker, TreePeak, rss_kb
 from inferctl.emulator.runtime import LambdaContext
-from lambdas.inference import handler
+from lambdas.inference import environment, handler, telemetry
 from lambdas.inference.backends.sagemaker import SageMakerBackend
 from lambdas.inference.settings import Settings
 
@@ -32,7 +32,7 @@ def main() -> None:
     }
     settings = Settings.from_env(env)
     storage = FileStorage(path)
-    runtime = handler.build_runtime(settings, backend=SageMakerBackend("ep", client=SageMaker()), storage=storage)
+    runtime = environment.build_runtime(settings, backend=SageMakerBackend("ep", client=SageMaker()), storage=storage)
     import PIL.Image  # noqa: F401 - part of the idle process, so only the work is measured
 
     size = path.stat().st_size
@@ -58,9 +58,9 @@ def main() -> None:
         TreePeak() as tree,
         open(os.devnull, "w") as devnull,
         contextlib.redirect_stdout(io.StringIO()),
-        handler.bound(runtime),
+        environment.bound(runtime),
     ):
-        handler.logger.registered_handler.setStream(devnull)  # type: ignore[attr-defined]
+        telemetry.logger.registered_handler.setStream(devnull)  # type: ignore[attr-defined]
         response = handler.lambda_handler(event, LambdaContext(memory_limit_in_mb=int(memory_mb), timeout_seconds=900))
     seconds = time.perf_counter() - started
     peak = tree.peak_kb  # the decode helper and its children included, as Lambda counts them

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.fakes import FileStorage, Rekognition, SageMaker, TreePeak, rss_kb
-from lambdas.inference import handler
+from lambdas.inference import environment
 from lambdas.inference.backends.rekognition import RekognitionBackend
 from lambdas.inference.backends.sagemaker import SageMakerBackend
 from lambdas.inference.settings import Settings
@@ -27,7 +27,7 @@ def main() -> None:
     else:
         settings = Settings.from_env({"BACKEND": "sagemaker", "SAGEMAKER_ENDPOINT_NAME": "ep"})
         backend = SageMakerBackend("ep", client=SageMaker())
-    runtime = handler.build_runtime(settings, backend=backend, storage=storage)
+    runtime = environment.build_runtime(settings, backend=backend, storage=storage)
     import PIL.Image  # noqa: F401 - part of the idle process on both paths, so only the work is measured
 
     body = json.dumps(

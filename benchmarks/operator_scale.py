@@ -24,7 +24,7 @@ from typing import Any
 from inferctl.emulator.stack import embedded_stack
 from inferctl.evaluation import groundtruth, whatif
 from inferctl.scenarios.demo.run import demo_config, demo_models
-from inferctl.stack import backfill, scoring, uploads
+from inferctl.stack import audit, reprocess, scoring, uploads
 from inferctl.stack.target import Target, from_outputs
 from lambdas.inference.core.results import PRODUCER, PRODUCER_METADATA, SCHEMA_VERSION
 from lambdas.inference.core.thresholds import Thresholds
@@ -139,11 +139,11 @@ def tool_runs(target: Target, truth: Path) -> dict[str, Callable[[], Any]]:
     """Each tool as its command runs it (output aside)."""
     proposed = Thresholds(min_confidence=60.0)
     return {
-        "audit": lambda: backfill.audit(target),
+        "audit": lambda: audit.audit(target),
         "results": lambda: sum(1 for _ in uploads.iter_results(target)),
         "what-if": lambda: whatif.what_if(uploads.iter_results(target), proposed),
         "evaluate": lambda: scoring.run(target, truth),
-        "reprocess": lambda: backfill.reprocess(target, backfill.Selection(stale=True), dry_run=True),
+        "reprocess": lambda: reprocess.reprocess(target, reprocess.Selection(stale=True), dry_run=True),
     }
 
 

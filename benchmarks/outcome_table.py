@@ -35,7 +35,7 @@ def build(folder: Path, generated: int, factor: int) -> dict[str, Any]:
     """The generated table (synced and compacted, timed) and the scaled one beside it."""
     from inferctl.stack.engines import LocalTable
     from lambdas.inference.core import outcome_table
-    from tests.support.population import generate, listing
+    from tests.support.population import bucket_listing, generate
 
     population = generate(generated)
     pages = population.s3.get_paginator("list_objects_v2").paginate(Bucket=population.outcome_bucket)
@@ -63,7 +63,7 @@ def build(folder: Path, generated: int, factor: int) -> dict[str, Any]:
     started = time.perf_counter()
     big.refresh_current()  # what a sync does after compaction: current_outcomes materialized once
     current_seconds = time.perf_counter() - started
-    entries = listing(population)
+    entries = bucket_listing(population)
     with (folder / "listing-items.jsonl").open("w", encoding="utf-8") as handle:
         for i in range(factor):  # the bucket's listing, scaled as the rows are
             for item in entries:
@@ -90,7 +90,7 @@ def ask(built: dict[str, Any]) -> dict[str, Any]:
     """Run in the child: every question once unmeasured (DuckDB's first plan), then timed."""
     from datetime import datetime
 
-    from inferctl.stack import backfill, questions
+    from inferctl.stack import audit, questions
     from inferctl.stack.engines import LocalTable
     from lambdas.inference.core import outcome_table
     from lambdas.inference.core.thresholds import Thresholds
@@ -104,7 +104,7 @@ def ask(built: dict[str, Any]) -> dict[str, Any]:
     split = now - timedelta(days=2)
     asked: dict[str, Any] = {
         **{f"named {q.name}": (lambda q=q: engine.query(q.sql)) for q in outcome_table.NAMED_QUERIES},
-        "audit": lambda: questions.audit(engine, images, backfill.Settled(uploaded_before=now)),
+        "audit": lambda: questions.audit(engine, images, audit.Settled(uploaded_before=now)),
         "what-if": lambda: questions.what_if(engine, built["prefix"], Thresholds(min_confidence=60.0)),
         "drift": lambda: questions.drift_windows(
             engine, built["prefix"], Thresholds(min_confidence=50.0), split - timedelta(days=7), split, now

@@ -11,23 +11,23 @@ from typing import IO, Any
 
 from inferctl.cli.common import EXIT_LOST, EXIT_OK, add_engine, add_target, source, target
 from inferctl.console import table
-from inferctl.stack import backfill, questions, reconcile
+from inferctl.stack import audit, configuration, questions, reconcile
 from inferctl.stack.errors import UsageError
 
 
 def register(commands: Any) -> None:
-    audit = commands.add_parser("audit", help="every image's state; exit 1 when any has no outcome and is late")
-    audit.add_argument("--prefix", help="a sub-prefix of the input prefix (default: all of it)")
-    audit.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    audit.add_argument("--output", type=Path, help="write one row per image here (JSON lines or CSV)")
-    audit.add_argument(
+    parser = commands.add_parser("audit", help="every image's state; exit 1 when any has no outcome and is late")
+    parser.add_argument("--prefix", help="a sub-prefix of the input prefix (default: all of it)")
+    parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    parser.add_argument("--output", type=Path, help="write one row per image here (JSON lines or CSV)")
+    parser.add_argument(
         "--reconcile",
         action="store_true",
         help="with the table: also find outcome documents whose row the table lacks, and send their rows again",
     )
-    add_engine(audit)
-    add_target(audit)
-    audit.set_defaults(run=cmd_audit)
+    add_engine(parser)
+    add_target(parser)
+    parser.set_defaults(run=cmd_audit)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -57,10 +57,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
         )
     try:
         if chosen.table is None:
-            result = backfill.audit(stack, prefix=args.prefix, write_row=write_row, on_image=show)
+            result = audit.audit(stack, prefix=args.prefix, write_row=write_row, on_image=show)
         else:
-            images = chosen.images(backfill.live_settings(stack).image_suffixes, args.prefix)
-            settled = backfill.settled_now(stack)
+            images = chosen.images(configuration.live_settings(stack).image_suffixes, args.prefix)
+            settled = audit.settled_now(stack)
             result = questions.audit(chosen.table, images, settled, write_row if handle else None)
             if args.reconcile:
                 sent = reconcile.resend(stack, chosen.table, images)
@@ -71,7 +71,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(result.as_dict(), indent=2))
     else:
-        rows = [(state, result.counts.get(state, 0)) for state in backfill.STATES]
+        rows = [(state, result.counts.get(state, 0)) for state in audit.STATES]
         rows += [(f"  error {code}", count) for code, count in sorted(result.error_codes.items())]
         print(table(rows, ("state", "images")))
         print(f"\n{result.images} images; {result.missing} without an outcome and not waiting")

@@ -11,7 +11,7 @@ from typing import Any
 from inferctl.cli.common import EXIT_OK, add_engine, add_target, positive, source, target
 from inferctl.console import table
 from inferctl.evaluation import drift
-from inferctl.stack import backfill, questions, uploads
+from inferctl.stack import configuration, questions, uploads
 from inferctl.stack.errors import OperationFailed, UsageError
 
 
@@ -33,7 +33,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
         raise UsageError(f"--split {args.split!r} is not an ISO time (e.g. 2026-11-28T00:00:00Z)") from None
     since, middle, until = drift.bounds(split, args.days, datetime.now(UTC))
     stack = target(args)
-    thresholds = backfill.live_settings(stack).thresholds
+    thresholds = configuration.live_settings(stack).thresholds
     chosen = source(args, stack, args.prefix)
     summed = None
     if chosen.table is None:

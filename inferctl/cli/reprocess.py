@@ -9,30 +9,30 @@ from pathlib import Path
 from typing import Any
 
 from inferctl.cli.common import EXIT_LOST, EXIT_OK, add_engine, add_target, positive, source, target
-from inferctl.stack import backfill, questions, resend
+from inferctl.stack import audit, configuration, questions, reprocess, resend
 from inferctl.stack.errors import UsageError
 from inferctl.stack.tables import Source
 from inferctl.stack.target import Target
 
 
 def register(commands: Any) -> None:
-    reprocess = commands.add_parser("reprocess", help="enqueue existing images (missing, errors, stale, all)")
-    choice = reprocess.add_mutually_exclusive_group(required=True)
+    parser = commands.add_parser("reprocess", help="enqueue existing images (missing, errors, stale, all)")
+    choice = parser.add_mutually_exclusive_group(required=True)
     choice.add_argument("--missing", action="store_true", help="images with no outcome document")
     choice.add_argument("--errors", action="store_true", help="images with an error document")
     choice.add_argument("--stale", action="store_true", help="results of another model, schema or thresholds")
     choice.add_argument("--all", action="store_true", help="every image (a forced re-run)")
-    reprocess.add_argument("--code", action="append", default=[], help="with --errors: only this error code")
-    reprocess.add_argument("--prefix", help="a sub-prefix of the input prefix (default: all of it)")
-    reprocess.add_argument("--dry-run", action="store_true", help="count what would be enqueued, send nothing")
-    reprocess.add_argument("--rate", type=positive, default=10.0, help="messages per second (the model's pace)")
-    reprocess.add_argument(
+    parser.add_argument("--code", action="append", default=[], help="with --errors: only this error code")
+    parser.add_argument("--prefix", help="a sub-prefix of the input prefix (default: all of it)")
+    parser.add_argument("--dry-run", action="store_true", help="count what would be enqueued, send nothing")
+    parser.add_argument("--rate", type=positive, default=10.0, help="messages per second (the model's pace)")
+    parser.add_argument(
         "--state", type=Path, default=Path("out/reprocess.json"), help="where progress is kept (for --resume)"
     )
-    reprocess.add_argument("--resume", action="store_true", help="continue the run recorded in --state")
-    add_engine(reprocess)
-    add_target(reprocess)
-    reprocess.set_defaults(run=cmd_reprocess)
+    parser.add_argument("--resume", action="store_true", help="continue the run recorded in --state")
+    add_engine(parser)
+    add_target(parser)
+    parser.set_defaults(run=cmd_reprocess)
 
 
 def cmd_reprocess(args: argparse.Namespace) -> int:
@@ -44,13 +44,13 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
         raise UsageError(f"--resume: no run recorded in {args.state}; start one without --resume (or name its --state)")
     if args.resume and args.dry_run:
         raise UsageError("--resume continues a run that sends; a --dry-run sends nothing: use one or the other")
-    selection = backfill.Selection(
+    selection = reprocess.Selection(
         missing=args.missing, errors=args.errors, codes=frozenset(args.code), stale=args.stale, all=args.all
     )
     if args.state:
         args.state.parent.mkdir(parents=True, exist_ok=True)
 
-    def show(progress: backfill.Progress) -> None:
+    def show(progress: reprocess.Progress) -> None:
         sent = "nothing sent (dry run)" if args.dry_run else f"enqueued {progress.enqueued}"
         print(f"listed {progress.listed}, selected {progress.selected}, {sent}", file=sys.stderr)
 
@@ -58,7 +58,7 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
     chosen = source(args, stack, args.prefix) if not args.resume else None
     if chosen is not None and chosen.table is not None:
         return _from_table(args, stack, chosen, selection)
-    report = backfill.reprocess(
+    report = reprocess.reprocess(
         stack,
         selection,
         prefix=args.prefix,
@@ -81,13 +81,13 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _from_table(args: argparse.Namespace, stack: Target, chosen: Source, selection: backfill.Selection) -> int:
+def _from_table(args: argparse.Namespace, stack: Target, chosen: Source, selection: reprocess.Selection) -> int:
     """The images to send, from the table joined with the inventory; sent by the stack's state machine (Athena) or
     from here (the embedded stack's DuckDB)."""
-    settings = backfill.live_settings(stack)
+    settings = configuration.live_settings(stack)
     images = chosen.images(settings.image_suffixes, args.prefix)
-    now = backfill.current(stack) if selection.stale else None
-    settled = backfill.settled_now(stack) if selection.missing else backfill.Settled()
+    now = reprocess.current(stack) if selection.stale else None
+    settled = audit.settled_now(stack) if selection.missing else audit.Settled()
     assert chosen.table is not None
     picked = questions.selected(chosen.table, images, selection, now, settled)
     run = resend.run_id(selection)

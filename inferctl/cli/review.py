@@ -12,7 +12,7 @@ from typing import Any
 
 from inferctl.cli.common import EXIT_OK, add_engine, add_target, count, source, target
 from inferctl.evaluation import manifests
-from inferctl.stack import backfill, review_session
+from inferctl.stack import configuration, review_session
 from inferctl.stack.review_server import ReviewServer
 
 DEFAULT_SESSION = Path("out/review/session.json")
@@ -53,7 +53,7 @@ def register(commands: Any) -> None:
 
 def cmd_review(args: argparse.Namespace) -> int:
     stack = target(args)
-    thresholds = backfill.live_settings(stack).thresholds
+    thresholds = configuration.live_settings(stack).thresholds
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     session, resumed = review_session.open_session(
         stack,

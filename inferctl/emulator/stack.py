@@ -217,13 +217,15 @@ def embedded_stack(
             stack.enter_context(contextlib.redirect_stdout(logs))
         stack.enter_context(patched_environ(environment_at_deploy))
 
+        import lambdas.inference.environment
         import lambdas.inference.handler
+        import lambdas.inference.telemetry
 
-        lambdas.inference.handler.reset_runtime()  # read this stack's configuration, as a fresh environment would
-        stack.callback(lambdas.inference.handler.reset_runtime)
+        lambdas.inference.environment.reset_runtime()  # read this stack's configuration, as a fresh environment would
+        stack.callback(lambdas.inference.environment.reset_runtime)
         # Powertools read its namespace and service when the module was first imported, perhaps under another
         # configuration: a fresh environment would read this function's.
-        emitted = lambdas.inference.handler.metrics
+        emitted = lambdas.inference.telemetry.metrics
         previous = (emitted.namespace, emitted.service)
         emitted.namespace = environment_at_deploy.get("POWERTOOLS_METRICS_NAMESPACE", previous[0])
         emitted.service = environment_at_deploy.get("POWERTOOLS_SERVICE_NAME", previous[1])
@@ -233,10 +235,10 @@ def embedded_stack(
 
         stack.callback(restore_metrics)
         stack.enter_context(_one_metric_store_at_a_time(emitted))
-        log_handler: Any = lambdas.inference.handler.logger.registered_handler
+        log_handler: Any = lambdas.inference.telemetry.logger.registered_handler
         previous_stream = log_handler.setStream(logs)  # the function's log lines go to its log group
         stack.callback(log_handler.setStream, previous_stream)
-        runtimes: dict[int, tuple[str, lambdas.inference.handler.Runtime]] = {}
+        runtimes: dict[int, tuple[str, lambdas.inference.environment.Runtime]] = {}
 
         @contextlib.contextmanager
         def environment(index: int) -> Iterator[None]:
@@ -248,9 +250,9 @@ def embedded_stack(
 
                 runtimes[index] = (
                     revision,
-                    lambdas.inference.handler.build_runtime(Settings.from_env(function.environment)),
+                    lambdas.inference.environment.build_runtime(Settings.from_env(function.environment)),
                 )
-            with lambdas.inference.handler.bound(runtimes[index][1]):
+            with lambdas.inference.environment.bound(runtimes[index][1]):
                 yield
 
         def invoke(event: dict[str, Any], context: Any) -> Any:

@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from inferctl.evaluation import drift, whatif
-from inferctl.stack import backfill
+from inferctl.stack import listing, reprocess
+from inferctl.stack.audit import Audit, Settled, audit_row, state_of
 from inferctl.stack.engines import INVENTORY
 from lambdas.inference.core import outcome_table
 from lambdas.inference.core.rules import RESULT_SUFFIX
@@ -168,11 +169,11 @@ paired AS (
 )"""
 
 
-def _entry(row: dict[str, Any]) -> backfill.Entry:
+def _entry(row: dict[str, Any]) -> listing.Entry:
     modified = row["last_modified"]
     if isinstance(modified, str):
         modified = datetime.fromisoformat(modified)
-    return backfill.Entry(
+    return listing.Entry(
         key=row["key"],
         etag=row["etag"] or "",
         size=int(row["size"] or 0),
@@ -217,7 +218,7 @@ PAIRED_COLUMNS = (
 )
 
 
-def paired(engine: Table, images: Images, where: str = "") -> Iterator[tuple[backfill.Entry, dict[str, Any] | None]]:
+def paired(engine: Table, images: Images, where: str = "") -> Iterator[tuple[listing.Entry, dict[str, Any] | None]]:
     """Each image (in S3's order) with the fields of its current document, as the scan pairs them."""
     extra = f"WHERE {where}" if where else ""
     text = f"{_images_with_outcomes(images)}\nSELECT {', '.join(PAIRED_COLUMNS)} FROM paired {extra} ORDER BY key"
@@ -225,7 +226,7 @@ def paired(engine: Table, images: Images, where: str = "") -> Iterator[tuple[bac
         yield _paired_row(dict(zip(PAIRED_COLUMNS, values, strict=True)))
 
 
-def _paired_row(row: dict[str, Any]) -> tuple[backfill.Entry, dict[str, Any] | None]:
+def _paired_row(row: dict[str, Any]) -> tuple[listing.Entry, dict[str, Any] | None]:
     if isinstance(row["answered"], str):  # Athena's CSV
         row["answered"] = row["answered"] == "true"
     for name in ("min_confidence", "candidate_floor"):
@@ -240,18 +241,18 @@ def _paired_row(row: dict[str, Any]) -> tuple[backfill.Entry, dict[str, Any] | N
 def audit(
     engine: Table,
     images: Images,
-    settled: backfill.Settled,
+    settled: Settled,
     write_row: Callable[[dict[str, Any]], None] | None = None,
-) -> backfill.Audit:
-    """``backfill.audit``'s counts: images with an outcome counted in SQL, those without one decided by the scan's
+) -> Audit:
+    """``audit.audit``'s counts: images with an outcome counted in SQL, those without one decided by the scan's
     own rule (the dead-letter queue, the waiting window) on the few rows that need it. ``write_row`` (the per-image
     file) asks for every image instead."""
-    result = backfill.Audit()
+    result = Audit()
     if write_row is not None:
         for entry, document in paired(engine, images):
-            state, code, why = backfill.state_of(entry, document, settled)
+            state, code, why = state_of(entry, document, settled)
             _count(result, state, code)
-            write_row(backfill.audit_row(entry, state, code, why))
+            write_row(audit_row(entry, state, code, why))
         return result
     # One pass over the join: images with an outcome grouped by state and code, those without one (or with an
     # older image's) each a group of its own, with its fields (one image per key: ``arbitrary`` is its value).
@@ -270,12 +271,12 @@ FROM paired GROUP BY 1, 2, 4 ORDER BY 4"""
             continue
         names = [name for name in PAIRED_COLUMNS if name not in ("key", "state")]
         entry, document = _paired_row({"key": key, "state": state, **dict(zip(names, values, strict=True))})
-        state, code, _ = backfill.state_of(entry, document, settled)
+        state, code, _ = state_of(entry, document, settled)
         _count(result, state, code)
     return result
 
 
-def _count(result: backfill.Audit, state: str, code: str | None) -> None:
+def _count(result: Audit, state: str, code: str | None) -> None:
     result.images += 1
     result.counts[state] = result.counts.get(state, 0) + 1
     if code:
@@ -309,12 +310,12 @@ ORDER BY d.image_key"""
 def selected(
     engine: Table,
     images: Images,
-    selection: backfill.Selection,
-    now: backfill.Current | None,
-    settled: backfill.Settled,
-) -> Iterator[tuple[backfill.Entry, str]]:
+    selection: reprocess.Selection,
+    now: reprocess.Current | None,
+    settled: Settled,
+) -> Iterator[tuple[listing.Entry, str]]:
     """The images ``reprocess`` would send, and why: SQL narrows the rows to those a rule may pick, the scan's own
-    ``backfill.selected`` decides."""
+    ``reprocess.selected`` decides."""
     conditions = []
     if selection.all:
         conditions.append("true")
@@ -335,7 +336,7 @@ def selected(
     if not conditions:
         return
     for entry, document in paired(engine, images, " OR ".join(conditions)):
-        reason = backfill.selected(entry, document, selection, now, settled)
+        reason = reprocess.selected(entry, document, selection, now, settled)
         if reason:
             yield entry, reason
 

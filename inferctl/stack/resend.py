@@ -4,7 +4,7 @@
 - a deployed stack's re-send state machine (Step Functions, Distributed Map): the list is written to the analytics
   bucket as CSV (``key,size,etag``) and one execution sends it, ten images a child, paced to the model's capacity;
   nothing runs on the operator's machine once it has started;
-- the embedded stack: the same messages sent from here, paced (``--rate``), as ``backfill.reprocess`` sends them.
+- the embedded stack: the same messages sent from here, paced (``--rate``), as ``reprocess.reprocess`` sends them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from inferctl.stack import backfill
+from inferctl.stack import listing, reprocess
 from inferctl.stack.errors import OperationFailed
 from inferctl.stack.target import Target
 from lambdas.inference.pacing import RateLimiter
@@ -30,30 +30,30 @@ COLUMNS = ("key", "size", "etag")
 
 @dataclass
 class Sent:
-    report: backfill.Report
+    report: reprocess.Report
     execution_arn: str | None = None
     list_uri: str | None = None
 
 
-def run_id(selection: backfill.Selection) -> str | None:
+def run_id(selection: reprocess.Selection) -> str | None:
     """A forced re-run's id (errors, stale, all); images without an outcome need none."""
     return f"reprocess-{uuid.uuid4().hex[:12]}" if selection.forced else None
 
 
-def _tally(report: backfill.Report, reason: str) -> None:
+def _tally(report: reprocess.Report, reason: str) -> None:
     report.selected += 1
     report.by_reason[reason] = report.by_reason.get(reason, 0) + 1
 
 
 def by_state_machine(
-    target: Target, chosen: Iterable[tuple[backfill.Entry, str]], run: str | None, *, dry_run: bool = False
+    target: Target, chosen: Iterable[tuple[listing.Entry, str]], run: str | None, *, dry_run: bool = False
 ) -> Sent:
     """Write the list, start one execution of the stack's re-send state machine on it."""
     machine = target.outputs.get("ResendStateMachineArn")
     bucket = target.outputs.get("AnalyticsBucketName")
     if not machine or not bucket:
         raise OperationFailed(f"{target.description} has no re-send state machine (deploy with outcomeTable true)")
-    report = backfill.Report()
+    report = reprocess.Report()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "resend.csv"
         with path.open("w", encoding="utf-8", newline="") as handle:
@@ -78,30 +78,30 @@ def by_state_machine(
 
 def from_here(
     target: Target,
-    chosen: Iterable[tuple[backfill.Entry, str]],
+    chosen: Iterable[tuple[listing.Entry, str]],
     run: str | None,
     *,
     dry_run: bool = False,
     per_second: float = 10.0,
-    on_batch: Callable[[backfill.Report], None] = lambda report: None,
+    on_batch: Callable[[reprocess.Report], None] = lambda report: None,
 ) -> Sent:
     """Send the chosen images from this machine, ten a request, paced (the embedded stack)."""
-    report = backfill.Report()
-    sqs, limiter = target.client("sqs"), RateLimiter(per_second, burst=backfill.SEND_BATCH)
+    report = reprocess.Report()
+    sqs, limiter = target.client("sqs"), RateLimiter(per_second, burst=reprocess.SEND_BATCH)
     region = target.session.region_name or "us-east-1"
-    batch: list[backfill.Entry] = []
+    batch: list[listing.Entry] = []
     for entry, reason in chosen:
         _tally(report, reason)
         if dry_run:
             continue
         batch.append(entry)
-        if len(batch) == backfill.SEND_BATCH:
-            backfill.send_batch(sqs, target, region, batch, run, limiter)
+        if len(batch) == reprocess.SEND_BATCH:
+            reprocess.send_batch(sqs, target, region, batch, run, limiter)
             report.enqueued += len(batch)
             batch = []
             on_batch(report)
     if batch:
-        backfill.send_batch(sqs, target, region, batch, run, limiter)
+        reprocess.send_batch(sqs, target, region, batch, run, limiter)
         report.enqueued += len(batch)
         on_batch(report)
     return Sent(report)

@@ -1,44 +1,26 @@
 """Lambda entry point: SQS batch of S3 notifications in, partial batch response out.
 
-Thin by design: Powertools decorators, the batch runner, and one call into ``Pipeline`` per record.
-Everything the function needs is built once per execution environment (``runtime()``), from settings
-validated at the first invoke.
+Thin by design: Powertools decorators, the batch runner, and one call into ``Pipeline`` per record; what an
+execution environment holds is built once (``environment.runtime()``), the telemetry lives in ``telemetry.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
-import threading
-from collections.abc import Iterator
-from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.inference import deadline, outcome_stream
-from lambdas.inference.backends import ClientOptions, InferenceBackend, spec
-from lambdas.inference.batch import BatchRunner, SqsRecord
-from lambdas.inference.challenger import Challenger
-from lambdas.inference.challenger import build as build_challenger
+from lambdas.inference.batch import SqsRecord
 from lambdas.inference.core import errors, events
-from lambdas.inference.core.errors import ProcessingError, TransientError
+from lambdas.inference.core.errors import TransientError
 from lambdas.inference.core.rules import ConfigError
-from lambdas.inference.images.budget import MemoryBudget, budget_bytes
-from lambdas.inference.outcome_stream import OutcomeStream
-from lambdas.inference.pacing import RateLimiter
-from lambdas.inference.pipeline import BatchScope, Pipeline, Storage
-from lambdas.inference.settings import Settings, tracing_enabled
-from lambdas.inference.source_queue import Acknowledgements, SourceQueue, watching
-from lambdas.inference.storage import S3Storage
-from lambdas.inference.tracing import make_tracing
-
-logger = Logger()
-tracing = make_tracing(tracing_enabled())
-metrics = Metrics()
+from lambdas.inference.environment import Runtime, runtime
+from lambdas.inference.pipeline import BatchScope
+from lambdas.inference.source_queue import Acknowledgements, watching
+from lambdas.inference.telemetry import logger, metrics, tracing
 
 # Records still waiting when less than this remains are returned as failures rather than cut off mid-write:
 # 10 s, or a quarter of the invocation's time for short timeouts.
@@ -49,179 +31,6 @@ RESPONSE_MARGIN_SECONDS = 1.0
 RESPONSE_MARGIN_SHARE = 0.05
 # The batch's rows go to the outcome stream after its records: the call's time is kept from the records'.
 STREAM_SECONDS = float(outcome_stream.WORST_SECONDS)
-
-
-def metric_name(label: str) -> str:
-    """A label as part of a CloudWatch metric name (letters, digits and ._- kept, the rest as _; 200 at most)."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", label)[:200]
-
-
-class PowertoolsTelemetry:
-    """Pipeline counts and latencies as CloudWatch EMF metrics. Thread-safe: records run concurrently."""
-
-    def __init__(self, sink: Metrics) -> None:
-        self._sink = sink
-        self._lock = threading.Lock()
-
-    def outcome(self, status: str, code: str | None = None) -> None:
-        names = {"ok": "ImagesProcessed", "error": "ImagesFailed", "retry": "ImagesRetried"}
-        with self._lock:
-            self._sink.add_metric(name=names.get(status, f"Messages_{status}"), unit=MetricUnit.Count, value=1)
-            if code:
-                self._sink.add_metric(name=f"Error_{code}", unit=MetricUnit.Count, value=1)
-
-    def detection(self, labels_found: int, latency_ms: float) -> None:
-        with self._lock:
-            self._sink.add_metric(name="LabelsFound", unit=MetricUnit.Count, value=labels_found)
-            self._sink.add_metric(name="BackendLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
-
-    def labels(self, accepted: list[str], near: list[str]) -> None:
-        """Per label: images that accepted it, and images with a candidate just below its threshold (their share
-        of ImagesProcessed is the drift signal `inferctl drift` and the NearThresholdShare alarm read)."""
-        with self._lock:
-            for name in accepted:
-                self._sink.add_metric(name=f"Accepted_{metric_name(name)}", unit=MetricUnit.Count, value=1)
-            for name in near:
-                self._sink.add_metric(name=f"NearThreshold_{metric_name(name)}", unit=MetricUnit.Count, value=1)
-            if near:
-                self._sink.add_metric(name="NearThresholdImages", unit=MetricUnit.Count, value=1)
-
-    def challenger(self, section: dict[str, Any]) -> None:
-        with self._lock:
-            if section.get("status") == "ok":
-                self._sink.add_metric(name="ChallengerImages", unit=MetricUnit.Count, value=1)
-                latency = float(section.get("latency_ms") or 0.0)
-                self._sink.add_metric(name="ChallengerLatency", unit=MetricUnit.Milliseconds, value=latency)
-            else:
-                self._sink.add_metric(name="ChallengerErrors", unit=MetricUnit.Count, value=1)
-                code = (section.get("error") or {}).get("code")
-                if code:
-                    self._sink.add_metric(name=f"ChallengerError_{code}", unit=MetricUnit.Count, value=1)
-
-
-@dataclass
-class Runtime:
-    pipeline: Pipeline
-    runner: BatchRunner
-    queue: SourceQueue | None = None
-    stream: OutcomeStream | None = None
-
-
-def _unexpected(record: SqsRecord, exc: Exception) -> None:
-    logger.exception(
-        "Unexpected error; the message will be redelivered",
-        extra={"error_code": errors.UNEXPECTED_ERROR, "error": repr(exc), "message_id": record.message_id},
-    )
-    with contextlib.suppress(Exception):
-        metrics.add_metric(name=f"Error_{errors.UNEXPECTED_ERROR}", unit=MetricUnit.Count, value=1)
-
-
-def build_backend(settings: Settings, client: object | None = None) -> InferenceBackend:
-    """The configured backend's adapter; creates a client for that backend only."""
-    return spec(settings.backend).create(settings.model, client_options(settings), client)
-
-
-def client_options(settings: Settings) -> ClientOptions:
-    """How the configured model is called: timeouts, pace and limits from the settings."""
-    rate = settings.model_calls_per_second
-    return ClientOptions(
-        read_timeout=settings.backend_read_timeout_seconds,
-        pool_size=settings.record_concurrency,
-        pace=RateLimiter(rate) if rate else None,
-        call_timeout=settings.backend_call_timeout_seconds,
-        max_response_bytes=settings.model_response_max_bytes,
-        max_labels=settings.max_labels_per_image,
-    )
-
-
-def _late(record: SqsRecord) -> None:
-    logger.warning(
-        "Record still running at the end of the invocation; returned for redelivery",
-        extra={
-            "error_code": errors.OUT_OF_TIME,
-            "message_id": record.message_id,
-            "object_keys": events.keys_in(record.body),
-        },
-    )
-    with contextlib.suppress(Exception):
-        metrics.add_metric(name=f"Error_{errors.OUT_OF_TIME}", unit=MetricUnit.Count, value=1)
-
-
-def build_runtime(
-    settings: Settings,
-    backend: InferenceBackend | None = None,
-    storage: Storage | None = None,
-    challenger: Challenger | None = None,
-) -> Runtime:
-    """Wire the pipeline. Real adapters are created only for what is not injected."""
-    if backend is None:
-        settings.require_model()
-    if challenger is None:
-        challenger = build_challenger(settings.challenger, client_options(settings))
-    pipeline = Pipeline(
-        budget=MemoryBudget(budget_bytes(settings.memory_mb)),
-        input_prefix=settings.input_prefix,
-        image_suffixes=settings.image_suffixes,
-        thresholds=settings.thresholds,
-        backend=backend or build_backend(settings),
-        storage=storage
-        or S3Storage(kms_key_arn=settings.result_kms_key_arn, read_timeout=settings.storage_read_timeout_seconds),
-        telemetry=PowertoolsTelemetry(metrics),
-        log=logger,
-        challenger=challenger,
-        rows=settings.outcome_stream_name is not None,
-    )
-    runner = BatchRunner(
-        settings.record_concurrency, expected=(ProcessingError,), on_unexpected=_unexpected, on_late=_late
-    )
-    queue = SourceQueue(settings.queue_url, settings.retry_delay_max_seconds) if settings.queue_url else None
-    stream = OutcomeStream(settings.outcome_stream_name) if settings.outcome_stream_name else None
-    return Runtime(pipeline=pipeline, runner=runner, queue=queue, stream=stream)
-
-
-# Lambda runs one execution environment per process; the embedded stack runs several in one process and
-# binds each poller thread to its own runtime (``bound``).
-_bound: ContextVar[Runtime | None] = ContextVar("runtime", default=None)
-_process_runtime: Runtime | None = None
-_build_lock = threading.Lock()
-
-
-def runtime() -> Runtime:
-    """Built on the first invoke of an execution environment and reused: settings, clients, thread pool."""
-    global _process_runtime
-    bound = _bound.get()
-    if bound is not None:
-        return bound
-    with _build_lock:
-        if _process_runtime is None:
-            settings = Settings.from_env()
-            logger.info(
-                "Configured",
-                extra={
-                    "backend": settings.backend,
-                    "model_id": settings.model_id,
-                    "min_confidence": settings.min_confidence,
-                },
-            )
-            _process_runtime = build_runtime(settings)
-        return _process_runtime
-
-
-def reset_runtime() -> None:
-    """Forget the process's runtime: the next invoke reads the environment again, like a new environment."""
-    global _process_runtime
-    with _build_lock:
-        _process_runtime = None
-
-
-@contextlib.contextmanager
-def bound(runtime: Runtime) -> Iterator[None]:
-    """Invocations in this thread (and its context) use ``runtime``: one emulated execution environment."""
-    token = _bound.set(runtime)
-    try:
-        yield
-    finally:
-        _bound.reset(token)
 
 
 def _margin_ms(context: LambdaContext | None) -> int:

@@ -24,7 +24,7 @@ from inferctl.emulator.resources import notification_configuration
 from inferctl.emulator.stack import EmbeddedStack, embedded_stack, write_state
 from inferctl.samples import scene
 from inferctl.scenarios.demo.run import demo_config
-from inferctl.stack import backfill, uploads
+from inferctl.stack import audit, reprocess, uploads
 from inferctl.stack.outcomes import read_result
 from inferctl.stack.target import Target, from_outputs
 from lambdas.inference.core.events import result_key_for
@@ -118,7 +118,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedSt
 def test_audit_reports_each_category_exactly(world, tmp_path):
     _, target, _, _ = world
     rows: list[dict[str, Any]] = []
-    result = backfill.audit(target, write_row=rows.append, now=LATER)
+    result = audit.audit(target, write_row=rows.append, now=LATER)
 
     assert result.images == NORMAL + CORRUPT + POISON + EARLY
     assert result.counts == {"ok": NORMAL, "error": CORRUPT, "dead_letter": POISON, "missing": EARLY}
@@ -147,7 +147,7 @@ def test_reprocess_missing_then_audit_shows_none_missing(world, capsys):
     assert set(model.calls - before) == digests(target, keys)  # exactly the missing ones were run
     assert_once_each(target, keys, versions)
 
-    result = backfill.audit(target, now=LATER)
+    result = audit.audit(target, now=LATER)
     assert result.counts == {"ok": NORMAL + EARLY, "error": CORRUPT, "dead_letter": POISON}
     assert cli.main(["audit", "--format", "json", "--embedded", state]) == 0  # none missing: exit 0
 
@@ -163,7 +163,7 @@ def test_stale_after_a_model_change_reruns_exactly_the_stale_ones(world):
     keys = [f"{target.input_prefix}normal/{i:04d}.jpg" for i in range(100)]
     versions = result_versions(target, keys)
 
-    report = backfill.reprocess(target, backfill.Selection(stale=True), prefix=subset, per_second=50)
+    report = reprocess.reprocess(target, reprocess.Selection(stale=True), prefix=subset, per_second=50)
 
     assert (report.selected, report.by_reason) == (100, {"model": 100})
     deadline = datetime.now(UTC) + timedelta(seconds=600)  # a limit for a failure, not a pace
@@ -177,7 +177,7 @@ def test_stale_after_a_model_change_reruns_exactly_the_stale_ones(world):
     assert set(new_calls) == digests(target, keys)  # exactly the stale ones were re-run
     assert_once_each(target, keys, versions)
     # A second --stale finds nothing left to do in that subset.
-    assert backfill.reprocess(target, backfill.Selection(stale=True), prefix=subset, dry_run=True).selected == 0
+    assert reprocess.reprocess(target, reprocess.Selection(stale=True), prefix=subset, dry_run=True).selected == 0
 
 
 def test_an_interrupted_run_resumed_enqueues_each_image_once(world, tmp_path):
@@ -201,13 +201,13 @@ def test_an_interrupted_run_resumed_enqueues_each_image_once(world, tmp_path):
 
     object.__setattr__(target, "client", counting_client)
     try:
-        first = backfill.reprocess(
-            target, backfill.Selection(all=True), prefix=subset, state=state, per_second=500, stop_after_batches=4
+        first = reprocess.reprocess(
+            target, reprocess.Selection(all=True), prefix=subset, state=state, per_second=500, stop_after_batches=4
         )
         assert first.interrupted
         assert first.enqueued == 40
-        second = backfill.reprocess(
-            target, backfill.Selection(all=True), prefix=subset, state=state, resume=True, per_second=500
+        second = reprocess.reprocess(
+            target, reprocess.Selection(all=True), prefix=subset, state=state, resume=True, per_second=500
         )
     finally:
         object.__delattr__(target, "client")

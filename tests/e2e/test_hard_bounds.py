@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from inferctl.emulator.models import stand_in
-from inferctl.stack import backfill
+from inferctl.stack import audit, reprocess
 from inferctl.stack.outcomes import read_result
 from lambdas.inference.core import errors
 from lambdas.inference.core.results import PRODUCER
@@ -134,18 +134,18 @@ def test_a_result_deleted_or_rolled_back_is_found_by_audit_and_repaired_by_repro
 
     # WHEN the operator audits
     rows: list[dict[str, Any]] = []
-    audit = backfill.audit(h.target, prefix=prefix, write_row=rows.append)
+    audited = audit.audit(h.target, prefix=prefix, write_row=rows.append)
 
     # THEN both need a re-run, and say why; the untouched one is fine
     states = {row["key"]: row for row in rows}
     assert (states[rolled]["state"], states[gone]["state"], states[kept]["state"]) == ("missing", "missing", "ok")
     assert (states[rolled]["why"], states[gone]["why"]) == ("answers an older upload", "no result")
-    assert audit.missing == 2
+    assert audited.missing == 2
     # AND reprocess --missing repairs exactly those two, through the function
     with h.trigger():
-        report = backfill.reprocess(h.target, backfill.Selection(missing=True), prefix=prefix, per_second=50)
+        report = reprocess.reprocess(h.target, reprocess.Selection(missing=True), prefix=prefix, per_second=50)
         assert (report.selected, report.by_reason) == (2, {"missing": 2})
-        assert poll(lambda: backfill.audit(h.target, prefix=prefix).counts == {"ok": 3}, 60)
+        assert poll(lambda: audit.audit(h.target, prefix=prefix).counts == {"ok": 3}, 60)
     assert (read_result(s3, bucket, rolled) or {})["source"]["version_id"] == v2
 
 

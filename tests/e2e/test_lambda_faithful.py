@@ -21,7 +21,7 @@ import pytest
 from inferctl.emulator.models import stand_in
 from inferctl.emulator.models.base import ModelFault, Trickled
 from inferctl.emulator.resources import notification_configuration
-from inferctl.stack import backfill
+from inferctl.stack import reprocess
 from inferctl.stack.outcomes import read_result
 from lambdas.inference.core import errors
 from lambdas.inference.core.errors import PermanentError
@@ -280,8 +280,8 @@ def test_a_reprocess_message_in_flight_never_replaces_the_newer_versions_result(
         v1 = s3.put_object(Bucket=h.target.bucket, Key=key, Body=v1_data)["VersionId"]
         wait_for_version(h, key, v1)
         # WHEN `inferctl reprocess --all` re-runs v1 and, while that waits on the model, v2 is uploaded
-        selection = backfill.Selection(all=True)
-        report = backfill.reprocess(h.target, selection, prefix=h.target.input_prefix + "race/reprocess")
+        selection = reprocess.Selection(all=True)
+        report = reprocess.reprocess(h.target, selection, prefix=h.target.input_prefix + "race/reprocess")
         assert report.enqueued == 1
         assert gate.entered.wait(60)
         v2 = s3.put_object(Bucket=h.target.bucket, Key=key, Body=v2_data)["VersionId"]

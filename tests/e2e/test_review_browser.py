@@ -25,7 +25,7 @@ from inferctl.emulator.stack import embedded_stack, write_state
 from inferctl.evaluation.groundtruth import read_manifest
 from inferctl.evaluation.matching import iou
 from inferctl.scenarios.demo.run import demo_config, demo_models
-from inferctl.stack import backfill, review_session, uploads
+from inferctl.stack import configuration, review_session, uploads
 from inferctl.stack.review_server import ReviewServer
 from inferctl.stack.target import Target, from_outputs
 
@@ -93,7 +93,7 @@ def verdicts(
 @pytest.fixture(scope="module")
 def server(world: tuple[Target, Truth, Path]) -> Iterator[ReviewServer]:
     target, _, folder = world
-    thresholds = backfill.live_settings(target).thresholds
+    thresholds = configuration.live_settings(target).thresholds
     session, resumed = review_session.open_session(target, thresholds, folder / "session.json", budget=BUDGET, seed=7)
     assert not resumed
     with ReviewServer(target, session, manifest=folder / "reviewed.manifest").running() as running:

@@ -14,7 +14,7 @@ from inferctl.emulator.models.rekognition import STAND_IN_ARN
 from inferctl.emulator.stack import embedded_stack
 from inferctl.scenarios.burst import small_jpeg
 from inferctl.scenarios.demo.run import demo_config, demo_models
-from inferctl.stack import backfill, uploads
+from inferctl.stack import audit, reprocess, uploads
 from inferctl.stack.outcomes import dead_letters
 from inferctl.stack.target import from_outputs
 from lambdas.controller.decide import Decision
@@ -73,10 +73,10 @@ def test_images_waiting_30_days_on_a_stopped_model_are_all_processed_when_it_sta
 
         # THEN the queue still holds every image (twice refreshed, never past 14 days) ...
         assert refreshed >= 2 * IMAGES
-        audit = backfill.audit(target, prefix=target.input_prefix + "patient/")
-        assert audit.counts == {"waiting": IMAGES}  # paused: waiting, never missing
-        report = backfill.reprocess(
-            target, backfill.Selection(missing=True), prefix=target.input_prefix + "patient/", dry_run=True
+        audited = audit.audit(target, prefix=target.input_prefix + "patient/")
+        assert audited.counts == {"waiting": IMAGES}  # paused: waiting, never missing
+        report = reprocess.reprocess(
+            target, reprocess.Selection(missing=True), prefix=target.input_prefix + "patient/", dry_run=True
         )
         assert (report.selected, report.skipped) == (0, {"waiting": IMAGES})
 

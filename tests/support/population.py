@@ -273,7 +273,7 @@ def now_iso(population: Population) -> str:
     return iso(population.now)
 
 
-def listing(population: Population) -> list[dict[str, Any]]:
+def bucket_listing(population: Population) -> list[dict[str, Any]]:
     """The image bucket's listing, as the embedded stack's inventory takes it."""
     pages = population.s3.get_paginator("list_objects_v2").paginate(Bucket=population.bucket, Prefix=population.prefix)
     return [dict(item, bucket=population.bucket) for page in pages for item in page["Contents"]]

@@ -143,19 +143,30 @@ FLOORS = [
                 "deadline",
                 "pacing",
                 "tracing",
+                "environment",
+                "telemetry",
             )
         ),
     ),
     (
         f"{INFERENCE}.images",
-        (f"{INFERENCE}.{p}" for p in ("backends", "settings", "challenger", "pipeline", "handler", "storage", "batch")),
+        (
+            f"{INFERENCE}.{p}"
+            for p in ("backends", "settings", "challenger", "pipeline", "handler", "storage", "batch", "environment")
+        ),
     ),
     (
         f"{INFERENCE}.backends",
-        (f"{INFERENCE}.{p}" for p in ("settings", "challenger", "pipeline", "handler", "storage", "batch")),
+        (
+            f"{INFERENCE}.{p}"
+            for p in ("settings", "challenger", "pipeline", "handler", "storage", "batch", "environment")
+        ),
     ),
     (f"{INFERENCE}.settings", (f"{INFERENCE}.{p}" for p in ("challenger", "pipeline", "handler", "storage"))),
-    (f"{INFERENCE}.pipeline", (f"{INFERENCE}.handler", f"{INFERENCE}.settings")),
+    (f"{INFERENCE}.pipeline", tuple(f"{INFERENCE}.{p}" for p in ("handler", "settings", "environment", "telemetry"))),
+    # the handler stands on the execution environment, which stands on the telemetry
+    (f"{INFERENCE}.environment", (f"{INFERENCE}.handler",)),
+    (f"{INFERENCE}.telemetry", (f"{INFERENCE}.handler", f"{INFERENCE}.environment")),
     ("lambdas.controller", (f"{INFERENCE}.handler", f"{INFERENCE}.pipeline", f"{INFERENCE}.challenger")),
     (
         "lambdas.controller.decide",

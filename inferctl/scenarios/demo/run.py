@@ -294,10 +294,10 @@ def review_round(
     """A review round over the demo's results: the sample, the page (boxes in the run's label ``colours``), the
     manifest, the estimates."""
     from inferctl.scenarios.demo.reviewer import review_all
-    from inferctl.stack import backfill, review_session
+    from inferctl.stack import configuration, review_session
     from inferctl.stack.review_server import ReviewServer
 
-    thresholds = backfill.live_settings(target).thresholds
+    thresholds = configuration.live_settings(target).thresholds
     session = review_session.start(target, thresholds, out / "review" / "session.json", budget=50, seed=1)
     manifest = out / "review" / "reviewed.manifest"
     server = ReviewServer(target, session, manifest=manifest, colours=colours)

@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 
 from inferctl.evaluation import drift, sampling, whatif
-from inferctl.stack import backfill, dialect, questions, reconcile, uploads
+from inferctl.stack import audit, dialect, listing, questions, reconcile, reprocess, uploads
 from inferctl.stack.engines import LocalTable
 from inferctl.stack.tables import Source
 from inferctl.stack.target import Target
 from lambdas.inference.core import outcome_table
 from lambdas.inference.core.results import SCHEMA_VERSION
 from lambdas.inference.core.thresholds import Thresholds
-from tests.support.population import MODEL, ROWS_PREFIX, THRESHOLDS, Population, generate, listing
+from tests.support.population import MODEL, ROWS_PREFIX, THRESHOLDS, Population, bucket_listing, generate
 
 SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -79,7 +79,7 @@ def table(population: Population, tmp_path_factory: pytest.TempPathFactory) -> R
     local = LocalTable(tmp_path_factory.mktemp("table"))
     synced = local.sync(population.s3, population.outcome_bucket, ROWS_PREFIX, "generated")
     assert synced.rows == population.rows  # every delivered row, repeats included
-    local.load_listing(listing(population))
+    local.load_listing(bucket_listing(population))
     return Recorded(local)
 
 
@@ -88,9 +88,9 @@ def target(population: Population) -> MemoryTarget:
     return target_of(population)
 
 
-def scan_pairs(target: Target) -> Iterator[tuple[backfill.Entry, dict[str, Any] | None]]:
+def scan_pairs(target: Target) -> Iterator[tuple[listing.Entry, dict[str, Any] | None]]:
     s3 = target.client("s3")
-    return backfill.with_documents(target, backfill.listing(s3, target.bucket, target.input_prefix, SUFFIXES))
+    return listing.with_documents(target, listing.listing(s3, target.bucket, target.input_prefix, SUFFIXES))
 
 
 def images(population: Population) -> questions.Images:
@@ -113,15 +113,15 @@ def test_the_generated_population_holds_every_case(population, target):
 
 
 def test_audit_counts_and_each_images_state_are_the_scans(population, target, table):
-    settled = backfill.Settled(frozenset(population.dead_letters), population.now - timedelta(hours=1))
-    scanned, rows = backfill.Audit(), []
+    settled = audit.Settled(frozenset(population.dead_letters), population.now - timedelta(hours=1))
+    scanned, rows = audit.Audit(), []
     for entry, document in scan_pairs(target):
-        state, code, why = backfill.state_of(entry, document, settled)
+        state, code, why = audit.state_of(entry, document, settled)
         scanned.images += 1
         scanned.counts[state] = scanned.counts.get(state, 0) + 1
         if code:
             scanned.error_codes[code] = scanned.error_codes.get(code, 0) + 1
-        rows.append(backfill.audit_row(entry, state, code, why))
+        rows.append(audit.audit_row(entry, state, code, why))
     assert questions.audit(table, images(population), settled).as_dict() == scanned.as_dict()
     written: list[dict[str, Any]] = []
     assert questions.audit(table, images(population), settled, written.append).as_dict() == scanned.as_dict()
@@ -178,17 +178,17 @@ def test_the_review_sample_and_labelled_documents_are_the_scans(population, targ
 @pytest.mark.parametrize(
     "selection",
     [
-        backfill.Selection(missing=True),
-        backfill.Selection(errors=True),
-        backfill.Selection(errors=True, codes=frozenset({"MODEL_ERROR"})),
-        backfill.Selection(stale=True),
-        backfill.Selection(all=True),
+        reprocess.Selection(missing=True),
+        reprocess.Selection(errors=True),
+        reprocess.Selection(errors=True, codes=frozenset({"MODEL_ERROR"})),
+        reprocess.Selection(stale=True),
+        reprocess.Selection(all=True),
     ],
     ids=["missing", "errors", "one-code", "stale", "all"],
 )
 def test_reprocess_selects_the_same_images_for_the_same_reasons(population, target, table, selection):
-    settled = backfill.Settled(frozenset(population.dead_letters), population.now - timedelta(hours=1))
-    now = backfill.Current(
+    settled = audit.Settled(frozenset(population.dead_letters), population.now - timedelta(hours=1))
+    now = reprocess.Current(
         MODEL,
         {
             "min_confidence": THRESHOLDS.min_confidence,
@@ -200,7 +200,7 @@ def test_reprocess_selects_the_same_images_for_the_same_reasons(population, targ
     scanned = sorted(
         (entry.key, reason)
         for entry, document in scan_pairs(target)
-        if (reason := backfill.selected(entry, document, selection, now, settled))
+        if (reason := reprocess.selected(entry, document, selection, now, settled))
     )
     answered = sorted(
         (entry.key, reason) for entry, reason in questions.selected(table, images(population), selection, now, settled)
@@ -287,7 +287,7 @@ def test_reconcile_finds_documents_without_a_row_and_sends_exactly_theirs(tmp_pa
     assert population.unsent
     local = LocalTable(tmp_path / "table")
     local.sync(population.s3, population.outcome_bucket, ROWS_PREFIX, "generated")
-    local.load_listing(listing(population))
+    local.load_listing(bucket_listing(population))
     sent: list[bytes] = []
 
     class Firehose:

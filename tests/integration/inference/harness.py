@@ -9,7 +9,7 @@ from typing import Any
 
 from inferctl.emulator.resources import Resources
 from inferctl.emulator.runtime import LambdaContext, sqs_event
-from lambdas.inference import handler
+from lambdas.inference import environment, handler
 from lambdas.inference.backends import InferenceBackend
 from lambdas.inference.settings import Settings
 from lambdas.inference.storage import S3Storage
@@ -48,7 +48,7 @@ def settings_env(resources: Resources, **overrides: str) -> dict[str, str]:
 def install_runtime(monkeypatch: Any, session: Any, env: dict[str, str], backend: InferenceBackend) -> None:
     """Make ``handler.runtime()`` return a runtime with these settings, this backend and moto's S3."""
     settings = Settings.from_env(env)
-    runtime = handler.build_runtime(
+    runtime = environment.build_runtime(
         settings, backend=backend, storage=S3Storage(session.client("s3"), kms_key_arn=settings.result_kms_key_arn)
     )
     monkeypatch.setattr(handler, "runtime", lambda: runtime)

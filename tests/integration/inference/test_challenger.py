@@ -13,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from inferctl.emulator.resources import Resources, provision
-from lambdas.inference import handler
+from lambdas.inference import environment, handler
 from lambdas.inference.backends import ClientOptions
 from lambdas.inference.backends.rekognition import RekognitionBackend
 from lambdas.inference.challenger import build, sampled
@@ -44,7 +44,7 @@ def install(monkeypatch: Any, session: Any, env: dict[str, str], respond: Any) -
     primary = RekognitionBackend(MODEL_ARN, client=FakeRekognition(session.client("s3"), lambda key: PRIMARY_LABELS))
     runtime_client = FakeSageMakerRuntime(respond)
     challenger = build(settings.challenger, ClientOptions(read_timeout=5), client=runtime_client)
-    runtime = handler.build_runtime(
+    runtime = environment.build_runtime(
         settings,
         backend=primary,
         storage=S3Storage(session.client("s3"), kms_key_arn=settings.result_kms_key_arn),

@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from inferctl.emulator.resources import Resources, provision
-from lambdas.inference import handler
+from lambdas.inference import environment, handler
 from lambdas.inference.backends.rekognition import RekognitionBackend
 from lambdas.inference.backends.sagemaker import SageMakerBackend
 from lambdas.inference.settings import Settings
@@ -344,7 +344,7 @@ def test_the_function_makes_one_get_and_one_put_per_image(aws, monkeypatch, back
         backend = RekognitionBackend(MODEL_ARN, client=fake)
         env = settings_env(resources)
     settings = Settings.from_env(env)
-    runtime = handler.build_runtime(settings, backend=backend, storage=S3Storage(s3, settings.result_kms_key_arn))
+    runtime = environment.build_runtime(settings, backend=backend, storage=S3Storage(s3, settings.result_kms_key_arn))
     monkeypatch.setattr(handler, "runtime", lambda: runtime)
 
     assert deliver(session, resources).failed_ids == []

@@ -17,7 +17,7 @@ import pytest
 from moto import mock_aws
 
 from inferctl.emulator.resources import Resources, provision
-from lambdas.inference import handler
+from lambdas.inference import environment, handler
 from lambdas.inference.core.values import Label
 from lambdas.inference.settings import Settings
 from lambdas.inference.storage import S3Storage
@@ -71,9 +71,9 @@ class Model(FunctionBackend):
         return [Label(self.seen.decode(errors="replace")[:2], 99.0)]
 
 
-def install(monkeypatch: Any, session: Any, resources: Resources, model: FunctionBackend) -> handler.Runtime:
+def install(monkeypatch: Any, session: Any, resources: Resources, model: FunctionBackend) -> environment.Runtime:
     env = {"REKOGNITION_MODEL_ARN": MODEL_ARN, "RESULT_KMS_KEY_ARN": resources.key_arn, "RECORD_CONCURRENCY": "4"}
-    runtime = handler.build_runtime(
+    runtime = environment.build_runtime(
         Settings.from_env(env), backend=model, storage=S3Storage(session.client("s3"), resources.key_arn)
     )
     monkeypatch.setattr(handler, "runtime", lambda: runtime)

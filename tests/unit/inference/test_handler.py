@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lambdas.inference import handler
+from lambdas.inference import environment, handler, telemetry
 from lambdas.inference.core import errors
 from lambdas.inference.core.errors import TransientError
 from lambdas.inference.core.values import Label
@@ -58,7 +58,7 @@ def stored(storage: MemoryStorage, *keys: str, etag: str = "e1") -> MemoryStorag
 
 def install(monkeypatch: Any, backend: FunctionBackend, storage: MemoryStorage, **env: str) -> None:
     settings = Settings.from_env({"REKOGNITION_MODEL_ARN": ARN, "RECORD_CONCURRENCY": "10", **env})
-    runtime = handler.build_runtime(settings, backend=backend, storage=storage)
+    runtime = environment.build_runtime(settings, backend=backend, storage=storage)
     monkeypatch.setattr(handler, "runtime", lambda: runtime)
 
 
@@ -107,7 +107,7 @@ class Collect(logging.Handler):
     def __init__(self) -> None:
         super().__init__()
         self.lines: list[dict[str, Any]] = []
-        self.setFormatter(handler.logger.registered_formatter)
+        self.setFormatter(telemetry.logger.registered_formatter)
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(json.loads(self.format(record)))
@@ -118,11 +118,11 @@ def test_every_log_line_of_a_record_carries_its_own_message_id(monkeypatch):
     install(monkeypatch, backend, storage)
     event = {"Records": [sqs_record(f"m{i}", s3_body(f"test_images/{i}.jpg")) for i in range(6)]}
     collect = Collect()
-    logging.getLogger(handler.logger.name).addHandler(collect)
+    logging.getLogger(telemetry.logger.name).addHandler(collect)
     try:
         handler.lambda_handler(event, LambdaContext())
     finally:
-        logging.getLogger(handler.logger.name).removeHandler(collect)
+        logging.getLogger(telemetry.logger.name).removeHandler(collect)
 
     lines = collect.lines
     written = [line for line in lines if line["message"] == "Result written"]
@@ -147,11 +147,11 @@ def test_a_failed_or_unstarted_record_is_logged_with_its_object_key(monkeypatch)
     storage, backend = stored(MemoryStorage(), *keys), FunctionBackend(answer)
     install(monkeypatch, backend, storage, RECORD_CONCURRENCY="1")
     collect = Collect()
-    logging.getLogger(handler.logger.name).addHandler(collect)
+    logging.getLogger(telemetry.logger.name).addHandler(collect)
     try:
         handler.lambda_handler({"Records": [sqs_record(f"m{i}", s3_body(k)) for i, k in enumerate(keys)]}, context)
     finally:
-        logging.getLogger(handler.logger.name).removeHandler(collect)
+        logging.getLogger(telemetry.logger.name).removeHandler(collect)
 
     named = {
         (line["message"], line["error_code"], tuple(line["object_keys"]))
@@ -194,7 +194,7 @@ def test_an_object_deleted_before_it_was_processed_ends_without_a_document_or_a_
 
 
 def test_configuration_error_fails_the_whole_batch_naming_the_variable(monkeypatch, caplog):
-    handler.reset_runtime()  # the real builder, reading the environment as a new execution environment would
+    environment.reset_runtime()  # the real builder, reading the environment as a new execution environment would
     monkeypatch.setenv("BACKEND", "rekognition")
     monkeypatch.delenv("REKOGNITION_MODEL_ARN", raising=False)
     with caplog.at_level(logging.ERROR), pytest.raises(Exception, match="REKOGNITION_MODEL_ARN: is not set"):
@@ -308,13 +308,13 @@ def test_an_unexpected_exception_is_logged_at_error_with_its_traceback_and_redel
     storage, backend = stored(MemoryStorage(), "test_images/a.jpg"), FunctionBackend(broken)
     install(monkeypatch, backend, storage)
     collect = Collect()
-    logging.getLogger(handler.logger.name).addHandler(collect)
+    logging.getLogger(telemetry.logger.name).addHandler(collect)
     try:
         response = handler.lambda_handler(
             {"Records": [sqs_record("m1", s3_body("test_images/a.jpg"))]}, LambdaContext()
         )
     finally:
-        logging.getLogger(handler.logger.name).removeHandler(collect)
+        logging.getLogger(telemetry.logger.name).removeHandler(collect)
 
     assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
     (line,) = [line for line in collect.lines if line.get("error_code") == "UNEXPECTED_ERROR"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from inferctl.stack import backfill
+from inferctl.stack import audit, listing, reprocess
 from lambdas.inference.core.events import parse_body
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -36,7 +36,7 @@ class Pages:
 
 
 def pairs(keys: list[str], start_after: str = "") -> dict[str, str | None]:
-    entries = backfill.listing(Pages(keys), "b", "in/", SUFFIXES, start_after)
+    entries = listing.listing(Pages(keys), "b", "in/", SUFFIXES, start_after)
     return {entry.key: entry.result_key for entry in entries}
 
 
@@ -68,11 +68,11 @@ def test_listing_resumes_after_a_key() -> None:
     assert pairs(keys, start_after="in/a.jpg.json") == {"in/b.jpg": None, "in/c.jpg": "in/c.jpg.json"}
 
 
-def entry(key: str, result: bool, uploaded: datetime = T0) -> backfill.Entry:
-    return backfill.Entry(key, "etag", 1, uploaded, key + ".json" if result else None)
+def entry(key: str, result: bool, uploaded: datetime = T0) -> listing.Entry:
+    return listing.Entry(key, "etag", 1, uploaded, key + ".json" if result else None)
 
 
-NOW = backfill.Current("model-b", {"min_confidence": 50.0, "label_overrides": {}, "candidate_floor": 10.0})
+NOW = reprocess.Current("model-b", {"min_confidence": 50.0, "label_overrides": {}, "candidate_floor": 10.0})
 
 
 def document(**changes: Any) -> dict[str, Any]:
@@ -96,36 +96,38 @@ def document(**changes: Any) -> dict[str, Any]:
     ],
 )
 def test_staleness_names_what_differs(changes: dict[str, Any], why: str | None) -> None:
-    assert backfill.staleness(document(**changes), NOW) == why
+    assert reprocess.staleness(document(**changes), NOW) == why
 
 
 def test_missing_leaves_dead_letters_and_waiting_images_alone() -> None:
-    settled = backfill.Settled(frozenset({"in/dead.jpg"}), uploaded_before=T0)
-    missing = backfill.Selection(missing=True)
-    assert backfill.selected(entry("in/old.jpg", False, T0 - timedelta(hours=1)), None, missing, None, settled) == (
+    settled = audit.Settled(frozenset({"in/dead.jpg"}), uploaded_before=T0)
+    missing = reprocess.Selection(missing=True)
+    assert reprocess.selected(entry("in/old.jpg", False, T0 - timedelta(hours=1)), None, missing, None, settled) == (
         "missing"
     )
-    assert backfill.selected(entry("in/dead.jpg", False, T0 - timedelta(hours=1)), None, missing, None, settled) is None
-    assert backfill.selected(entry("in/new.jpg", False, T0), None, missing, None, settled) is None
-    assert backfill.selected(entry("in/done.jpg", True), document(), missing, None, settled) is None
+    assert (
+        reprocess.selected(entry("in/dead.jpg", False, T0 - timedelta(hours=1)), None, missing, None, settled) is None
+    )
+    assert reprocess.selected(entry("in/new.jpg", False, T0), None, missing, None, settled) is None
+    assert reprocess.selected(entry("in/done.jpg", True), document(), missing, None, settled) is None
 
 
 def test_errors_select_by_code_and_stale_by_reason() -> None:
     failed = document(status="error", error={"code": "IMAGE_UNREADABLE"})
-    none = backfill.Settled()
-    assert backfill.selected(entry("k", True), failed, backfill.Selection(errors=True), None, none) == "error"
-    only_throttled = backfill.Selection(errors=True, codes=frozenset({"MODEL_THROTTLED"}))
-    assert backfill.selected(entry("k", True), failed, only_throttled, None, none) is None
-    stale = backfill.Selection(stale=True)
+    none = audit.Settled()
+    assert reprocess.selected(entry("k", True), failed, reprocess.Selection(errors=True), None, none) == "error"
+    only_throttled = reprocess.Selection(errors=True, codes=frozenset({"MODEL_THROTTLED"}))
+    assert reprocess.selected(entry("k", True), failed, only_throttled, None, none) is None
+    stale = reprocess.Selection(stale=True)
     old = document(model={"model_id": "model-a"})
-    assert backfill.selected(entry("k", True), old, stale, NOW, none) == "model"
-    assert backfill.selected(entry("k", True), document(), stale, NOW, none) is None
-    assert backfill.selected(entry("k", True), document(), backfill.Selection(all=True), None, none) == "forced"
+    assert reprocess.selected(entry("k", True), old, stale, NOW, none) == "model"
+    assert reprocess.selected(entry("k", True), document(), stale, NOW, none) is None
+    assert reprocess.selected(entry("k", True), document(), reprocess.Selection(all=True), None, none) == "forced"
 
 
 def test_a_reprocess_notification_is_read_by_the_function_like_one_from_s3() -> None:
-    image = backfill.Entry("in/holiday photos/ä+b (1).jpg", "abc123", 4321, T0, None)
-    body = backfill.notification("bucket", "eu-west-1", image, run="reprocess-1")
+    image = listing.Entry("in/holiday photos/ä+b (1).jpg", "abc123", 4321, T0, None)
+    body = reprocess.notification("bucket", "eu-west-1", image, run="reprocess-1")
     parsed = parse_body(body)
     assert isinstance(parsed, list)
     (created,) = parsed
@@ -133,7 +135,7 @@ def test_a_reprocess_notification_is_read_by_the_function_like_one_from_s3() -> 
     assert (created.ref.bucket, created.ref.etag, created.ref.size) == ("bucket", "abc123", 4321)
     assert created.ref.rerun == "reprocess-1"
     assert created.event_name == "ObjectCreated:Put"
-    plain_body = parse_body(backfill.notification("bucket", "eu-west-1", image, run=None))
+    plain_body = parse_body(reprocess.notification("bucket", "eu-west-1", image, run=None))
     assert isinstance(plain_body, list)
     (plain,) = plain_body
     assert plain.ref.rerun is None
@@ -141,25 +143,25 @@ def test_a_reprocess_notification_is_read_by_the_function_like_one_from_s3() -> 
 
 def test_a_document_that_answers_an_older_upload_leaves_the_current_one_missing() -> None:
     # GIVEN the key's current upload (ETag "v2") beside a document that answers the one before ("v1")
-    entry = backfill.Entry("in/a.jpg", "v2", 1, T0, "in/a.jpg.json")
+    entry = listing.Entry("in/a.jpg", "v2", 1, T0, "in/a.jpg.json")
     older = {"status": "ok", "source": {"etag": "v1"}}
     current = {"status": "ok", "source": {"etag": "v2"}}
-    waiting = backfill.Settled(uploaded_before=T0)  # uploaded inside the waiting window
-    late = backfill.Settled(uploaded_before=T0 + timedelta(hours=1))
+    waiting = audit.Settled(uploaded_before=T0)  # uploaded inside the waiting window
+    late = audit.Settled(uploaded_before=T0 + timedelta(hours=1))
 
     # THEN audit says missing (exit 1) once its notification is late, waiting before; reprocess --missing takes it
-    assert backfill.state_of(entry, older, late) == ("missing", None, backfill.OLDER_UPLOAD)
-    assert backfill.state_of(entry, older, waiting) == ("waiting", None, backfill.OLDER_UPLOAD)
-    assert backfill.state_of(entry, current, late) == ("ok", None, None)
-    assert backfill.selected(entry, older, backfill.Selection(missing=True), None, late) == "missing"
-    assert backfill.selected(entry, current, backfill.Selection(missing=True), None, late) is None
-    assert backfill.Selection(missing=True).needs_documents
+    assert audit.state_of(entry, older, late) == ("missing", None, audit.OLDER_UPLOAD)
+    assert audit.state_of(entry, older, waiting) == ("waiting", None, audit.OLDER_UPLOAD)
+    assert audit.state_of(entry, current, late) == ("ok", None, None)
+    assert reprocess.selected(entry, older, reprocess.Selection(missing=True), None, late) == "missing"
+    assert reprocess.selected(entry, current, reprocess.Selection(missing=True), None, late) is None
+    assert reprocess.Selection(missing=True).needs_documents
 
 
 def test_while_the_trigger_is_paused_every_image_without_an_outcome_is_waiting() -> None:
-    old = backfill.Entry("in/old.jpg", "e", 1, T0 - timedelta(days=20), None)
-    dead = backfill.Entry("in/dead.jpg", "e", 1, T0 - timedelta(days=2), None)
-    paused = backfill.Settled(dead_letters=frozenset({"in/dead.jpg"}), paused=True)
-    assert backfill.state_of(old, None, paused) == ("waiting", None, backfill.NO_RESULT)
-    assert backfill.state_of(dead, None, paused) == ("dead_letter", None, backfill.NO_RESULT)
-    assert backfill.selected(old, None, backfill.Selection(missing=True), None, paused) is None  # never twice
+    old = listing.Entry("in/old.jpg", "e", 1, T0 - timedelta(days=20), None)
+    dead = listing.Entry("in/dead.jpg", "e", 1, T0 - timedelta(days=2), None)
+    paused = audit.Settled(dead_letters=frozenset({"in/dead.jpg"}), paused=True)
+    assert audit.state_of(old, None, paused) == ("waiting", None, audit.NO_RESULT)
+    assert audit.state_of(dead, None, paused) == ("dead_letter", None, audit.NO_RESULT)
+    assert reprocess.selected(old, None, reprocess.Selection(missing=True), None, paused) is None  # never twice

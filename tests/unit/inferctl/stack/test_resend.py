@@ -17,7 +17,7 @@ import boto3
 import jsonata
 from moto import mock_aws
 
-from inferctl.stack import backfill, resend
+from inferctl.stack import listing, resend
 from inferctl.stack.target import Target
 from lambdas.inference.core import events
 from stacks import outcome_definitions
@@ -72,7 +72,7 @@ def test_the_list_lands_under_resend_and_one_execution_starts_on_it():
     operations: set[str] = set()
     session.events.register("before-call", lambda model, **_: operations.add(_action(model)))
     now = datetime.now(UTC)
-    chosen = [(backfill.Entry(key, f"etag{n}", 100 + n, now, None), "missing") for n, key in enumerate(KEYS)]
+    chosen = [(listing.Entry(key, f"etag{n}", 100 + n, now, None), "missing") for n, key in enumerate(KEYS)]
 
     sent = resend.by_state_machine(target, chosen, None)
 
@@ -101,9 +101,7 @@ def test_a_dry_run_writes_and_starts_nothing():
                  "AnalyticsBucketName": "analytics"},
     )  # fmt: skip
     now = datetime.now(UTC)
-    sent = resend.by_state_machine(
-        target, [(backfill.Entry(KEYS[0], "e", 1, now, None), "missing")], None, dry_run=True
-    )
+    sent = resend.by_state_machine(target, [(listing.Entry(KEYS[0], "e", 1, now, None), "missing")], None, dry_run=True)
     assert (sent.report.selected, sent.report.enqueued, sent.execution_arn) == (1, 0, None)
     assert "Contents" not in session.client("s3").list_objects_v2(Bucket="analytics")
 

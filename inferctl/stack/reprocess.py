@@ -1,10 +1,5 @@
-"""Reprocess and audit a bucket, in bounded memory.
-
-S3 lists keys in order, and every key between an image ``K`` and its outcome ``K.json`` starts with ``K``.
-So one pass over the listing pairs each image with its document using a stack of the images still waiting
-for theirs (as deep as keys nest, in practice one or two): when a key arrives that an image on the stack is
-not a prefix of, that image's document would already have been listed, so it has none.
-"""
+"""``reprocess``: images selected by their state (missing, stale, errors, all) sent through the pipeline again as
+S3 would notify them, paced to the model, resumable."""
 
 from __future__ import annotations
 
@@ -12,84 +7,23 @@ import json
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
 from inferctl.stack import configuration
+from inferctl.stack.audit import Settled, settled_now
 from inferctl.stack.errors import OperationFailed
-from inferctl.stack.outcomes import concurrently, dead_letters, read_document
+from inferctl.stack.listing import Entry, answers_another_upload, listing, with_documents
 from inferctl.stack.target import Target
 from lambdas.inference.core.events import RERUN_FIELD
 from lambdas.inference.core.results import SCHEMA_VERSION
-from lambdas.inference.core.rules import RESULT_SUFFIX
 from lambdas.inference.pacing import RateLimiter
-from lambdas.inference.settings import Settings
 
 SEND_BATCH = 10  # SendMessageBatch takes at most 10 entries
-
-
-@dataclass(frozen=True)
-class Entry:
-    """An image and the outcome document beside it (its key), as listed."""
-
-    key: str
-    etag: str
-    size: int
-    last_modified: datetime
-    result_key: str | None
-
-
-def listing(s3: Any, bucket: str, prefix: str, suffixes: tuple[str, ...], start_after: str = "") -> Iterator[Entry]:
-    paginator = s3.get_paginator("list_objects_v2")
-    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-    if start_after:
-        kwargs["StartAfter"] = start_after
-    pending: list[dict[str, Any]] = []  # images whose document may still come, nested prefixes
-    for page in paginator.paginate(**kwargs):
-        for item in page.get("Contents", []):
-            key = item["Key"]
-            while pending and not key.startswith(pending[-1]["Key"]):
-                yield _entry(pending.pop(), None)
-            if pending and key == pending[-1]["Key"] + RESULT_SUFFIX:
-                yield _entry(pending.pop(), key)
-                continue
-            if key.lower().endswith(suffixes) and not key.endswith("/"):
-                pending.append(item)
-    while pending:
-        yield _entry(pending.pop(), None)
-
-
-def _entry(item: dict[str, Any], result_key: str | None) -> Entry:
-    return Entry(
-        key=item["Key"],
-        etag=str(item.get("ETag", "")).strip('"'),
-        size=int(item.get("Size", 0)),
-        last_modified=item["LastModified"],
-        result_key=result_key,
-    )
-
-
-def with_documents(target: Target, entries: Iterator[Entry]) -> Iterator[tuple[Entry, dict[str, Any] | None]]:
-    """Each entry with its document read (``outcomes.concurrently``: bounded reads in flight and in memory)."""
-    s3 = target.client("s3")
-
-    def read(entry: Entry) -> dict[str, Any] | None:
-        if entry.result_key is None:
-            return None
-        try:
-            document, _ = read_document(s3, target.bucket, entry.result_key, entry.key)
-        except Exception:  # noqa: BLE001 - unreadable: not one of our documents
-            return None
-        return document
-
-    return concurrently(entries, read)
-
-
-# --- reprocess ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -124,13 +58,8 @@ class Current:
 STALE_IF_CHANGED = ("min_confidence", "label_overrides", "candidate_floor")
 
 
-def live_settings(target: Target) -> Settings:
-    """The function's settings as it runs now (its live environment)."""
-    return configuration.live_settings(target)
-
-
 def current(target: Target) -> Current:
-    settings = live_settings(target)
+    settings = configuration.live_settings(target)
     rendered = settings.thresholds.as_dict()  # as the function writes them into each document
     return Current(settings.model_id, {name: rendered[name] for name in STALE_IF_CHANGED})
 
@@ -147,39 +76,6 @@ def staleness(document: dict[str, Any], now: Current) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class Settled:
-    """What ``--missing`` leaves alone: images in the dead-letter queue (``deadletters redrive`` is their way
-    back) and images still waiting: inside their waiting window (their own notification is on its way), or
-    any image at all while the trigger is paused (the queue holds them until the model can answer, and the
-    model controller keeps them there past the queue's retention)."""
-
-    dead_letters: frozenset[str] = frozenset()
-    uploaded_before: datetime | None = None
-    paused: bool = False
-
-    def why(self, entry: Entry) -> str | None:
-        if entry.key in self.dead_letters:
-            return "dead_letter"
-        if self.paused:
-            return "waiting"
-        if self.uploaded_before is not None and entry.last_modified >= self.uploaded_before:
-            return "waiting"
-        return None
-
-
-def settled_now(target: Target, moment: datetime | None = None) -> Settled:
-    letters = frozenset(
-        key
-        for letter in dead_letters(target.client("sqs"), target.dead_letter_queue_url, 100_000)
-        for key in letter.keys
-    )
-    if trigger_paused(target):
-        return Settled(letters, paused=True)  # nothing is worked on: whatever has no outcome waits in the queue
-    moment = moment or datetime.now(UTC)
-    return Settled(letters, moment - timedelta(seconds=waiting_window_seconds(target)))
-
-
 def selected(
     entry: Entry, document: dict[str, Any] | None, selection: Selection, now: Current | None, settled: Settled
 ) -> str | None:
@@ -194,12 +90,6 @@ def selected(
     if selection.stale and document and now is not None:
         return staleness(document, now)
     return None
-
-
-def answers_another_upload(entry: Entry, document: dict[str, Any] | None) -> bool:
-    """The document beside the image answers another upload of its key than the one listed now."""
-    recorded = ((document or {}).get("source") or {}).get("etag")
-    return bool(recorded) and recorded != entry.etag
 
 
 def notification(bucket: str, region: str, entry: Entry, run: str | None) -> str:
@@ -276,7 +166,7 @@ def reprocess(
             selection=selection.__dict__ | {"codes": sorted(selection.codes)},
             prefix=prefix or target.input_prefix,
         )
-    suffixes = live_settings(target).image_suffixes
+    suffixes = configuration.live_settings(target).image_suffixes
     now = current(target) if selection.stale else None
     settled = settled_now(target) if selection.missing else Settled()
     run = progress.run if selection.forced else None
@@ -357,98 +247,3 @@ def send_batch(
         f"{len(entries)} messages could not be sent to {target.queue_url}: the run stops here; "
         "run it again with --resume to continue"
     )
-
-
-# --- audit -------------------------------------------------------------------------------------------------
-
-STATES = ("ok", "error", "waiting", "dead_letter", "missing")
-
-
-@dataclass
-class Audit:
-    counts: dict[str, int] = field(default_factory=dict)
-    error_codes: dict[str, int] = field(default_factory=dict)
-    images: int = 0
-
-    @property
-    def missing(self) -> int:
-        return self.counts.get("missing", 0)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"images": self.images, "states": self.counts, "error_codes": self.error_codes}
-
-
-def waiting_window_seconds(target: Target) -> float:
-    """How long an image may wait without being late: each receive's visibility timeout, as many times as
-    the queue receives a message before the DLQ (and a minute for the notification itself)."""
-    attributes = target.client("sqs").get_queue_attributes(QueueUrl=target.queue_url, AttributeNames=["All"])[
-        "Attributes"
-    ]
-    receives = json.loads(attributes.get("RedrivePolicy", "{}")).get("maxReceiveCount", 1)
-    return float(attributes.get("VisibilityTimeout", 30)) * int(receives) + 60
-
-
-def trigger_paused(target: Target) -> bool:
-    """The function's SQS trigger is paused (the model controller pauses it while the model cannot answer).
-    Without the permission to look (``lambda:ListEventSourceMappings``), it is taken to run; any other failure
-    is raised: a wrong answer here would call waiting images missing."""
-    from botocore.exceptions import ClientError
-
-    try:
-        mappings = target.client("lambda").list_event_source_mappings(FunctionName=target.function_name)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("AccessDeniedException", "AccessDenied"):
-            return False
-        raise
-    return any(mapping.get("State") in ("Disabled", "Disabling") for mapping in mappings["EventSourceMappings"])
-
-
-def audit(
-    target: Target,
-    *,
-    prefix: str | None = None,
-    write_row: Callable[[dict[str, Any]], None] = lambda row: None,
-    on_image: Callable[[int], None] = lambda count: None,
-    now: datetime | None = None,
-) -> Audit:
-    """Each image's state, streamed to ``write_row``; the counts returned."""
-    suffixes = live_settings(target).image_suffixes
-    settled = settled_now(target, now)
-    result = Audit()
-    entries = listing(target.client("s3"), target.bucket, prefix or target.input_prefix, suffixes)
-    for entry, document in with_documents(target, entries):
-        state, code, why = state_of(entry, document, settled)
-        result.images += 1
-        result.counts[state] = result.counts.get(state, 0) + 1
-        if code:
-            result.error_codes[code] = result.error_codes.get(code, 0) + 1
-        write_row(audit_row(entry, state, code, why))
-        on_image(result.images)
-    return result
-
-
-def audit_row(entry: Entry, state: str, code: str | None, why: str | None) -> dict[str, Any]:
-    """One image's line of ``audit --output``."""
-    return {
-        "key": entry.key,
-        "state": state,
-        "code": code,
-        "why": why,
-        "last_modified": entry.last_modified.isoformat(),
-    }
-
-
-# Why an image has no outcome for its current upload: `reprocess --missing` re-runs both.
-NO_RESULT, OLDER_UPLOAD = "no result", "answers an older upload"
-
-
-def state_of(entry: Entry, document: dict[str, Any] | None, settled: Settled) -> tuple[str, str | None, str | None]:
-    """(state, error code, why it has no outcome). A result that answers another upload of the key than the one
-    listed (the newest result version deleted, the older one current again) counts as none."""
-    if document is not None:
-        if answers_another_upload(entry, document):  # the current upload has no outcome (yet)
-            return settled.why(entry) or "missing", None, OLDER_UPLOAD
-        if document.get("status") == "error":
-            return "error", (document.get("error") or {}).get("code"), None
-        return "ok", None, None
-    return settled.why(entry) or "missing", None, NO_RESULT
