@@ -34,7 +34,7 @@ from inferctl.cli import (
     upload,
 )
 from inferctl.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from inferctl.cli.failures import explain
+from inferctl.cli.exits import explain
 
 # One module per command, named as the command (``fault-run``: fault_run.py); each adds itself with ``register``.
 COMMANDS = (

@@ -28,7 +28,8 @@ from inferctl.emulator.stack import embedded_stack
 from inferctl.samples import scene
 from inferctl.scenarios.demo.run import demo_config, demo_models
 from inferctl.stack import uploads
-from inferctl.stack.outcomes import ImageState, dead_letters
+from inferctl.stack.deadletters import dead_letters
+from inferctl.stack.outcomes import ImageState
 from inferctl.stack.target import from_outputs
 
 

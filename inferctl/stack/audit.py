@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from inferctl.stack import configuration
+from inferctl.stack.deadletters import dead_letters
 from inferctl.stack.listing import Entry, answers_another_upload, listing, with_documents
-from inferctl.stack.outcomes import dead_letters
 from inferctl.stack.target import Target
 
 

@@ -7,9 +7,56 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from inferctl.stack import outcomes
-from inferctl.stack.outcomes import DeadLetter
 from inferctl.stack.target import Target
+from lambdas.inference.core.events import keys_in
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str
+    keys: tuple[str, ...]
+    receive_count: int
+    body: str
+
+
+def dead_letters(sqs: Any, dlq_url: str, limit: int = 1000, hold_seconds: int = 30) -> list[DeadLetter]:
+    """Peek at the DLQ without consuming it. Each received message stays hidden for ``hold_seconds`` so the next
+    receive brings new ones (a receive with no visibility timeout keeps answering with the same few), and at the
+    end every message seen is made visible again at once. Nothing is deleted."""
+    seen: dict[str, DeadLetter] = {}
+    handles: dict[str, str] = {}
+    empty = 0
+    try:
+        while len(seen) < limit and empty < 2:
+            messages = sqs.receive_message(
+                QueueUrl=dlq_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=hold_seconds,
+                AttributeNames=["All"],
+                WaitTimeSeconds=0,
+            ).get("Messages", [])
+            empty = 0 if messages else empty + 1
+            for message in messages:
+                handles[message["MessageId"]] = message["ReceiptHandle"]
+                attributes = message.get("Attributes", {})
+                seen[message["MessageId"]] = DeadLetter(
+                    message_id=message["MessageId"],
+                    keys=tuple(keys_in(message["Body"])),  # the function's own parser: every shape it takes
+                    receive_count=int(attributes.get("ApproximateReceiveCount", 0)),
+                    body=message["Body"],
+                )
+    finally:
+        _release(sqs, dlq_url, list(handles.items()))
+    return list(seen.values())
+
+
+def _release(sqs: Any, queue_url: str, handles: list[tuple[str, str]]) -> None:
+    for start in range(0, len(handles), 10):
+        entries = [
+            {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+            for index, (_, handle) in enumerate(handles[start : start + 10])
+        ]
+        sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
 
 
 @dataclass(frozen=True)
@@ -88,7 +135,7 @@ def last_logged_error(target: Target, term: str, about: Callable[[dict[str, Any]
 
 
 def inspect_dlq(target: Target) -> list[DeadLetterReport]:
-    letters = outcomes.dead_letters(target.client("sqs"), target.dead_letter_queue_url)
+    letters = dead_letters(target.client("sqs"), target.dead_letter_queue_url)
     return [DeadLetterReport(letter, why(target, letter)) for letter in letters]
 
 

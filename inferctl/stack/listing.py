@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from inferctl.stack.outcomes import concurrently, read_document
+from inferctl.stack.concurrency import concurrently
+from inferctl.stack.outcomes import read_document
 from inferctl.stack.target import Target
 from lambdas.inference.core.rules import RESULT_SUFFIX
 
@@ -60,7 +61,7 @@ def _entry(item: dict[str, Any], result_key: str | None) -> Entry:
 
 
 def with_documents(target: Target, entries: Iterator[Entry]) -> Iterator[tuple[Entry, dict[str, Any] | None]]:
-    """Each entry with its document read (``outcomes.concurrently``: bounded reads in flight and in memory)."""
+    """Each entry with its document read (``concurrency.concurrently``: bounded reads in flight and in memory)."""
     s3 = target.client("s3")
 
     def read(entry: Entry) -> dict[str, Any] | None:

@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from inferctl.stack import questions
+from inferctl.stack.concurrency import concurrently
 from inferctl.stack.engines import AthenaTable, LocalTable
 from inferctl.stack.errors import OperationFailed
-from inferctl.stack.outcomes import concurrently, read_result
+from inferctl.stack.outcomes import read_result
 from inferctl.stack.target import Target
 from lambdas.inference.core import outcome_table
 from lambdas.inference.outcome_stream import OutcomeStream

@@ -23,7 +23,7 @@ from typing import Any
 
 from inferctl.evaluation import manifests, orientation, sampling
 from inferctl.evaluation.groundtruth import GroundTruth, read_manifest
-from inferctl.stack import outcomes, uploads
+from inferctl.stack import concurrency, outcomes, uploads
 from inferctl.stack.errors import OperationFailed, UsageError
 from inferctl.stack.target import Target
 from lambdas.inference.core.events import result_key_for
@@ -205,7 +205,7 @@ def start(
     s3 = target.client("s3")
     documents = {
         drawn.key: document
-        for drawn, (document, _) in outcomes.concurrently(
+        for drawn, (document, _) in concurrency.concurrently(
             sample.drawn, lambda d: outcomes.read_document(s3, target.bucket, result_key_for(d.key), d.key)
         )
         if document is not None

@@ -12,8 +12,9 @@ from typing import Any
 from inferctl.console import Progress
 from inferctl.stack import outcomes
 from inferctl.stack.annotate import annotate
+from inferctl.stack.concurrency import concurrently
 from inferctl.stack.errors import UsageError
-from inferctl.stack.outcomes import ImageState, concurrently, read_document
+from inferctl.stack.outcomes import ImageState, read_document
 from inferctl.stack.target import Target
 from lambdas.inference.core import rules
 from lambdas.inference.storage import image_key_of

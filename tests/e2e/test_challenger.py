@@ -13,7 +13,7 @@ from inferctl.emulator.stack import embedded_stack, write_state
 from inferctl.evaluation.evaluate import evaluate
 from inferctl.scenarios.demo.run import CHALLENGER_CONTEXT, CHALLENGER_ENDPOINT, demo_config, demo_models, run_demo
 from inferctl.stack import uploads
-from inferctl.stack.outcomes import dead_letters
+from inferctl.stack.deadletters import dead_letters
 from inferctl.stack.target import from_outputs
 from tests.support import pictures
 

@@ -16,7 +16,7 @@ from inferctl.emulator.stack import embedded_stack
 from inferctl.scenarios.burst import small_jpeg
 from inferctl.scenarios.demo.run import demo_config, demo_models
 from inferctl.stack import uploads
-from inferctl.stack.outcomes import dead_letters
+from inferctl.stack.deadletters import dead_letters
 from inferctl.stack.target import from_outputs
 from lambdas.controller.decide import START, STOP
 

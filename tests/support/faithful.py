@@ -18,8 +18,8 @@ from inferctl.emulator.models import stand_in
 from inferctl.emulator.stack import EmbeddedStack, embedded_stack
 from inferctl.scenarios.demo.run import demo_config
 from inferctl.stack import uploads
-from inferctl.stack.deadletters import inspect_dlq
-from inferctl.stack.outcomes import ImageState, dead_letters
+from inferctl.stack.deadletters import dead_letters, inspect_dlq
+from inferctl.stack.outcomes import ImageState
 from inferctl.stack.target import Target, from_outputs
 from tests.support.logs import settled_results, size
 

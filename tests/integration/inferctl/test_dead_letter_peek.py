@@ -7,7 +7,7 @@ import json
 import boto3
 from moto import mock_aws
 
-from inferctl.stack.outcomes import dead_letters
+from inferctl.stack.deadletters import dead_letters
 from tests.support.fixtures import load
 
 

@@ -29,7 +29,7 @@ from botocore.exceptions import (
 from PIL import Image
 
 from inferctl.cli import main
-from inferctl.cli.failures import explain
+from inferctl.cli.exits import explain
 from inferctl.emulator.models.base import LocalLifecycle
 from inferctl.emulator.stack import EmbeddedStack, embedded_stack, write_state
 from inferctl.scenarios.demo.run import demo_config, demo_models
