@@ -244,11 +244,9 @@ def advice(comparison: Comparison) -> str:
         f"on the {comparison.images} images both answered ({positives} positives), each at its recommended "
         f"thresholds: challenger {said(theirs)}, primary {said(mine)}"
     )
-    few = [
-        f"only {comparison.images} images" if comparison.images < FEW_IMAGES else "",
-        f"only {positives} positives" if positives < MIN_POSITIVES else "",
-    ]
-    caution = f"; {' and '.join(part for part in few if part)}: label more before deciding" if any(few) else ""
+    few = [f"only {comparison.images} images"] if comparison.images < FEW_IMAGES else []
+    few += [f"only {positives} positives"] if positives < MIN_POSITIVES else []
+    caution = f"; {' and '.join(few)}: label more before deciding" if few else ""
     if theirs.f1 is None or mine.f1 is None:
         return f"no advice: F1 is undefined for a model that found nothing {basis}"
     if theirs.f1 > mine.f1:

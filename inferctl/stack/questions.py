@@ -257,30 +257,27 @@ def audit(
     # One pass over the join: images with an outcome grouped by state and code, those without one (or with an
     # older image's) each a group of its own, with its fields (one image per key: ``arbitrary`` is its value).
     alone = "CASE WHEN state IN ('none', 'older') THEN key END"
-    fields = ", ".join(f"arbitrary({name})" for name in PAIRED_COLUMNS if name not in ("key", "state"))
+    names = [name for name in PAIRED_COLUMNS if name not in ("key", "state")]
+    fields = ", ".join(f"arbitrary({name})" for name in names)
     for state, code, count, key, *values in engine.stream(
         f"""{_images_with_outcomes(images)}
 SELECT state, CASE WHEN state = 'error' THEN error_code END AS code, count(*) AS images, {alone} AS alone, {fields}
 FROM paired GROUP BY 1, 2, 4 ORDER BY 4"""
     ):
         if key is None:
-            result.images += int(count)
-            result.counts[state] = result.counts.get(state, 0) + int(count)
-            if code:
-                result.error_codes[code] = result.error_codes.get(code, 0) + int(count)
+            _count(result, state, code, int(count))
             continue
-        names = [name for name in PAIRED_COLUMNS if name not in ("key", "state")]
         entry, document = _paired_row({"key": key, "state": state, **dict(zip(names, values, strict=True))})
         state, code, _ = state_of(entry, document, settled)
         _count(result, state, code)
     return result
 
 
-def _count(result: Audit, state: str, code: str | None) -> None:
-    result.images += 1
-    result.counts[state] = result.counts.get(state, 0) + 1
+def _count(result: Audit, state: str, code: str | None, images: int = 1) -> None:
+    result.images += images
+    result.counts[state] = result.counts.get(state, 0) + images
     if code:
-        result.error_codes[code] = result.error_codes.get(code, 0) + 1
+        result.error_codes[code] = result.error_codes.get(code, 0) + images
 
 
 def missing_from_table(engine: Table, images: Images, written_before: datetime) -> list[str]:

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 WRITTEN = "Result written"
+
+
+def entries(log: Path, since: int = 0) -> Iterator[dict[str, Any]]:
+    """The log's JSON objects from byte ``since`` on (lines that are not JSON objects, such as prints, left out)."""
+    with log.open("rb") as handle:
+        handle.seek(since)
+        for raw in handle:
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                yield entry
 
 
 def results_written(log: Path, since: int = 0) -> Counter[str]:
@@ -16,13 +30,9 @@ def results_written(log: Path, since: int = 0) -> Counter[str]:
     image was worked through to its result (the model may have been asked more often: botocore retries a
     call that timed out, and the emulated model counts the retry as a call)."""
     written: Counter[str] = Counter()
-    with log.open("rb") as handle:
-        handle.seek(since)
-        for raw in handle:
-            with contextlib.suppress(ValueError):
-                entry = json.loads(raw)
-                if isinstance(entry, dict) and entry.get("message") == WRITTEN and entry.get("object_key"):
-                    written[entry["object_key"]] += 1
+    for entry in entries(log, since):
+        if entry.get("message") == WRITTEN and entry.get("object_key"):
+            written[entry["object_key"]] += 1
     return written
 
 
@@ -51,22 +61,12 @@ def rows_refused(log: Path) -> dict[str, set[str]]:
     time: on a busy machine the emulated Firehose can answer after the stream's 1 s read, and the record is then
     retried by design (``lambdas/inference/outcome_stream.py``). Tests that count failures add these."""
     refused: dict[str, set[str]] = {}
-    with log.open("rb") as handle:
-        for raw in handle:
-            with contextlib.suppress(ValueError):
-                entry = json.loads(raw)
-                if isinstance(entry, dict) and entry.get("message") == STREAM_REFUSED:
-                    request = str(entry.get("function_request_id"))
-                    refused.setdefault(request, set()).update(entry.get("message_ids") or [])
+    for entry in entries(log):
+        if entry.get("message") == STREAM_REFUSED:
+            refused.setdefault(str(entry.get("function_request_id")), set()).update(entry.get("message_ids") or [])
     return refused
 
 
 def first_request_id(log: Path) -> str | None:
     """The request id of the first invocation that logged anything."""
-    with log.open("rb") as handle:
-        for raw in handle:
-            with contextlib.suppress(ValueError):
-                entry = json.loads(raw)
-                if isinstance(entry, dict) and entry.get("function_request_id"):
-                    return str(entry["function_request_id"])
-    return None
+    return next((str(entry["function_request_id"]) for entry in entries(log) if entry.get("function_request_id")), None)

@@ -28,6 +28,16 @@ def project_modules() -> dict[str, Path]:
     return modules
 
 
+def imported_from(node: ast.ImportFrom, package: str) -> str:
+    """The absolute module a ``from ... import`` names (relative ones resolved against ``package``)."""
+    base = node.module or ""
+    if not node.level:
+        return base
+    anchor = package.split(".")
+    anchor = anchor[: len(anchor) - (node.level - 1)]
+    return ".".join([*anchor, base] if base else anchor)
+
+
 def imported(name: str, path: Path) -> set[str]:
     """Every name this module imports, anywhere in it (functions and TYPE_CHECKING blocks included):
     ``from P import m`` yields ``P`` and ``P.m``; ``project_imports`` keeps ``P.m`` alone when it is a module (a
@@ -39,11 +49,7 @@ def imported(name: str, path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join([*anchor, base] if base else anchor)
+            base = imported_from(node, package)
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)
     return found
@@ -242,11 +248,7 @@ def renamed_module_imports(name: str, path: Path, known: set[str]) -> list[str]:
         if isinstance(node, ast.Import):
             found += [f"import {a.name} as {a.asname}" for a in node.names if a.asname and a.name in known]
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join([*anchor, base] if base else anchor)
+            base = imported_from(node, package)
             found += [
                 f"from {base} import {a.name} as {a.asname}"
                 for a in node.names

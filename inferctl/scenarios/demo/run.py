@@ -106,7 +106,7 @@ def demo_models(local_model: LocalModel = stand_in.detect, served_as: str = STAN
     return {registered.model_id(served_as): local_model for registered in emulations().values()}
 
 
-# --challenger: the stand-in made worse (``model.detect_noisy``) in shadow on every image, as a SageMaker endpoint.
+# --challenger: the stand-in made worse (``stand_in.detect_noisy``) in shadow on every image, as a SageMaker endpoint.
 CHALLENGER_ENDPOINT = f"{STAND_IN_ID}-noisy"
 CHALLENGER_CONTEXT = {
     "challengerBackend": "sagemaker",
