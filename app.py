@@ -16,7 +16,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from cdk_nag import AwsSolutionsChecks
 
-from lambdas.inference.core.rules import ConfigError
+from lambdas.contract.rules import ConfigError
 from stacks.config import StackConfig, cdk_json_context, refuse_unknown_keys
 from stacks.inference_stack import ImageInferenceStack
 

@@ -204,7 +204,7 @@ class SleepingBackend:
         return False
 
     def detect(self, image: Any, thresholds: Any) -> Any:
-        from lambdas.inference.core.values import Detection, ImageFacts, Label
+        from lambdas.contract.values import Detection, ImageFacts, Label
 
         if self.seconds:
             time.sleep(self.seconds)
@@ -215,9 +215,9 @@ class SleepingBackend:
 def in_process_handler(backend: SleepingBackend) -> Iterator[Callable[[dict[str, Any]], dict[str, Any]]]:
     """The real lambda_handler with this backend and in-memory storage; logs and metrics discarded."""
     from inferctl.emulator.runtime import LambdaContext
+    from lambdas.contract.outcome_stream import OutcomeStream
+    from lambdas.contract.settings import Settings
     from lambdas.inference import environment, handler, telemetry
-    from lambdas.inference.outcome_stream import OutcomeStream
-    from lambdas.inference.settings import Settings
 
     settings = Settings.from_env(
         {"REKOGNITION_MODEL_ARN": ARN, "RECORD_CONCURRENCY": "10", "OUTCOME_STREAM_NAME": "bench-outcomes"}
@@ -342,7 +342,7 @@ def large_batch(memory_mb: int = 1024, kind: str = "png") -> dict[str, Any]:
     """Ten large images in one batch through the real handler (SageMaker path), in a fresh process with the
     platform environment the stack sets (its glibc setting included): 88-MP RGBA PNGs (``png``) or
     24-MP progressive JPEGs (``progressive``)."""
-    from lambdas.inference.settings import platform_environment
+    from lambdas.contract.settings import platform_environment
 
     if kind == "png":
         path = large_png(OUT / "bench-images" / "88mp.png")
@@ -369,7 +369,7 @@ def throughput(images: int) -> dict[str, Any]:
     from inferctl.scenarios.faults import FaultPlan, run
 
     plan = FaultPlan(images=images, throttle_rate=0.0, not_ready_bursts=(), corrupt_rate=0.0, write_fail_rate=0.0)
-    from lambdas.inference.outcome_stream import OutcomeStream
+    from lambdas.contract.outcome_stream import OutcomeStream
 
     puts: list[int] = []  # the function's PutRecordBatch calls (records in each), as its stream makes them
     original = OutcomeStream._put

@@ -17,9 +17,9 @@ from typing import Any
 
 from benchmarks.fakes import FileStorage, SageMaker, TreePeak, rss_kb
 from inferctl.emulator.runtime import LambdaContext
+from lambdas.contract.settings import Settings
 from lambdas.inference import environment, handler, telemetry
 from lambdas.inference.backends.sagemaker import SageMakerBackend
-from lambdas.inference.settings import Settings
 
 
 def main() -> None:

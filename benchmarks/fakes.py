@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from lambdas.inference.core.values import ObjectRef
+from lambdas.contract.values import ObjectRef
 from lambdas.inference.storage import Head
 
 

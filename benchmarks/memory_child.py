@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.fakes import FileStorage, Rekognition, SageMaker, TreePeak, rss_kb
+from lambdas.contract.settings import Settings
 from lambdas.inference import environment
 from lambdas.inference.backends.rekognition import RekognitionBackend
 from lambdas.inference.backends.sagemaker import SageMakerBackend
-from lambdas.inference.settings import Settings
 
 ARN = "arn:aws:rekognition:us-east-1:123456789012:project/p/version/v.2024-01-01T00.00.00/1700000000000"
 

@@ -26,8 +26,8 @@ from inferctl.evaluation import groundtruth, whatif
 from inferctl.scenarios.demo.run import demo_config, demo_models
 from inferctl.stack import audit, reprocess, scoring, uploads
 from inferctl.stack.target import Target, from_outputs
-from lambdas.inference.core.results import PRODUCER, PRODUCER_METADATA, SCHEMA_VERSION
-from lambdas.inference.core.thresholds import Thresholds
+from lambdas.contract.results import PRODUCER, PRODUCER_METADATA, SCHEMA_VERSION
+from lambdas.contract.thresholds import Thresholds
 
 LIST_MS, GET_MS = 30.0, 15.0
 PAGE = 1000

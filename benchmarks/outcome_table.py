@@ -34,7 +34,7 @@ ROWS_PREFIX = "rows/"
 def build(folder: Path, generated: int, factor: int) -> dict[str, Any]:
     """The generated table (synced and compacted, timed) and the scaled one beside it."""
     from inferctl.stack.engines import LocalTable
-    from lambdas.inference.core import outcome_table
+    from lambdas.contract import outcome_table
     from tests.support.population import bucket_listing, generate
 
     population = generate(generated)
@@ -92,8 +92,8 @@ def ask(built: dict[str, Any]) -> dict[str, Any]:
 
     from inferctl.stack import audit, questions
     from inferctl.stack.engines import LocalTable
-    from lambdas.inference.core import outcome_table
-    from lambdas.inference.core.thresholds import Thresholds
+    from lambdas.contract import outcome_table
+    from lambdas.contract.thresholds import Thresholds
 
     engine = LocalTable(Path(built["folder"]))
     with Path(built["listing"]).open(encoding="utf-8") as handle:
@@ -140,7 +140,7 @@ def athena_scans(built: dict[str, Any]) -> dict[str, Any]:
     from sqlglot import exp
 
     from inferctl.pricing import athena_query_cost
-    from lambdas.inference.core import outcome_table
+    from lambdas.contract import outcome_table
 
     files = f"{built['folder']}/parquet/*/*.parquet"
     sizes = dict(

@@ -29,7 +29,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from lambdas.inference.core import outcome_table
+from lambdas.contract import outcome_table
 from stacks import outcome_definitions
 from stacks.config import StackConfig
 from stacks.ingest import Ingest, private_bucket

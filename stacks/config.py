@@ -1,6 +1,6 @@
 """The deployment's configuration, from CDK context: one source for the CDK app and the embedded stack.
 
-The function's own settings come from the environment contract (``lambdas/inference/settings.py``, and the
+The function's own settings come from the environment contract (``lambdas/contract/settings.py``, and the
 backend modules for their keys): the same definitions read them from context here and from the environment
 in the Lambda. The keys below are the stack's own (sizes, batching, retention...). Every key is validated
 with the rules the Lambda applies and a failure names the context key. No CDK imports: the embedded stack
@@ -18,13 +18,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from lambdas.contract import backends, rules
+from lambdas.contract.rules import SMALLEST_MEMORY_MB, ConfigError
+from lambdas.contract.settings import Settings, all_variables, model_variables, platform_environment
+from lambdas.contract.variables import CONNECT_TIMEOUT_SECONDS, read_all
 from lambdas.controller.settings import CONTROLLER_VARIABLES, ControllerSettings
-from lambdas.inference import backends
-from lambdas.inference.core import rules
-from lambdas.inference.core.rules import ConfigError
-from lambdas.inference.core.variables import CONNECT_TIMEOUT_SECONDS, read_all
-from lambdas.inference.images.budget import SMALLEST_MEMORY_MB
-from lambdas.inference.settings import Settings, all_variables, model_variables, platform_environment
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 # CloudWatch Logs accepts only these retention periods (days).

@@ -16,7 +16,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from lambdas.inference.settings import METRICS_NAMESPACE, POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_TRACE_DISABLED
+from lambdas.contract.settings import METRICS_NAMESPACE, POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_TRACE_DISABLED
 from stacks.config import StackConfig
 from stacks.function import (
     RUNTIME,

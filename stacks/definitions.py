@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lambdas.inference.core.rules import RESULT_SUFFIX
+from lambdas.contract.rules import RESULT_SUFFIX
 from stacks.config import DLQ_RETENTION_DAYS, QUEUE_RETENTION_DAYS, StackConfig
 
 DAY_SECONDS = 24 * 60 * 60

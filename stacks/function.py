@@ -20,8 +20,8 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from lambdas.inference.backends.grants import Grant
-from lambdas.inference.settings import COMMON
+from lambdas.contract.backends.grants import Grant
+from lambdas.contract.settings import COMMON
 from stacks import definitions
 from stacks.analytics import OutcomeTable
 from stacks.bundling import LAMBDA_PYTHON_VERSION, lambda_bundling

@@ -16,8 +16,8 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from lambdas.inference.core import errors
-from lambdas.inference.settings import METRICS_NAMESPACE, SERVICE_NAME
+from lambdas.contract import errors
+from lambdas.contract.settings import METRICS_NAMESPACE, SERVICE_NAME
 
 # Notifications should be picked up within seconds; a backlog older than ``maxWaitMinutes`` (15 by default,
 # 45 in auto mode, where a start takes up to 30) means the model is not running or not keeping up.

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lambdas.inference.core import outcome_table
+from lambdas.contract import outcome_table
 
 ROWS_PREFIX = "rows/"
 ERRORS_PREFIX = "errors/"

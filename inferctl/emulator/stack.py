@@ -246,7 +246,7 @@ def embedded_stack(
             the function's configuration; a changed configuration means new environments, as on Lambda."""
             revision = function.revision
             if index not in runtimes or runtimes[index][0] != revision:
-                from lambdas.inference.settings import Settings
+                from lambdas.contract.settings import Settings
 
                 runtimes[index] = (
                     revision,

@@ -17,7 +17,7 @@ from inferctl.evaluation.evaluate import MIN_POSITIVES, Evaluation, evaluate, po
 from inferctl.evaluation.groundtruth import GroundTruth
 from inferctl.evaluation.matching import DEFAULT_IOU
 from inferctl.evaluation.metrics import Point
-from lambdas.inference.core.thresholds import Thresholds
+from lambdas.contract.thresholds import Thresholds
 
 
 @dataclass

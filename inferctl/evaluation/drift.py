@@ -21,9 +21,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from inferctl.evaluation.evaluate import pool
-from lambdas.inference.core.results import iso
-from lambdas.inference.core.thresholds import Thresholds
-from lambdas.inference.core.values import Label
+from lambdas.contract.results import iso
+from lambdas.contract.thresholds import Thresholds
+from lambdas.contract.values import Label
 
 ALPHA = 0.01
 Z_CRITICAL = 2.5758293035489004  # two-sided, ALPHA

@@ -11,7 +11,7 @@ from inferctl.evaluation import orientation
 from inferctl.evaluation.groundtruth import Box, GroundTruth, ImageTruth
 from inferctl.evaluation.matching import DEFAULT_IOU, Scored, match_boxes
 from inferctl.evaluation.metrics import Point, at, curve, recommend, settable
-from lambdas.inference.core.thresholds import Thresholds
+from lambdas.contract.thresholds import Thresholds
 
 
 @dataclass

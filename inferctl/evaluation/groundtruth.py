@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lambdas.inference.core.rules import DEFAULT_IMAGE_SUFFIXES
+from lambdas.contract.rules import DEFAULT_IMAGE_SUFFIXES
 
 Box = tuple[float, float, float, float]  # left, top, width, height as ratios of the image
 

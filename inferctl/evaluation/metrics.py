@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
 from inferctl.evaluation.matching import Scored
-from lambdas.inference.core.results import CONFIDENCE_DECIMALS
+from lambdas.contract.results import CONFIDENCE_DECIMALS
 
 # A stored confidence c was the model's c - HALF_STEP to c + HALF_STEP (results round it; the function does not).
 HALF_STEP = 0.5 * 10.0**-CONFIDENCE_DECIMALS

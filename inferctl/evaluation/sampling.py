@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from inferctl.evaluation.evaluate import pool
-from lambdas.inference.core.thresholds import NEAR_POINTS, Thresholds
+from lambdas.contract.thresholds import NEAR_POINTS, Thresholds
 
 NEAR = NEAR_POINTS  # confidence points either side of a threshold that count as "near"
 MIN_PER_STRATUM = 5

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inferctl.evaluation.evaluate import pool
-from lambdas.inference.core.thresholds import Thresholds
+from lambdas.contract.thresholds import Thresholds
 
 
 @dataclass(frozen=True)

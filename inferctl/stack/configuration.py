@@ -18,11 +18,11 @@ from typing import Any
 from inferctl.stack.errors import OperationFailed
 from inferctl.stack.target import Target
 from inferctl.stack.uploads import iter_results
-from lambdas.inference.core import rules
-from lambdas.inference.core.rules import ConfigError
-from lambdas.inference.core.thresholds import Thresholds
-from lambdas.inference.core.variables import Variable
-from lambdas.inference.settings import COMMON, Settings
+from lambdas.contract import rules
+from lambdas.contract.rules import ConfigError
+from lambdas.contract.settings import COMMON, Settings
+from lambdas.contract.thresholds import Thresholds
+from lambdas.contract.variables import Variable
 from stacks.config import CDK_JSON as CDK_JSON  # the cdk.json the commands read and write by default
 from stacks.config import cdk_json_context
 

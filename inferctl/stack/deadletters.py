@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from inferctl.stack.target import Target
-from lambdas.inference.core.events import keys_in
+from lambdas.contract.events import keys_in
 
 
 @dataclass(frozen=True)

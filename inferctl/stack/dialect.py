@@ -18,7 +18,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from lambdas.inference.core.outcome_table import CURRENT, CURRENT_SQL
+from lambdas.contract.outcome_table import CURRENT, CURRENT_SQL
 
 ATHENA, DUCKDB = "trino", "duckdb"
 

@@ -1,6 +1,6 @@
 """The outcome table, asked in SQL: Amazon Athena for a deployed stack, DuckDB (in this process) for the embedded
 one. Both take the same SQL text, written in Athena's dialect (``dialect.py`` transpiles it for DuckDB), over the same
-columns (``lambdas/inference/core/outcome_table.py``), and answer with an ``Answer``.
+columns (``lambdas/contract/outcome_table.py``), and answer with an ``Answer``.
 
 - ``LocalTable``: the embedded stack's rows. Its emulated stream writes each batch's rows as JSON lines; ``sync``
   copies the objects not copied before into a folder and compacts them into Parquet partitioned by day, the deployed
@@ -31,7 +31,7 @@ from inferctl.pricing import athena_query_cost
 from inferctl.stack import dialect
 from inferctl.stack.dialect import QueryError
 from inferctl.stack.errors import OperationFailed
-from lambdas.inference.core import outcome_table
+from lambdas.contract import outcome_table
 
 INVENTORY = "inventory"
 # The listing's columns: the fields the stack's inventory configuration asks S3 for, as its Parquet files (and the

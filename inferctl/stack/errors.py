@@ -3,7 +3,7 @@ one line that says what is wrong and what to do: exit 2 when the user must chang
 TargetError, UsageError), exit 1 when the operation itself did not succeed (OperationFailed)."""
 
 from inferctl.stack.target import TargetError
-from lambdas.inference.core.rules import ConfigError
+from lambdas.contract.rules import ConfigError
 
 
 class UsageError(ValueError):

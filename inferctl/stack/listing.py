@@ -16,7 +16,7 @@ from typing import Any
 from inferctl.stack.concurrency import concurrently
 from inferctl.stack.outcomes import read_document
 from inferctl.stack.target import Target
-from lambdas.inference.core.rules import RESULT_SUFFIX
+from lambdas.contract.rules import RESULT_SUFFIX
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from inferctl.pricing import PRICES
 from inferctl.stack.configuration import read_live
 from inferctl.stack.errors import OperationFailed
 from inferctl.stack.target import Target
+from lambdas.contract.backends.control import READY, STARTING, STOPPED, ModelControl, ModelStatus, NotSupported
+from lambdas.contract.rules import ConfigError
+from lambdas.contract.settings import Settings
 from lambdas.controller.decide import Memory, not_configured
-from lambdas.inference.backends.control import READY, STARTING, STOPPED, ModelControl, ModelStatus, NotSupported
-from lambdas.inference.core.rules import ConfigError
-from lambdas.inference.settings import Settings
 
 POLL_SECONDS = 30.0  # boto3's project_version_running waiter polls this often
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from inferctl.stack.deadletters import DeadLetter, dead_letters
-from lambdas.inference.core.events import result_key_for
-from lambdas.inference.storage import FOREIGN, MAX_RESULT_DOCUMENT_BYTES, document_kind
+from lambdas.contract.events import result_key_for
+from lambdas.contract.results import FOREIGN, MAX_RESULT_DOCUMENT_BYTES, document_kind
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ def read_result(s3: Any, bucket: str, image_key: str) -> dict[str, Any] | None:
 
 
 def read_document(s3: Any, bucket: str, key: str, image_key: str) -> tuple[dict[str, Any] | None, str]:
-    """(the document, its kind: storage.OURS / LEGACY / FOREIGN, or "absent")."""
+    """(the document, its kind: results.OURS / LEGACY / FOREIGN, or "absent")."""
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
     except s3.exceptions.NoSuchKey:

@@ -17,10 +17,9 @@ from typing import Any
 
 from inferctl.stack.configuration import Applied, apply_plan, read_live
 from inferctl.stack.target import Target
-from lambdas.inference import backends
-from lambdas.inference.core.rules import ConfigError
-from lambdas.inference.core.variables import render_env
-from lambdas.inference.settings import (
+from lambdas.contract import backends
+from lambdas.contract.rules import ConfigError
+from lambdas.contract.settings import (
     COMMON,
     CONTEXT_PREFIX,
     ENV_PREFIX,
@@ -29,6 +28,7 @@ from lambdas.inference.settings import (
     ChallengerSettings,
     Settings,
 )
+from lambdas.contract.variables import render_env
 
 BACKEND_ENV = next(variable.env for variable in COMMON if variable.field == "backend")
 

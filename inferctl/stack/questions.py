@@ -23,9 +23,9 @@ from inferctl.evaluation import drift, whatif
 from inferctl.stack import listing, reprocess
 from inferctl.stack.audit import Audit, Settled, audit_row, state_of
 from inferctl.stack.engines import INVENTORY
-from lambdas.inference.core import outcome_table
-from lambdas.inference.core.rules import RESULT_SUFFIX
-from lambdas.inference.core.thresholds import NEAR_POINTS, Thresholds
+from lambdas.contract import outcome_table
+from lambdas.contract.rules import RESULT_SUFFIX
+from lambdas.contract.thresholds import NEAR_POINTS, Thresholds
 
 KEYS_PER_QUERY = 1000  # keys named in one IN list (Athena takes 256 KB of SQL text)
 

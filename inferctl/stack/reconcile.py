@@ -19,8 +19,8 @@ from inferctl.stack.engines import AthenaTable, LocalTable
 from inferctl.stack.errors import OperationFailed
 from inferctl.stack.outcomes import read_result
 from inferctl.stack.target import Target
-from lambdas.inference.core import outcome_table
-from lambdas.inference.outcome_stream import OutcomeStream
+from lambdas.contract import outcome_table
+from lambdas.contract.outcome_stream import OutcomeStream
 
 # Rows of documents written this recently may still be on their way (the function sends a batch's rows when the
 # batch ends; Firehose holds them up to its buffer interval): they are not called missing.

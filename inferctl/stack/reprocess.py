@@ -19,9 +19,9 @@ from inferctl.stack.audit import Settled, settled_now
 from inferctl.stack.errors import OperationFailed
 from inferctl.stack.listing import Entry, answers_another_upload, listing, with_documents
 from inferctl.stack.target import Target
-from lambdas.inference.core.events import RERUN_FIELD
-from lambdas.inference.core.results import SCHEMA_VERSION
-from lambdas.inference.pacing import RateLimiter
+from lambdas.contract.events import RERUN_FIELD
+from lambdas.contract.pacing import RateLimiter
+from lambdas.contract.results import SCHEMA_VERSION
 
 SEND_BATCH = 10  # SendMessageBatch takes at most 10 entries
 

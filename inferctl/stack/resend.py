@@ -22,7 +22,7 @@ from typing import Any
 from inferctl.stack import listing, reprocess
 from inferctl.stack.errors import OperationFailed
 from inferctl.stack.target import Target
-from lambdas.inference.pacing import RateLimiter
+from lambdas.contract.pacing import RateLimiter
 
 RESEND_PREFIX = "resend/"  # stacks/outcome_definitions.RESEND_PREFIX: the state machine may read only there
 COLUMNS = ("key", "size", "etag")

@@ -26,8 +26,8 @@ from inferctl.evaluation.groundtruth import GroundTruth, read_manifest
 from inferctl.stack import concurrency, outcomes, uploads
 from inferctl.stack.errors import OperationFailed, UsageError
 from inferctl.stack.target import Target
-from lambdas.inference.core.events import result_key_for
-from lambdas.inference.core.thresholds import Thresholds
+from lambdas.contract.events import result_key_for
+from lambdas.contract.thresholds import Thresholds
 
 PAGE = Path(__file__).with_name("review_page.html")
 REVIEW_ATTRIBUTE = "inferctl-review"

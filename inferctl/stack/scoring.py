@@ -16,7 +16,7 @@ from inferctl.stack import configuration, uploads
 from inferctl.stack.errors import OperationFailed
 from inferctl.stack.tables import Source
 from inferctl.stack.target import Target
-from lambdas.inference.core.thresholds import Thresholds
+from lambdas.contract.thresholds import Thresholds
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from inferctl import pricing
 from inferctl.stack import model_control
 from inferctl.stack.configuration import read_live
 from inferctl.stack.target import Target
-from lambdas.inference.backends.control import READY
-from lambdas.inference.settings import Settings
+from lambdas.contract.backends.control import READY
+from lambdas.contract.settings import Settings
 
 
 def spend(target: Target, *, units: int, days: float) -> pricing.Spend:

@@ -16,8 +16,8 @@ from inferctl.stack.concurrency import concurrently
 from inferctl.stack.errors import UsageError
 from inferctl.stack.outcomes import ImageState, read_document
 from inferctl.stack.target import Target
-from lambdas.inference.core import rules
-from lambdas.inference.storage import image_key_of
+from lambdas.contract import rules
+from lambdas.contract.results import image_key_of
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import json
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 
-from lambdas.inference.backends.control import NOT_CONFIGURED, STOPPED, ModelStatus
+from lambdas.contract.backends.control import NOT_CONFIGURED, STOPPED, ModelStatus
 
 
 class Action(StrEnum):

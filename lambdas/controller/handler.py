@@ -18,12 +18,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lambdas.contract.backends.control import ModelControl, ModelStatus
+from lambdas.contract.rules import ConfigError
+from lambdas.contract.settings import Settings
 from lambdas.controller.decide import START, STOP, Decision, Memory, Observation, decide, not_configured
 from lambdas.controller.queue import queue_depth, refresh_queue
 from lambdas.controller.settings import ControllerSettings
-from lambdas.inference.backends.control import ModelControl, ModelStatus
-from lambdas.inference.core.rules import ConfigError
-from lambdas.inference.settings import Settings
 
 logger = Logger(service="model-controller")
 metrics = Metrics(service="model-controller")

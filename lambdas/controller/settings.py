@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from lambdas.contract.rules import flag, integer, number, text
+from lambdas.contract.variables import Variable, read_all, render_env, render_flag, render_number, require
 from lambdas.controller.decide import Policy
-from lambdas.inference.core.rules import flag, integer, number, text
-from lambdas.inference.core.variables import Variable, read_all, render_env, render_flag, render_number, require
 
 CONTROLLER_VARIABLES: tuple[Variable, ...] = (
     Variable("function_name", "CONTROLLED_FUNCTION_NAME", None, text, doc="the inference function it controls"),

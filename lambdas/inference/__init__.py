@@ -1,2 +1,3 @@
-"""The inference function: ``handler.py`` is its entry; ``pipeline.py`` what happens to one message; ``core/``
-its vocabulary; ``images/`` headers and preparation; ``backends/`` the model services behind one port."""
+"""The inference function: ``handler.py`` is its entry; ``pipeline.py`` what happens to one message; ``images/``
+headers and preparation; ``backends/`` the model services' adapters behind one port. Its vocabulary and settings are
+the shared contract, ``lambdas/contract``."""

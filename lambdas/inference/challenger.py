@@ -15,15 +15,16 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from lambdas.contract import errors
+from lambdas.contract.errors import ProcessingError
+from lambdas.contract.results import label_dict
+from lambdas.contract.settings import ChallengerSettings
+from lambdas.contract.thresholds import Thresholds
+from lambdas.contract.values import ObjectRef
+from lambdas.contract.variables import CONNECT_TIMEOUT_SECONDS
 from lambdas.inference import backends
 from lambdas.inference.backends.base import InferenceBackend
-from lambdas.inference.core import errors
-from lambdas.inference.core.errors import ProcessingError
-from lambdas.inference.core.results import label_dict
-from lambdas.inference.core.thresholds import Thresholds
-from lambdas.inference.core.values import ObjectRef
 from lambdas.inference.images import ImageSource
-from lambdas.inference.settings import ChallengerSettings
 
 
 def sampled(ref: ObjectRef, percent: float) -> bool:
@@ -82,11 +83,11 @@ def build(settings: ChallengerSettings, options: backends.ClientOptions, client:
         from botocore.config import Config
 
         config = Config(
-            connect_timeout=2,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
             read_timeout=options.read_timeout,
             retries={"total_max_attempts": 1, "mode": "standard"},
         )
         client = boto3.client(spec.runtime_service, config=config)  # type: ignore[call-overload]
     one_attempt = replace(options, pace=None, call_timeout=min(options.call_timeout, options.read_timeout + 2))
-    adapter = spec.create(settings.model, one_attempt, client)
+    adapter = backends.adapter(spec.name)(settings.model, one_attempt, client)
     return Challenger(adapter, spec.name, settings.sample_percent)

@@ -25,8 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TypeVar
 
-from lambdas.inference.core import errors
-from lambdas.inference.core.errors import TransientError
+from lambdas.contract import errors
+from lambdas.contract.errors import TransientError
 
 T = TypeVar("T")
 

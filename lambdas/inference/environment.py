@@ -13,17 +13,17 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from lambdas.inference.backends import ClientOptions, InferenceBackend, spec
+from lambdas.contract import errors, events
+from lambdas.contract.errors import ProcessingError
+from lambdas.contract.outcome_stream import OutcomeStream
+from lambdas.contract.pacing import RateLimiter
+from lambdas.contract.settings import Settings
+from lambdas.inference.backends import ClientOptions, InferenceBackend, adapter
 from lambdas.inference.batch import BatchRunner, SqsRecord
 from lambdas.inference.challenger import Challenger
 from lambdas.inference.challenger import build as build_challenger
-from lambdas.inference.core import errors, events
-from lambdas.inference.core.errors import ProcessingError
 from lambdas.inference.images.budget import MemoryBudget, budget_bytes
-from lambdas.inference.outcome_stream import OutcomeStream
-from lambdas.inference.pacing import RateLimiter
 from lambdas.inference.pipeline import Pipeline, Storage
-from lambdas.inference.settings import Settings
 from lambdas.inference.source_queue import SourceQueue
 from lambdas.inference.storage import S3Storage
 from lambdas.inference.telemetry import PowertoolsTelemetry, logger, metrics
@@ -48,7 +48,7 @@ def _unexpected(record: SqsRecord, exc: Exception) -> None:
 
 def build_backend(settings: Settings, client: object | None = None) -> InferenceBackend:
     """The configured backend's adapter; creates a client for that backend only."""
-    return spec(settings.backend).create(settings.model, client_options(settings), client)
+    return adapter(settings.backend)(settings.model, client_options(settings), client)
 
 
 def client_options(settings: Settings) -> ClientOptions:

@@ -12,11 +12,11 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.inference import deadline, outcome_stream
+from lambdas.contract import errors, events, outcome_stream
+from lambdas.contract.errors import TransientError
+from lambdas.contract.rules import ConfigError
+from lambdas.inference import deadline
 from lambdas.inference.batch import SqsRecord
-from lambdas.inference.core import errors, events
-from lambdas.inference.core.errors import TransientError
-from lambdas.inference.core.rules import ConfigError
 from lambdas.inference.environment import Runtime, runtime
 from lambdas.inference.pipeline import BatchScope
 from lambdas.inference.source_queue import Acknowledgements, watching

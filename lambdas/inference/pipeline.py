@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from lambdas.contract import errors, events, ordering, outcome_table, results
+from lambdas.contract.errors import PermanentError, ProcessingError, TransientError
+from lambdas.contract.events import MalformedMessage, ObjectCreated, S3TestEvent
+from lambdas.contract.thresholds import Thresholds
+from lambdas.contract.values import ImageFacts, ObjectRef
 from lambdas.inference.backends.base import InferenceBackend
 from lambdas.inference.challenger import Challenger
-from lambdas.inference.core import errors, events, ordering, outcome_table, results
-from lambdas.inference.core.errors import PermanentError, ProcessingError, TransientError
-from lambdas.inference.core.events import MalformedMessage, ObjectCreated, S3TestEvent
-from lambdas.inference.core.thresholds import Thresholds
-from lambdas.inference.core.values import ImageFacts, ObjectRef
 from lambdas.inference.images.budget import MemoryBudget
 from lambdas.inference.images.prepare import HEADER_BYTES
 from lambdas.inference.storage import Existing, Head, ObjectGone, WriteConflict

@@ -19,8 +19,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
+from lambdas.contract.pacing import backoff_seconds
 from lambdas.inference.batch import SqsRecord
-from lambdas.inference.pacing import backoff_seconds
 
 DELETE_BATCH = 10  # DeleteMessageBatch takes at most 10 entries
 

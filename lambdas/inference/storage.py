@@ -14,23 +14,25 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lambdas.inference.core import errors
-from lambdas.inference.core.errors import PermanentError, ProcessingError, TransientError
-from lambdas.inference.core.results import PRODUCER, PRODUCER_METADATA
-from lambdas.inference.core.rules import RESULT_SUFFIX
-from lambdas.inference.core.values import ObjectRef
-from lambdas.inference.core.variables import CONNECT_TIMEOUT_SECONDS
+from lambdas.contract import errors
+from lambdas.contract.errors import PermanentError, ProcessingError, TransientError
+from lambdas.contract.results import (
+    FOREIGN,
+    LEGACY,
+    MAX_RESULT_DOCUMENT_BYTES,
+    PRODUCER,
+    PRODUCER_METADATA,
+    document_kind,
+    image_key_of,
+)
+from lambdas.contract.values import ObjectRef
+from lambdas.contract.variables import CONNECT_TIMEOUT_SECONDS
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 # Larger objects are not images we can do anything with inside a Lambda's memory.
 MAX_READ_BYTES = 100 * 1024 * 1024
-# Our documents stay far below this (labels are capped per image); anything larger at a result key is not ours
-# and is never read: a 39 MB JSON parsed whole would cost the function its memory, and its neighbours with it.
-MAX_RESULT_DOCUMENT_BYTES = 2 * 1024 * 1024
-# Documents written before the marker existed (schema 1.0-1.4) are recognised by their full shape instead.
-LEGACY_SCHEMAS = frozenset({"1.0", "1.1", "1.2", "1.3", "1.4"})
 NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
 CONFLICT_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 
@@ -84,38 +86,6 @@ class WriteConflict(TransientError):
         super().__init__(errors.RESULT_WRITE_FAILED, message)
 
 
-OURS, LEGACY, FOREIGN = "ours", "legacy", "foreign"
-
-
-def document_kind(document: Any, image_key: str | None = None, metadata: Any = None) -> str:
-    """Who wrote what sits at a result key.
-
-    ``ours``: the function, now: the body names its producer and so does the object's metadata (``metadata``
-    None means the caller could not see it, and the body is taken at its word). ``legacy``: the function before
-    the mark existed (schema 1.0-1.4, recognised by its complete shape); the function replaces such a document
-    the next time the image is notified and never takes its ordering fields at their word. ``foreign``:
-    anything else (a user's JSON, a document that claims the producer without its metadata, another image's).
-    With ``image_key``, the document must answer that image."""
-    if not isinstance(document, dict) or not isinstance(document.get("source"), dict):
-        return FOREIGN
-    source = document["source"]
-    if image_key is not None and source.get("key") != image_key:
-        return FOREIGN
-    if document.get("producer") == PRODUCER:
-        marked = metadata is None or (isinstance(metadata, dict) and metadata.get(PRODUCER_METADATA) == PRODUCER)
-        return OURS if marked else FOREIGN
-    legacy = (
-        document.get("schema_version") in LEGACY_SCHEMAS
-        and document.get("status") in ("ok", "error")
-        and isinstance(source.get("bucket"), str)
-        and isinstance(document.get("model"), dict)
-        and isinstance(document.get("thresholds"), dict)
-        and isinstance(document.get("timing"), dict)
-        and "labels" in document
-    )
-    return LEGACY if legacy else FOREIGN
-
-
 def existing(raw: bytes, etag: str, image_key: str, metadata: Any = None) -> Existing:
     """What sits at a result key, as the function judges it: one of its documents about ``image_key``; a
     document of its from before the mark (``legacy``: replaced, If-Match its ETag, only while the version being
@@ -128,11 +98,6 @@ def existing(raw: bytes, etag: str, image_key: str, metadata: Any = None) -> Exi
     if kind == FOREIGN:
         return Existing(None, etag, foreign=True, reason="it is not a result document written by this function")
     return Existing(document, etag, legacy=kind == LEGACY)
-
-
-def image_key_of(result_key: str) -> str:
-    """The image a result key answers (``<image key>.json``)."""
-    return result_key[: -len(RESULT_SUFFIX)] if result_key.endswith(RESULT_SUFFIX) else result_key
 
 
 def too_large(size: int, etag: str) -> Existing:

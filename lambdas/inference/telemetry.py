@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from lambdas.inference.settings import tracing_enabled
+from lambdas.contract.settings import tracing_enabled
 from lambdas.inference.tracing import make_tracing
 
 logger = Logger()

@@ -27,7 +27,7 @@ from inferctl.scenarios.demo.run import demo_config
 from inferctl.stack import audit, reprocess, uploads
 from inferctl.stack.outcomes import read_result
 from inferctl.stack.target import Target, from_outputs
-from lambdas.inference.core.events import result_key_for
+from lambdas.contract.events import result_key_for
 from tests.support.emulated import backdate_uploads
 
 NORMAL, CORRUPT, POISON, EARLY = 300, 20, 10, 50

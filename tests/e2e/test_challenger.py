@@ -90,7 +90,7 @@ def test_promote_and_retire_through_the_operator_tool_change_the_next_results(tm
 def test_the_evaluation_of_the_primary_alone_is_unchanged_by_a_challenger_section():
     # The primary's numbers come from its own labels: a challenger section beside them changes nothing.
     from inferctl.evaluation.groundtruth import GroundTruth, ImageTruth
-    from lambdas.inference.core.thresholds import Thresholds
+    from lambdas.contract.thresholds import Thresholds
 
     truth = GroundTruth("classification", {"k": ImageTruth(classes={"bee"})})
     plain = {"status": "ok", "source": {"key": "k"}, "labels": [{"name": "bee", "confidence": 80.0}]}

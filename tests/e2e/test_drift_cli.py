@@ -20,7 +20,7 @@ from inferctl.emulator.stack import embedded_stack, write_state
 from inferctl.scenarios.demo.run import demo_config, demo_models
 from inferctl.stack import uploads
 from inferctl.stack.target import Target, from_outputs
-from lambdas.inference.core.results import iso
+from lambdas.contract.results import iso
 
 PER_WINDOW = 30
 

@@ -21,9 +21,10 @@ import pytest
 from inferctl.emulator.models import stand_in
 from inferctl.stack import audit, reprocess
 from inferctl.stack.outcomes import read_result
-from lambdas.inference.core import errors
-from lambdas.inference.core.results import PRODUCER
-from lambdas.inference.images.budget import MB, SMALLEST_MEMORY_MB
+from lambdas.contract import errors
+from lambdas.contract.results import PRODUCER
+from lambdas.contract.rules import SMALLEST_MEMORY_MB
+from lambdas.inference.images.budget import MB
 from tests.support import bigphotos, pictures
 from tests.support.emulated import backdate_uploads
 from tests.support.faithful import (

@@ -23,8 +23,8 @@ from inferctl.emulator.models.base import ModelFault, Trickled
 from inferctl.emulator.resources import notification_configuration
 from inferctl.stack import reprocess
 from inferctl.stack.outcomes import read_result
-from lambdas.inference.core import errors
-from lambdas.inference.core.errors import PermanentError
+from lambdas.contract import errors
+from lambdas.contract.errors import PermanentError
 from lambdas.inference.images import read_header
 from tests.support import corpus, pictures
 from tests.support.faithful import (

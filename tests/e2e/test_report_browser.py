@@ -20,7 +20,7 @@ from inferctl.evaluation import report
 from inferctl.evaluation.compare import advice, compare
 from inferctl.evaluation.evaluate import evaluate
 from inferctl.evaluation.groundtruth import GroundTruth, ImageTruth
-from lambdas.inference.core.thresholds import Thresholds
+from lambdas.contract.thresholds import Thresholds
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts"

@@ -19,8 +19,8 @@ from inferctl.samples import demo_samples
 from inferctl.scenarios.demo.run import demo_config, demo_models
 from inferctl.stack import configuration, uploads
 from inferctl.stack.target import Target, from_outputs
-from lambdas.inference.core.rules import ConfigError
-from lambdas.inference.core.thresholds import Thresholds
+from lambdas.contract.rules import ConfigError
+from lambdas.contract.thresholds import Thresholds
 
 
 @pytest.fixture(scope="module")

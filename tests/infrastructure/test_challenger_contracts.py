@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from lambdas.inference.core.rules import ConfigError
+from lambdas.contract.rules import ConfigError
 from stacks.config import StackConfig, cdk_json_context
 from tests.infrastructure.synth import synth
 from tests.infrastructure.test_stack_contracts import function_statements

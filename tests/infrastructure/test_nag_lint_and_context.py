@@ -10,7 +10,7 @@ import aws_cdk as cdk
 import pytest
 
 from app import build_app
-from lambdas.inference.core.rules import ConfigError
+from lambdas.contract.rules import ConfigError
 from stacks.config import StackConfig, cdk_json_context, known_context_keys
 from tests.infrastructure.synth import synth
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lambdas.inference.core import outcome_table
+from lambdas.contract import outcome_table
 from stacks import outcome_definitions
 from stacks.analytics import catalog_name
 from tests.infrastructure.synth import Synthesized, synth

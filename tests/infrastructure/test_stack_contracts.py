@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from lambdas.inference.core.rules import DEFAULT_IMAGE_SUFFIXES, ConfigError
+from lambdas.contract.rules import DEFAULT_IMAGE_SUFFIXES, ConfigError
 from stacks.config import StackConfig
 from stacks.definitions import RESULT_WRITERS_SID
 from tests.infrastructure.synth import Synthesized, synth

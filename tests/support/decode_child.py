@@ -13,10 +13,10 @@ import json
 import sys
 from pathlib import Path
 
+from lambdas.contract.errors import PermanentError
+from lambdas.contract.values import ObjectRef
 from lambdas.inference import images
 from lambdas.inference.backends.sagemaker import SageMakerBackend
-from lambdas.inference.core.errors import PermanentError
-from lambdas.inference.core.values import ObjectRef
 from lambdas.inference.images.budget import MemoryBudget, budget_bytes
 from lambdas.inference.images.prepare import IN_PROCESS_FORMATS, in_process_limit, prepare_source
 

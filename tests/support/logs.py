@@ -59,7 +59,7 @@ STREAM_REFUSED = "The outcome stream did not take some rows: their records are r
 def rows_refused(log: Path) -> dict[str, set[str]]:
     """Per invocation (request id), the messages failed because the outcome stream did not take their rows in
     time: on a busy machine the emulated Firehose can answer after the stream's 1 s read, and the record is then
-    retried by design (``lambdas/inference/outcome_stream.py``). Tests that count failures add these."""
+    retried by design (``lambdas/contract/outcome_stream.py``). Tests that count failures add these."""
     refused: dict[str, set[str]] = {}
     for entry in entries(log):
         if entry.get("message") == STREAM_REFUSED:

@@ -9,20 +9,18 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from lambdas.contract import errors
+from lambdas.contract.errors import PermanentError
+from lambdas.contract.results import MAX_RESULT_DOCUMENT_BYTES, PRODUCER, PRODUCER_METADATA, image_key_of
+from lambdas.contract.thresholds import Thresholds
+from lambdas.contract.values import Detection, ImageFacts, Label, ObjectRef
 from lambdas.inference.backends import ImageSource
-from lambdas.inference.core import errors
-from lambdas.inference.core.errors import PermanentError
-from lambdas.inference.core.results import PRODUCER, PRODUCER_METADATA
-from lambdas.inference.core.thresholds import Thresholds
-from lambdas.inference.core.values import Detection, ImageFacts, Label, ObjectRef
 from lambdas.inference.storage import (
-    MAX_RESULT_DOCUMENT_BYTES,
     Existing,
     Head,
     ObjectGone,
     WriteConflict,
     existing,
-    image_key_of,
     too_large,
 )
 

@@ -9,7 +9,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from lambdas.inference.core import errors
+from lambdas.contract import errors
 from tests.support import corpus, pictures
 
 SEED = 20261123

@@ -23,11 +23,11 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from lambdas.inference.core import outcome_table
-from lambdas.inference.core.errors import PermanentError
-from lambdas.inference.core.results import PRODUCER, PRODUCER_METADATA, error_document, iso, result_document
-from lambdas.inference.core.thresholds import Thresholds
-from lambdas.inference.core.values import BoundingBox, Detection, ImageFacts, Label, ObjectRef
+from lambdas.contract import outcome_table
+from lambdas.contract.errors import PermanentError
+from lambdas.contract.results import PRODUCER, PRODUCER_METADATA, error_document, iso, result_document
+from lambdas.contract.thresholds import Thresholds
+from lambdas.contract.values import BoundingBox, Detection, ImageFacts, Label, ObjectRef
 
 NAMES = ("bee", "wasp", "flower", "leaf", "person", "car")
 THRESHOLDS = Thresholds(50.0, {"bee": 80.0, "car": 65.5}, 30.0)

@@ -122,64 +122,44 @@ def test_the_circle_finder_finds_a_circle():
 def test_a_type_only_import_is_an_arrow(tmp_path):
     module = tmp_path / "m.py"
     module.write_text(
-        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from lambdas.inference import settings\n"
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from lambdas.contract import settings\n"
     )
-    assert "lambdas.inference.settings" in imported("m", module)
+    assert "lambdas.contract.settings" in imported("m", module)
 
 
 INFERENCE = "lambdas.inference"
+CONTRACT = "lambdas.contract"
 # (floor, what it must never import). A floor is a module or a package; prefixes match whole name parts.
 FLOORS = [
     # the functions' asset ships alone
     ("lambdas", ("stacks", "inferctl", "tests", "benchmarks", "app")),
+    # the shared contract (settings, rules, errors, thresholds, the result schema, backend control) is the ground
+    # floor: both functions, the CDK app and the tools stand on it, and it stands on neither function
+    (CONTRACT, (INFERENCE, "lambdas.controller")),
     # the inference function, from the ground up
-    (
-        f"{INFERENCE}.core",
-        (
-            f"{INFERENCE}.{p}"
-            for p in (
-                "images",
-                "backends",
-                "settings",
-                "challenger",
-                "pipeline",
-                "handler",
-                "storage",
-                "batch",
-                "deadline",
-                "pacing",
-                "tracing",
-                "environment",
-                "telemetry",
-            )
-        ),
-    ),
     (
         f"{INFERENCE}.images",
         (
             f"{INFERENCE}.{p}"
-            for p in ("backends", "settings", "challenger", "pipeline", "handler", "storage", "batch", "environment")
+            for p in ("backends", "challenger", "pipeline", "handler", "storage", "batch", "environment", "telemetry")
         ),
     ),
     (
         f"{INFERENCE}.backends",
-        (
-            f"{INFERENCE}.{p}"
-            for p in ("settings", "challenger", "pipeline", "handler", "storage", "batch", "environment")
-        ),
+        (f"{INFERENCE}.{p}" for p in ("challenger", "pipeline", "handler", "storage", "batch", "environment")),
     ),
-    (f"{INFERENCE}.settings", (f"{INFERENCE}.{p}" for p in ("challenger", "pipeline", "handler", "storage"))),
-    (f"{INFERENCE}.pipeline", tuple(f"{INFERENCE}.{p}" for p in ("handler", "settings", "environment", "telemetry"))),
+    (f"{INFERENCE}.pipeline", tuple(f"{INFERENCE}.{p}" for p in ("handler", "environment", "telemetry"))),
     # the handler stands on the execution environment, which stands on the telemetry
     (f"{INFERENCE}.environment", (f"{INFERENCE}.handler",)),
     (f"{INFERENCE}.telemetry", (f"{INFERENCE}.handler", f"{INFERENCE}.environment")),
-    ("lambdas.controller", (f"{INFERENCE}.handler", f"{INFERENCE}.pipeline", f"{INFERENCE}.challenger")),
+    # the model controller reads the inference function's settings from the contract, never the function
+    ("lambdas.controller", (INFERENCE,)),
     (
         "lambdas.controller.decide",
-        ("lambdas.controller.handler", "lambdas.controller.settings", f"{INFERENCE}.settings"),
+        ("lambdas.controller.handler", "lambdas.controller.settings", f"{CONTRACT}.settings"),
     ),
     # the CDK app
-    ("stacks", ("inferctl", "tests", "benchmarks")),
+    ("stacks", ("inferctl", "tests", "benchmarks", INFERENCE)),
     # the operator tool: commands on top, then the embedded stack, then stack operations, then pure evaluation
     ("inferctl", ("tests", "benchmarks", "app")),
     ("inferctl.cli", ("lambdas", "stacks")),  # a command calls its logic, never past it
@@ -188,11 +168,11 @@ FLOORS = [
     # the embedded AWS (moto's server, the trigger, the local model services) knows nothing of what runs on it
     ("inferctl.emulator", ("inferctl.cli", "inferctl.scenarios", "inferctl.stack")),
     # stack operations work on any stack by its outputs: the emulator is never needed to reach one
-    ("inferctl.stack", ("inferctl.cli", "inferctl.scenarios", "inferctl.emulator")),
-    ("inferctl.evaluation", ("inferctl.cli", "inferctl.scenarios", "inferctl.emulator", "inferctl.stack")),
-    ("inferctl.console", ("inferctl.cli", "inferctl.scenarios", "inferctl.emulator", "inferctl.stack")),
-    ("inferctl.pricing", ("inferctl.cli", "inferctl.scenarios", "inferctl.emulator", "inferctl.stack")),
-    ("inferctl.samples", ("inferctl.cli", "inferctl.scenarios", "inferctl.emulator", "inferctl.stack")),
+    ("inferctl.stack", ("inferctl.cli", "inferctl.scenarios", "inferctl.emulator", INFERENCE)),
+    ("inferctl.evaluation", ("inferctl.cli", "inferctl.scenarios", "inferctl.emulator", "inferctl.stack", INFERENCE)),
+    ("inferctl.console", ("inferctl.cli", "inferctl.scenarios", "inferctl.emulator", "inferctl.stack", INFERENCE)),
+    ("inferctl.pricing", ("inferctl.cli", "inferctl.scenarios", "inferctl.emulator", "inferctl.stack", INFERENCE)),
+    ("inferctl.samples", ("inferctl.cli", "inferctl.scenarios", "inferctl.emulator", "inferctl.stack", INFERENCE)),
     # unit tests: the code under test, not the emulator or the benchmarks
     ("tests.unit", ("inferctl.scenarios", "inferctl.emulator", "benchmarks")),
 ]

@@ -8,7 +8,7 @@ import importlib
 from typing import Any
 
 from inferctl.emulator.models.base import Emulation
-from lambdas.inference.backends import REGISTERED
+from lambdas.contract.backends import REGISTERED
 
 
 def emulation(name: str) -> Emulation:

@@ -19,8 +19,8 @@ from inferctl.emulator.models.base import (
     Prediction,
     json_response,
 )
+from lambdas.contract.backends.rekognition import version_parts
 from lambdas.inference import images
-from lambdas.inference.backends.rekognition import version_parts
 
 _TARGET_PREFIX = "RekognitionService."
 _FAULT_CODES = {

@@ -31,9 +31,9 @@ from inferctl.samples import Sample, demo_samples
 from inferctl.stack import scoring, uploads
 from inferctl.stack.engines import named_query
 from inferctl.stack.target import Target, from_outputs
+from lambdas.contract import rules
+from lambdas.contract.backends import REGISTERED, spec
 from lambdas.controller.decide import Decision
-from lambdas.inference.backends import REGISTERED, spec
-from lambdas.inference.core import rules
 from stacks.config import StackConfig
 
 EXIT_OK, EXIT_LOST = 0, 1

@@ -1,35 +1,28 @@
-"""The backend port, what a backend module declares to be registered, and the service-error translation
-backends share.
-
-A backend is one module with a ``SPEC``: its settings (environment variables and context keys), the factory
-of its adapter, the IAM statements the function needs for it (``grants.py``), its capacity, and its model's
-control plane (``control.py``). How the embedded stack emulates each service lives with the operator tool
-(``inferctl/emulator/models``), never in the function's asset.
+"""The backend port, how the function calls its model (``ClientOptions``), and the service-error translation
+backends share. What each backend declares (settings, IAM, capacity, lifecycle) is ``lambdas/contract/backends``.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from lambdas.inference.core import errors
-from lambdas.inference.core.errors import PermanentError, ProcessingError, TransientError
+from lambdas.contract import errors
+from lambdas.contract.errors import PermanentError, ProcessingError, TransientError
 
 if TYPE_CHECKING:
     from botocore.config import Config
 
-    from lambdas.inference.core.thresholds import Thresholds
-    from lambdas.inference.core.values import Detection, ObjectRef
-    from lambdas.inference.core.variables import Variable
+    from lambdas.contract.pacing import RateLimiter
+    from lambdas.contract.thresholds import Thresholds
+    from lambdas.contract.values import Detection, ObjectRef
     from lambdas.inference.deadline import BoundedCalls
     from lambdas.inference.images.budget import MemoryBudget
-    from lambdas.inference.pacing import RateLimiter
 
-from lambdas.inference.backends.control import Lifecycle
-from lambdas.inference.backends.grants import Arns, Grant
-from lambdas.inference.core.variables import CONNECT_TIMEOUT_SECONDS
+from lambdas.contract.backends.spec import DEFAULT_MAX_LABELS, DEFAULT_MAX_RESPONSE_BYTES
+from lambdas.contract.variables import CONNECT_TIMEOUT_SECONDS
 from lambdas.inference.images.prepare import ImageSource
 
 
@@ -53,10 +46,6 @@ class InferenceBackend(Protocol):
 # --- what a backend declares ------------------------------------------------------------------------------
 
 
-# What one image's answer may cost at most. SageMaker refuses responses above 6 MB itself; a container behind
-# another endpoint may not. More labels than this per image are dropped, least confident first.
-DEFAULT_MAX_RESPONSE_BYTES = 6 * 1024 * 1024
-DEFAULT_MAX_LABELS = 1000
 # Parsing a JSON answer holds about this many times its size in Python objects (measured: a 5.2 MB detection
 # answer held 31 MB; compact numbers hold more per byte), reserved within the decode budget while it is parsed.
 RESPONSE_PARSE_FACTOR = 12
@@ -90,23 +79,6 @@ class ClientOptions:
         from lambdas.inference.deadline import BoundedCalls
 
         return BoundedCalls(self.call_timeout)
-
-
-@dataclass(frozen=True)
-class BackendSpec:
-    name: str
-    title: str
-    settings_type: type[Any]
-    variables: tuple[Variable, ...]
-    model_variable: Variable  # the one that names the model (required before the function can work)
-    create: Callable[[Any, ClientOptions, Any], InferenceBackend]  # (settings, options, client or None)
-    grants: Callable[[Any, Arns], tuple[Grant, ...]]
-    capacity: Callable[[Any], float | None]  # model calls per second it can take; None: not known
-    lifecycle: Lifecycle
-    runtime_service: str = ""  # the boto3 client name of the inference API
-
-    def settings(self, values: Mapping[str, Any]) -> Any:
-        return self.settings_type(**values)
 
 
 # --- error translation ----------------------------------------------------------------------------------------

@@ -27,9 +27,9 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from lambdas.inference.core import errors
-from lambdas.inference.core.errors import PermanentError
-from lambdas.inference.core.values import BoundingBox, Label
+from lambdas.contract import errors
+from lambdas.contract.errors import PermanentError
+from lambdas.contract.values import BoundingBox, Label
 
 FORMAT_SETTING = "SAGEMAKER_RESPONSE_FORMAT"
 SCORE_TOLERANCE = 1e-6  # float noise above 1.0 (softmax sums) is still a probability

@@ -13,9 +13,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from lambdas.contract import errors
+from lambdas.contract.errors import PermanentError, TransientError
 from lambdas.inference import deadline
-from lambdas.inference.core import errors
-from lambdas.inference.core.errors import PermanentError, TransientError
 from lambdas.inference.images.decode import STRIP_ROWS, ImageLimits, draft_scale, fits_as_is
 from lambdas.inference.images.headers import Header, JpegLayout
 
@@ -42,9 +42,6 @@ _OUTPUT_COPIES, _OUTPUT_COPIES_CONVERTED = 3, 4
 RUNTIME_RESERVE_MB = 256
 BUDGET_SHARE = 0.75  # of what is left: allocator fragmentation and the encoder's buffers need the rest
 MIN_BUDGET_MB = 64
-# The smallest memory size the stack accepts: the runtime (about 60 MB), the decode helper (about 20 MB) and the
-# smallest budget fit; at 128 MB they do not, and a decode could get the function killed.
-SMALLEST_MEMORY_MB = 256
 
 
 def budget_bytes(memory_mb: int) -> int:

@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from lambdas.inference.core import errors
-from lambdas.inference.core.errors import PermanentError
-from lambdas.inference.core.values import ImageFacts
+from lambdas.contract import errors
+from lambdas.contract.errors import PermanentError
+from lambdas.contract.values import ImageFacts
 from lambdas.inference.images.headers import PILLOW_MAX_IMAGE_PIXELS, Header, JpegLayout
 
 if TYPE_CHECKING:

@@ -22,9 +22,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
+from lambdas.contract import errors
+from lambdas.contract.errors import PermanentError, TransientError
 from lambdas.inference import deadline, source_queue
-from lambdas.inference.core import errors
-from lambdas.inference.core.errors import PermanentError, TransientError
 from lambdas.inference.images import headers
 from lambdas.inference.images.budget import MB, MemoryBudget, decode_cost
 from lambdas.inference.images.decode import (
@@ -38,7 +38,7 @@ from lambdas.inference.images.decode import (
 from lambdas.inference.images.headers import Header
 
 if TYPE_CHECKING:
-    from lambdas.inference.core.values import ObjectRef
+    from lambdas.contract.values import ObjectRef
     from lambdas.inference.images.sandbox import Sandbox
 
 # Enough for the header of a JPEG (EXIF lives in APP1, at most 64 KB) or a PNG (IHDR comes first).

@@ -37,9 +37,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from lambdas.inference.core import errors
-from lambdas.inference.core.errors import PermanentError, TransientError
-from lambdas.inference.core.values import ImageFacts
+from lambdas.contract import errors
+from lambdas.contract.errors import PermanentError, TransientError
+from lambdas.contract.values import ImageFacts
 from lambdas.inference.images.decode import ImageLimits, PreparedImage
 from lambdas.inference.images.headers import Header, JpegLayout
 

@@ -11,11 +11,12 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from lambdas.inference.backends.control import MISSING, READY, STARTING, STOPPED, NotSupported
-from lambdas.inference.backends.rekognition import RekognitionControl, version_parts
-from lambdas.inference.backends.sagemaker import SageMakerBackend, SageMakerControl, SageMakerSettings
-from lambdas.inference.core import errors
-from lambdas.inference.core.errors import TransientError
+from lambdas.contract import errors
+from lambdas.contract.backends.control import MISSING, READY, STARTING, STOPPED, NotSupported
+from lambdas.contract.backends.rekognition import RekognitionControl, version_parts
+from lambdas.contract.backends.sagemaker import SageMakerControl, SageMakerSettings
+from lambdas.contract.errors import TransientError
+from lambdas.inference.backends.sagemaker import SageMakerBackend
 
 ARN = "arn:aws:rekognition:eu-west-1:123456789012:project/bees/version/bees.2025-01-21T09.10.15/1737450615000"
 PROJECT_ARN = "arn:aws:rekognition:eu-west-1:123456789012:project/bees/1737000000000"

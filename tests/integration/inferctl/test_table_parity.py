@@ -20,9 +20,9 @@ from inferctl.stack import audit, dialect, listing, questions, reconcile, reproc
 from inferctl.stack.engines import LocalTable
 from inferctl.stack.tables import Source
 from inferctl.stack.target import Target
-from lambdas.inference.core import outcome_table
-from lambdas.inference.core.results import SCHEMA_VERSION
-from lambdas.inference.core.thresholds import Thresholds
+from lambdas.contract import outcome_table
+from lambdas.contract.results import SCHEMA_VERSION
+from lambdas.contract.thresholds import Thresholds
 from tests.support.population import MODEL, ROWS_PREFIX, THRESHOLDS, Population, bucket_listing, generate
 
 SUFFIXES = (".jpg", ".jpeg", ".png")

@@ -9,9 +9,9 @@ from typing import Any
 
 from inferctl.emulator.resources import Resources
 from inferctl.emulator.runtime import LambdaContext, sqs_event
+from lambdas.contract.settings import Settings
 from lambdas.inference import environment, handler
 from lambdas.inference.backends import InferenceBackend
-from lambdas.inference.settings import Settings
 from lambdas.inference.storage import S3Storage
 
 MODEL_ARN = (

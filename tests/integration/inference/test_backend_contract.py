@@ -20,13 +20,13 @@ from PIL import Image
 from inferctl.emulator.models import emulation as emulation_of
 from inferctl.emulator.models.base import ModelFault, Prediction
 from inferctl.emulator.services import LocalModels, local_services
-from lambdas.inference.backends import REGISTERED, ClientOptions, InferenceBackend, spec
-from lambdas.inference.core import errors
-from lambdas.inference.core.errors import PermanentError, TransientError
-from lambdas.inference.core.thresholds import Thresholds
-from lambdas.inference.core.values import ObjectRef
+from lambdas.contract import errors
+from lambdas.contract.errors import PermanentError, TransientError
+from lambdas.contract.settings import Settings
+from lambdas.contract.thresholds import Thresholds
+from lambdas.contract.values import ObjectRef
+from lambdas.inference.backends import REGISTERED, ClientOptions, InferenceBackend, adapter
 from lambdas.inference.pipeline import Pipeline
-from lambdas.inference.settings import Settings
 from tests.support import pictures
 from tests.support.memory import FunctionBackend, MemoryStorage
 
@@ -81,7 +81,7 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     if request.param == "in-memory fake":
         yield FakeAdapter(model), model, storage
         return
-    backend_spec = spec(request.param)
+    create = adapter(request.param)
     emulation = emulation_of(request.param)
 
     def fetch(bucket: str, key: str, version: str | None) -> bytes:
@@ -92,7 +92,7 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
         settings = Settings.from_context(context.get)
         service: Any = _service_of(emulation.endpoint_variable)
         client = boto3.client(service, endpoint_url=url, region_name="us-east-1")
-        yield backend_spec.create(settings.model, ClientOptions(read_timeout=5), client), model, storage
+        yield create(settings.model, ClientOptions(read_timeout=5), client), model, storage
 
 
 def _service_of(endpoint_variable: str) -> str:
@@ -112,7 +112,7 @@ class FakeAdapter:
 
     def detect(self, image: Any, thresholds: Thresholds) -> Any:
         def answer(key: str) -> list[Any]:
-            from lambdas.inference.core.values import BoundingBox, Label
+            from lambdas.contract.values import BoundingBox, Label
 
             try:
                 found = self.model(image.read(), "image/jpeg")

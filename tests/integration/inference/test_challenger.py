@@ -13,13 +13,13 @@ import pytest
 from moto import mock_aws
 
 from inferctl.emulator.resources import Resources, provision
+from lambdas.contract import errors
+from lambdas.contract.settings import Settings
+from lambdas.contract.values import ObjectRef
 from lambdas.inference import environment, handler
 from lambdas.inference.backends import ClientOptions
 from lambdas.inference.backends.rekognition import RekognitionBackend
 from lambdas.inference.challenger import build, sampled
-from lambdas.inference.core import errors
-from lambdas.inference.core.values import ObjectRef
-from lambdas.inference.settings import Settings
 from lambdas.inference.storage import S3Storage
 from stacks.config import StackConfig
 from tests.integration.inference.harness import MODEL_ARN, deliver, read_json, settings_env

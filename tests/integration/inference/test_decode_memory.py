@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from lambdas.inference.core import errors
+from lambdas.contract import errors
+from lambdas.contract.settings import platform_environment
 from lambdas.inference.images.budget import MB
-from lambdas.inference.settings import platform_environment
 from tests.support import corpus
 from tests.support.paths import ROOT
 

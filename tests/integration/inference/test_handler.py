@@ -12,10 +12,10 @@ import pytest
 from moto import mock_aws
 
 from inferctl.emulator.resources import Resources, provision
+from lambdas.contract.settings import Settings
 from lambdas.inference import environment, handler
 from lambdas.inference.backends.rekognition import RekognitionBackend
 from lambdas.inference.backends.sagemaker import SageMakerBackend
-from lambdas.inference.settings import Settings
 from lambdas.inference.storage import S3Storage
 from stacks.config import StackConfig
 from tests.integration.inference.harness import (

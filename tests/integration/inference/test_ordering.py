@@ -17,9 +17,9 @@ import pytest
 from moto import mock_aws
 
 from inferctl.emulator.resources import Resources, provision
+from lambdas.contract.settings import Settings
+from lambdas.contract.values import Label
 from lambdas.inference import environment, handler
-from lambdas.inference.core.values import Label
-from lambdas.inference.settings import Settings
 from lambdas.inference.storage import S3Storage
 from stacks.config import StackConfig
 from tests.integration.inference.harness import MODEL_ARN

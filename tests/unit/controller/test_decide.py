@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from lambdas.contract.backends.control import FAILED, MISSING, READY, STARTING, STOPPED, STOPPING, ModelStatus
 from lambdas.controller.decide import START, STOP, Memory, Observation, Policy, decide, not_configured
-from lambdas.inference.backends.control import FAILED, MISSING, READY, STARTING, STOPPED, STOPPING, ModelStatus
 
 AUTO = Policy(auto=True, idle_seconds=900, units=2)
 MANUAL = Policy(auto=False, idle_seconds=900, units=2)
@@ -133,14 +133,14 @@ SITUATIONS = {  # state, waiting, idle since (seconds before now; None: not idle
 
 
 def _table() -> list[tuple[str, str, str]]:
-    from lambdas.inference.backends import REGISTERED
+    from lambdas.contract.backends import REGISTERED
 
     return [(backend, mode, row) for backend in REGISTERED for mode in ("manual", "auto") for row in ROWS]
 
 
 @pytest.mark.parametrize(("backend", "mode", "row"), _table())
 def test_the_decision_for_every_backend_mode_and_state(backend, mode, row):
-    from lambdas.inference.backends import spec
+    from lambdas.contract.backends import spec
 
     can_stop = spec(backend).lifecycle.can_start_stop
     state, waiting, idle_for = SITUATIONS[row]
@@ -153,7 +153,7 @@ def test_the_decision_for_every_backend_mode_and_state(backend, mode, row):
 
 
 def test_auto_mode_is_refused_at_synth_for_a_backend_that_cannot_stop_naming_the_key():
-    from lambdas.inference.core.rules import ConfigError
+    from lambdas.contract.rules import ConfigError
     from stacks.config import StackConfig
 
     with pytest.raises(ConfigError) as raised:

@@ -14,19 +14,19 @@ import pytest
 from botocore.stub import Stubber
 from PIL import Image
 
+from lambdas.contract import errors
+from lambdas.contract.errors import PermanentError, ProcessingError, TransientError
+from lambdas.contract.results import FOREIGN, LEGACY, OURS, PRODUCER, PRODUCER_METADATA, document_kind
+from lambdas.contract.thresholds import Thresholds
+from lambdas.contract.values import Label, ObjectRef
 from lambdas.inference import deadline, images
 from lambdas.inference.backends.sagemaker import SageMakerBackend
 from lambdas.inference.backends.sagemaker_formats import top_labels
 from lambdas.inference.batch import BatchRunner
-from lambdas.inference.core import errors
-from lambdas.inference.core.errors import PermanentError, ProcessingError, TransientError
-from lambdas.inference.core.results import PRODUCER, PRODUCER_METADATA
-from lambdas.inference.core.thresholds import Thresholds
-from lambdas.inference.core.values import Label, ObjectRef
 from lambdas.inference.images import headers
 from lambdas.inference.images.decode import describe
 from lambdas.inference.pipeline import Pipeline
-from lambdas.inference.storage import FOREIGN, LEGACY, OURS, WriteConflict, document_kind
+from lambdas.inference.storage import WriteConflict
 from tests.support import corpus, pictures
 from tests.support.memory import FunctionBackend, MemoryStorage
 

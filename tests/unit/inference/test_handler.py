@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from lambdas.contract import errors
+from lambdas.contract.errors import TransientError
+from lambdas.contract.settings import Settings
+from lambdas.contract.values import Label
 from lambdas.inference import environment, handler, telemetry
-from lambdas.inference.core import errors
-from lambdas.inference.core.errors import TransientError
-from lambdas.inference.core.values import Label
-from lambdas.inference.settings import Settings
 from tests.support.context import Context as LambdaContext
 from tests.support.memory import FunctionBackend, MemoryStorage
 

@@ -15,13 +15,13 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
+from lambdas.contract import outcome_table
+from lambdas.contract.errors import PermanentError
+from lambdas.contract.outcome_stream import MAX_RECORDS, OutcomeStream
+from lambdas.contract.results import error_document, result_document
+from lambdas.contract.thresholds import Thresholds
+from lambdas.contract.values import BoundingBox, Detection, ImageFacts, Label, ObjectRef
 from lambdas.inference.batch import SqsRecord
-from lambdas.inference.core import outcome_table
-from lambdas.inference.core.errors import PermanentError
-from lambdas.inference.core.results import error_document, result_document
-from lambdas.inference.core.thresholds import Thresholds
-from lambdas.inference.core.values import BoundingBox, Detection, ImageFacts, Label, ObjectRef
-from lambdas.inference.outcome_stream import MAX_RECORDS, OutcomeStream
 from lambdas.inference.source_queue import Acknowledgements, SourceQueue
 from tests.unit.inference.test_source_queue import FakeSqs, Quiet, record
 

@@ -10,7 +10,7 @@ import boto3
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from lambdas.inference.core.values import ObjectRef
+from lambdas.contract.values import ObjectRef
 from lambdas.inference.storage import S3Storage
 
 DATA = bytes(range(256)) * 1024  # 256 KiB

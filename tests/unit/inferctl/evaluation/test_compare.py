@@ -8,7 +8,7 @@ import pytest
 
 from inferctl.evaluation.compare import compare, label_rows, model_rows
 from inferctl.evaluation.groundtruth import GroundTruth, ImageTruth
-from lambdas.inference.core.thresholds import Thresholds
+from lambdas.contract.thresholds import Thresholds
 
 THRESHOLDS = Thresholds(50.0, {}, 10.0)
 

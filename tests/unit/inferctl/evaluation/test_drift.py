@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from inferctl.evaluation import drift
-from lambdas.inference.core.thresholds import Thresholds
+from lambdas.contract.thresholds import Thresholds
 
 THRESHOLDS = Thresholds(min_confidence=50.0, candidate_floor=10.0)
 

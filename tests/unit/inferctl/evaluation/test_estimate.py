@@ -11,7 +11,7 @@ import pytest
 
 from inferctl.evaluation import estimate, sampling
 from inferctl.evaluation.estimate import Unit
-from lambdas.inference.core.thresholds import Thresholds
+from lambdas.contract.thresholds import Thresholds
 
 LABELS = ("cat", "dog")
 THRESHOLDS = Thresholds(min_confidence=50.0, candidate_floor=10.0)

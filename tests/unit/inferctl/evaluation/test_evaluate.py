@@ -11,7 +11,7 @@ from inferctl.evaluation import groundtruth
 from inferctl.evaluation.evaluate import evaluate
 from inferctl.evaluation.groundtruth import GroundTruth, ImageTruth, ManifestError, read_manifest
 from inferctl.evaluation.matching import iou, match_boxes
-from lambdas.inference.core.thresholds import Thresholds
+from lambdas.contract.thresholds import Thresholds
 
 
 def label(name: str, confidence: float, box: tuple[float, float, float, float] | None = None) -> dict[str, object]:

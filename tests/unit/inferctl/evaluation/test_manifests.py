@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageOps
 from inferctl.evaluation import evaluate, manifests, orientation
 from inferctl.evaluation.groundtruth import read_manifest
 from inferctl.stack.review_session import Session, manifest
-from lambdas.inference.core.thresholds import Thresholds
+from lambdas.contract.thresholds import Thresholds
 
 UPRIGHT_SIZE = (160, 120)
 UPRIGHT_BOX = (20, 10, 50, 30)  # left, top, width, height in the upright image's pixels

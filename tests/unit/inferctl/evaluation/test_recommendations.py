@@ -17,8 +17,8 @@ from inferctl.evaluation.evaluate import Evaluation, evaluate, none_evaluated
 from inferctl.evaluation.groundtruth import GroundTruth, ImageTruth, read_manifest
 from inferctl.evaluation.matching import iou, match_boxes
 from inferctl.evaluation.metrics import settable
-from lambdas.inference.core.results import CONFIDENCE_DECIMALS
-from lambdas.inference.core.thresholds import Thresholds
+from lambdas.contract.results import CONFIDENCE_DECIMALS
+from lambdas.contract.thresholds import Thresholds
 
 NAMES = ("sun", "tree", "car", "ball", "house")
 FLOOR = 10.0

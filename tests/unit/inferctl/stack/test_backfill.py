@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from inferctl.stack import audit, listing, reprocess
-from lambdas.inference.core.events import parse_body
+from lambdas.contract.events import parse_body
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SUFFIXES = (".jpg", ".png")

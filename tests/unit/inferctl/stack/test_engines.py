@@ -22,7 +22,7 @@ from inferctl.stack.dialect import QueryError
 from inferctl.stack.engines import AthenaPlace, AthenaTable, LocalTable
 from inferctl.stack.errors import UsageError
 from inferctl.stack.target import Target
-from lambdas.inference.core import outcome_table
+from lambdas.contract import outcome_table
 from tests.support.population import MemoryS3, Stored
 
 PREFIX = "rows/"

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from inferctl.stack import promotion
-from lambdas.inference.core.rules import ConfigError
-from lambdas.inference.settings import Settings
+from lambdas.contract.rules import ConfigError
+from lambdas.contract.settings import Settings
 
 ARN = "arn:aws:rekognition:us-east-1:123456789012:project/bees/version/bees.2025-01-01T00.00.00/1735689600000"
 LIVE = {
@@ -84,8 +84,8 @@ def test_the_context_written_back_names_the_new_models(tmp_path):
 
 
 def test_promoting_an_endpoint_into_an_auto_mode_stack_leaves_a_configuration_the_controller_can_run(tmp_path):
+    from lambdas.contract.backends.control import READY, ModelStatus
     from lambdas.controller.decide import Memory, Observation, Policy, decide
-    from lambdas.inference.backends.control import READY, ModelStatus
     from stacks.config import StackConfig
 
     # GIVEN a Rekognition primary in auto mode and a SageMaker challenger

@@ -19,7 +19,7 @@ from moto import mock_aws
 
 from inferctl.stack import listing, resend
 from inferctl.stack.target import Target
-from lambdas.inference.core import events
+from lambdas.contract import events
 from stacks import outcome_definitions
 
 ROOT = Path(__file__).resolve().parents[4]

@@ -13,12 +13,12 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
+from lambdas.contract import errors
+from lambdas.contract.errors import PermanentError, TransientError
+from lambdas.contract.thresholds import Thresholds
+from lambdas.contract.values import BoundingBox, Label, ObjectRef
 from lambdas.inference.backends.rekognition import RekognitionBackend
 from lambdas.inference.backends.sagemaker import SageMakerBackend
-from lambdas.inference.core import errors
-from lambdas.inference.core.errors import PermanentError, TransientError
-from lambdas.inference.core.thresholds import Thresholds
-from lambdas.inference.core.values import BoundingBox, Label, ObjectRef
 from tests.support import pictures
 
 ARN = "arn:aws:rekognition:us-east-1:123456789012:project/p/version/v.2024-01-01T00.00.00/1700000000000"

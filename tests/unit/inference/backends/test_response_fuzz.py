@@ -12,8 +12,8 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
+from lambdas.contract.errors import PermanentError
 from lambdas.inference.backends import sagemaker_formats
-from lambdas.inference.core.errors import PermanentError
 from tests.support.fixtures import load
 
 SEED = 20261129

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from lambdas.contract import errors
+from lambdas.contract.errors import PermanentError
 from lambdas.inference.backends import sagemaker_formats
 from lambdas.inference.backends.rekognition import parse_custom_labels
-from lambdas.inference.core import errors
-from lambdas.inference.core.errors import PermanentError
 from tests.support.fixtures import load
 
 CALTECH = dict(enumerate(load("responses/caltech257_class_names.json")))

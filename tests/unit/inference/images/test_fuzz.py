@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
+from lambdas.contract import errors
+from lambdas.contract.errors import PermanentError
 from lambdas.inference import images
-from lambdas.inference.core import errors
-from lambdas.inference.core.errors import PermanentError
 from tests.support import pictures
 from tests.support.mutations import IMAGE_CODES, mutations
 

@@ -8,10 +8,10 @@ import threading
 
 import pytest
 
+from lambdas.contract import errors
+from lambdas.contract.errors import PermanentError, TransientError
+from lambdas.contract.values import ObjectRef
 from lambdas.inference import deadline, images
-from lambdas.inference.core import errors
-from lambdas.inference.core.errors import PermanentError, TransientError
-from lambdas.inference.core.values import ObjectRef
 from lambdas.inference.images import headers
 from lambdas.inference.images.budget import MB, MemoryBudget, budget_bytes, decode_cost
 from tests.support import pictures

@@ -8,9 +8,9 @@ import io
 import pytest
 from PIL import Image
 
+from lambdas.contract import errors
+from lambdas.contract.errors import PermanentError
 from lambdas.inference import images
-from lambdas.inference.core import errors
-from lambdas.inference.core.errors import PermanentError
 from lambdas.inference.images import REKOGNITION_BYTES, ImageLimits, PreparedImage, prepare_read
 from tests.support import pictures
 

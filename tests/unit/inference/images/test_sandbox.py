@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from lambdas.contract import errors
+from lambdas.contract.errors import PermanentError, TransientError
+from lambdas.contract.values import ObjectRef
 from lambdas.inference import deadline, images
-from lambdas.inference.core import errors
-from lambdas.inference.core.errors import PermanentError, TransientError
-from lambdas.inference.core.values import ObjectRef
 from lambdas.inference.images import prepare
 from lambdas.inference.images.budget import MB, MemoryBudget, decode_cost
 from lambdas.inference.images.sandbox import Job, OutOfMemory, Sandbox, Stopped

@@ -16,6 +16,10 @@ from typing import Any
 # with Pillow first. Matching is case-insensitive in the Lambda.
 DEFAULT_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 RESULT_SUFFIX = ".json"
+# The smallest memory size the stack accepts: the runtime (about 60 MB), the decode helper (about 20 MB) and the
+# smallest budget fit (``lambdas/inference/images/budget.py``); at 128 MB they do not, and a decode could get the
+# function killed.
+SMALLEST_MEMORY_MB = 256
 
 # arn:aws:rekognition:us-east-1:123456789012:project/name/version/name.2024-01-01T00.00.00/1700000000000
 _REKOGNITION_MODEL_ARN = re.compile(

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from lambdas.inference.core.events import MalformedMessage, ObjectCreated, S3TestEvent, Skip, parse_body, skip_reason
-from lambdas.inference.core.values import ObjectRef
+from lambdas.contract.events import MalformedMessage, ObjectCreated, S3TestEvent, Skip, parse_body, skip_reason
+from lambdas.contract.values import ObjectRef
 from tests.support.fixtures import load
 
 SUFFIXES = (".jpg", ".jpeg", ".png")

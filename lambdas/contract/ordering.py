@@ -15,7 +15,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from lambdas.inference.core.values import ObjectRef
+from lambdas.contract.values import ObjectRef
 
 _HEX = frozenset("0123456789ABCDEF")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lambdas.inference.core.rules import ConfigError
-from lambdas.inference.settings import Settings
+from lambdas.contract.rules import ConfigError
+from lambdas.contract.settings import Settings
 from stacks.config import StackConfig
 
 ARN = "arn:aws:rekognition:us-east-1:123456789012:project/p/version/v.2024-01-01T00.00.00/1700000000000"

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from lambdas.inference.core.thresholds import Thresholds
-from lambdas.inference.core.values import Label
+from lambdas.contract.thresholds import Thresholds
+from lambdas.contract.values import Label
 
 
 def test_boundary_is_inclusive():

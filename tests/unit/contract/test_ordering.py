@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lambdas.inference.core.ordering import Verdict, judge, later
-from lambdas.inference.core.values import ObjectRef
+from lambdas.contract.ordering import Verdict, judge, later
+from lambdas.contract.values import ObjectRef
 
 # Sequencers as AWS's own examples spell them: the S3 User Guide's versioned PUT ("0055AED6DCD90281E5", 18
 # characters), the Lambda console's s3-put event ("0A1B2C3D4E5F678901"), and the S3 User Guide's EventBridge

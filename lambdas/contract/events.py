@@ -17,8 +17,8 @@ from enum import Enum
 from typing import Any
 from urllib.parse import unquote_plus
 
-from lambdas.inference.core.rules import RESULT_SUFFIX
-from lambdas.inference.core.values import ObjectRef
+from lambdas.contract.rules import RESULT_SUFFIX
+from lambdas.contract.values import ObjectRef
 
 EVENTBRIDGE_SOURCE = "aws.s3"
 OBJECT_CREATED_DETAIL = "Object Created"

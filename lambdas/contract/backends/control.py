@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from lambdas.inference.backends.grants import Arns, Grant
+from lambdas.contract.backends.grants import Arns, Grant
 
 
 class ModelState(StrEnum):

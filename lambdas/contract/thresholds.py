@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from lambdas.inference.core.values import Label
+from lambdas.contract.values import Label
 
 NEAR_POINTS = 10.0  # confidence points below a threshold that count as "near" it
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from lambdas.inference.core.errors import ProcessingError
-from lambdas.inference.core.thresholds import Thresholds
-from lambdas.inference.core.values import Detection, ImageFacts, Label, ObjectRef
+from lambdas.contract.errors import ProcessingError
+from lambdas.contract.rules import RESULT_SUFFIX
+from lambdas.contract.thresholds import Thresholds
+from lambdas.contract.values import Detection, ImageFacts, Label, ObjectRef
 
 # 1.1: source.sequencer; 1.2: candidates, thresholds.candidate_floor; 1.3: rerun; 1.4: challenger;
 # 1.5: producer (with the object metadata x-amz-meta-producer), over_limit_label_count
@@ -20,6 +21,11 @@ SCHEMA_VERSION = "1.5"
 # (``x-amz-meta-producer``), which a JSON file uploaded by hand does not carry by accident (storage.py).
 PRODUCER = "image-inference"
 PRODUCER_METADATA = "producer"
+# Our documents stay far below this (labels are capped per image); anything larger at a result key is not ours
+# and is never read: a 39 MB JSON parsed whole would cost the function its memory, and its neighbours with it.
+MAX_RESULT_DOCUMENT_BYTES = 2 * 1024 * 1024
+# Documents written before the marker existed (schema 1.0-1.4) are recognised by their full shape instead.
+LEGACY_SCHEMAS = frozenset({"1.0", "1.1", "1.2", "1.3", "1.4"})
 
 
 def iso(moment: datetime) -> str:
@@ -133,3 +139,42 @@ def error_document(
         "rerun": {"run": ref.rerun} if ref.rerun else None,
         "challenger": None,
     }
+
+
+# --- who wrote what sits at a result key ----------------------------------------------------------------------
+
+OURS, LEGACY, FOREIGN = "ours", "legacy", "foreign"
+
+
+def document_kind(document: Any, image_key: str | None = None, metadata: Any = None) -> str:
+    """Who wrote what sits at a result key.
+
+    ``ours``: the function, now: the body names its producer and so does the object's metadata (``metadata``
+    None means the caller could not see it, and the body is taken at its word). ``legacy``: the function before
+    the mark existed (schema 1.0-1.4, recognised by its complete shape); the function replaces such a document
+    the next time the image is notified and never takes its ordering fields at their word. ``foreign``:
+    anything else (a user's JSON, a document that claims the producer without its metadata, another image's).
+    With ``image_key``, the document must answer that image."""
+    if not isinstance(document, dict) or not isinstance(document.get("source"), dict):
+        return FOREIGN
+    source = document["source"]
+    if image_key is not None and source.get("key") != image_key:
+        return FOREIGN
+    if document.get("producer") == PRODUCER:
+        marked = metadata is None or (isinstance(metadata, dict) and metadata.get(PRODUCER_METADATA) == PRODUCER)
+        return OURS if marked else FOREIGN
+    legacy = (
+        document.get("schema_version") in LEGACY_SCHEMAS
+        and document.get("status") in ("ok", "error")
+        and isinstance(source.get("bucket"), str)
+        and isinstance(document.get("model"), dict)
+        and isinstance(document.get("thresholds"), dict)
+        and isinstance(document.get("timing"), dict)
+        and "labels" in document
+    )
+    return LEGACY if legacy else FOREIGN
+
+
+def image_key_of(result_key: str) -> str:
+    """The image a result key answers (``<image key>.json``)."""
+    return result_key[: -len(RESULT_SUFFIX)] if result_key.endswith(RESULT_SUFFIX) else result_key

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lambdas.inference.core.rules import ConfigError
+from lambdas.contract.rules import ConfigError
 
 # How long every AWS client of the function waits to connect (S3, the model services): part of the contract,
 # since the stack derives the per-attempt read timeouts from the function's timeout minus this.

@@ -13,11 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lambdas.inference import backends
-from lambdas.inference.backends.base import DEFAULT_MAX_LABELS, DEFAULT_MAX_RESPONSE_BYTES
-from lambdas.inference.core import rules
-from lambdas.inference.core.thresholds import Thresholds
-from lambdas.inference.core.variables import (
+from lambdas.contract import backends, rules
+from lambdas.contract.backends.spec import DEFAULT_MAX_LABELS, DEFAULT_MAX_RESPONSE_BYTES
+from lambdas.contract.thresholds import Thresholds
+from lambdas.contract.variables import (
     Variable,
     read_all,
     render_env,

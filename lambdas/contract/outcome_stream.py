@@ -1,4 +1,4 @@
-"""Every outcome's row of the outcome table (``core/outcome_table.py``), handed to Amazon Data Firehose after its
+"""Every outcome's row of the outcome table (``outcome_table.py``), handed to Amazon Data Firehose after its
 document was written: one ``PutRecordBatch`` for a batch's rows (more only past Firehose's 500 records or 4 MiB a
 call). A row Firehose did not take makes its record fail; the record's redelivery finds its document already written
 and sends only the row again (``pipeline.Pipeline``: a duplicate on redelivery carries its row). The client is

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
+from lambdas.contract import backends, settings
+from lambdas.contract.settings import COMMON, Settings
 from lambdas.controller.settings import CONTROLLER_VARIABLES
-from lambdas.inference import backends, settings
-from lambdas.inference.settings import COMMON, Settings
 from stacks.config import StackConfig, known_context_keys
 from tests.support.paths import ROOT
 
