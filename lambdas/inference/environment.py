@@ -10,23 +10,25 @@ import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.contract import errors, events
 from lambdas.contract.errors import ProcessingError
-from lambdas.contract.outcome_stream import OutcomeStream
 from lambdas.contract.pacing import RateLimiter
 from lambdas.contract.settings import Settings
 from lambdas.inference.backends import ClientOptions, InferenceBackend, adapter
 from lambdas.inference.batch import BatchRunner, SqsRecord
-from lambdas.inference.challenger import Challenger
-from lambdas.inference.challenger import build as build_challenger
 from lambdas.inference.images.budget import MemoryBudget, budget_bytes
 from lambdas.inference.pipeline import Pipeline, Storage
 from lambdas.inference.source_queue import SourceQueue
 from lambdas.inference.storage import S3Storage
 from lambdas.inference.telemetry import PowertoolsTelemetry, logger, metrics
+
+if TYPE_CHECKING:  # loaded only by the stacks that use them
+    from lambdas.contract.outcome_stream import OutcomeStream
+    from lambdas.inference.challenger import Challenger
 
 
 @dataclass
@@ -86,7 +88,9 @@ def build_runtime(
     """Wire the pipeline. Real adapters are created only for what is not injected."""
     if backend is None:
         settings.require_model()
-    if challenger is None:
+    if challenger is None and settings.challenger.enabled:
+        from lambdas.inference.challenger import build as build_challenger
+
         challenger = build_challenger(settings.challenger, client_options(settings))
     pipeline = Pipeline(
         budget=MemoryBudget(budget_bytes(settings.memory_mb)),
@@ -105,7 +109,11 @@ def build_runtime(
         settings.record_concurrency, expected=(ProcessingError,), on_unexpected=_unexpected, on_late=_late
     )
     queue = SourceQueue(settings.queue_url, settings.retry_delay_max_seconds) if settings.queue_url else None
-    stream = OutcomeStream(settings.outcome_stream_name) if settings.outcome_stream_name else None
+    stream = None
+    if settings.outcome_stream_name:
+        from lambdas.contract.outcome_stream import OutcomeStream
+
+        stream = OutcomeStream(settings.outcome_stream_name)
     return Runtime(pipeline=pipeline, runner=runner, queue=queue, stream=stream)
 
 

@@ -12,18 +12,20 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from lambdas.contract import errors, events, ordering, outcome_table, results
+from lambdas.contract import errors, events, ordering, results
 from lambdas.contract.errors import PermanentError, ProcessingError, TransientError
 from lambdas.contract.events import MalformedMessage, ObjectCreated, S3TestEvent
 from lambdas.contract.thresholds import Thresholds
 from lambdas.contract.values import ImageFacts, ObjectRef
 from lambdas.inference.backends.base import InferenceBackend
-from lambdas.inference.challenger import Challenger
 from lambdas.inference.images.budget import MemoryBudget
 from lambdas.inference.images.prepare import HEADER_BYTES
 from lambdas.inference.storage import Existing, Head, ObjectGone, WriteConflict
+
+if TYPE_CHECKING:  # a stack without a challenger never loads it
+    from lambdas.inference.challenger import Challenger
 
 MAX_KEY_BYTES = 1024  # S3's limit for an object key, in UTF-8 bytes
 MAX_ROW_BYTES = 1000 * 1024  # Firehose refuses a record above 1,000 KiB
@@ -368,6 +370,8 @@ class Pipeline:
         S3), then without the challenger's labels, then with the most confident half of its labels, until it fits."""
         if not self.rows or document is None:
             return None
+        from lambdas.contract import outcome_table  # a stack without the table never loads it
+
         row = outcome_table.row(document, self.clock())
         data = outcome_table.encode(row)
         if len(data) > MAX_ROW_BYTES:
