@@ -119,22 +119,22 @@ def ratio(
     ``may_hold(stratum)``: whether the stratum can hold what the denominator counts at all (the "nothing found"
     stratum holds no prediction); one that can but whose sample shows no variation gets ``unseen_event_spread``.
     ``nothing``: why there is no estimate when the denominator's total is zero."""
-    by_stratum: dict[str, list[Unit]] = {}
+    by_stratum: dict[str, list[tuple[float, float]]] = {}  # each reviewed image's (numerator, denominator)
     for unit in units:
-        by_stratum.setdefault(unit.stratum, []).append(unit)
+        by_stratum.setdefault(unit.stratum, []).append((numerator(unit), denominator(unit)))
     total_y = total_x = 0.0
     for name, members in by_stratum.items():
         weight = sample.population[name] / len(members)
-        total_y += weight * sum(numerator(u) for u in members)
-        total_x += weight * sum(denominator(u) for u in members)
-    informative = sum(1 for unit in units if denominator(unit) > 0)
+        total_y += weight * sum(y for y, _ in members)
+        total_x += weight * sum(x for _, x in members)
+    informative = sum(1 for members in by_stratum.values() for _, x in members if x > 0)
     if total_x <= 0:
         return Interval(None, None, None, 0.0, nothing)
     rate = total_y / total_x
     variance = 0.0
     for name, members in by_stratum.items():
         n, population = len(members), sample.population[name]
-        residuals = [numerator(u) - rate * denominator(u) for u in members]
+        residuals = [y - rate * x for y, x in members]
         mean = sum(residuals) / n
         spread = sum((e - mean) ** 2 for e in residuals) / (n - 1) if n > 1 else 0.0
         if spread <= 0 and may_hold(name):
