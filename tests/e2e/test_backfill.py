@@ -1,4 +1,4 @@
-"""Reprocess and audit on the embedded stack: 2,000 objects, of which some were uploaded before the
+"""Reprocess and audit on the embedded stack: 280 objects, of which some were uploaded before the
 notifications existed, some are dead-lettered on purpose and some have error documents. ``audit`` counts each
 category exactly; ``reprocess --missing`` leaves none missing; ``--stale`` after a model change re-runs
 exactly the stale ones; an interrupted run, resumed, enqueues each image once."""
@@ -30,7 +30,7 @@ from inferctl.stack.target import Target, from_outputs
 from lambdas.contract.events import result_key_for
 from tests.support.emulated import backdate_uploads
 
-NORMAL, CORRUPT, POISON, EARLY = 300, 20, 10, 50
+NORMAL, CORRUPT, POISON, EARLY = 200, 20, 10, 50  # normal/00.. and normal/01..: 100 each
 LATER = datetime.now(UTC) + timedelta(hours=1)  # audit "now": long past any image's waiting window
 
 

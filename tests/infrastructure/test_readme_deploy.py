@@ -12,6 +12,8 @@ import os
 import re
 import shlex
 import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -74,15 +76,45 @@ def test_the_section_documents_the_whole_path() -> None:
     assert sum(verb == "deploy" for verb in verbs) >= 3  # default, with a model, the other backend
 
 
-@pytest.mark.parametrize("line", RUNS, ids=[" ".join(split(line)[1][2:])[:70] for line in RUNS])
-def test_each_deploy_line_runs_without_credentials(line: tuple[str, ...], tmp_path: Path) -> None:
+@dataclass
+class Run:
+    command: list[str]
+    home: Path
+    process: subprocess.Popen[bytes]
+
+    def finish(self) -> subprocess.CompletedProcess[str]:
+        code = self.process.wait(timeout=600)
+        out, err = (self.home / "stdout").read_text(), (self.home / "stderr").read_text()
+        return subprocess.CompletedProcess(self.command, code, out, err)
+
+
+@pytest.fixture(scope="module")
+def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[tuple[str, ...], Run]]:
+    """Every line started at once: each is a CLI, a Python app and a jsii Node process, mostly waiting on one another,
+    so they share the machine instead of queueing on one test worker (225 s one after the other on 2 cores)."""
     assert (ROOT / "node_modules" / ".bin" / "cdk").exists(), "the pinned CDK CLI is missing: run `make install`"
-    assignments, words = split(line)
-    command = [*words, "--quiet", "--output", str(tmp_path / "cdk.out")] if words[2] == "synth" else words
-    environment = {**cli_environment(tmp_path), **assignments}
-    result = subprocess.run(
-        command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300, check=False
-    )
+    runs = {}
+    for line in RUNS:
+        home = tmp_path_factory.mktemp("cdk-line")
+        assignments, words = split(line)
+        command = [*words, "--quiet", "--output", str(home / "cdk.out")] if words[2] == "synth" else words
+        environment = {**cli_environment(home), **assignments}
+        with (home / "stdout").open("wb") as out, (home / "stderr").open("wb") as err:
+            process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=out, stderr=err)
+        runs[line] = Run(command, home, process)
+    yield runs
+    for run in runs.values():
+        if run.process.poll() is None:
+            run.process.kill()
+            run.process.wait()
+
+
+@pytest.mark.parametrize("line", RUNS, ids=[" ".join(split(line)[1][2:])[:70] for line in RUNS])
+def test_each_deploy_line_runs_without_credentials(line: tuple[str, ...], started: dict[tuple[str, ...], Run]) -> None:
+    run = started[line]
+    words = split(line)[1]
+    command, tmp_path = run.command, run.home
+    result = run.finish()
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"{' '.join(command)} failed:\n{output[-3000:]}"
     assert "feature flags" not in output.lower(), output[-2000:]
