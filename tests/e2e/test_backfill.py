@@ -87,8 +87,10 @@ def assert_once_each(target: Target, keys: list[str], before: Counter[str]) -> N
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedStack, Target, CountingModel, Path]]:
     folder = tmp_path_factory.mktemp("backfill")
-    # Five receives, as deployed: on a busy machine a rerun may run out of its 10 s once or twice before it lands.
-    config = demo_config({"lambdaTimeoutSeconds": 10, "maxReceiveCount": 5, "retryDelayMaxSeconds": 1})
+    # Five receives, as deployed, and a 30 s function: with 10 s, a busy 2-core machine (four test workers) ran 19 of
+    # the 100 stale re-runs out of their time five times each, into the dead-letter queue, and the test waited for
+    # results that could not come.
+    config = demo_config({"lambdaTimeoutSeconds": 30, "maxReceiveCount": 5, "retryDelayMaxSeconds": 1})
     model = CountingModel()
     models: dict[str, LocalModel] = {"stand-in-shapes": model, "stand-in-shapes-v2": model}
     with embedded_stack(config, models, log_path=folder / "lambda.log", capture_stdout=True) as stack:
