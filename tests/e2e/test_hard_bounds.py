@@ -233,11 +233,12 @@ def test_the_big_photo_family_at_the_smallest_memory_size(smallest: Harness, req
 
 @pytest.fixture(scope="module")
 def killable() -> Iterator[Harness]:
-    """Two receives (the first kill with the neighbours' results just written, the second once they settled: each
-    48 s wait for a killed batch's messages to be visible again is on the suite's time); an 8 s function, so that a
-    killed batch is visible again after 48 s (6 x the timeout), not after the default 6 minutes. The killing model call waits for its neighbours' results: it has 6 s, and a read
-    may take 5 s (derived: 1 s). With 4 s and then 6 s functions a busy machine's neighbours took longer, and the
-    call ended OUT_OF_TIME or BACKEND_TIMEOUT before the kill (the dead letter rightly said so)."""
+    """Two receives: the first kill with the neighbours' results just written, the second once they settled (each
+    wait for a killed batch's messages to be visible again is on the suite's time). An 8 s function, so that a killed
+    batch is visible again after 48 s (6 x the timeout), not after the default 6 minutes. The killing model call waits
+    for its neighbours' results: it has 6 s, and a read may take 5 s (derived: 1 s). With 4 s and then 6 s functions
+    a busy machine's neighbours took longer, and the call ended OUT_OF_TIME or BACKEND_TIMEOUT before the kill (the
+    dead letter rightly said so)."""
     for h in harness({"maxReceiveCount": 2, "lambdaTimeoutSeconds": 8}):
         h.stack.function.environment["BACKEND_READ_TIMEOUT_SECONDS"] = "5"
         yield h
