@@ -207,7 +207,8 @@ def run(plan: FaultPlan, out: Path, timeout: float = 600.0, progress: bool = Tru
     log_path.unlink(missing_ok=True)
     items = corpus(plan)
     model = UnreliableModel(plan)
-    # 1 s timeout: a 6 s visibility timeout, so retries come round quickly; 2 botocore attempts per call.
+    # A 10 s function (a 60 s visibility timeout) and 1 s back-offs, so retries come round quickly; 2 botocore
+    # attempts per call.
     config = demo_config(
         {"lambdaTimeoutSeconds": 10, "retryMaxAttempts": 2, "retryDelayMaxSeconds": 1, "backend": plan.backend}
     )
