@@ -16,6 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.contract import errors, events
 from lambdas.contract.errors import ProcessingError
+from lambdas.contract.outcome_stream import OutcomeStream
 from lambdas.contract.pacing import RateLimiter
 from lambdas.contract.settings import Settings
 from lambdas.inference.backends import ClientOptions, InferenceBackend, adapter
@@ -26,8 +27,7 @@ from lambdas.inference.source_queue import SourceQueue
 from lambdas.inference.storage import S3Storage
 from lambdas.inference.telemetry import PowertoolsTelemetry, logger, metrics
 
-if TYPE_CHECKING:  # loaded only by the stacks that use them
-    from lambdas.contract.outcome_stream import OutcomeStream
+if TYPE_CHECKING:  # loaded only by the stacks that use one
     from lambdas.inference.challenger import Challenger
 
 
@@ -109,11 +109,7 @@ def build_runtime(
         settings.record_concurrency, expected=(ProcessingError,), on_unexpected=_unexpected, on_late=_late
     )
     queue = SourceQueue(settings.queue_url, settings.retry_delay_max_seconds) if settings.queue_url else None
-    stream = None
-    if settings.outcome_stream_name:
-        from lambdas.contract.outcome_stream import OutcomeStream
-
-        stream = OutcomeStream(settings.outcome_stream_name)
+    stream = OutcomeStream(settings.outcome_stream_name) if settings.outcome_stream_name else None
     return Runtime(pipeline=pipeline, runner=runner, queue=queue, stream=stream)
 
 

@@ -8,7 +8,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from lambdas.contract.backends import REGISTERED
+from lambdas.contract.backends import REGISTERED, spec
 from lambdas.inference.backends.base import ClientOptions, InferenceBackend
 from lambdas.inference.images import ImageSource
 
@@ -18,8 +18,6 @@ __all__ = ["REGISTERED", "ClientOptions", "ImageSource", "InferenceBackend", "ad
 def adapter(name: str) -> Callable[[Any, ClientOptions, Any], InferenceBackend]:
     """The factory of the backend called ``name``: ``(its settings, options, a client or None)`` (imports its
     module)."""
-    if name not in REGISTERED:
-        raise KeyError(f"no backend {name!r}; registered: {', '.join(REGISTERED)}")
-    module: Any = importlib.import_module(f"{__name__}.{name}")
+    module: Any = importlib.import_module(f"{__name__}.{spec(name).name}")  # a registered name, or spec's KeyError
     create: Callable[[Any, ClientOptions, Any], InferenceBackend] = module.create
     return create
