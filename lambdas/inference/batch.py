@@ -13,10 +13,8 @@ This replaces Powertools' BatchProcessor, whose module imports asyncio and every
 from __future__ import annotations
 
 import contextvars
-import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import ALL_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,12 +84,15 @@ class BatchRunner:
         futures = [
             self._executor.submit(contextvars.copy_context().run, self._run, handle, record) for record in records
         ]
-        end = None if wait_seconds is None else time.monotonic() + wait_seconds
+        # One wait for the whole batch: this thread wakes when the last record ends (or the time is up), not at each
+        # record's end, which with fast records handed the interpreter back and forth once a record (measured: a
+        # third of the handler's time per image with a zero-latency model).
+        wait(futures, timeout=wait_seconds, return_when=ALL_COMPLETED)
         failed = []
         for record, future in zip(records, futures, strict=True):
-            try:
-                failed.append(future.result(timeout=None if end is None else max(0.0, end - time.monotonic())))
-            except FutureTimeout:
+            if future.done():
+                failed.append(future.result())
+            else:
                 future.cancel()  # not started yet: it never will be
                 self.on_late(record)
                 failed.append(record.message_id)

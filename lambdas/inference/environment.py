@@ -37,6 +37,7 @@ class Runtime:
     runner: BatchRunner
     queue: SourceQueue | None = None
     stream: OutcomeStream | None = None
+    telemetry: PowertoolsTelemetry | None = None  # flushed by the handler once per invocation
 
 
 def _unexpected(record: SqsRecord, exc: Exception) -> None:
@@ -92,6 +93,7 @@ def build_runtime(
         from lambdas.inference.challenger import build as build_challenger
 
         challenger = build_challenger(settings.challenger, client_options(settings))
+    telemetry = PowertoolsTelemetry(metrics)
     pipeline = Pipeline(
         budget=MemoryBudget(budget_bytes(settings.memory_mb)),
         input_prefix=settings.input_prefix,
@@ -100,7 +102,7 @@ def build_runtime(
         backend=backend or build_backend(settings),
         storage=storage
         or S3Storage(kms_key_arn=settings.result_kms_key_arn, read_timeout=settings.storage_read_timeout_seconds),
-        telemetry=PowertoolsTelemetry(metrics),
+        telemetry=telemetry,
         log=logger,
         challenger=challenger,
         rows=settings.outcome_stream_name is not None,
@@ -110,7 +112,7 @@ def build_runtime(
     )
     queue = SourceQueue(settings.queue_url, settings.retry_delay_max_seconds) if settings.queue_url else None
     stream = OutcomeStream(settings.outcome_stream_name) if settings.outcome_stream_name else None
-    return Runtime(pipeline=pipeline, runner=runner, queue=queue, stream=stream)
+    return Runtime(pipeline=pipeline, runner=runner, queue=queue, stream=stream, telemetry=telemetry)
 
 
 # Lambda runs one execution environment per process; the embedded stack runs several in one process and

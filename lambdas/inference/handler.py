@@ -98,6 +98,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "Invalid configuration; the whole batch will be retried", extra={"setting": exc.setting, "error": str(exc)}
         )
         raise
+    try:
+        return _run_batch(event, context, current)
+    finally:
+        if current.telemetry is not None:
+            current.telemetry.flush()  # the batch's counts, into the EMF line Powertools prints on return
+
+
+def _run_batch(event: dict[str, Any], context: LambdaContext, current: Runtime) -> dict[str, Any]:
     margin = _margin_ms(context)
     scope = BatchScope()  # the same object twice in this batch is worked on once
     acknowledgements = _batch(event, current)

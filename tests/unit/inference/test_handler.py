@@ -354,3 +354,10 @@ def test_each_label_accepted_and_each_label_near_its_threshold_is_a_metric(monke
     assert totals["NearThreshold_cat"] == 1
     assert totals["NearThresholdImages"] == 2
     assert totals["ImagesProcessed"] == 3
+    # a count is summed over the batch (one value a line: Sum as per image, a fraction of the line and the CPU);
+    # a latency keeps a value per image, for its percentiles
+    (line,) = [line for line in emf if "ImagesProcessed" in line]
+    assert line["ImagesProcessed"] == [3.0]
+    assert line["Accepted_cat"] == [1.0]
+    assert isinstance(line["BackendLatency"], list)
+    assert len(line["BackendLatency"]) == 3
