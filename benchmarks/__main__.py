@@ -86,9 +86,10 @@ def child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
 # --- 1. cold start -----------------------------------------------------------------------------------------
 
 
-# Each run starts the baseline, the handler and the traced handler back to back, in that order: 15 runs, and the
-# median of the pairs' ratios (a busy 2-core machine moved the ratio of 7 runs' medians between 1.03 and 1.24).
-COLD_RUNS = 15
+# Each run starts the baseline, the handler and the traced handler back to back, in that order, and the row is the
+# median of the pairs' ratios. Single pairs on this 2-core machine spread from 0.85x to 1.34x: 15 runs moved the
+# median between 1.08 and 1.19 from one run of the row to the next; 41 halve that spread (about 90 s).
+COLD_RUNS = 41
 
 
 def cold_start(runs: int) -> dict[str, Any]:
