@@ -14,7 +14,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -193,8 +193,7 @@ class StackConfig:
     @property
     def function_settings(self) -> Settings:
         """The function's settings with the values the stack derives (and the memory Lambda will report)."""
-        return replace(
-            self.function,
+        return self.function._replace(
             backend_read_timeout_seconds=self.backend_read_timeout_seconds,
             backend_call_timeout_seconds=self.backend_call_timeout_seconds,
             storage_read_timeout_seconds=self.storage_read_timeout_seconds,

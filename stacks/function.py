@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -214,7 +213,7 @@ def model_grants(config: StackConfig, arns: Any) -> list[Grant]:
     challenger = config.function.challenger
     if challenger.enabled:
         for grant in challenger.spec.grants(challenger.model, arns):
-            grants.append(replace(grant, sid=f"Challenger{grant.sid}"))
+            grants.append(grant._replace(sid=f"Challenger{grant.sid}"))
     return grants
 
 

@@ -12,9 +12,8 @@ An SQS body holds one of:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
 from lambdas.contract.rules import RESULT_SUFFIX
@@ -31,15 +30,13 @@ class MalformedMessage(ValueError):
     """The SQS body is not an S3 notification. Retrying cannot change a message's body."""
 
 
-@dataclass(frozen=True)
-class S3TestEvent:
+class S3TestEvent(NamedTuple):
     """S3's ``s3:TestEvent``: proof that the notification configuration works, not work to do."""
 
     bucket: str | None
 
 
-@dataclass(frozen=True)
-class ObjectCreated:
+class ObjectCreated(NamedTuple):
     ref: ObjectRef
     event_name: str
 

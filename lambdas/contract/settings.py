@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from lambdas.contract import backends, rules
 from lambdas.contract.backends.spec import DEFAULT_MAX_LABELS, DEFAULT_MAX_RESPONSE_BYTES
@@ -245,8 +244,7 @@ def all_variables() -> tuple[Variable, ...]:
     return OWN + tuple(variable for name in backends.REGISTERED for variable in model_variables(name))
 
 
-@dataclass(frozen=True)
-class ChallengerSettings:
+class ChallengerSettings(NamedTuple):
     backend: str | None = None
     sample_percent: float = 100.0
     model: Any = None  # the challenger backend's settings
@@ -283,8 +281,7 @@ class ChallengerSettings:
         return {**render_env(OWN, self), **render_env(model_variables(self.backend), self.model)}
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     backend: str
     input_prefix: str
     image_suffixes: tuple[str, ...]
@@ -304,7 +301,7 @@ class Settings:
     max_labels_per_image: int
     model_response_max_bytes: int
     model: Any  # the backend's own settings (its spec's settings_type)
-    challenger: ChallengerSettings = field(default_factory=ChallengerSettings)
+    challenger: ChallengerSettings = ChallengerSettings()
 
     @property
     def spec(self) -> backends.BackendSpec:

@@ -9,17 +9,16 @@ on stored results without calling the model again (``inferctl thresholds what-if
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from lambdas.contract.values import Label
 
 NEAR_POINTS = 10.0  # confidence points below a threshold that count as "near" it
 
 
-@dataclass(frozen=True)
-class Thresholds:
+class Thresholds(NamedTuple):
     min_confidence: float
-    per_label: Mapping[str, float] = field(default_factory=dict)
+    per_label: Mapping[str, float] = {}
     candidate_floor: float = 100.0  # nothing below the threshold is kept unless a floor is set
 
     def threshold_for(self, name: str) -> float:

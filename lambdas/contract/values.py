@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 def _clamp(value: float) -> float:
     return min(1.0, max(0.0, value))
 
 
-@dataclass(frozen=True)
-class BoundingBox:
+class BoundingBox(NamedTuple):
     """A box as ratios of the image's width and height (0-1), Rekognition's convention."""
 
     left: float
@@ -33,8 +32,7 @@ class BoundingBox:
         }
 
 
-@dataclass(frozen=True)
-class Label:
+class Label(NamedTuple):
     """One thing the model saw: a name, a confidence in percent (0-100) and, for detectors, a box."""
 
     name: str
@@ -42,8 +40,7 @@ class Label:
     box: BoundingBox | None = None
 
 
-@dataclass(frozen=True)
-class ObjectRef:
+class ObjectRef(NamedTuple):
     """An S3 object as an S3 event notification describes it."""
 
     bucket: str
@@ -55,8 +52,7 @@ class ObjectRef:
     rerun: str | None = None  # an operator's forced re-run (its run id): "already done" does not apply
 
 
-@dataclass(frozen=True)
-class ImageFacts:
+class ImageFacts(NamedTuple):
     """What the pipeline knows about the image and what it did to it before inference."""
 
     sent_as: str  # "s3_object" (Rekognition read it from S3) or "bytes"
@@ -73,8 +69,7 @@ class ImageFacts:
     decode_held: int | None = None
 
 
-@dataclass(frozen=True)
-class Detection:
+class Detection(NamedTuple):
     """A backend's answer in the shared shape, before thresholds are applied."""
 
     labels: tuple[Label, ...]

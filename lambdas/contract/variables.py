@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from lambdas.contract.rules import ConfigError
 
@@ -42,8 +41,7 @@ def render_flag(value: Any) -> str:
     return "true" if value else "false"
 
 
-@dataclass(frozen=True)
-class Variable:
+class Variable(NamedTuple):
     """One setting. ``env`` is None for settings only the stack uses (IAM, capacity); ``context`` is None for
     values the stack derives or provides itself (timeouts, the key ARN)."""
 

@@ -15,12 +15,10 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Mapping
 from concurrent.futures import ALL_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class SqsRecord:
+class SqsRecord(NamedTuple):
     """The parts of an SQS record (Lambda's event shape) the function uses."""
 
     message_id: str

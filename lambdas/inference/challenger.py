@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import replace
 from typing import Any
 
 from lambdas.contract import errors
@@ -88,6 +87,6 @@ def build(settings: ChallengerSettings, options: backends.ClientOptions, client:
             retries={"total_max_attempts": 1, "mode": "standard"},
         )
         client = boto3.client(spec.runtime_service, config=config)  # type: ignore[call-overload]
-    one_attempt = replace(options, pace=None, call_timeout=min(options.call_timeout, options.read_timeout + 2))
+    one_attempt = options._replace(pace=None, call_timeout=min(options.call_timeout, options.read_timeout + 2))
     adapter = backends.adapter(spec.name)(settings.model, one_attempt, client)
     return Challenger(adapter, spec.name, settings.sample_percent)

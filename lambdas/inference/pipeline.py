@@ -9,10 +9,9 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from lambdas.contract import errors, events, ordering, results
 from lambdas.contract.errors import PermanentError, ProcessingError, TransientError
@@ -72,8 +71,7 @@ class Status(StrEnum):
     RETRY = "retry"  # counted, never an Outcome: the message goes back to the queue (TransientError)
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """How one object (or a message without objects) ended."""
 
     status: Status
@@ -281,7 +279,7 @@ class Pipeline:
             if _verdict(ref, existing) is ordering.Verdict.DUPLICATE:
                 settled = self._settled(Status.DUPLICATE, ref, result_key, log_keys)
                 # Its row may not have reached the table (the stream failed, the invocation ended): send it again.
-                return replace(settled, row=self._row(existing.document if existing else None))
+                return settled._replace(row=self._row(existing.document if existing else None))
         try:
             head = self.storage.head_current(ref.bucket, ref.key, HEADER_BYTES, whole=self.backend.needs_bytes(ref))
         except ObjectGone:
@@ -291,9 +289,9 @@ class Pipeline:
                 # A newer version is current: its own notification brings its outcome.
                 return self._settled(Status.SUPERSEDED, ref, result_key, log_keys)
             if ref.size is None and head.size is not None:
-                ref = replace(ref, size=head.size)
+                ref = ref._replace(size=head.size)
             if ref.version_id is None and head.version_id and ref.etag and head.etag == ref.etag:
-                ref = replace(ref, version_id=head.version_id)  # record the version that was read
+                ref = ref._replace(version_id=head.version_id)  # record the version that was read
             return self._detect_and_write(ref, result_key, log_keys, head, existing, started)
         finally:
             head.close()

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lambdas.contract import errors
 from lambdas.contract.errors import PermanentError, ProcessingError, TransientError
@@ -37,8 +36,7 @@ NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
 CONFLICT_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 
 
-@dataclass(frozen=True)
-class Existing:
+class Existing(NamedTuple):
     """What sits at a result key: one of our outcome documents (``legacy``: written before the producer mark, its
     ordering fields never taken at their word), or something else (``foreign``, and why)."""
 
@@ -49,8 +47,7 @@ class Existing:
     legacy: bool = False
 
 
-@dataclass(frozen=True)
-class Head:
+class Head(NamedTuple):
     """The first bytes of an object's current version, and what S3 says that version is. ``rest``: the open
     response body past ``data`` when the whole object was asked for (read it with ``read_rest``, or close it)."""
 

@@ -4,9 +4,8 @@ States are normalised across services; READY is the only one in which images sho
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from lambdas.contract.backends.grants import Arns, Grant
 
@@ -27,8 +26,7 @@ READY, STARTING, STOPPING, STOPPED = ModelState.READY, ModelState.STARTING, Mode
 FAILED, MISSING, NOT_CONFIGURED = ModelState.FAILED, ModelState.MISSING, ModelState.NOT_CONFIGURED
 
 
-@dataclass(frozen=True)
-class ModelStatus:
+class ModelStatus(NamedTuple):
     """What the control plane says about the configured model. ``state`` is one of the normalised states above;
     ``service_status`` is the service's own word (RUNNING, InService...); ``capacity`` describes what runs
     (inference units, instance type and count, serverless memory and concurrency)."""
@@ -36,7 +34,7 @@ class ModelStatus:
     model_id: str | None
     state: str
     service_status: str
-    capacity: Mapping[str, Any] = field(default_factory=dict)
+    capacity: Mapping[str, Any] = {}
     detail: str = ""
     can_start_stop: bool = False
     since: float | None = None  # epoch seconds of the service's last change to the model, where it says
@@ -64,8 +62,7 @@ class NotSupported(Exception):
     """The backend's service has no start/stop for this kind of model."""
 
 
-@dataclass(frozen=True)
-class Lifecycle:
+class Lifecycle(NamedTuple):
     """How a backend's model is controlled: ``control(settings, client)`` builds the adapter (a boto3 client is
     created when ``client`` is None); ``grants(settings, arns, start_stop)`` are what the controller needs."""
 

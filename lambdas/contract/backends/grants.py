@@ -3,12 +3,10 @@ spelled in the deployment's partition, region and account."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
-@dataclass(frozen=True)
-class Grant:
+class Grant(NamedTuple):
     """An IAM statement the function needs. ``wildcard_reason`` says why a wildcard resource is the
     narrowest that works (it becomes the cdk-nag IAM5 acknowledgement)."""
 

@@ -4,8 +4,7 @@ adapter (DetectCustomLabels) is ``lambdas/inference/backends/rekognition.py``.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from lambdas.contract import rules
 from lambdas.contract.backends import control
@@ -18,8 +17,7 @@ from lambdas.contract.variables import Variable
 DEFAULT_TPS_PER_INFERENCE_UNIT = 5
 
 
-@dataclass(frozen=True)
-class RekognitionSettings:
+class RekognitionSettings(NamedTuple):
     model_arn: str | None
     project_name: str
     inference_units: int

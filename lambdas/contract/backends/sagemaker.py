@@ -5,9 +5,8 @@ started). The function's adapter (InvokeEndpoint) is ``lambdas/inference/backend
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from lambdas.contract import rules
 from lambdas.contract.backends import control
@@ -35,12 +34,11 @@ DEFAULT_MAX_CONCURRENCY = 10
 SERVERLESS_MEMORY_SIZES = (1024, 2048, 3072, 4096, 5120, 6144)
 
 
-@dataclass(frozen=True)
-class SageMakerSettings:
+class SageMakerSettings(NamedTuple):
     endpoint_name: str | None
     content_type: str
     response_format: str
-    class_names: Mapping[int, str] = field(default_factory=dict)
+    class_names: Mapping[int, str] = {}
     max_image_side: int = 2048
     max_calls_per_second: int | None = None
     serverless: bool = False

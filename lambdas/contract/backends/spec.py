@@ -7,8 +7,7 @@ with the operator tool (``inferctl/emulator/models``)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from lambdas.contract.backends.control import Lifecycle
 from lambdas.contract.backends.grants import Arns, Grant
@@ -20,8 +19,7 @@ DEFAULT_MAX_RESPONSE_BYTES = 6 * 1024 * 1024
 DEFAULT_MAX_LABELS = 1000
 
 
-@dataclass(frozen=True)
-class BackendSpec:
+class BackendSpec(NamedTuple):
     name: str
     title: str
     settings_type: type[Any]

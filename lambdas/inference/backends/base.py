@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from lambdas.contract import errors
 from lambdas.contract.errors import PermanentError, ProcessingError, TransientError
@@ -51,8 +50,7 @@ class InferenceBackend(Protocol):
 RESPONSE_PARSE_FACTOR = 12
 
 
-@dataclass(frozen=True)
-class ClientOptions:
+class ClientOptions(NamedTuple):
     """How the function calls its model: per-attempt read timeout, connection pool size, the pace
     (``pacing.RateLimiter``) every attempt keeps to, the bound on the whole call (all attempts), and the limits
     on what one answer may cost."""

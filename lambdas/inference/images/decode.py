@@ -16,8 +16,8 @@ from __future__ import annotations
 import io
 import re
 import time
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lambdas.contract import errors
 from lambdas.contract.errors import PermanentError
@@ -37,8 +37,7 @@ FRAME_COUNT_LIMIT = 1000
 FRAME_COUNT_SECONDS = 1.0
 
 
-@dataclass(frozen=True)
-class ImageLimits:
+class ImageLimits(NamedTuple):
     """What a backend accepts as request bytes."""
 
     max_bytes: int
@@ -55,8 +54,7 @@ REKOGNITION_BYTES = ImageLimits(max_bytes=4 * MB, max_side=4096, min_side=64, ma
 REKOGNITION_S3_OBJECT = ImageLimits(max_bytes=15 * MB, max_side=4096, min_side=64, max_aspect_ratio=20.0)
 
 
-@dataclass(frozen=True)
-class PreparedImage:
+class PreparedImage(NamedTuple):
     data: bytes
     content_format: str  # Pillow's format name of ``data``: "JPEG" or "PNG"
     facts: ImageFacts
@@ -300,7 +298,7 @@ def prepare_image(
         return PreparedImage(
             data=data,
             content_format=source_format or "JPEG",
-            facts=replace(facts, sent_width=width, sent_height=height),
+            facts=facts._replace(sent_width=width, sent_height=height),
         )
 
     steps: list[str] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # Pillow's default Image.MAX_IMAGE_PIXELS; Image.open refuses more than twice this (DecompressionBombError).
 # tests/unit/inference/images/test_headers.py checks it against the installed Pillow.
@@ -41,8 +42,7 @@ _PNG_MODES = {
 }
 
 
-@dataclass(frozen=True)
-class JpegLayout:
+class JpegLayout(NamedTuple):
     """How a JPEG is coded, as far as decoding memory is concerned.
 
     A progressive JPEG, or a baseline one whose first scan does not carry every component (multi-scan), cannot

@@ -167,7 +167,7 @@ def prepare_source(source: ImageSource, limits: ImageLimits, *, verify: bool) ->
                 prepared = _in_process(source.read(), header, limits, verify=verify)
             if as_is and prepared.facts.transformations == ():
                 return prepared
-            return replace(prepared, facts=replace(prepared.facts, decoded_in="function", decode_reserved=cost))
+            return prepared._replace(facts=prepared.facts._replace(decoded_in="function", decode_reserved=cost))
         except _Reroute as reroute:
             header = reroute.header
     return _in_child(source, header, limits, verify=verify)
@@ -235,8 +235,8 @@ def _in_child(source: ImageSource, header: Header | None, limits: ImageLimits, *
                         continue
                     seconds, capped = deadline.share(DECODE_SHARE, DECODE_SECONDS)
                     prepared = job.prepare(limits, verify=verify, seconds=seconds)
-                    facts = replace(prepared.facts, decoded_in="child", decode_reserved=allowance, decode_held=job.held)
-                    return replace(prepared, facts=facts)
+                    facts = prepared.facts._replace(decoded_in="child", decode_reserved=allowance, decode_held=job.held)
+                    return prepared._replace(facts=facts)
                 except OutOfMemory:
                     if allowance + size + CHILD_OVERHEAD >= budget.total:
                         raise

@@ -261,7 +261,7 @@ class Job:
 
 
 def limits_as_dict(limits: ImageLimits) -> dict[str, Any]:
-    values = asdict(limits)
+    values = limits._asdict()
     values["native_formats"] = sorted(limits.native_formats)
     values["native_modes"] = sorted(limits.native_modes)
     return values
@@ -279,7 +279,7 @@ def limits_from(values: dict[str, Any]) -> ImageLimits:
 
 def header_as_dict(header: Header) -> dict[str, Any]:
     values = asdict(header)
-    values["jpeg"] = asdict(header.jpeg) if header.jpeg else None
+    values["jpeg"] = header.jpeg._asdict() if header.jpeg else None
     return values
 
 
@@ -431,7 +431,7 @@ def _child(job: socket.socket, decode: Any) -> int:
                 data, limits_from(request["limits"]), verify=bool(request["verify"]), image=image, header=header
             )
             del data, image
-            answer = {"content_format": prepared.content_format, "facts": asdict(prepared.facts), "held": held()}
+            answer = {"content_format": prepared.content_format, "facts": prepared.facts._asdict(), "held": held()}
             send(b"R", json.dumps(answer).encode())
             send(b"D", prepared.data)
         except MemoryError:

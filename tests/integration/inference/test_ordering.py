@@ -6,7 +6,6 @@ objects and foreign documents are never written over."""
 from __future__ import annotations
 
 import contextvars
-import dataclasses
 import json
 import threading
 from collections.abc import Iterator
@@ -209,7 +208,7 @@ def test_two_versions_in_two_concurrent_invocations_leave_the_newer(aws, monkeyp
         head = real_head(bucket, key, length, whole=whole)
         stale = SEEN_AS.get() == "v1" and "v1" not in looked
         looked.append(SEEN_AS.get())
-        return dataclasses.replace(head, version_id=v1) if stale else head
+        return head._replace(version_id=v1) if stale else head
 
     monkeypatch.setattr(runtime.pipeline.storage, "head_current", head_as_seen)
 
