@@ -58,14 +58,17 @@ class PowertoolsTelemetry:
             for name in names:
                 self._counts[name] = self._counts.get(name, 0) + value
 
+    def _latency(self, name: str, milliseconds: float) -> None:
+        with self._lock:
+            self._latencies.append((name, milliseconds))
+
     def outcome(self, status: str, code: str | None = None) -> None:
         names = {"ok": "ImagesProcessed", "error": "ImagesFailed", "retry": "ImagesRetried"}
         self._count(names.get(status, f"Messages_{status}"), *([f"Error_{code}"] if code else []))
 
     def detection(self, labels_found: int, latency_ms: float) -> None:
-        with self._lock:
-            self._counts["LabelsFound"] = self._counts.get("LabelsFound", 0) + labels_found
-            self._latencies.append(("BackendLatency", latency_ms))
+        self._count("LabelsFound", value=labels_found)
+        self._latency("BackendLatency", latency_ms)
 
     def labels(self, accepted: list[str], near: list[str]) -> None:
         """Per label: images that accepted it, and images with a candidate just below its threshold (their share
@@ -79,8 +82,7 @@ class PowertoolsTelemetry:
     def challenger(self, section: dict[str, Any]) -> None:
         if section.get("status") == "ok":
             self._count("ChallengerImages")
-            with self._lock:
-                self._latencies.append(("ChallengerLatency", float(section.get("latency_ms") or 0.0)))
+            self._latency("ChallengerLatency", float(section.get("latency_ms") or 0.0))
             return
         code = (section.get("error") or {}).get("code")
         self._count("ChallengerErrors", *([f"ChallengerError_{code}"] if code else []))
