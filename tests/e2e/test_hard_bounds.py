@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from inferctl.emulator.clock import EmulatedClock
 from inferctl.emulator.models import stand_in
 from inferctl.stack import audit, reprocess
 from inferctl.stack.outcomes import read_result
@@ -232,24 +234,28 @@ def test_the_big_photo_family_at_the_smallest_memory_size(smallest: Harness, req
 
 
 @pytest.fixture(scope="module")
-def killable() -> Iterator[Harness]:
-    """Two receives: the first kill with the neighbours' results just written, the second once they settled (each
-    wait for a killed batch's messages to be visible again is on the suite's time). An 8 s function, so that a killed
-    batch is visible again after 48 s (6 x the timeout), not after the default 6 minutes. The killing model call waits
-    for its neighbours' results: it has 6 s, and a read may take 5 s (derived: 1 s). With 4 s and then 6 s functions
-    a busy machine's neighbours took longer, and the call ended OUT_OF_TIME or BACKEND_TIMEOUT before the kill (the
-    dead letter rightly said so)."""
-    for h in harness({"maxReceiveCount": 2, "lambdaTimeoutSeconds": 8}):
-        h.stack.function.environment["BACKEND_READ_TIMEOUT_SECONDS"] = "5"
-        yield h
+def killable() -> Iterator[tuple[Harness, EmulatedClock]]:
+    """Two receives: the first killed with the neighbours' results just written, the second once they settled. The
+    stack's 60 s function, so that what an invocation waits for (the killing model call waits for its neighbours)
+    has the time a busy machine needs; SQS on an emulated clock, so that the visibility timeout a killed batch waits
+    out (6 x the function's timeout, 6 minutes) passes when the test advances it, once the kill is on record. (With
+    8 s functions and a real 48 s wait, a busy machine's neighbours took longer than the invocation, and the killer
+    was reported OUT_OF_TIME before its kill.)"""
+    clock = EmulatedClock()
+    for h in harness({"maxReceiveCount": 2}, clock=clock):
+        yield h, clock
 
 
-def test_a_killed_batch_leaves_its_finished_neighbours_one_outcome_and_no_dead_letter(killable: Harness):
-    h, s3, sqs = killable, killable.target.client("s3"), killable.target.client("sqs")
+def test_a_killed_batch_leaves_its_finished_neighbours_one_outcome_and_no_dead_letter(
+    killable: tuple[Harness, EmulatedClock],
+):
+    (h, clock), s3, sqs = killable, killable[0].target.client("s3"), killable[0].target.client("sqs")
     bucket = h.target.bucket
     killer = pictures.jpeg(341, 240)
     neighbours = {f"kill/neighbour-{n}.jpg": pictures.jpeg(350 + n, 240) for n in range(4)}
     keys = [h.target.input_prefix + name for name in neighbours]
+    queue = sqs.get_queue_attributes(QueueUrl=h.target.queue_url, AttributeNames=["VisibilityTimeout"])
+    visibility = int(queue["Attributes"]["VisibilityTimeout"])
 
     def in_flight() -> int:
         attributes = sqs.get_queue_attributes(
@@ -257,14 +263,23 @@ def test_a_killed_batch_leaves_its_finished_neighbours_one_outcome_and_no_dead_l
         )["Attributes"]
         return int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
+    def killed() -> int:
+        return sum(report.status == "out_of_memory" for report in h.stack.invocations)
+
+    def visible_again_once_killed(kills: int) -> None:
+        # the killed batch's messages come back when the visibility timeout has passed since their receive
+        if poll(lambda: killed() > kills, 120):
+            clock.advance(visibility)
+
     def the_invocation_is_killed(body: bytes, kind: str) -> Any:
         # GIVEN an image whose invocation is killed every time (as if it took the function past its memory),
         # after its neighbours finished: the first time with their results written, later once they settled
         if h.model.count(killer) == 1:
-            assert poll(lambda: all(read_result(s3, bucket, key) for key in keys), 60)
+            assert poll(lambda: all(read_result(s3, bucket, key) for key in keys), 40)
         else:
-            assert poll(lambda: in_flight() <= 1, 60), "the finished neighbours were not deleted"
+            assert poll(lambda: in_flight() <= 1, 40), "the finished neighbours were not deleted"
         assert h.stack.invoker is not None
+        threading.Thread(target=visible_again_once_killed, args=(killed(),), daemon=True).start()
         h.stack.invoker.end_running("out_of_memory")
         return stand_in.detect(body, kind)
 

@@ -62,11 +62,24 @@ def credential_free(words: list[str]) -> tuple[str, ...]:
 RUNS = list(dict.fromkeys(credential_free(words) for words in DOCUMENTED))
 
 
+def jsii_package_cache() -> Path:
+    """Where jsii keeps the packages it has unpacked (aws-cdk-lib, cdk-nag) for this user: its default root."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aws" / "jsii" / "package-cache"
+
+
 def cli_environment(home: Path) -> dict[str, str]:
     keep = ("PATH", "LANG")  # not jsii's silencer: a user's shell lacks it, and app.py sets it
     environment = {name: os.environ[name] for name in keep if name in os.environ}
-    # Nothing to sign with, and nowhere to find it: a fresh HOME, no profile, no AWS_* credentials.
-    return {**environment, "HOME": str(home), "CDK_DISABLE_VERSION_CHECK": "1", "NO_COLOR": "1"}
+    # Nothing to sign with, and nowhere to find it: a fresh HOME, no profile, no AWS_* credentials. jsii's package
+    # cache is the user's own, as on any machine that ran the CDK before: with the fresh HOME each line unpacked
+    # aws-cdk-lib again, half of a line's CPU (26 s against 13 s per synth here). It holds packages, no secret.
+    return {
+        **environment,
+        "HOME": str(home),
+        "JSII_RUNTIME_PACKAGE_CACHE_ROOT": str(jsii_package_cache()),
+        "CDK_DISABLE_VERSION_CHECK": "1",
+        "NO_COLOR": "1",
+    }
 
 
 def test_the_section_documents_the_whole_path() -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inferctl.emulator.clock import EmulatedClock
 from inferctl.emulator.models import stand_in
 from inferctl.emulator.stack import EmbeddedStack, embedded_stack
 from inferctl.scenarios.demo.run import demo_config
@@ -107,9 +108,12 @@ class Harness:
         return [report.line() for report in self.reports if report.status not in ("ok", "error")]
 
 
-def harness(overrides: dict[str, Any], containers: int = 1, isolation: str = "process") -> Iterator[Harness]:
+def harness(
+    overrides: dict[str, Any], containers: int = 1, isolation: str = "process", clock: EmulatedClock | None = None
+) -> Iterator[Harness]:
     """A stack with ``overrides`` (context keys) whose function runs in a fresh process per invocation
-    (``isolation="process"``) or in warm environments frozen between invocations (``"warm"``)."""
+    (``isolation="process"``) or in warm environments frozen between invocations (``"warm"``); SQS on ``clock``
+    when one is given (a visibility timeout passes when the test advances it)."""
     model = Model()
     config = demo_config({"lambdaMemoryMb": MEMORY_MB, "batchSize": 10, **overrides})
     name = "-".join(f"{key}={value}" for key, value in sorted(overrides.items()))
@@ -122,6 +126,7 @@ def harness(overrides: dict[str, Any], containers: int = 1, isolation: str = "pr
         containers=containers,
         isolation=isolation,
         log_path=log,
+        clock=clock,
     ) as stack:
         # As an operator may: a failed record comes back after a second, not after 30 s and more.
         stack.function.environment["RETRY_DELAY_MAX_SECONDS"] = "1"
