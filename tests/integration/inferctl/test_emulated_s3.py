@@ -4,7 +4,6 @@ store, and between storing an object and setting its metadata."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -58,29 +57,39 @@ def test_two_conditional_writers_cannot_both_create_the_key(aws, monkeypatch):
 
 def test_a_reader_never_sees_an_object_without_its_metadata(aws, monkeypatch):
     from moto.s3.models import FakeKey
+    from moto.s3.responses import S3Response
 
     session, resources = aws
-    set_metadata = FakeKey.set_metadata
+    set_metadata, handle = FakeKey.set_metadata, S3Response._key_response
+    stored, read_arrived = threading.Event(), threading.Event()
 
-    def slow_metadata(self: Any, *args: Any, **kwargs: Any) -> Any:
-        time.sleep(WINDOW)  # the object is already in the bucket here
+    def late_metadata(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # the object is in the bucket, its metadata not yet: wait here until a GET of it has reached the emulator
+        stored.set()
+        read_arrived.wait(10)
         return set_metadata(self, *args, **kwargs)
 
-    monkeypatch.setattr(FakeKey, "set_metadata", slow_metadata)
-    s3 = session.client("s3")
+    def arriving(self: Any, request: Any, full_url: str) -> Any:
+        if request.method == "GET":
+            read_arrived.set()
+        return handle(self, request, full_url)
+
+    monkeypatch.setattr(FakeKey, "set_metadata", late_metadata)
+    monkeypatch.setattr(S3Response, "_key_response", arriving)
+    s3, reader = session.client("s3"), session.client("s3")
     writer = threading.Thread(
         target=lambda: s3.put_object(Bucket=resources.bucket, Key="r.json", Body=b"{}", Metadata={"producer": "x"})
     )
     writer.start()
-    seen = []
-    deadline = time.monotonic() + 5
-    reader = session.client("s3")
-    while writer.is_alive() and time.monotonic() < deadline:
-        with contextlib.suppress(reader.exceptions.NoSuchKey):  # not there yet
-            seen.append(reader.get_object(Bucket=resources.bucket, Key="r.json")["Metadata"])
+    assert stored.wait(10)
+
+    # WHEN a reader GETs the object between its store and its metadata
+    metadata = reader.get_object(Bucket=resources.bucket, Key="r.json")["Metadata"]
     writer.join()
-    assert seen  # it was read
-    assert {} not in seen
+
+    # THEN it sees the object with its metadata (the GET waited for the whole PUT), never without
+    assert read_arrived.is_set()
+    assert metadata == {"producer": "x"}
 
 
 def test_environments_as_threads_print_each_metric_once(monkeypatch, capsys):
