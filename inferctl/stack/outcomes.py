@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,10 +52,20 @@ def read_document(s3: Any, bucket: str, key: str, image_key: str) -> tuple[dict[
 
 
 def collect(
-    s3: Any, sqs: Any, bucket: str, dlq_url: str, keys: list[str], versions: dict[str, str | None] | None = None
+    s3: Any,
+    sqs: Any,
+    bucket: str,
+    dlq_url: str,
+    keys: list[str],
+    versions: dict[str, str | None] | None = None,
+    present: Container[str] | None = None,
 ) -> dict[str, ImageState]:
+    """Each image's state now. ``present``: the result keys known to exist (a listing); an image whose result key
+    is not among them has none, and is not read."""
     states: dict[str, ImageState] = {}
     for key in keys:
+        if present is not None and result_key_for(key) not in present:
+            continue
         document = read_result(s3, bucket, key)
         wanted = (versions or {}).get(key)
         if document is not None and wanted and (document.get("source") or {}).get("version_id") != wanted:

@@ -17,6 +17,7 @@ from inferctl.stack.errors import UsageError
 from inferctl.stack.outcomes import ImageState, read_document
 from inferctl.stack.target import Target
 from lambdas.contract import rules
+from lambdas.contract.events import result_key_for
 from lambdas.contract.results import image_key_of
 
 
@@ -85,9 +86,12 @@ def wait_for(
     bar = Progress(len(keys), "results") if progress else None
     deadline = time.monotonic() + timeout
     settled: dict[str, ImageState] = {}
+    listing = True
     while True:
         pending = [key for key in keys if key not in settled]
-        found = outcomes.collect(s3, sqs, target.bucket, target.dead_letter_queue_url, pending, versions)
+        present = listed_results(s3, target.bucket, pending) if listing else None
+        listing = present is not None  # a listing too long for what it saves is not tried again
+        found = outcomes.collect(s3, sqs, target.bucket, target.dead_letter_queue_url, pending, versions, present)
         settled.update({key: outcome for key, outcome in found.items() if outcome.settled})
         if bar:
             counts = {state: sum(1 for o in settled.values() if o.state == state) for state in ("ok", "error")}
@@ -100,6 +104,29 @@ def wait_for(
     if bar:
         bar.close()
     return {key: settled.get(key) or found.get(key) or ImageState(key=key, state="pending") for key in keys}
+
+
+def listed_results(s3: Any, bucket: str, keys: list[str]) -> set[str] | None:
+    """Which of ``keys``' result keys exist now, from a listing of their common prefix, so that a wait reads only
+    the results that came (not a GET per pending image per poll). The listing may take at most half as many
+    requests as reading each key would; None when it would take more (the prefix holds much else): read them."""
+    pages = len(keys) // 2
+    if not pages:
+        return None
+    wanted = {result_key_for(key) for key in keys}
+    present: set[str] = set()
+    paginator = s3.get_paginator("list_objects_v2")
+    for number, page in enumerate(paginator.paginate(Bucket=bucket, Prefix=common_prefix(keys)), start=1):
+        present.update(item["Key"] for item in page.get("Contents", ()) if item["Key"] in wanted)
+        if page.get("IsTruncated") and number >= pages:
+            return None
+    return present
+
+
+def common_prefix(keys: list[str]) -> str:
+    """The longest string every key starts with (an S3 prefix: characters, not path components)."""
+    low, high = min(keys), max(keys)
+    return low[: next((i for i, (a, b) in enumerate(zip(low, high, strict=False)) if a != b), len(low))]
 
 
 def iter_results(target: Target, prefix: str | None = None) -> Iterator[dict[str, Any]]:
