@@ -32,7 +32,10 @@ def register(commands: Any) -> None:
     start.add_argument("--units", type=count, default=1, help="minimum inference units (default 1)")
     start.add_argument("--no-wait", action="store_true", help="return once the start is requested")
     start.add_argument(
-        "--poll", type=positive, default=model_control.POLL_SECONDS, help="seconds between status checks"
+        "--poll",
+        type=positive,
+        default=model_control.POLL_SECONDS,
+        help="the longest wait between status checks in seconds (the first after 1 s, then twice as long each time)",
     )
     add_target(start)
     start.set_defaults(run=cmd_start)

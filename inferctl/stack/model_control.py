@@ -24,7 +24,8 @@ from lambdas.contract.rules import ConfigError
 from lambdas.contract.settings import Settings
 from lambdas.controller.decide import Memory, not_configured
 
-POLL_SECONDS = 30.0  # boto3's project_version_running waiter polls this often
+POLL_SECONDS = 30.0  # boto3's project_version_running waiter polls this often: the longest wait between checks
+FIRST_POLL_SECONDS = 1.0  # the first check, then twice as long each time up to POLL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,10 @@ def start(
     poll_seconds: float = POLL_SECONDS,
     timeout_seconds: float = 3600.0,
 ) -> ModelStatus:
-    """Start the model; with ``wait``, poll until it is READY (Ctrl-C stops waiting, not the start)."""
+    """Start the model; with ``wait``, poll until it is READY (Ctrl-C stops waiting, not the start): after a second,
+    then twice as long each time, at most ``poll_seconds`` apart (a model that starts in seconds, as the embedded
+    one does, is seen running in seconds, not after the 30 s a fixed poll takes; one that takes AWS's minutes costs
+    a few more status checks)."""
     _, model = control(target)
     current = model.describe()
     if current.state not in (READY, STARTING):
@@ -148,12 +152,14 @@ def start(
         progress(f"start requested with {units} inference unit(s)")
     deadline = time.monotonic() + timeout_seconds
     started = time.monotonic()
+    interval = min(FIRST_POLL_SECONDS, poll_seconds)
     while wait:
         current = model.describe()
         progress(f"{current.state} ({current.service_status}) after {time.monotonic() - started:.0f} s")
         if current.state != STARTING or time.monotonic() > deadline:
             break
-        time.sleep(poll_seconds)
+        time.sleep(interval)
+        interval = min(interval * 2, poll_seconds)
     return current if wait else model.describe()
 
 
