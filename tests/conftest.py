@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 # Set before anything imports boto3 or Powertools. Real credentials on a developer's machine must never
 # be used by tests, so these override rather than default.
@@ -31,3 +32,17 @@ def pytest_addoption(parser):
         default="slice",
         help="the big-photo family through the Lambda-faithful harness: a slice (make test) or every case",
     )
+
+# Longest first: with --no-loadscope-reorder (pyproject.toml), xdist hands modules to its workers in this order, two
+# at a time and then one as each finishes. The end-to-end modules wait on emulated time and rate limits (a burst at
+# 5 calls a second is a minute whatever the machine), so they start first and the many short unit modules fill in
+# at the end, instead of a one-test module that waits a minute starting last (xdist's default order: most tests first).
+FIRST_TO_LAST = ("e2e", "infrastructure", "integration", "unit")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        folder = item.path.relative_to(Path(__file__).parent).parts[0]
+        return FIRST_TO_LAST.index(folder) if folder in FIRST_TO_LAST else len(FIRST_TO_LAST)
+
+    items.sort(key=rank)  # stable: a module's tests keep their order
