@@ -33,6 +33,7 @@ def pytest_addoption(parser):
         help="the big-photo family through the Lambda-faithful harness: a slice (make test) or every case",
     )
 
+
 # Longest first: with --no-loadscope-reorder (pyproject.toml), xdist hands modules to its workers in this order, two
 # at a time and then one as each finishes. The end-to-end modules wait on emulated time and rate limits (a burst at
 # 5 calls a second is a minute whatever the machine), so they start first and the many short unit modules fill in
