@@ -8,6 +8,7 @@ the block exits.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import threading
@@ -325,11 +326,18 @@ def embedded_stack(
                 mapping_id=mapping.uuid,
                 state_parameter=CONTROLLER_STATE_PARAMETER,
             )
+
+            # One client per service, as the deployed controller keeps them (a new client each tick, every second,
+            # was a tenth of a busy embedded stack's CPU).
+            @functools.cache
+            def control_client(service: str) -> Any:
+                return session.client(service, endpoint_url=services_url)  # type: ignore[call-overload]
+
             clients = lambdas.controller.handler.Clients(
                 lambda_=session.client("lambda", endpoint_url=services_url),
                 sqs=session.client("sqs"),
                 ssm=session.client("ssm"),
-                control=lambda service: session.client(service, endpoint_url=services_url),  # type: ignore[call-overload]
+                control=control_client,
             )
             stop_controller = threading.Event()
 

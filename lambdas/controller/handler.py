@@ -8,6 +8,7 @@ or stops the model (auto mode), remembers what it saw in SSM, and logs and count
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -110,12 +111,11 @@ def tick(settings: ControllerSettings, clients: Clients, now: float | None = Non
 def boto3_clients() -> Clients:
     import boto3
 
-    return Clients(
-        lambda_=boto3.client("lambda"),
-        sqs=boto3.client("sqs"),
-        ssm=boto3.client("ssm"),
-        control=lambda service: boto3.client(service),  # type: ignore[call-overload]
-    )
+    @functools.cache  # one client per service for the execution environment's life, as the others
+    def control(service: str) -> Any:
+        return boto3.client(service)  # type: ignore[call-overload]
+
+    return Clients(lambda_=boto3.client("lambda"), sqs=boto3.client("sqs"), ssm=boto3.client("ssm"), control=control)
 
 
 _clients: Clients | None = None
