@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -117,7 +118,10 @@ def harness(
     model = Model()
     config = demo_config({"lambdaMemoryMb": MEMORY_MB, "batchSize": 10, **overrides})
     name = "-".join(f"{key}={value}" for key, value in sorted(overrides.items()))
-    log = LOGS / f"lambda-{containers}-{isolation}-{name}.log"
+    # Per test worker: two modules on two workers may ask for the same overrides at once, and each harness starts
+    # its log afresh (a shared name deleted the other's log under it).
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    log = LOGS / f"lambda-{containers}-{isolation}-{name}-{worker}.log"
     log.unlink(missing_ok=True)
     with embedded_stack(
         config,
