@@ -145,7 +145,7 @@ def row(document: Mapping[str, Any], written_at: datetime) -> dict[str, Any]:
 
 def overrides_text(overrides: Mapping[str, Any]) -> str:
     """Per-label thresholds as the table holds them: JSON, sorted by label (compared as text)."""
-    return json.dumps(dict(sorted(overrides.items())), ensure_ascii=False, separators=(",", ":"))
+    return _COMPACT.encode(dict(sorted(overrides.items()))) if overrides else "{}"
 
 
 def stamp(moment: datetime) -> str:

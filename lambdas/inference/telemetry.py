@@ -14,6 +14,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.contract.settings import tracing_enabled
+from lambdas.inference.log_format import LineFormatter
 from lambdas.inference.tracing import make_tracing
 
 # What can begin a JSON text for Python's json module (NaN and Infinity included), whitespace first allowed.
@@ -30,6 +31,9 @@ def message_json(text: dict[Any, Any] | str | bool | int | float) -> Any:  # Pow
 
 
 logger = Logger(json_deserializer=message_json)
+# Powertools' lines with less work (log_format.py), the formatter built as Powertools builds its own: with the same
+# keys, which inject_lambda_context's clear_state returns to.
+logger.registered_handler.setFormatter(LineFormatter(json_deserializer=message_json, **logger._default_log_keys))
 tracing = make_tracing(tracing_enabled())
 metrics = Metrics()
 

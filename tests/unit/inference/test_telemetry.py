@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
+import sys
+from typing import Any
 
 import pytest
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
+from lambdas.inference import telemetry
+from lambdas.inference.log_format import LineFormatter
 from lambdas.inference.telemetry import message_json
 
 MESSAGES = [
@@ -47,3 +53,71 @@ def test_a_message_is_json_exactly_when_the_json_module_says_so(message):
     assert (got is NOT_JSON) == (expected is NOT_JSON)
     if expected is not NOT_JSON:
         assert json.dumps(got) == json.dumps(expected)
+
+
+# --- the formatter: Powertools' lines, byte for byte ------------------------------------------------------------
+
+
+def powertools_formatter() -> LambdaPowertoolsFormatter:
+    """The formatter Powertools builds for ``Logger(json_deserializer=message_json)`` with no formatter given."""
+    return LambdaPowertoolsFormatter(json_deserializer=message_json, **telemetry.logger._default_log_keys)
+
+
+def a_record(message: Any, level: int = logging.INFO, args: tuple[Any, ...] = (), **extra: Any) -> logging.LogRecord:
+    exc_info = None
+    if extra.pop("failing", False):
+        try:
+            raise KeyError("gone")
+        except KeyError:
+            exc_info = sys.exc_info()
+    record = logging.getLogger("image-inference").makeRecord(
+        "image-inference", level, "/var/task/pipeline.py", 349, message, args, exc_info, "_detect_and_write", extra
+    )
+    record.created, record.msecs = 1764770000.123456, 123.456  # one moment for both formatters
+    return record
+
+
+RECORDS = [
+    lambda: a_record("Result written", object_key="test_images/a.jpg", labels=["cat"], record_ms=2.5, sent_as="bytes"),
+    lambda: a_record("Object skipped", reason="not an image", version_id=None),
+    lambda: a_record({"as": "dict"}, logging.WARNING),
+    lambda: a_record('{"a": [1, 2]}'),
+    lambda: a_record("%s of %d", logging.INFO, ("three", 3)),
+    lambda: a_record("Unexpected error", logging.ERROR, failing=True, error_code="Internal"),
+    lambda: a_record("A key named like a record attribute", exception="mine", exception_name="Mine"),
+    lambda: a_record("Non-ASCII ключ", key="test_images/ünïcode ✓.png"),
+]
+
+
+def test_the_functions_formatter_writes_powertools_lines_byte_for_byte():
+    ours = LineFormatter(json_deserializer=message_json, **telemetry.logger._default_log_keys)
+    theirs = powertools_formatter()
+    states = [
+        lambda f: None,
+        lambda f: f.append_keys(cold_start=True, function_request_id="req-1", xray_trace_id=None),
+        lambda f: f.append_keys(location="%(module)s.%(funcName)s"),  # a reserved attribute as a format
+        lambda f: f.thread_safe_append_keys(message_id="m-7"),
+        lambda f: f.clear_state(),  # what inject_lambda_context(clear_state=True) does each invocation
+        lambda f: f.remove_keys(["service"]),
+    ]
+    compared = 0
+    try:
+        for change in states:
+            change(ours)
+            change(theirs)
+            for make in RECORDS:
+                record = make()
+                assert ours.format(record) == theirs.format(record)
+                compared += 1
+    finally:
+        ours.thread_safe_clear_keys()
+    assert compared == len(states) * len(RECORDS)
+
+
+def test_the_functions_logger_uses_that_formatter_and_its_keys_survive_clear_state():
+    formatter = telemetry.logger.registered_formatter
+    assert isinstance(formatter, LineFormatter)
+    record = RECORDS[0]()
+    formatter.clear_state()
+    assert formatter.format(record) == powertools_formatter().format(record)
+    assert json.loads(formatter.format(record))["service"] == telemetry.logger.service
