@@ -59,10 +59,15 @@ def _synth(bundle: bool, context_json: str) -> Synthesized:
     context = {**cdk_json_context(), **json.loads(context_json)}
     if not bundle:
         context["aws:cdk:bundling-stacks"] = []
-    outdir = Path(mkdtemp(prefix="cdk-test-", dir=_scratch()))
+    outdir = assembly_folder()
     app, stack = build_app(cdk.App(outdir=str(outdir), context=context), bundle=bundle)
     app.synth()
     return Synthesized(template=Template.from_stack(stack), stack=stack, outdir=outdir)
+
+
+def assembly_folder() -> Path:
+    """A new folder for one cloud assembly, in this process's scratch folder."""
+    return Path(mkdtemp(prefix="cdk-test-", dir=_scratch()))
 
 
 @cache
