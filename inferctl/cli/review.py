@@ -13,7 +13,6 @@ from typing import Any
 from inferctl.cli.common import EXIT_OK, add_engine, add_target, count, source, target
 from inferctl.evaluation import manifests
 from inferctl.stack import configuration, review_session
-from inferctl.stack.review_server import ReviewServer
 
 DEFAULT_SESSION = Path("out/review/session.json")
 
@@ -65,6 +64,8 @@ def cmd_review(args: argparse.Namespace) -> int:
         documents=lambda: source(args, stack, args.prefix).documents(args.prefix),
     )
     manifest = args.manifest or args.session.with_name("reviewed.manifest")
+    from inferctl.stack.review_server import ReviewServer  # its HTTP server, only when one is served
+
     server = ReviewServer(stack, session, port=args.port, manifest=manifest, manifest_target=args.manifest_for)
     done = session.progress()
     how = "resumed" if resumed else f"new sample of {done['total']} (seed {session.sample['seed']})"

@@ -1,15 +1,13 @@
 """Draw a result document's boxes and labels on its image, legible at any size: line width and text scale
 with the image, each box is drawn twice (dark under light) so it shows on any background, and each label's
 text takes black or white by its background's brightness. Each label has its own colour (``console.label_colour``),
-the same in every image and in the report."""
+the same in every image and in the report. Pillow is imported when an image is drawn, not with the CLI."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Mapping
 from typing import Any
-
-from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from inferctl.console import label_colour, rgb
 
@@ -22,6 +20,8 @@ def _text_colour(background: tuple[int, int, int]) -> tuple[int, int, int]:
 def annotate(image_bytes: bytes, document: dict[str, Any], colours: Mapping[str, str] | None = None) -> bytes:
     """A PNG of the image with each accepted label's box and ``name confidence%``, each label in its colour
     (``colours``: those of the run's whole label set, ``console.label_colours``; otherwise its own)."""
+    from PIL import Image, ImageDraw, ImageFont, ImageOps
+
     opened = Image.open(io.BytesIO(image_bytes))
     opened.seek(0)
     image: Image.Image = opened

@@ -10,15 +10,19 @@ test checks them.
 
 ``current_outcomes`` is not a catalog view in Athena (a view cannot be created from the template): ``with_current``
 adds it as a WITH clause to any query that names it.
+
+sqlglot is imported by the functions that use it: the CLI's help and its usage errors never load it (about a tenth of
+a second).
 """
 
 from __future__ import annotations
 
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ParseError
+from typing import TYPE_CHECKING
 
 from lambdas.contract.outcome_table import CURRENT, CURRENT_SQL
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 ATHENA, DUCKDB = "trino", "duckdb"
 
@@ -29,6 +33,9 @@ class QueryError(ValueError):
 
 def parse(sql: str) -> exp.Expr:
     """The statement in Athena's dialect; QueryError with the parser's own message when it is not SQL it reads."""
+    import sqlglot
+    from sqlglot.errors import ParseError
+
     try:
         statements = [statement for statement in sqlglot.parse(sql, read=ATHENA) if statement is not None]
     except ParseError as exc:
@@ -42,6 +49,8 @@ def parse(sql: str) -> exp.Expr:
 
 def with_current(sql: str) -> str:
     """The query, with ``current_outcomes`` defined as a WITH clause when it names it (in Athena's dialect)."""
+    from sqlglot import exp
+
     tree = parse(sql)
     names = {table.name.lower() for table in tree.find_all(exp.Table)}
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
@@ -64,6 +73,8 @@ def for_athena(sql: str) -> str:
 
 def for_duckdb(sql: str) -> str:
     """The same query in DuckDB's dialect (``current_outcomes`` is a view there)."""
+    from sqlglot import exp
+
     tree = parse(sql)
     for unnest in list(tree.find_all(exp.Unnest)):
         if not _unnested_in_place(unnest):
@@ -77,6 +88,9 @@ def _unnested_in_place(unnest: exp.Unnest) -> bool:
     unnest, several times faster than the lateral join where a filter or an ORDER BY sits on the fields (a million
     labels filtered: 0.1 s against 0.95 s). Only where the join follows the FROM directly and nothing selects ``*``
     (which would show the struct instead of its fields); otherwise the lateral join (``_lateral_fields``)."""
+    import sqlglot
+    from sqlglot import exp
+
     alias = unnest.args.get("alias")
     join = unnest.parent
     select = join.parent if isinstance(join, exp.Join) else None
@@ -102,6 +116,9 @@ def _unnested_in_place(unnest: exp.Unnest) -> bool:
 def _lateral_fields(unnest: exp.Unnest) -> None:
     """``CROSS JOIN UNNEST(xs) AS l (a, b)`` (Trino: one column per row field) as DuckDB's
     ``CROSS JOIN LATERAL (SELECT u.s.a AS a, u.s.b AS b FROM (SELECT UNNEST(xs) AS s) AS u) AS l``."""
+    import sqlglot
+    from sqlglot import exp
+
     alias = unnest.args.get("alias")
     if not isinstance(alias, exp.TableAlias) or not alias.columns or len(unnest.expressions) != 1:
         return

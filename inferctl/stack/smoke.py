@@ -15,7 +15,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from inferctl.samples import scene
 from inferctl.stack import deadletters, uploads
 from inferctl.stack.outcomes import ImageState
 from inferctl.stack.target import Target
@@ -37,6 +36,8 @@ class SmokeResult:
 
 
 def smoke_image() -> bytes:
+    from inferctl.samples import scene  # Pillow, loaded when the image is made, not with the CLI
+
     buffer = io.BytesIO()
     scene(7, ["sun", "tree", "house"]).save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()

@@ -1,6 +1,10 @@
 """Which stack a command works on: a deployed one (its CloudFormation outputs, found with the usual AWS
 credentials and region) or the embedded one (the state file ``serve`` writes). Commands get clients from the
-target and never care which it is."""
+target and never care which it is.
+
+boto3 is imported where a session or client is made: the CLI's help and its usage errors never load it (about a
+third of a second).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
 
 DEFAULT_STATE = Path("out/embedded.json")
 CONNECTIONS = 64  # botocore's default is 10: concurrent reads beyond it would wait for (or discard) connections
@@ -42,6 +42,8 @@ class Target:
     def client(self, service: str) -> Any:
         """A client with a connection for every concurrent read (``outcomes.READ_WORKERS``); the rest of its
         configuration from the usual places (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE, the profile)."""
+        from botocore.config import Config
+
         config = Config(max_pool_connections=CONNECTIONS)
         url = self.endpoints.get(service) or self.endpoint_url
         if url:
@@ -95,6 +97,9 @@ def deployed(
             "undoes it",
             file=sys.stderr,
         )
+    import boto3
+    from botocore.exceptions import ClientError
+
     if session is None:
         session = boto3.Session(profile_name=profile, region_name=region or os.environ.get("AWS_REGION") or None)
     if not session.region_name:
@@ -138,6 +143,8 @@ def environment(state: dict[str, Any]) -> dict[str, str]:
 
 def embedded(state_file: Path = DEFAULT_STATE) -> Target:
     """The embedded stack started by ``inferctl serve`` (its state file names its endpoint)."""
+    import boto3
+
     state = read_state(state_file)
     credentials = state.get("credentials") or {}
     session = boto3.Session(

@@ -130,7 +130,7 @@ def test_each_command_uses_only_the_actions_of_its_policy(stack_state, monkeypat
         return target
 
     monkeypatch.setattr(common, "embedded", recorded)
-    monkeypatch.setattr("inferctl.cli.review.ReviewServer", ReviewedAtOnce)
+    monkeypatch.setattr("inferctl.stack.review_server.ReviewServer", ReviewedAtOnce)  # what `review` serves with
     split = (stack_state / "split").read_text()
     argv = [word.format(photos=stack_state / "photos", state_dir=stack_state, split=split) for word in command]
     code = cli.main([*argv, "--embedded", str(stack_state / "embedded.json")])

@@ -470,3 +470,28 @@ def test_aws_configuration_failures_are_explained(failure: Exception, code: int,
     assert found == code
     assert fix in message
     assert "\n" not in message
+
+
+# What the tool loads before it knows what to do: an SDK, a SQL engine or Pillow there made `inferctl --help` and
+# every usage error take a third of a second (boto3 alone 200 ms); each is imported where it is used.
+NOT_FOR_HELP = ("boto3", "botocore.session", "sqlglot", "duckdb", "PIL.Image", "http.server", "numpy")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["results", "--help"], ["query", "--help"], ["no-such-command"], ["audit", "--format", "yaml"]],
+    ids=["help", "command-help", "query-help", "unknown-command", "bad-choice"],
+)
+def test_help_and_usage_errors_load_no_sdk_engine_or_imaging_library(argv: list[str]) -> None:
+    program = (
+        "import sys\n"
+        "from inferctl.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print('LOADED:' + ','.join(name for name in {NOT_FOR_HELP!r} if name in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    loaded = [line for line in done.stdout.splitlines() if line.startswith("LOADED:")]
+    assert loaded == ["LOADED:"], (loaded, done.stderr[-2000:])
