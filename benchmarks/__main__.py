@@ -2,7 +2,7 @@
 
 Rows (targets from the performance issue):
 1. cold start: fresh interpreter, import + first one-record batch, vs. a seed-like baseline, same fakes
-2. handler overhead per image: zero-latency backend, in-memory storage
+2. handler overhead per image: zero-latency backend, in-memory storage, the process placed as in Lambda
 3. a batch of 10 with a 100 ms backend: wall time and ratio to one call
 4. peak RSS above idle for a 12 MP and a 50 MP JPEG on each backend path
 4b. peak RSS growth for one batch of ten 88-megapixel PNGs (9400 x 9400 RGBA, ~0.4 MB each), 1024 MB function
@@ -77,6 +77,27 @@ def sqs_event(bodies: list[str]) -> dict[str, Any]:
     }
 
 
+def lambda_environment() -> dict[str, str]:
+    """What Lambda sets in the function's environment that the function reads, for the stack's default memory."""
+    from stacks.config import StackConfig
+
+    memory_mb = StackConfig.__dataclass_fields__["lambda_memory_mb"].default
+    return {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb)}
+
+
+@contextlib.contextmanager
+def as_in_lambda() -> Iterator[None]:
+    """This process on the CPUs the function's execution environment keeps (``placement.py``), then as it was."""
+    from lambdas.inference import placement
+
+    allowed = os.sched_getaffinity(0)
+    placement.keep_on_one_cpu(lambda_environment())
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
 def child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
     result = subprocess.run([sys.executable, *args], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
     last: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
@@ -129,12 +150,14 @@ def cold_start(runs: int) -> dict[str, Any]:
             shaped = {**env, "PYTHONPATH": f"{assets / form}{os.pathsep}{ROOT}", **changes}
             return {key: value for key, value in shaped.items() if value is not None}
 
-        # With tracing on, Powertools loads the X-Ray SDK (outside Lambda it then stays inactive).
+        # With tracing on, Powertools loads the X-Ray SDK (outside Lambda it then stays inactive). The handler runs
+        # with what Lambda sets that it reads (placement.py keeps it on one CPU).
+        function = lambda_environment()
         variants = (
             ("baseline", "benchmarks/cold_baseline.py", on("sources")),
-            ("handler", "benchmarks/cold_handler.py", on("bytecode")),
-            ("handler_xray", "benchmarks/cold_handler.py", on("bytecode", POWERTOOLS_TRACE_DISABLED=None)),
-            ("handler_sources", "benchmarks/cold_handler.py", on("sources")),
+            ("handler", "benchmarks/cold_handler.py", on("bytecode", **function)),
+            ("handler_xray", "benchmarks/cold_handler.py", on("bytecode", **function, POWERTOOLS_TRACE_DISABLED=None)),
+            ("handler_sources", "benchmarks/cold_handler.py", on("sources", **function)),
         )
         timings: dict[str, list[float]] = {name: [] for name, _, _ in variants}
         cpu: dict[str, list[float]] = {name: [] for name, _, _ in variants}
@@ -234,7 +257,8 @@ class SleepingBackend:
 
 @contextlib.contextmanager
 def in_process_handler(backend: SleepingBackend) -> Iterator[Callable[[dict[str, Any]], dict[str, Any]]]:
-    """The real lambda_handler with this backend and in-memory storage; logs and metrics discarded."""
+    """The real lambda_handler with this backend and in-memory storage, on the CPUs Lambda's execution environment
+    keeps; logs and metrics discarded."""
     from inferctl.emulator.runtime import LambdaContext
     from lambdas.contract.outcome_stream import OutcomeStream
     from lambdas.contract.settings import Settings
@@ -247,7 +271,7 @@ def in_process_handler(backend: SleepingBackend) -> Iterator[Callable[[dict[str,
     # each outcome's row encoded and put, a batch a call, to a stream that takes every row at once (as S3 here)
     runtime.stream = OutcomeStream("bench-outcomes", client=TakingFirehose())
     stream = telemetry.logger.registered_handler.stream  # type: ignore[attr-defined]
-    with open(os.devnull, "w") as devnull, environment.bound(runtime):
+    with open(os.devnull, "w") as devnull, environment.bound(runtime), as_in_lambda():
         telemetry.logger.registered_handler.setStream(devnull)  # type: ignore[attr-defined]
 
         def invoke(event: dict[str, Any]) -> dict[str, Any]:

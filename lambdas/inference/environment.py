@@ -23,6 +23,7 @@ from lambdas.inference.backends import ClientOptions, InferenceBackend, adapter
 from lambdas.inference.batch import BatchRunner, SqsRecord
 from lambdas.inference.images.budget import MemoryBudget, budget_bytes
 from lambdas.inference.pipeline import Pipeline, Storage
+from lambdas.inference.placement import keep_on_one_cpu
 from lambdas.inference.source_queue import SourceQueue
 from lambdas.inference.storage import S3Storage
 from lambdas.inference.telemetry import PowertoolsTelemetry, logger, metrics
@@ -135,12 +136,14 @@ def runtime() -> Runtime:
     with _build_lock:
         if _process_runtime is None:
             settings = Settings.from_env()
+            cpu = keep_on_one_cpu()  # before the environment starts a thread: every thread inherits it
             logger.info(
                 "Configured",
                 extra={
                     "backend": settings.backend,
                     "model_id": settings.model_id,
                     "min_confidence": settings.min_confidence,
+                    "cpu": cpu,
                 },
             )
             _process_runtime = build_runtime(settings)
