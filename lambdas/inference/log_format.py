@@ -9,6 +9,7 @@ writing them once was measured (a fifth of the handler's overhead per image on 2
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from aws_lambda_powertools.logging.formatter import RESERVED_LOG_ATTRS, LambdaPowertoolsFormatter, _get_context
@@ -18,7 +19,21 @@ _RESERVED = frozenset(RESERVED_LOG_ATTRS)
 
 class LineFormatter(LambdaPowertoolsFormatter):
     """Powertools' formatter, the same lines (a test compares them), with its key filter on a set: Powertools tests
-    each of a record's ~25 attributes against a 25-name tuple, about 40% of a line's formatting."""
+    each of a record's ~25 attributes against a 25-name tuple, about 40% of a line's formatting; and its default
+    timestamp's date and time rendered once a second, not at every line."""
+
+    _second: tuple[int, str, str] | None = None  # (the second, its text before the milliseconds, after them)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt or self.datefmt or self.use_rfc3339_iso8601:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        cached = self._second
+        if cached is None or cached[0] != second:
+            before, after = self.default_time_format.split(self.custom_ms_time_directive, 1)
+            moment = self.converter(second)
+            cached = self._second = (second, time.strftime(before, moment), time.strftime(after, moment))
+        return f"{cached[1]}{int(record.msecs):03d}{cached[2]}"
 
     def _extract_log_keys(self, log_record: logging.LogRecord) -> dict[str, Any]:
         record_dict = log_record.__dict__.copy()

@@ -114,6 +114,24 @@ def test_the_functions_formatter_writes_powertools_lines_byte_for_byte():
     assert compared == len(states) * len(RECORDS)
 
 
+@pytest.mark.parametrize("utc", [True, False], ids=["utc", "local"])
+def test_the_functions_timestamps_are_powertools_timestamps_across_seconds(utc: bool):
+    """The date and time are rendered once a second: lines in one second, the next, an hour later and back again
+    each carry Powertools' own timestamp (it fails when the cached second outlives its second)."""
+    ours = LineFormatter(json_deserializer=message_json, utc=utc, **telemetry.logger._default_log_keys)
+    theirs = LambdaPowertoolsFormatter(json_deserializer=message_json, utc=utc, **telemetry.logger._default_log_keys)
+    base = 1764770000.0
+    for offset in (0.0, 0.0004, 0.5, 0.9999, 1.0, 1.001, 3600.25, 0.75, 86399.999):
+        record = a_record("Result written")
+        record.created = base + offset
+        record.msecs = (record.created - int(record.created)) * 1000
+        assert ours.formatTime(record) == theirs.formatTime(record)
+        assert ours.format(record) == theirs.format(record)
+    iso = LineFormatter(json_deserializer=message_json, use_rfc3339=True, **telemetry.logger._default_log_keys)
+    record = a_record("Result written")
+    assert iso.formatTime(record) == LambdaPowertoolsFormatter(use_rfc3339=True).formatTime(record)
+
+
 def test_the_functions_logger_uses_that_formatter_and_its_keys_survive_clear_state():
     formatter = telemetry.logger.registered_formatter
     assert isinstance(formatter, LineFormatter)
