@@ -55,15 +55,24 @@ def image_items(
     return [(path.relative_to(base).as_posix(), path.read_bytes()) for path in files], ignored
 
 
-def upload_many(target: Target, items: list[tuple[str, bytes]], progress: bool = True) -> list[Upload]:
-    """Put each (relative key, bytes) under the input prefix."""
+def upload_many(
+    target: Target, items: list[tuple[str, bytes]], progress: bool = True, concurrency: int = 1
+) -> list[Upload]:
+    """Put each (relative key, bytes) under the input prefix, in order, or ``concurrency`` at a time (as
+    ``aws s3 cp --recursive`` does, 10 by default: the same key twice in ``items`` may then land in either order)."""
     s3 = target.client("s3")
     bar = Progress(len(items), "upload") if progress else None
-    uploads = []
-    for done, (relative, data) in enumerate(items, start=1):
+
+    def put(item: tuple[str, bytes]) -> Upload:
+        relative, data = item
         key = target.input_prefix + relative
         response = s3.put_object(Bucket=target.bucket, Key=key, Body=data)
-        uploads.append(Upload(key=key, size=len(data), version_id=response.get("VersionId")))
+        return Upload(key=key, size=len(data), version_id=response.get("VersionId"))
+
+    sent = ((item, put(item)) for item in items) if concurrency <= 1 else concurrently(items, put, concurrency)
+    uploads = []
+    for done, (_, upload) in enumerate(sent, start=1):
+        uploads.append(upload)
         if bar:
             bar.update(done)
     if bar:
