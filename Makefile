@@ -15,7 +15,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install test test-fast lint demo synth deploy bench fault-run clean
+.PHONY: help install test test-fast lint bytecode demo synth deploy bench fault-run clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,8 +55,15 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: $(STAMP) $(WHEELS_STAMP) $(NODE_STAMP) $(CHROMIUM) $(JPEGTRAN) lint ## lint, type-check and run every test
+test: $(STAMP) $(WHEELS_STAMP) $(NODE_STAMP) $(CHROMIUM) $(JPEGTRAN) lint bytecode ## lint, type-check and run every test
 	$(VENV)/bin/pytest $(ARGS)
+
+# The project's modules compiled, as pip compiles the packages it installs: many tests start a fresh interpreter (a
+# command, the function as Lambda runs it), which otherwise compiles every module it imports each time where
+# PYTHONDONTWRITEBYTECODE is set or the checkout is read-only. Up-to-date files are skipped; the Lambda asset never
+# holds these (stacks/function.py excludes __pycache__).
+bytecode: $(STAMP)
+	@$(PY) -m compileall -q -j 0 app.py lambdas inferctl stacks benchmarks tests
 
 test-fast: $(STAMP) ## unit tests only
 	$(VENV)/bin/pytest tests/unit $(ARGS)
