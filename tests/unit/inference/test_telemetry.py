@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.inference import telemetry
 from lambdas.inference.log_format import LineFormatter
@@ -86,6 +91,7 @@ RECORDS = [
     lambda: a_record("Unexpected error", logging.ERROR, failing=True, error_code="Internal"),
     lambda: a_record("A key named like a record attribute", exception="mine", exception_name="Mine"),
     lambda: a_record("Non-ASCII ключ", key="test_images/ünïcode ✓.png"),
+    lambda: a_record("Not JSON by itself", when=datetime(2026, 12, 3, tzinfo=UTC), tags={"one"}),  # default=str
 ]
 
 
@@ -139,3 +145,53 @@ def test_the_functions_logger_uses_that_formatter_and_its_keys_survive_clear_sta
     formatter.clear_state()
     assert formatter.format(record) == powertools_formatter().format(record)
     assert json.loads(formatter.format(record))["service"] == telemetry.logger.service
+
+
+def emf_lines(record: Any) -> list[dict[str, Any]]:
+    """The EMF lines Powertools prints while ``record(metrics)`` adds metrics and when they are flushed, without
+    their timestamps."""
+    sink = Metrics(namespace="TelemetryTest", service="image-inference")
+    sink.clear_metrics()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        record(sink)
+        sink.flush_metrics()
+    lines = [json.loads(line) for line in printed.getvalue().splitlines()]
+    for line in lines:
+        line["_aws"].pop("Timestamp")
+    return lines
+
+
+def values_by_metric(lines: list[dict[str, Any]]) -> dict[str, list[float]]:
+    found: dict[str, list[float]] = {}
+    for line in lines:
+        for definition in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+            value = line[definition["Name"]]
+            found.setdefault(definition["Name"], []).extend(value if isinstance(value, list) else [value])
+    return found
+
+
+@pytest.mark.parametrize("images", [1, 10, 99, 100, 101, 250])
+def test_a_batchs_latencies_reach_cloudwatch_as_one_add_metric_per_value_would_put_them(images: int):
+    """Values added a run at a time print what adding them one by one prints: the same line up to 99 a metric;
+    beyond, every value in lines of at most 100 a metric (Powertools starts a new line at the 100th)."""
+    latencies = [(("BackendLatency", "ChallengerLatency")[n % 3 == 2], n * 1.25) for n in range(images)]
+
+    def ours(sink: Metrics) -> None:
+        pipeline = telemetry.PowertoolsTelemetry(sink)
+        for name, milliseconds in latencies:
+            pipeline._latency(name, milliseconds)
+        pipeline.outcome("ok")
+        pipeline.flush()
+
+    def one_by_one(sink: Metrics) -> None:
+        sink.add_metric(name="ImagesProcessed", unit=MetricUnit.Count, value=1)
+        for name, milliseconds in latencies:
+            sink.add_metric(name=name, unit=MetricUnit.Milliseconds, value=milliseconds)
+
+    mine, theirs = emf_lines(ours), emf_lines(one_by_one)
+    assert values_by_metric(mine) == values_by_metric(theirs)
+    for line in mine:
+        assert all(len(value) <= 100 for value in line.values() if isinstance(value, list))
+    if images < 100:
+        assert mine == theirs
