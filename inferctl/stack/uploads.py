@@ -69,9 +69,9 @@ def upload_many(
         response = s3.put_object(Bucket=target.bucket, Key=key, Body=data)
         return Upload(key=key, size=len(data), version_id=response.get("VersionId"))
 
-    sent = ((item, put(item)) for item in items) if concurrency <= 1 else concurrently(items, put, concurrency)
+    sent = map(put, items) if concurrency <= 1 else (upload for _, upload in concurrently(items, put, concurrency))
     uploads = []
-    for done, (_, upload) in enumerate(sent, start=1):
+    for done, upload in enumerate(sent, start=1):
         uploads.append(upload)
         if bar:
             bar.update(done)
