@@ -34,6 +34,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts"
 SCENES = 24
 BUDGET = 20
 Truth = dict[str, list[tuple[str, tuple[float, float, float, float]]]]
+IMAGE_SHOWN = "() => { const img = document.getElementById('image'); return img.complete && img.naturalWidth > 0; }"
 
 
 def scenes() -> tuple[list[tuple[str, bytes]], Truth]:
@@ -151,6 +152,9 @@ def review_one(
     added = False
     if drag and missed:
         name, (left, top, width, height) = missed[0]
+        # The stage takes its height from the image: until the image is decoded the overlay is a thin strip, and a
+        # drag across it draws nothing (seen on a fresh machine's first image).
+        page.wait_for_function(IMAGE_SHOWN)
         stage = page.locator("#overlay").bounding_box()
         page.mouse.move(stage["x"] + left * stage["width"], stage["y"] + top * stage["height"])
         page.mouse.down()
