@@ -23,7 +23,7 @@ with known truth: ``tests/unit/inferctl/evaluation/test_estimate.py``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,13 +185,82 @@ def recommend(
     units: Sequence[Unit], sample: Sample, label: str, target: float, floor: float = 0.0
 ) -> LabelEstimate | None:
     """The lowest threshold (most recall) whose precision's interval lies at or above ``target`` (so it holds
-    with 97.5 % one-sided confidence), among the reviewed predictions' confidences; None when none does."""
+    with 97.5 % one-sided confidence), among the reviewed predictions' confidences; None when none does.
+
+    Each threshold is decided by ``precision_at``, as stated; ``_optimistic_lows`` only passes over the ones whose
+    interval cannot reach the target, at a cost per threshold of the strata, not of the reviewed images."""
     confidences = sorted({c for unit in units for c, _ in unit.scored.get(label, ()) if c >= floor})
-    for threshold in confidences:
+    for threshold, optimistic in zip(confidences, _optimistic_lows(units, sample, label, confidences), strict=True):
+        if optimistic is None or optimistic < target - _MARGIN:
+            continue  # precision_at's lower bound is at most this one: the target is out of reach
         precision = precision_at(units, sample, label, threshold)  # recall only for the one chosen
         if precision.low is not None and precision.low >= target:
             return at(units, sample, label, threshold)
     return None
+
+
+_MARGIN = 1e-6  # far above the rounding by which sums and per-image residuals differ (about 1e-15)
+
+
+def _optimistic_lows(
+    units: Sequence[Unit], sample: Sample, label: str, thresholds: Sequence[float], z: float = Z95
+) -> Iterator[float | None]:
+    """At each threshold (ascending), a bound that ``precision_at``'s lower end never exceeds (None where it has
+    no estimate): the same ratio and variance, from each stratum's running sums of y, x, y², x² and xy updated as
+    the threshold passes each prediction, without ``unseen_event_spread``. Leaving that spread out only narrows
+    the interval (less variance, a larger effective n, a higher Wilson lower end), so the bound is optimistic."""
+    sums: dict[str, list[float]] = {}  # stratum: [n, y, x, yy, xx, xy, images with a prediction]
+    current: list[tuple[int, int]] = []  # each image's (true positives, predictions) at the threshold
+    passing: list[tuple[float, int, bool]] = []  # (confidence, image, matched): where an image's counts drop
+    start = thresholds[0] if thresholds else 0.0
+    for index, unit in enumerate(units):
+        found = [(confidence, hit) for confidence, hit in unit.scored.get(label, ()) if confidence >= start]
+        counts = (sum(1 for _, hit in found if hit), len(found))
+        current.append(counts)
+        passing.extend((confidence, index, hit) for confidence, hit in found)
+        row = sums.setdefault(unit.stratum, [0.0] * 7)
+        row[0] += 1
+        for slot, value in enumerate(_moments(*counts), start=1):
+            row[slot] += value
+    passing.sort(reverse=True)  # the lowest confidence last: popped first
+    for threshold in thresholds:
+        while passing and passing[-1][0] < threshold:
+            _, index, hit = passing.pop()
+            y, x = current[index]
+            current[index] = (y - hit, x - 1)
+            row = sums[units[index].stratum]
+            for slot, (old, new) in enumerate(zip(_moments(y, x), _moments(y - hit, x - 1), strict=True), start=1):
+                row[slot] += new - old
+        yield _bound(sums, sample, z)
+
+
+def _moments(y: int, x: int) -> tuple[int, int, int, int, int, int]:
+    return y, x, y * y, x * x, x * y, int(x > 0)
+
+
+def _bound(sums: Mapping[str, Sequence[float]], sample: Sample, z: float) -> float | None:
+    total_y = total_x = 0.0
+    for name, (n, y, x, *_) in sums.items():
+        weight = sample.population[name] / n
+        total_y += weight * y
+        total_x += weight * x
+    if total_x <= 0:
+        return None
+    rate = total_y / total_x
+    variance = informative = 0.0
+    for name, (n, y, x, yy, xx, xy, with_predictions) in sums.items():
+        informative += with_predictions
+        if n <= 1:
+            continue
+        population = sample.population[name]
+        squares = yy - 2 * rate * xy + rate * rate * xx  # the sum of squared residuals y - rate x
+        mean = (y - rate * x) / n
+        spread = max(0.0, squares - n * mean * mean) / (n - 1)
+        variance += population * population * (1 - n / population) * spread / n
+    variance /= total_x * total_x
+    effective = informative if variance <= 0 else min(informative, rate * (1 - rate) / variance)
+    effective = max(effective, 1.0) if informative else 0.0
+    return wilson(rate, effective, z)[0]
 
 
 def units_from(

@@ -110,6 +110,47 @@ def test_a_recommended_threshold_holds_its_precision_target_in_at_least_90_perce
     assert held / made >= 0.90, (held, made)
 
 
+def scan(units: list[Unit], sample: sampling.Sample, label: str, target: float) -> estimate.LabelEstimate | None:
+    """What ``recommend`` states, the slow way: ``precision_at`` at every threshold, lowest first."""
+    for threshold in sorted({c for u in units for c, _ in u.scored.get(label, ()) if c >= THRESHOLDS.candidate_floor}):
+        precision = estimate.precision_at(units, sample, label, threshold)
+        if precision.low is not None and precision.low >= target:
+            return estimate.at(units, sample, label, threshold)
+    return None
+
+
+@pytest.mark.parametrize("budget", [12, 60, 200])
+def test_recommend_chooses_what_precision_at_every_threshold_chooses(world, lopsided, budget):
+    """The running-sums bound only passes over thresholds: at every threshold it is at or above precision_at's
+    lower end (equal where no stratum is uniform), and recommend chooses what the full scan chooses, for targets
+    met early, late and never."""
+    compared = equal = chosen = 0
+    for population, labels in ((world, LABELS), (lopsided, ("cat", RARE))):
+        for seed in range(4):
+            sample = sampling.draw(population.strata.items(), budget, seed)
+            units = [
+                Unit(d.key, d.stratum, population.units[d.key].scored, population.units[d.key].positives)
+                for d in sample.drawn
+            ]
+            for label in labels:
+                thresholds = sorted({c for u in units for c, _ in u.scored.get(label, ())})
+                bounds = list(estimate._optimistic_lows(units, sample, label, thresholds))
+                for threshold, bound in zip(thresholds, bounds, strict=True):
+                    exact = estimate.precision_at(units, sample, label, threshold).low
+                    assert (bound is None) == (exact is None), threshold
+                    if exact is not None and bound is not None:
+                        assert bound >= exact - 1e-12, (threshold, bound, exact)
+                        compared += 1
+                        equal += abs(bound - exact) < 1e-12
+                for target in (0.2, 0.5, 0.8, 0.9, 0.97, 1.01):
+                    found = estimate.recommend(units, sample, label, target, floor=THRESHOLDS.candidate_floor)
+                    assert found == scan(units, sample, label, target), (label, target)
+                    chosen += found is not None
+    assert compared >= 100  # not vacuous: bounds compared, a third or more of them equal, and targets met
+    assert equal * 3 > compared
+    assert chosen >= 10
+
+
 # --- small or lopsided budgets: a rare label whose misses hide in the largest stratum -------------------------
 
 RARE = "bee"
