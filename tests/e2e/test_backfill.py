@@ -1,4 +1,4 @@
-"""Reprocess and audit on the embedded stack: 280 objects, of which some were uploaded before the
+"""Reprocess and audit on the embedded stack: 115 objects, of which some were uploaded before the
 notifications existed, some are dead-lettered on purpose and some have error documents. ``audit`` counts each
 category exactly; ``reprocess --missing`` leaves none missing; ``--stale`` after a model change re-runs
 exactly the stale ones; an interrupted run, resumed, enqueues each image once."""
@@ -30,7 +30,8 @@ from inferctl.stack.target import Target, from_outputs
 from lambdas.contract.events import result_key_for
 from tests.support.emulated import backdate_uploads
 
-NORMAL, CORRUPT, POISON, EARLY = 200, 20, 10, 50  # normal/00.. and normal/01..: 100 each
+SUBSET = 40  # normal/00.. and normal/01..: 40 each
+NORMAL, CORRUPT, POISON, EARLY = 2 * SUBSET, 10, 5, 20
 LATER = datetime.now(UTC) + timedelta(hours=1)  # audit "now": long past any image's waiting window
 
 
@@ -54,6 +55,11 @@ class CountingModel:
         if body.endswith(b"poison"):
             raise ModelFault("internal", "this image always breaks the model")
         return stand_in.detect(body, content_type)
+
+
+def normal(index: int) -> str:
+    """The index-th normal image: the first SUBSET under normal/00, the rest under normal/01."""
+    return f"normal/{index // SUBSET:02d}{index % SUBSET:02d}.jpg"
 
 
 def digests(target: Target, keys: list[str]) -> set[str]:
@@ -104,7 +110,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedSt
             Bucket=target.bucket,
             NotificationConfiguration=notification_configuration(),
         )
-        items = [(f"normal/{i:04d}.jpg", picture(1000 + i)) for i in range(NORMAL)]
+        items = [(normal(i), picture(1000 + i)) for i in range(NORMAL)]
         items += [(f"corrupt/{i:03d}.jpg", b"not an image, a note #%d" % i) for i in range(CORRUPT)]
         items += [(f"poison/{i:03d}.jpg", picture(5000 + i) + b"poison") for i in range(POISON)]
         sent = uploads.upload_many(target, items, progress=False)
@@ -156,18 +162,18 @@ def test_reprocess_missing_then_audit_shows_none_missing(world, capsys):
 
 def test_stale_after_a_model_change_reruns_exactly_the_stale_ones(world):
     _, target, model, _ = world
-    subset = f"{target.input_prefix}normal/00"  # 100 images
+    subset = f"{target.input_prefix}normal/00"  # SUBSET images
     lambda_client = target.client("lambda")
     live = lambda_client.get_function_configuration(FunctionName=target.function_name)
     env = {**live["Environment"]["Variables"], "SAGEMAKER_ENDPOINT_NAME": "stand-in-shapes-v2"}
     lambda_client.update_function_configuration(FunctionName=target.function_name, Environment={"Variables": env})
     calls_before = Counter(model.calls)
-    keys = [f"{target.input_prefix}normal/{i:04d}.jpg" for i in range(100)]
+    keys = [target.input_prefix + normal(i) for i in range(SUBSET)]
     versions = result_versions(target, keys)
 
     report = reprocess.reprocess(target, reprocess.Selection(stale=True), prefix=subset, per_second=50)
 
-    assert (report.selected, report.by_reason) == (100, {"model": 100})
+    assert (report.selected, report.by_reason) == (SUBSET, {"model": SUBSET})
     deadline = datetime.now(UTC) + timedelta(seconds=600)  # a limit for a failure, not a pace
     s3, rerun = target.client("s3"), set[str]()
     while datetime.now(UTC) < deadline and len(rerun) < len(keys):
@@ -186,7 +192,7 @@ def test_stale_after_a_model_change_reruns_exactly_the_stale_ones(world):
 
 def test_an_interrupted_run_resumed_enqueues_each_image_once(world, tmp_path):
     _, target, _, _ = world
-    subset = f"{target.input_prefix}normal/01"  # 100 images, forced again (--all)
+    subset = f"{target.input_prefix}normal/01"  # SUBSET images, forced again (--all)
     state = tmp_path / "progress.json"
     sent: list[str] = []
     real_client = target.client
@@ -206,17 +212,17 @@ def test_an_interrupted_run_resumed_enqueues_each_image_once(world, tmp_path):
     object.__setattr__(target, "client", counting_client)
     try:
         first = reprocess.reprocess(
-            target, reprocess.Selection(all=True), prefix=subset, state=state, per_second=500, stop_after_batches=4
+            target, reprocess.Selection(all=True), prefix=subset, state=state, per_second=500, stop_after_batches=2
         )
         assert first.interrupted
-        assert first.enqueued == 40
+        assert first.enqueued == 20
         second = reprocess.reprocess(
             target, reprocess.Selection(all=True), prefix=subset, state=state, resume=True, per_second=500
         )
     finally:
         object.__delattr__(target, "client")
     assert not second.interrupted
-    assert second.enqueued == 100
+    assert second.enqueued == SUBSET
     keys = Counter(body.split('"key": "', 1)[1].split('"', 1)[0] for body in sent)
-    assert len(keys) == 100
+    assert len(keys) == SUBSET
     assert set(keys.values()) == {1}  # each image enqueued exactly once
