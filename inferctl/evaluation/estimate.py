@@ -139,12 +139,21 @@ def ratio(
         spread = sum((e - mean) ** 2 for e in residuals) / (n - 1) if n > 1 else 0.0
         if spread <= 0 and may_hold(name):
             spread = unseen_event_spread(n, rate)
-        variance += population * population * (1 - n / population) * spread / n
-    variance /= total_x * total_x
-    effective = informative if variance <= 0 else min(informative, rate * (1 - rate) / variance)
-    effective = max(effective, 1.0) if informative else 0.0
+        variance += stratum_variance(population, n, spread)
+    effective = effective_n(rate, variance / (total_x * total_x), informative)
     low, high = wilson(rate, effective, z)
     return Interval(rate, low, high, effective)
+
+
+def stratum_variance(population: float, n: float, spread: float) -> float:
+    """A stratum's share of the estimated total's variance: N_h^2 (1 - n_h/N_h) s_h^2 / n_h."""
+    return population * population * (1 - n / population) * spread / n
+
+
+def effective_n(rate: float, variance: float, informative: float) -> float:
+    """The ratio's effective sample size R (1 - R) / V, capped at the informative images, at least one of them."""
+    effective = informative if variance <= 0 else min(informative, rate * (1 - rate) / variance)
+    return max(effective, 1.0) if informative else 0.0
 
 
 def precision_at(units: Sequence[Unit], sample: Sample, label: str, threshold: float) -> Interval:
@@ -256,11 +265,8 @@ def _bound(sums: Mapping[str, Sequence[float]], sample: Sample, z: float) -> flo
         squares = yy - 2 * rate * xy + rate * rate * xx  # the sum of squared residuals y - rate x
         mean = (y - rate * x) / n
         spread = max(0.0, squares - n * mean * mean) / (n - 1)
-        variance += population * population * (1 - n / population) * spread / n
-    variance /= total_x * total_x
-    effective = informative if variance <= 0 else min(informative, rate * (1 - rate) / variance)
-    effective = max(effective, 1.0) if informative else 0.0
-    return wilson(rate, effective, z)[0]
+        variance += stratum_variance(population, n, spread)
+    return wilson(rate, effective_n(rate, variance / (total_x * total_x), informative), z)[0]
 
 
 def units_from(
