@@ -1,3 +1,10 @@
 """The inference function: ``handler.py`` is its entry; ``pipeline.py`` what happens to one message; ``images/``
 headers and preparation; ``backends/`` the model services' adapters behind one port. Its vocabulary and settings are
-the shared contract, ``lambdas/contract``."""
+the shared contract, ``lambdas/contract``.
+
+Importing it first pauses the garbage collector in an execution environment until the environment is built
+(``collector.py``)."""
+
+from lambdas.inference import collector
+
+collector.pause()

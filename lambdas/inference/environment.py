@@ -19,6 +19,7 @@ from lambdas.contract.errors import ProcessingError
 from lambdas.contract.outcome_stream import OutcomeStream
 from lambdas.contract.pacing import RateLimiter
 from lambdas.contract.settings import Settings
+from lambdas.inference import collector
 from lambdas.inference.backends import ClientOptions, InferenceBackend, adapter
 from lambdas.inference.batch import BatchRunner, SqsRecord
 from lambdas.inference.images.budget import MemoryBudget, budget_bytes
@@ -135,18 +136,21 @@ def runtime() -> Runtime:
         return bound
     with _build_lock:
         if _process_runtime is None:
-            settings = Settings.from_env()
-            cpu = keep_on_one_cpu()  # before the environment starts a thread: every thread inherits it
-            logger.info(
-                "Configured",
-                extra={
-                    "backend": settings.backend,
-                    "model_id": settings.model_id,
-                    "min_confidence": settings.min_confidence,
-                    "cpu": cpu,
-                },
-            )
-            _process_runtime = build_runtime(settings)
+            try:
+                settings = Settings.from_env()
+                cpu = keep_on_one_cpu()  # before the environment starts a thread: every thread inherits it
+                logger.info(
+                    "Configured",
+                    extra={
+                        "backend": settings.backend,
+                        "model_id": settings.model_id,
+                        "min_confidence": settings.min_confidence,
+                        "cpu": cpu,
+                    },
+                )
+                _process_runtime = build_runtime(settings)
+            finally:
+                collector.resume()  # built, or not buildable: the collector runs again either way
         return _process_runtime
 
 
