@@ -1,10 +1,3 @@
 """The inference function: ``handler.py`` is its entry; ``pipeline.py`` what happens to one message; ``images/``
 headers and preparation; ``backends/`` the model services' adapters behind one port. Its vocabulary and settings are
-the shared contract, ``lambdas/contract``.
-
-Importing it first pauses the garbage collector in an execution environment until the environment is built
-(``collector.py``)."""
-
-from lambdas.inference import collector
-
-collector.pause()
+the shared contract, ``lambdas/contract``."""

@@ -7,10 +7,12 @@ its threshold, so it scans those objects again and again while they are being ma
 handler of ``make bench`` row 1 with one image).
 
 So in an execution environment (``AWS_LAMBDA_RUNTIME_API`` set, as Lambda sets it for every runtime) the collector
-is paused from the function's first import (``lambdas/inference/__init__.py``) until the environment is built
-(``environment.runtime()``). Then what was built is frozen (``gc.freeze``: moved where the collector no longer
-scans it, since it lives until the environment ends) and collection resumes for the invocations. Outside Lambda
-(tests, the embedded stack, the operator tool) nothing changes.
+is paused from the handler module's first lines (``handler.py``) until the environment is built
+(``environment.runtime()``). Then what was built is frozen (``gc.freeze``: moved where the collector no longer scans
+it, since it lives until the environment ends) and collection resumes for the invocations. Only the handler pauses
+it: a process that imports other parts of the package (the decode helper of ``images/sandbox.py``, which inherits
+the function's environment) never builds one, and would never collect again. Outside Lambda (tests, the embedded
+stack, the operator tool) nothing changes.
 """
 
 from __future__ import annotations

@@ -6,6 +6,11 @@ execution environment holds is built once (``environment.runtime()``), the telem
 
 from __future__ import annotations
 
+# First, before anything heavy is imported: an execution environment starts with the collector paused (collector.py).
+from lambdas.inference import collector
+
+collector.pause()
+
 import contextlib
 from typing import Any
 

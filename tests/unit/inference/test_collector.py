@@ -101,3 +101,14 @@ def test_a_fresh_environment_starts_with_the_collector_paused_and_ends_its_start
     assert seen["frozen_at_import"] == 0
     assert seen["after"] is True  # running again once the start is over, built or not
     assert (seen["frozen"] > 10_000) is paused  # the start's objects (modules, clients), frozen in Lambda only
+
+
+def test_a_process_that_imports_the_package_but_not_the_handler_keeps_collecting_in_lambda():
+    """The decode helper (images/sandbox.py) inherits the function's environment and imports the package, and never
+    builds a runtime: were the pause the package's, its collector would stay off for the environment's life."""
+    environment = {**os.environ, **IN_LAMBDA, "PYTHONPATH": str(ROOT)}
+    probe = "import gc; from lambdas.inference.images import sandbox, decode; print(gc.isenabled())"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=environment, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split()[-1] == "True"
