@@ -5,16 +5,12 @@ when the environment cannot be built."""
 from __future__ import annotations
 
 import gc
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 
 from lambdas.inference import collector
-from tests.support.paths import ROOT
+from tests.support.fresh import run_probe
 
 IN_LAMBDA = {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"}
 ARN = "arn:aws:rekognition:us-east-1:123456789012:project/p/version/v.1/1700000000000"
@@ -84,18 +80,7 @@ print(json.dumps(seen))
 def test_a_fresh_environment_starts_with_the_collector_paused_and_ends_its_start_with_it_running(
     variables: dict[str, str], built: bool | str, paused: bool
 ):
-    environment = {
-        **{name: value for name, value in os.environ.items() if name != "AWS_LAMBDA_RUNTIME_API"},
-        **variables,
-        "PYTHONPATH": str(ROOT),
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=environment, capture_output=True, text=True, check=True
-    )
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen = run_probe(PROBE, {**variables, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}).last
     assert seen["built"] == built
     assert seen["imported"] is not paused  # the whole import ran with the collector off, in Lambda only
     assert seen["frozen_at_import"] == 0
@@ -106,9 +91,5 @@ def test_a_fresh_environment_starts_with_the_collector_paused_and_ends_its_start
 def test_a_process_that_imports_the_package_but_not_the_handler_keeps_collecting_in_lambda():
     """The decode helper (images/sandbox.py) inherits the function's environment and imports the package, and never
     builds a runtime: were the pause the package's, its collector would stay off for the environment's life."""
-    environment = {**os.environ, **IN_LAMBDA, "PYTHONPATH": str(ROOT)}
-    probe = "import gc; from lambdas.inference.images import sandbox, decode; print(gc.isenabled())"
-    done = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, env=environment, capture_output=True, text=True, check=True
-    )
-    assert done.stdout.split()[-1] == "True"
+    probe = "import gc, json; from lambdas.inference.images import sandbox, decode; print(json.dumps(gc.isenabled()))"
+    assert run_probe(probe, IN_LAMBDA).last is True

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from lambdas.inference.placement import ONE_VCPU_MB, one_cpu
-from tests.support.paths import ROOT
+from tests.support.fresh import run_probe
 
 IN_LAMBDA = {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"}
+ARN = "arn:aws:rekognition:us-east-1:123456789012:project/p/version/v.1/1700000000000"
 
 
 @pytest.mark.parametrize(
@@ -51,19 +50,9 @@ print(json.dumps({"before": before, "main": sorted(os.sched_getaffinity(0)), "re
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: nothing to keep the threads off")
 @pytest.mark.parametrize(("variables", "one"), [(IN_LAMBDA, True), ({}, False)], ids=["in-lambda", "elsewhere"])
 def test_an_execution_environments_threads_run_on_the_cpu_it_chose(variables: dict[str, str], one: bool):
-    environment = {
-        **os.environ,
-        **variables,
-        "PYTHONPATH": str(ROOT),
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
-        "REKOGNITION_MODEL_ARN": "arn:aws:rekognition:us-east-1:123456789012:project/p/version/v.1/1700000000000",
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=environment, capture_output=True, text=True, check=True
+    seen, lines = run_probe(
+        PROBE, {**variables, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024", "REKOGNITION_MODEL_ARN": ARN}
     )
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["response"] == {"batchItemFailures": []}
     assert len(seen["records"]) == 10
     if one:
@@ -73,5 +62,5 @@ def test_an_execution_environments_threads_run_on_the_cpu_it_chose(variables: di
     else:
         assert seen["main"] == seen["before"]
         assert all(cpus == seen["before"] for cpus in seen["records"])
-    configured = next(json.loads(line) for line in done.stdout.splitlines() if '"Configured"' in line)
+    configured = next(json.loads(line) for line in lines if '"Configured"' in line)
     assert configured.get("cpu") == (seen["main"][0] if one else None)
