@@ -38,6 +38,9 @@ TASK_ROOT = REPOSITORY / "out" / "lambda-task-root"
 HANDLER = "lambdas.inference.handler.lambda_handler"
 POLL_SECONDS = 0.005  # how often resident memory is read; the child's own peak is checked at the end too
 INIT_SECONDS = 10.0  # Lambda's init phase limit (on-demand)
+# Lambda sets the Runtime API's address in every runtime; the function reads it only to know it runs in an execution
+# environment (collector.py, placement.py). Nothing listens there: the bootstrap is the runtime here.
+RUNTIME_API = "127.0.0.1:9001"
 MB = 1024 * 1024
 
 
@@ -244,6 +247,7 @@ class ProcessInvoker:
         env.update(self.environment())
         env["PYTHONPATH"] = str(self.code_root)
         env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = str(self.memory_mb)
+        env["AWS_LAMBDA_RUNTIME_API"] = RUNTIME_API
         env.setdefault("AWS_LAMBDA_FUNCTION_NAME", "function")
         env["LAMBDA_TASK_ROOT"] = str(self.code_root)
         return env

@@ -9,7 +9,8 @@ handler's overhead per image (``make bench`` row 2; docs/decisions.md, 2026-12-0
 
 So an execution environment with at most one vCPU's worth of CPU time keeps its threads on the CPU it started on;
 above that it keeps every CPU (Pillow's decoders and zlib run without the lock and can use them). Outside Lambda
-(tests, the embedded stack, a developer's shell) nothing is changed.
+(tests, the embedded stack, a developer's shell) nothing is changed; the Lambda-faithful runner sets the variable as
+Lambda does, and its execution environments are placed as Lambda's would be.
 """
 
 from __future__ import annotations

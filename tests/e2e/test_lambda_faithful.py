@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from inferctl.emulator import isolation
 from inferctl.emulator.models import stand_in
 from inferctl.emulator.models.base import ModelFault, Trickled
 from inferctl.emulator.resources import notification_configuration
@@ -377,3 +378,32 @@ def test_a_trickling_model_fails_its_own_image_only(short_timeout: Harness):
     assert (h.why_dead_lettered()["slow.jpg"] or "").startswith(errors.BACKEND_TIMEOUT)  # the call was bounded
     assert h.kills() == []  # every invocation answered before its timeout
     assert_neighbours_once(h, states, neighbours, troubled=errors.BACKEND_TIMEOUT)
+
+
+# --- 5. the execution environment's own variables --------------------------------------------------------------
+
+PROBE = """
+import gc
+import os
+
+from lambdas.inference import handler as function  # its first lines pause the collector in an execution environment
+
+PAUSED_AT_INIT = not gc.isenabled()
+
+
+def handler(event, context):
+    return {"runtime_api": os.environ.get("AWS_LAMBDA_RUNTIME_API"), "paused_at_init": PAUSED_AT_INIT}
+"""
+
+
+def test_the_function_starts_as_in_an_execution_environment_where_lambda_sets_the_runtime_api(tmp_path):
+    """Lambda sets AWS_LAMBDA_RUNTIME_API in every runtime, and the function starts differently where it is set
+    (the collector paused, the threads kept on one CPU): the faithful runner sets it too, so its memory-killed runs
+    see the start Lambda would (it fails when the runner leaves the variable out)."""
+    (tmp_path / "lambdas").symlink_to(isolation.task_root() / "lambdas", target_is_directory=True)
+    (tmp_path / "probe.py").write_text(PROBE, encoding="utf-8")
+    invoker = isolation.ProcessInvoker(
+        lambda: {}, memory_mb=MEMORY_MB, timeout_seconds=30, handler="probe.handler", code_root=tmp_path
+    )
+    assert invoker({"Records": []}) == {"runtime_api": isolation.RUNTIME_API, "paused_at_init": True}
+    assert [report.status for report in invoker.reports] == ["ok"]
