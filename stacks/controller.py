@@ -16,7 +16,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from lambdas.contract.settings import METRICS_NAMESPACE, POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_TRACE_DISABLED
+from lambdas.contract.settings import POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_TRACE_DISABLED, platform_environment
 from stacks.config import StackConfig
 from stacks.function import (
     RUNTIME,
@@ -34,6 +34,10 @@ from stacks.nag import acknowledge_wildcards
 HANDLER = "lambdas.controller.handler.lambda_handler"
 SCHEDULE_MINUTES = 1
 STATE_PARAMETER_VALUE = "{}"
+# What the controller takes of the functions' platform settings (``platform_environment``): its metrics in the stack's
+# namespace, no tracing, botocore's standard retries. Its service name is its own (``lambdas/controller/handler.py``),
+# and it decodes no image (no allocator setting).
+PLATFORM_SETTINGS = (POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_TRACE_DISABLED, "AWS_RETRY_MODE")
 
 
 class ModelController(Construct):
@@ -113,12 +117,8 @@ class ModelController(Construct):
             mapping_id=inference.trigger.event_source_mapping_id,
             state_parameter=self.state.parameter_name,
         )
-        environment = {
-            **controller.to_env(),
-            POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-            POWERTOOLS_TRACE_DISABLED: "true",
-            "AWS_RETRY_MODE": "standard",
-        }
+        platform = platform_environment(tracing=False, max_attempts=config.retry_max_attempts)
+        environment = {**controller.to_env(), **{name: platform[name] for name in PLATFORM_SETTINGS}}
         self.function = lambda_.Function(
             self,
             "Function",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stacks.controller import PLATFORM_SETTINGS
 from tests.infrastructure.synth import Synthesized, synth
 
 MODEL_ARN = "arn:aws:rekognition:us-east-1:123456789012:project/bees/version/bees.2025-01-01T00.00.00/1735689600000"
@@ -150,3 +151,17 @@ def test_alarms_for_long_waits_and_a_failing_controller():
         if alarm["Properties"].get("MetricName") == "ApproximateAgeOfOldestMessage"
     ]
     assert ages == [90 * 60]
+
+
+def test_the_controllers_platform_settings_are_the_functions():
+    """Metrics in the stack's namespace, no tracing, botocore's standard retries: taken from the settings the inference
+    function gets (``platform_environment``), not written out again, and with tracing on for the function too."""
+    s = synth(tracing=True)
+    controller = controller_function(s)["Properties"]["Environment"]["Variables"]
+    function = s.json["Resources"][s.logical_id(s.stack.inference.function)]["Properties"]["Environment"]["Variables"]
+    assert {name: controller[name] for name in PLATFORM_SETTINGS} == {
+        "POWERTOOLS_METRICS_NAMESPACE": function["POWERTOOLS_METRICS_NAMESPACE"],
+        "POWERTOOLS_TRACE_DISABLED": "true",  # the controller is never traced
+        "AWS_RETRY_MODE": function["AWS_RETRY_MODE"],
+    }
+    assert "POWERTOOLS_TRACE_DISABLED" not in function
