@@ -155,8 +155,8 @@ def test_alarms_for_long_waits_and_a_failing_controller():
 
 def test_the_controllers_platform_settings_are_the_functions():
     """Metrics in the stack's namespace, no tracing, botocore's standard retries: taken from the settings the inference
-    function gets (``platform_environment``), not written out again, and with tracing on for the function too."""
-    s = synth(tracing=True)
+    function gets (``platform_environment``), not written out again; the stack's default traces the function."""
+    s = synth()
     controller = controller_function(s)["Properties"]["Environment"]["Variables"]
     function = s.json["Resources"][s.logical_id(s.stack.inference.function)]["Properties"]["Environment"]["Variables"]
     assert {name: controller[name] for name in PLATFORM_SETTINGS} == {
