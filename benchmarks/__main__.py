@@ -77,12 +77,19 @@ def sqs_event(bodies: list[str]) -> dict[str, Any]:
     }
 
 
-def lambda_environment() -> dict[str, str]:
-    """What Lambda sets in the function's environment that the function reads, for the stack's default memory."""
+def stack_default(field: str) -> Any:
+    """A ``StackConfig`` field's default: what a deploy without that context gets."""
     from stacks.config import StackConfig
 
-    memory_mb = StackConfig.__dataclass_fields__["lambda_memory_mb"].default
-    return {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb)}
+    return StackConfig.__dataclass_fields__[field].default
+
+
+def lambda_environment() -> dict[str, str]:
+    """What Lambda sets in the function's environment that the function reads, for the stack's default memory."""
+    from inferctl.emulator.isolation import RUNTIME_API
+
+    memory_mb = stack_default("lambda_memory_mb")
+    return {"AWS_LAMBDA_RUNTIME_API": RUNTIME_API, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb)}
 
 
 @contextlib.contextmanager
@@ -416,7 +423,15 @@ def large_batch(memory_mb: int = 1024, kind: str = "png") -> dict[str, Any]:
 def throughput(images: int) -> dict[str, Any]:
     from inferctl.scenarios.faults import FaultPlan, run
 
-    plan = FaultPlan(images=images, throttle_rate=0.0, not_ready_bursts=(), corrupt_rate=0.0, write_fail_rate=0.0)
+    # No faults planned, and the stack's default function timeout (FaultPlan.function_timeout_seconds says why)
+    plan = FaultPlan(
+        images=images,
+        throttle_rate=0.0,
+        not_ready_bursts=(),
+        corrupt_rate=0.0,
+        write_fail_rate=0.0,
+        function_timeout_seconds=int(stack_default("lambda_timeout_seconds")),
+    )
     from lambdas.contract.outcome_stream import OutcomeStream
 
     puts: list[int] = []  # the function's PutRecordBatch calls (records in each), as its stream makes them
