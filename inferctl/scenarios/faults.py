@@ -212,8 +212,8 @@ def run(plan: FaultPlan, out: Path, timeout: float = 600.0, progress: bool = Tru
     log_path.unlink(missing_ok=True)
     items = corpus(plan)
     model = UnreliableModel(plan)
-    # The plan's function timeout (10 s: a 60 s visibility timeout) and 1 s back-offs, so retries come round quickly;
-    # 2 botocore attempts per call.
+    # The plan's function timeout (10 s by default: a 60 s visibility timeout) and 1 s back-offs, so retries come round
+    # quickly; 2 botocore attempts per call.
     config = demo_config(
         {
             "lambdaTimeoutSeconds": plan.function_timeout_seconds,
